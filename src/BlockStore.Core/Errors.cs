@@ -1,0 +1,56 @@
+namespace BlockStore.Core;
+
+/// <summary>
+/// What kind of failure an error is. The cmdlets map it to a PowerShell ErrorCategory; the core
+/// library stays free of System.Management.Automation so the hosts can share it.
+/// </summary>
+public enum ErrorKind
+{
+    InvalidArgument,
+    ObjectNotFound,
+    ResourceExists,
+    ResourceUnavailable,
+    InvalidOperation,
+    OperationTimeout,
+    ConnectionError,
+    PermissionDenied,
+}
+
+/// <summary>
+/// The catalogue of stable ErrorIds. Tests pin these strings, users script against them:
+/// never rename one, only add. Each is documented in docs/about_BlockStore.md.
+/// </summary>
+public static class ErrorIds
+{
+    public const string InvalidVolumeName = "InvalidVolumeName";
+    public const string InvalidVolumeSize = "InvalidVolumeSize";
+    public const string InvalidDescription = "InvalidDescription";
+    public const string InvalidAvailabilityZone = "InvalidAvailabilityZone";
+    public const string InvalidHostName = "InvalidHostName";
+    public const string InvalidReason = "InvalidReason";
+    public const string InvalidLogLevel = "InvalidLogLevel";
+    public const string VolumeNameInUse = "VolumeNameInUse";
+    public const string VolumeNotFound = "VolumeNotFound";
+    public const string ServiceNotFound = "ServiceNotFound";
+    public const string SchedulerUnavailable = "SchedulerUnavailable";
+    public const string WaitTimeout = "WaitTimeout";
+    public const string NotConnected = "NotConnected";
+    public const string StoreUnavailable = "StoreUnavailable";
+    public const string InvalidVolumeState = "InvalidVolumeState";
+}
+
+/// <summary>A failure the user can act on, carrying its stable ErrorId.</summary>
+public sealed class BlockStoreException : Exception
+{
+    public BlockStoreException(string errorId, ErrorKind kind, string message, object? target = null, Exception? inner = null)
+        : base(message, inner)
+    {
+        ErrorId = errorId;
+        Kind = kind;
+        Target = target;
+    }
+
+    public string ErrorId { get; }
+    public ErrorKind Kind { get; }
+    public object? Target { get; }
+}

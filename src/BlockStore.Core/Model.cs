@@ -1,0 +1,67 @@
+namespace BlockStore.Core;
+
+// Output types. They live in the core assembly because it loads in PowerShell's default
+// AssemblyLoadContext, where both the cmdlets and the isolated data engine can see them.
+
+/// <summary>A block volume as users see it.</summary>
+public sealed class BlockVolume
+{
+    public Guid Id { get; set; }
+    public string Name { get; set; } = "";
+    public int SizeGiB { get; set; }
+    public string Status { get; set; } = "";
+    public string? Host { get; set; }
+    public string? Zone { get; set; }
+    public string? Description { get; set; }
+    public string? StatusReason { get; set; }
+    public DateTime CreatedAt { get; set; }
+    public DateTime UpdatedAt { get; set; }
+    public override string ToString() => Name;
+}
+
+/// <summary>A scheduler or volume service, with its computed state and (for volume services) capacity.</summary>
+public sealed class BlockVolumeService
+{
+    public string Host { get; set; } = "";
+    public string Service { get; set; } = "";
+    public string Zone { get; set; } = "";
+    /// <summary>enabled or disabled.</summary>
+    public string Status { get; set; } = "";
+    /// <summary>up or down, computed from the database clock.</summary>
+    public string State { get; set; } = "";
+    public bool Frozen { get; set; }
+    public string? DisabledReason { get; set; }
+    public DateTime? UpdatedAt { get; set; }
+    public DateTime? StartedAt { get; set; }
+    public string? Version { get; set; }
+    public string LogLevel { get; set; } = "Information";
+    public decimal? CapacityGiB { get; set; }
+    public decimal? FreeGiB { get; set; }
+    public decimal? AllocatedGiB { get; set; }
+    public decimal? ProvisionedGiB { get; set; }
+    public string? BackendType { get; set; }
+    public bool Healthy { get; set; } = true;
+    public string? HealthReason { get; set; }
+    public string? ModifiedBy { get; set; }
+    public override string ToString() => $"{Host}/{Service}";
+}
+
+/// <summary>One recorded state change or failure.</summary>
+public sealed class BlockVolumeEvent
+{
+    public long Id { get; set; }
+    public DateTime Time { get; set; }
+    public Guid? VolumeId { get; set; }
+    public string? Host { get; set; }
+    public string Kind { get; set; } = "";
+    public string Message { get; set; } = "";
+    public string? Actor { get; set; }
+}
+
+/// <summary>The log level of one running service.</summary>
+public sealed class BlockVolumeServiceLogLevel
+{
+    public string Host { get; set; } = "";
+    public string Service { get; set; } = "";
+    public string Level { get; set; } = "";
+}

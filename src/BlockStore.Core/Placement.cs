@@ -1,0 +1,180 @@
+namespace BlockStore.Core;
+
+/// <summary>Backend types an agent can run.</summary>
+public static class BackendType
+{
+    public const string Thick = "thick";
+    public const string Thin = "thin";
+}
+
+/// <summary>
+/// What the scheduler knows about one volume host when it places a volume: the service row
+/// (enabled, frozen, heartbeat age computed by the database), the agent's last capacity report,
+/// and the scheduler's own ledger of volumes already placed there.
+/// </summary>
+public sealed record HostCandidate
+{
+    public required string Host { get; init; }
+    public required string Zone { get; init; }
+    public bool Enabled { get; init; } = true;
+    public string? DisabledReason { get; init; }
+    public bool Up { get; init; } = true;
+    public bool Frozen { get; init; }
+    public bool Healthy { get; init; } = true;
+    public string? HealthReason { get; init; }
+    public string BackendType { get; init; } = Core.BackendType.Thick;
+
+    /// <summary>Size of the volume group (thick) or thin pool (thin), from the agent's report.</summary>
+    public decimal TotalGiB { get; init; }
+
+    /// <summary>Free space the agent last reported (VG free, or pool free for thin).</summary>
+    public decimal ReportedFreeGiB { get; init; }
+
+    /// <summary>Sum of the sizes of live volumes placed on this host (the scheduler's ledger).</summary>
+    public decimal ProvisionedGiB { get; init; }
+
+    public int ReservedPercentage { get; init; }
+    public decimal MaxOverSubscriptionRatio { get; init; } = 20m;
+}
+
+/// <summary>Why one host was not chosen.</summary>
+public sealed record HostRejection(string Host, string Reason);
+
+public sealed record PlacementResult(string? Host, IReadOnlyList<HostRejection> Rejections, decimal? HostFreeGiB)
+{
+    public bool Placed => Host is not null;
+
+    /// <summary>A reason a user can act on: which hosts were considered and why each was rejected.</summary>
+    public string Explain(int sizeGiB, string? zone)
+    {
+        if (Placed)
+        {
+            return $"placed on {Host}";
+        }
+
+        var wanted = zone is null ? $"{sizeGiB} GiB" : $"{sizeGiB} GiB in zone {zone}";
+        if (Rejections.Count == 0)
+        {
+            return $"No volume host can take {wanted}: no volume host is registered. Start a volume agent (see Get-BlockVolumeService).";
+        }
+
+        return $"No volume host can take {wanted}: " +
+               string.Join("; ", Rejections.Select(r => $"{r.Host}: {r.Reason}")) + ".";
+    }
+}
+
+/// <summary>
+/// Cinder's filter-then-weigh placement, with its capacity rules, as a pure function.
+/// Filters: enabled, up, not frozen, healthy, availability zone, capacity.
+/// Weigher: most free capacity first (Cinder's CapacityWeigher); ties go to the host name order
+/// so that placement is deterministic and testable.
+/// </summary>
+public static class PlacementPolicy
+{
+    public static PlacementResult Place(int sizeGiB, string? zone, IEnumerable<HostCandidate> hosts)
+    {
+        var rejections = new List<HostRejection>();
+        HostCandidate? best = null;
+        decimal bestFree = decimal.MinValue;
+
+        foreach (var host in hosts.OrderBy(h => h.Host, StringComparer.Ordinal))
+        {
+            var reason = RejectionReason(host, sizeGiB, zone);
+            if (reason is not null)
+            {
+                rejections.Add(new HostRejection(host.Host, reason));
+                continue;
+            }
+
+            var free = VirtualFreeGiB(host);
+            if (free > bestFree)
+            {
+                best = host;
+                bestFree = free;
+            }
+        }
+
+        return new PlacementResult(best?.Host, rejections, best is null ? null : bestFree);
+    }
+
+    /// <summary>Returns why a host cannot take the volume, or null if it can.</summary>
+    public static string? RejectionReason(HostCandidate host, int sizeGiB, string? zone)
+    {
+        if (!host.Enabled)
+        {
+            return host.DisabledReason is { Length: > 0 } r ? $"disabled ({r})" : "disabled";
+        }
+
+        if (!host.Up)
+        {
+            return "down (no heartbeat within the down threshold)";
+        }
+
+        if (host.Frozen)
+        {
+            return "frozen";
+        }
+
+        if (!host.Healthy)
+        {
+            return host.HealthReason is { Length: > 0 } h ? $"unhealthy ({h})" : "unhealthy";
+        }
+
+        if (zone is not null && !string.Equals(zone, host.Zone, StringComparison.Ordinal))
+        {
+            return $"in zone {host.Zone}, not {zone}";
+        }
+
+        return CapacityRejection(host, sizeGiB);
+    }
+
+    /// <summary>
+    /// Cinder's CapacityFilter rules. Thick: the request must fit in the free space left after the
+    /// reserved percentage. Thin: the provisioned total after placement must stay within
+    /// total × max_over_subscription_ratio, and the pool must still have unreserved free space.
+    /// </summary>
+    public static string? CapacityRejection(HostCandidate host, int sizeGiB)
+    {
+        var reserved = host.TotalGiB * host.ReservedPercentage / 100m;
+        if (host.BackendType == BackendType.Thin)
+        {
+            var limit = host.TotalGiB * host.MaxOverSubscriptionRatio;
+            if (host.ProvisionedGiB + sizeGiB > limit)
+            {
+                return $"thin capacity {Fmt(host.TotalGiB)} GiB × ratio {host.MaxOverSubscriptionRatio} allows {Fmt(limit)} GiB provisioned; " +
+                       $"{Fmt(host.ProvisionedGiB)} GiB already provisioned, {sizeGiB} GiB more does not fit";
+            }
+
+            if (host.ReportedFreeGiB - reserved <= 0)
+            {
+                return $"thin pool has {Fmt(host.ReportedFreeGiB)} GiB free, within the {host.ReservedPercentage}% reserve";
+            }
+
+            return null;
+        }
+
+        var free = VirtualFreeGiB(host);
+        return free >= sizeGiB
+            ? null
+            : $"capacity {Fmt(host.TotalGiB)} GiB, {Fmt(host.ProvisionedGiB)} GiB provisioned, {host.ReservedPercentage}% reserved: " +
+              $"{Fmt(Math.Max(0, free))} GiB free for {sizeGiB} GiB";
+    }
+
+    /// <summary>
+    /// Free space as the weigher sees it. Thick: total less reserve less what our ledger has placed,
+    /// capped by what the agent last saw free (space used outside BlockStore counts too).
+    /// Thin: the over-subscribed capacity not yet provisioned.
+    /// </summary>
+    public static decimal VirtualFreeGiB(HostCandidate host)
+    {
+        var reserved = host.TotalGiB * host.ReservedPercentage / 100m;
+        if (host.BackendType == BackendType.Thin)
+        {
+            return host.TotalGiB * host.MaxOverSubscriptionRatio - host.ProvisionedGiB;
+        }
+
+        return host.TotalGiB - reserved - host.ProvisionedGiB;
+    }
+
+    private static string Fmt(decimal v) => decimal.Round(v, 1).ToString("0.#", System.Globalization.CultureInfo.InvariantCulture);
+}

@@ -1,0 +1,157 @@
+using BlockStore.Core;
+using Npgsql;
+
+namespace BlockStore.Data;
+
+/// <summary>An operation an agent has claimed, with what it needs to run it.</summary>
+public sealed record ClaimedOperation(long Id, string Kind, Guid VolumeId, int SizeGiB, int Attempts);
+
+/// <summary>
+/// The agent's side of the queue: claims only its own host's operations, holds them under a
+/// lease it renews, and writes the final status. Operations of one volume run in order: a delete
+/// waits until the create before it has finished.
+/// </summary>
+public sealed class AgentQueue(StoreConnection store, string host)
+{
+    public string Host { get; } = host;
+
+    /// <summary>
+    /// At agent start: operations this host was running when its previous process died go back to
+    /// the queue at once (no need to wait for the lease), because only this host's agent runs them.
+    /// </summary>
+    public Task<int> RecoverAsync(string owner, CancellationToken ct = default) =>
+        store.RunAsync(async conn =>
+        {
+            await using var tx = await conn.BeginTransactionAsync(ct).ConfigureAwait(false);
+            await using var cmd = new NpgsqlCommand(
+                "WITH r AS (UPDATE bs.operations SET stage = 'scheduled', lease_owner = NULL, lease_expires_at = NULL, updated_at = now() " +
+                "  WHERE host = @h AND stage = 'running' AND lease_owner IS DISTINCT FROM @o RETURNING volume_id, kind) " +
+                "INSERT INTO bs.events (volume_id, host, service, kind, message) " +
+                "SELECT volume_id, @h, 'volume', 'recovered', kind || ' operation taken up again after the agent restarted' FROM r", conn, tx);
+            cmd.Parameters.AddWithValue("h", Host);
+            cmd.Parameters.AddWithValue("o", owner);
+            var n = await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+            await tx.CommitAsync(ct).ConfigureAwait(false);
+            return n;
+        }, ct);
+
+    /// <summary>
+    /// Claims up to <paramref name="max"/> runnable operations of this host. Nothing is claimed
+    /// while the host is frozen: requests wait, they are not failed.
+    /// </summary>
+    public Task<List<ClaimedOperation>> ClaimAsync(string owner, TimeSpan lease, int max, CancellationToken ct = default) =>
+        store.RunAsync(async conn =>
+        {
+            await using var cmd = new NpgsqlCommand(
+                "WITH next AS ( " +
+                "  SELECT o.id FROM bs.operations o " +
+                "  WHERE o.host = @h AND (o.stage = 'scheduled' OR (o.stage = 'running' AND o.lease_expires_at < now())) " +
+                "    AND NOT EXISTS (SELECT 1 FROM bs.services s WHERE s.host = @h AND s.service = 'volume' AND s.frozen) " +
+                "    AND NOT EXISTS (SELECT 1 FROM bs.operations p WHERE p.volume_id = o.volume_id AND p.id < o.id " +
+                "                    AND p.stage IN ('pending', 'scheduled', 'running')) " +
+                "  ORDER BY o.id LIMIT @n FOR UPDATE OF o SKIP LOCKED) " +
+                "UPDATE bs.operations o SET stage = 'running', lease_owner = @o, lease_expires_at = now() + @lease, " +
+                "  attempts = attempts + 1, updated_at = now() " +
+                "FROM next, bs.volumes v WHERE o.id = next.id AND v.id = o.volume_id " +
+                "RETURNING o.id, o.kind, o.volume_id, v.size_gib, o.attempts", conn);
+            cmd.Parameters.AddWithValue("h", Host);
+            cmd.Parameters.AddWithValue("o", owner);
+            cmd.Parameters.AddWithValue("n", max);
+            cmd.Parameters.AddWithValue("lease", lease);
+            var list = new List<ClaimedOperation>();
+            await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            while (await r.ReadAsync(ct).ConfigureAwait(false))
+            {
+                list.Add(new ClaimedOperation(r.GetInt64(0), r.GetString(1), r.GetGuid(2), r.GetInt32(3), r.GetInt32(4)));
+            }
+
+            list.Sort((a, b) => a.Id.CompareTo(b.Id));
+            return list;
+        }, ct);
+
+    /// <summary>Extends the lease of operations this worker still runs.</summary>
+    public Task<int> RenewLeaseAsync(string owner, IReadOnlyCollection<long> ids, TimeSpan lease, CancellationToken ct = default) =>
+        store.RunAsync(async conn =>
+        {
+            await using var cmd = new NpgsqlCommand(
+                "UPDATE bs.operations SET lease_expires_at = now() + @lease WHERE id = ANY(@ids) AND lease_owner = @o AND stage = 'running'", conn);
+            cmd.Parameters.AddWithValue("ids", ids.ToArray());
+            cmd.Parameters.AddWithValue("o", owner);
+            cmd.Parameters.AddWithValue("lease", lease);
+            return await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+        }, ct);
+
+    /// <summary>
+    /// Writes the outcome of an operation and the volume's resulting status, if this worker still
+    /// holds the lease (a worker that lost its lease must not overwrite the newer worker's result).
+    /// </summary>
+    public Task<bool> CompleteAsync(string owner, ClaimedOperation op, string? error, CancellationToken ct = default) =>
+        store.RunAsync(async conn =>
+        {
+            await using var tx = await conn.BeginTransactionAsync(ct).ConfigureAwait(false);
+            await using (var cmd = new NpgsqlCommand(
+                "UPDATE bs.operations SET stage = @stage, error = @e, finished_at = now(), updated_at = now(), lease_expires_at = NULL " +
+                "WHERE id = @id AND lease_owner = @o AND stage = 'running'", conn, tx))
+            {
+                cmd.Parameters.AddWithValue("id", op.Id);
+                cmd.Parameters.AddWithValue("o", owner);
+                cmd.Parameters.AddWithValue("stage", error is null ? OperationStage.Succeeded : OperationStage.Failed);
+                cmd.Parameters.AddWithValue("e", (object?)error ?? DBNull.Value);
+                if (await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false) == 0)
+                {
+                    await tx.RollbackAsync(ct).ConfigureAwait(false);
+                    return false;
+                }
+            }
+
+            var volume = await VolumeRequests.LockVolumeAsync(conn, tx, op.VolumeId, ct).ConfigureAwait(false);
+            if (volume is not null)
+            {
+                var (to, kind, message) = (op.Kind, error) switch
+                {
+                    (OperationKind.Create, null) => (VolumeStatus.Available, "available", "created"),
+                    (OperationKind.Create, _) => (VolumeStatus.Error, "error", "create failed: " + error),
+                    (OperationKind.Delete, null) => (VolumeStatus.Deleted, "deleted", "deleted"),
+                    _ => (VolumeStatus.ErrorDeleting, "error", "delete failed: " + error),
+                };
+
+                // A create that finishes after the user asked for deletion leaves the volume
+                // 'deleting': the queued delete operation runs next and settles it.
+                var superseded = op.Kind == OperationKind.Create && volume.Status != VolumeStatus.Creating;
+                if (!superseded)
+                {
+                    await VolumeRequests.SetStatusAsync(conn, tx, op.VolumeId, volume.Status, to, error, ct).ConfigureAwait(false);
+                }
+
+                await Events.AddAsync(conn, tx, op.VolumeId, Host, "volume", kind, message, ct).ConfigureAwait(false);
+            }
+
+            await tx.CommitAsync(ct).ConfigureAwait(false);
+            return true;
+        }, ct);
+
+    /// <summary>Records a retryable problem (the operation stays claimed and will be retried).</summary>
+    public Task RecordEventAsync(Guid volumeId, string kind, string message, CancellationToken ct = default) =>
+        store.RunAsync(async conn =>
+        {
+            await Events.AddAsync(conn, null, volumeId, Host, "volume", kind, message, ct).ConfigureAwait(false);
+            return 0;
+        }, ct);
+
+    /// <summary>Volume ids this host should have an LV for (for reconciling against lvs).</summary>
+    public Task<List<Guid>> LiveVolumeIdsAsync(CancellationToken ct = default) =>
+        store.RunAsync(async conn =>
+        {
+            await using var cmd = new NpgsqlCommand(
+                "SELECT id FROM bs.volumes WHERE host = @h AND status NOT IN ('deleted', 'error')", conn);
+            cmd.Parameters.AddWithValue("h", Host);
+            var list = new List<Guid>();
+            await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            while (await r.ReadAsync(ct).ConfigureAwait(false))
+            {
+                list.Add(r.GetGuid(0));
+            }
+
+            return list;
+        }, ct);
+}

@@ -1,0 +1,251 @@
+using BlockStore.Core;
+using Npgsql;
+
+namespace BlockStore.Data;
+
+/// <summary>A volume agent's capacity report, sent with each heartbeat.</summary>
+public sealed record CapacityReport(
+    string BackendType,
+    decimal TotalGiB,
+    decimal FreeGiB,
+    decimal AllocatedGiB,
+    bool Healthy,
+    string? HealthReason,
+    int ReservedPercentage,
+    decimal MaxOverSubscriptionRatio);
+
+/// <summary>The state change an operator asks for on a service.</summary>
+public enum ServiceChange
+{
+    Enable,
+    Disable,
+    Freeze,
+    Thaw,
+}
+
+/// <summary>
+/// The service registry: registration and heartbeats from the hosts, state changes from the
+/// operator. Up/down is computed by the database from its own clock (now()).
+/// </summary>
+public sealed class ServiceRegistry(StoreConnection store)
+{
+    // The state column is computed in SQL so that every reader uses the database clock.
+    private const string ServiceSelect =
+        "SELECT s.host, s.service, s.zone, s.disabled, s.disabled_reason, s.frozen, s.heartbeat_at, s.started_at, s.version, " +
+        "  s.log_level, s.total_gib, s.free_gib, s.allocated_gib, s.backend_type, s.healthy, s.health_reason, s.modified_by, " +
+        "  (s.heartbeat_at IS NOT NULL AND s.heartbeat_at >= now() - make_interval(secs => bs.service_down_seconds())) AS up, " +
+        "  (SELECT coalesce(sum(v.size_gib), 0) FROM bs.volumes v WHERE v.host = s.host AND v.status <> 'deleted') AS provisioned " +
+        "FROM bs.services s";
+
+    /// <summary>Registers (or re-registers) a host's service and marks it started now.</summary>
+    public Task RegisterAsync(string host, string service, string zone, string version, CancellationToken ct = default) =>
+        store.RunAsync(async conn =>
+        {
+            await using var cmd = new NpgsqlCommand(
+                "INSERT INTO bs.services (host, service, zone, version, started_at, heartbeat_at) VALUES (@h, @s, @z, @v, now(), now()) " +
+                "ON CONFLICT (host, service) DO UPDATE SET zone = EXCLUDED.zone, version = EXCLUDED.version, " +
+                "  started_at = now(), heartbeat_at = now()", conn);
+            cmd.Parameters.AddWithValue("h", host);
+            cmd.Parameters.AddWithValue("s", service);
+            cmd.Parameters.AddWithValue("z", zone);
+            cmd.Parameters.AddWithValue("v", version);
+            await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+            await Events.AddAsync(conn, null, null, host, service, "service-started", $"{service} service on {host} started (version {version})", ct).ConfigureAwait(false);
+            return 0;
+        }, ct);
+
+    /// <summary>A heartbeat; volume services send their capacity with it.</summary>
+    public Task HeartbeatAsync(string host, string service, CapacityReport? capacity, CancellationToken ct = default) =>
+        store.RunAsync(async conn =>
+        {
+            await using var cmd = new NpgsqlCommand { Connection = conn };
+            cmd.Parameters.AddWithValue("h", host);
+            cmd.Parameters.AddWithValue("s", service);
+            if (capacity is null)
+            {
+                cmd.CommandText = "UPDATE bs.services SET heartbeat_at = now() WHERE host = @h AND service = @s";
+            }
+            else
+            {
+                cmd.CommandText =
+                    "UPDATE bs.services SET heartbeat_at = now(), backend_type = @bt, total_gib = @t, free_gib = @f, allocated_gib = @a, " +
+                    "  healthy = @ok, health_reason = @why, reserved_percentage = @rp, max_over_subscription_ratio = @ratio " +
+                    "WHERE host = @h AND service = @s";
+                cmd.Parameters.AddWithValue("bt", capacity.BackendType);
+                cmd.Parameters.AddWithValue("t", capacity.TotalGiB);
+                cmd.Parameters.AddWithValue("f", capacity.FreeGiB);
+                cmd.Parameters.AddWithValue("a", capacity.AllocatedGiB);
+                cmd.Parameters.AddWithValue("ok", capacity.Healthy);
+                cmd.Parameters.AddWithValue("why", (object?)capacity.HealthReason ?? DBNull.Value);
+                cmd.Parameters.AddWithValue("rp", capacity.ReservedPercentage);
+                cmd.Parameters.AddWithValue("ratio", capacity.MaxOverSubscriptionRatio);
+            }
+
+            return await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+        }, ct);
+
+    public Task<List<BlockVolumeService>> ListAsync(IReadOnlyList<string>? hostPatterns, string? service, CancellationToken ct = default) =>
+        store.RunAsync(async conn =>
+        {
+            await using var cmd = new NpgsqlCommand { Connection = conn };
+            var where = new List<string>();
+            if (hostPatterns is { Count: > 0 })
+            {
+                where.Add("s.host ILIKE ANY(@hosts)");
+                cmd.Parameters.AddWithValue("hosts", hostPatterns.Select(VolumeRequests.WildcardToLike).ToArray());
+            }
+
+            if (service is not null)
+            {
+                where.Add("s.service = @svc");
+                cmd.Parameters.AddWithValue("svc", service);
+            }
+
+            cmd.CommandText = ServiceSelect + (where.Count > 0 ? " WHERE " + string.Join(" AND ", where) : "") + " ORDER BY s.service, s.host";
+            return await ReadServicesAsync(cmd, ct).ConfigureAwait(false);
+        }, ct);
+
+    /// <summary>
+    /// Applies an operator's change to one service. Returns the updated service, or null when no
+    /// such (host, service) exists. Records who asked and why as an event, and notifies the host.
+    /// </summary>
+    public Task<BlockVolumeService?> ChangeAsync(string host, string service, ServiceChange change, string? reason, CancellationToken ct = default)
+    {
+        Validation.DisableReason(reason);
+        var set = change switch
+        {
+            // Enabling clears the reason: a stale reason on an enabled service misleads (Cinder keeps it).
+            ServiceChange.Enable => "disabled = false, disabled_reason = NULL",
+            ServiceChange.Disable => "disabled = true, disabled_reason = @reason",
+            ServiceChange.Freeze => "frozen = true",
+            ServiceChange.Thaw => "frozen = false",
+            _ => throw new ArgumentOutOfRangeException(nameof(change)),
+        };
+
+        return store.RunAsync(async conn =>
+        {
+            await using var tx = await conn.BeginTransactionAsync(ct).ConfigureAwait(false);
+            await using (var cmd = new NpgsqlCommand(
+                $"UPDATE bs.services SET {set}, modified_at = now(), modified_by = current_user WHERE host = @h AND service = @s", conn, tx))
+            {
+                cmd.Parameters.AddWithValue("h", host);
+                cmd.Parameters.AddWithValue("s", service);
+                cmd.Parameters.AddWithValue("reason", (object?)reason ?? DBNull.Value);
+                if (await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false) == 0)
+                {
+                    return null;
+                }
+            }
+
+            var verb = change.ToString().ToLowerInvariant();
+            var message = change == ServiceChange.Disable && reason is not null
+                ? $"{service} service on {host} disabled: {reason}"
+                : $"{service} service on {host} {verb}{(change is ServiceChange.Freeze or ServiceChange.Thaw ? "" : "d")}";
+            await Events.AddAsync(conn, tx, null, host, service, "service-" + verb, message, ct).ConfigureAwait(false);
+            await Events.NotifyAsync(conn, tx, Channels.Control, $"{host}/{service}", ct).ConfigureAwait(false);
+            // Thawing or enabling may release queued work: wake the scheduler and the host's agent.
+            await Events.NotifyAsync(conn, tx, Channels.Schedule, "0", ct).ConfigureAwait(false);
+            await Events.NotifyAsync(conn, tx, Channels.Agent, host, ct).ConfigureAwait(false);
+            var result = await GetOneAsync(conn, tx, host, service, ct).ConfigureAwait(false);
+            await tx.CommitAsync(ct).ConfigureAwait(false);
+            return result;
+        }, ct);
+    }
+
+    public Task<BlockVolumeService?> SetLogLevelAsync(string host, string service, string level, CancellationToken ct = default)
+    {
+        level = Validation.LogLevel(level);
+        return store.RunAsync(async conn =>
+        {
+            await using var tx = await conn.BeginTransactionAsync(ct).ConfigureAwait(false);
+            await using (var cmd = new NpgsqlCommand(
+                "UPDATE bs.services SET log_level = @l, modified_at = now(), modified_by = current_user WHERE host = @h AND service = @s", conn, tx))
+            {
+                cmd.Parameters.AddWithValue("h", host);
+                cmd.Parameters.AddWithValue("s", service);
+                cmd.Parameters.AddWithValue("l", level);
+                if (await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false) == 0)
+                {
+                    return null;
+                }
+            }
+
+            await Events.AddAsync(conn, tx, null, host, service, "service-log-level", $"{service} service on {host} log level set to {level}", ct).ConfigureAwait(false);
+            await Events.NotifyAsync(conn, tx, Channels.Control, $"{host}/{service}", ct).ConfigureAwait(false);
+            var result = await GetOneAsync(conn, tx, host, service, ct).ConfigureAwait(false);
+            await tx.CommitAsync(ct).ConfigureAwait(false);
+            return result;
+        }, ct);
+    }
+
+    public Task<BlockVolumeService?> GetAsync(string host, string service, CancellationToken ct = default) =>
+        store.RunAsync(conn => GetOneAsync(conn, null, host, service, ct), ct);
+
+    /// <summary>Host names for tab completion: cheap, indexed, bounded.</summary>
+    public Task<List<string>> HostNamesAsync(string prefix, CancellationToken ct = default) =>
+        store.RunAsync(async conn =>
+        {
+            await using var cmd = new NpgsqlCommand(
+                "SELECT DISTINCT host FROM bs.services WHERE host LIKE @p ORDER BY host LIMIT 100", conn);
+            cmd.Parameters.AddWithValue("p", VolumeRequests.WildcardToLike(prefix) + "%");
+            var list = new List<string>();
+            await using var reader = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            while (await reader.ReadAsync(ct).ConfigureAwait(false))
+            {
+                list.Add(reader.GetString(0));
+            }
+
+            return list;
+        }, ct);
+
+    internal static async Task<bool> IsSchedulerAvailableAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, CancellationToken ct)
+    {
+        await using var cmd = new NpgsqlCommand(
+            "SELECT EXISTS (SELECT 1 FROM bs.services WHERE service = 'scheduler' AND NOT disabled " +
+            "AND heartbeat_at >= now() - make_interval(secs => bs.service_down_seconds()))", conn, tx);
+        return (bool)(await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false))!;
+    }
+
+    private static async Task<BlockVolumeService?> GetOneAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, string host, string service, CancellationToken ct)
+    {
+        await using var cmd = new NpgsqlCommand(ServiceSelect + " WHERE s.host = @h AND s.service = @s", conn, tx);
+        cmd.Parameters.AddWithValue("h", host);
+        cmd.Parameters.AddWithValue("s", service);
+        var list = await ReadServicesAsync(cmd, ct).ConfigureAwait(false);
+        return list.FirstOrDefault();
+    }
+
+    private static async Task<List<BlockVolumeService>> ReadServicesAsync(NpgsqlCommand cmd, CancellationToken ct)
+    {
+        var list = new List<BlockVolumeService>();
+        await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        while (await r.ReadAsync(ct).ConfigureAwait(false))
+        {
+            var isVolume = r.GetString(1) == "volume";
+            list.Add(new BlockVolumeService
+            {
+                Host = r.GetString(0),
+                Service = r.GetString(1),
+                Zone = r.GetString(2),
+                Status = r.GetBoolean(3) ? "disabled" : "enabled",
+                DisabledReason = r.IsDBNull(4) ? null : r.GetString(4),
+                Frozen = r.GetBoolean(5),
+                UpdatedAt = r.IsDBNull(6) ? null : r.GetDateTime(6),
+                StartedAt = r.IsDBNull(7) ? null : r.GetDateTime(7),
+                Version = r.IsDBNull(8) ? null : r.GetString(8),
+                LogLevel = r.GetString(9),
+                CapacityGiB = r.IsDBNull(10) ? null : r.GetDecimal(10),
+                FreeGiB = r.IsDBNull(11) ? null : r.GetDecimal(11),
+                AllocatedGiB = r.IsDBNull(12) ? null : r.GetDecimal(12),
+                BackendType = r.IsDBNull(13) ? null : r.GetString(13),
+                Healthy = r.GetBoolean(14),
+                HealthReason = r.IsDBNull(15) ? null : r.GetString(15),
+                ModifiedBy = r.IsDBNull(16) ? null : r.GetString(16),
+                State = r.GetBoolean(17) ? "up" : "down",
+                ProvisionedGiB = isVolume ? Convert.ToDecimal(r.GetValue(18), System.Globalization.CultureInfo.InvariantCulture) : null,
+            });
+        }
+
+        return list;
+    }
+}

@@ -1,0 +1,95 @@
+using System.Collections.Concurrent;
+using System.Net.Sockets;
+using BlockStore.Core;
+using Npgsql;
+
+namespace BlockStore.Data;
+
+/// <summary>
+/// One pooled data source per connection string, and the single place where driver failures
+/// that mean "the database is not reachable" become the StoreUnavailable error users see.
+/// </summary>
+public sealed class StoreConnection
+{
+    private static readonly ConcurrentDictionary<string, NpgsqlDataSource> Sources = new();
+
+    public StoreConnection(string connectionString, string applicationName = "blockstore")
+    {
+        if (string.IsNullOrWhiteSpace(connectionString))
+        {
+            throw new BlockStoreException(ErrorIds.NotConnected, ErrorKind.ConnectionError,
+                "No BlockStore database connection. Run Connect-BlockStore -ConnectionString '...' or set $env:BLOCKSTORE_CONNECTION.");
+        }
+
+        NpgsqlConnectionStringBuilder builder;
+        try
+        {
+            builder = new NpgsqlConnectionStringBuilder(connectionString);
+        }
+        catch (ArgumentException e)
+        {
+            throw new BlockStoreException(ErrorIds.NotConnected, ErrorKind.ConnectionError,
+                $"The BlockStore connection string is not valid: {e.Message}", null, e);
+        }
+
+        builder.ApplicationName ??= applicationName;
+        // Fail fast when the database is down: a cmdlet must not hang for the default 15 s.
+        if (!connectionString.Contains("Timeout", StringComparison.OrdinalIgnoreCase))
+        {
+            builder.Timeout = 5;
+        }
+
+        ConnectionString = builder.ConnectionString;
+        DisplayName = $"{builder.Host}:{builder.Port}/{builder.Database} as {builder.Username}";
+        DataSource = Sources.GetOrAdd(ConnectionString, cs => NpgsqlDataSource.Create(cs));
+    }
+
+    public string ConnectionString { get; }
+
+    /// <summary>Host, port, database and user, without any secret: safe to print.</summary>
+    public string DisplayName { get; }
+
+    public NpgsqlDataSource DataSource { get; }
+
+    public async Task<NpgsqlConnection> OpenAsync(CancellationToken ct = default)
+    {
+        try
+        {
+            return await DataSource.OpenConnectionAsync(ct).ConfigureAwait(false);
+        }
+        catch (Exception e) when (IsUnavailable(e))
+        {
+            throw Unavailable(e);
+        }
+    }
+
+    /// <summary>Runs a database action, translating outage failures into StoreUnavailable.</summary>
+    public async Task<T> RunAsync<T>(Func<NpgsqlConnection, Task<T>> action, CancellationToken ct = default)
+    {
+        await using var conn = await OpenAsync(ct).ConfigureAwait(false);
+        try
+        {
+            return await action(conn).ConfigureAwait(false);
+        }
+        catch (Exception e) when (IsUnavailable(e))
+        {
+            throw Unavailable(e);
+        }
+    }
+
+    public static bool IsUnavailable(Exception e) => e switch
+    {
+        BlockStoreException => false,
+        PostgresException pg => pg.SqlState is "57P01" or "57P02" or "57P03" or "53300" or "08006" or "08001" or "08004" or "3D000" or "28P01" or "28000",
+        NpgsqlException { InnerException: SocketException or IOException or TimeoutException } => true,
+        NpgsqlException n => n.IsTransient,
+        SocketException or TimeoutException => true,
+        _ => false,
+    };
+
+    private BlockStoreException Unavailable(Exception e) =>
+        new(ErrorIds.StoreUnavailable, ErrorKind.ConnectionError,
+            $"The BlockStore database at {DisplayName} is not reachable ({e.Message.TrimEnd('.')}). " +
+            "Check that it is running, or connect elsewhere with Connect-BlockStore -ConnectionString '...' or $env:BLOCKSTORE_CONNECTION.",
+            DisplayName, e);
+}

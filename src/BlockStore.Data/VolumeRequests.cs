@@ -1,0 +1,285 @@
+using BlockStore.Core;
+using Npgsql;
+
+namespace BlockStore.Data;
+
+/// <summary>A user's query filter for volumes; null fields do not filter.</summary>
+public sealed record VolumeFilter(
+    IReadOnlyList<string>? NamePatterns = null,
+    IReadOnlyList<Guid>? Ids = null,
+    IReadOnlyList<string>? Statuses = null,
+    IReadOnlyList<string>? Hosts = null,
+    bool IncludeDeleted = false);
+
+/// <summary>
+/// What the cmdlets ask of the database: validate, write a request (volume row + operation row +
+/// event) in one transaction, notify with ids only, and read state back.
+/// </summary>
+public sealed class VolumeRequests(StoreConnection store)
+{
+    private const string VolumeColumns =
+        "v.id, v.name, v.size_gib, v.status, v.host, v.zone, v.description, v.status_reason, v.created_at, v.updated_at";
+
+    public Task<BlockVolume> CreateAsync(string name, int sizeGiB, string? zone, string? description, CancellationToken ct = default)
+    {
+        Validation.VolumeName(name);
+        Validation.VolumeSize(sizeGiB);
+        if (zone is not null)
+        {
+            Validation.AvailabilityZone(zone);
+        }
+
+        Validation.Description(description);
+
+        return store.RunAsync(async conn =>
+        {
+            await using var tx = await conn.BeginTransactionAsync(ct).ConfigureAwait(false);
+            if (!await ServiceRegistry.IsSchedulerAvailableAsync(conn, tx, ct).ConfigureAwait(false))
+            {
+                throw new BlockStoreException(ErrorIds.SchedulerUnavailable, ErrorKind.ResourceUnavailable,
+                    "No enabled, running scheduler service: the volume was not requested. " +
+                    "Check Get-BlockVolumeService -Service scheduler, enable it with Enable-BlockVolumeService, or start a scheduler host.");
+            }
+
+            var id = Guid.CreateVersion7();
+            await using (var cmd = new NpgsqlCommand(
+                "INSERT INTO bs.volumes (id, name, description, size_gib, status, zone) VALUES (@id, @n, @d, @s, 'creating', @z)", conn, tx))
+            {
+                cmd.Parameters.AddWithValue("id", id);
+                cmd.Parameters.AddWithValue("n", name);
+                cmd.Parameters.AddWithValue("d", (object?)description ?? DBNull.Value);
+                cmd.Parameters.AddWithValue("s", sizeGiB);
+                cmd.Parameters.AddWithValue("z", (object?)zone ?? DBNull.Value);
+                try
+                {
+                    await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+                }
+                catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UniqueViolation)
+                {
+                    throw new BlockStoreException(ErrorIds.VolumeNameInUse, ErrorKind.ResourceExists,
+                        $"A volume named '{name}' already exists. Names are unique among volumes that are not deleted.", name);
+                }
+            }
+
+            long opId;
+            await using (var cmd = new NpgsqlCommand(
+                "INSERT INTO bs.operations (volume_id, kind, stage) VALUES (@id, 'create', 'pending') RETURNING id", conn, tx))
+            {
+                cmd.Parameters.AddWithValue("id", id);
+                opId = (long)(await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false))!;
+            }
+
+            await Events.AddAsync(conn, tx, id, null, null, "requested", $"create of {sizeGiB} GiB requested", ct).ConfigureAwait(false);
+            await Events.NotifyAsync(conn, tx, Channels.Schedule, opId.ToString(System.Globalization.CultureInfo.InvariantCulture), ct).ConfigureAwait(false);
+            var volume = await GetOneAsync(conn, tx, id, ct).ConfigureAwait(false);
+            await tx.CommitAsync(ct).ConfigureAwait(false);
+            return volume!;
+        }, ct);
+    }
+
+    /// <summary>
+    /// Asks for deletion. The delete operation queues behind any unfinished create of the same
+    /// volume, so a volume still being created is removed once creation settles, LV included.
+    /// A volume that never reached a host (still waiting for a scheduler, or failed placement) is
+    /// deleted at once: there is nothing on any host to remove.
+    /// </summary>
+    public Task<BlockVolume> RequestDeleteAsync(Guid id, CancellationToken ct = default) =>
+        store.RunAsync(async conn =>
+        {
+            await using var tx = await conn.BeginTransactionAsync(ct).ConfigureAwait(false);
+            var volume = await LockVolumeAsync(conn, tx, id, ct).ConfigureAwait(false)
+                ?? throw new BlockStoreException(ErrorIds.VolumeNotFound, ErrorKind.ObjectNotFound, $"No volume with id {id}.", id);
+
+            if (volume.Status is VolumeStatus.Deleting or VolumeStatus.Deleted)
+            {
+                await tx.CommitAsync(ct).ConfigureAwait(false);
+                return volume; // already on its way: asking twice is not an error
+            }
+
+            if (!VolumeStateMachine.CanRequestDelete(volume.Status))
+            {
+                throw new BlockStoreException(ErrorIds.InvalidVolumeState, ErrorKind.InvalidOperation,
+                    $"Volume '{volume.Name}' is {volume.Status} and cannot be deleted now.", volume);
+            }
+
+            // Cancel a create that no scheduler has placed yet: nothing exists on any host.
+            int cancelled;
+            await using (var cmd = new NpgsqlCommand(
+                "UPDATE bs.operations SET stage = 'cancelled', finished_at = now(), updated_at = now(), error = 'volume deleted before placement' " +
+                "WHERE volume_id = @id AND stage = 'pending'", conn, tx))
+            {
+                cmd.Parameters.AddWithValue("id", id);
+                cancelled = await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+            }
+
+            if (volume.Host is null)
+            {
+                await SetStatusAsync(conn, tx, id, volume.Status, VolumeStatus.Deleted, "deleted before it was placed on a host", ct).ConfigureAwait(false);
+                await Events.AddAsync(conn, tx, id, null, null, "deleted",
+                    cancelled > 0 ? "deleted before placement; the create request was cancelled" : "deleted; it had no host", ct).ConfigureAwait(false);
+            }
+            else
+            {
+                await SetStatusAsync(conn, tx, id, volume.Status, VolumeStatus.Deleting, null, ct).ConfigureAwait(false);
+                await using (var cmd = new NpgsqlCommand(
+                    "INSERT INTO bs.operations (volume_id, kind, stage, host) VALUES (@id, 'delete', 'scheduled', @h)", conn, tx))
+                {
+                    cmd.Parameters.AddWithValue("id", id);
+                    cmd.Parameters.AddWithValue("h", volume.Host);
+                    await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+                }
+
+                await Events.AddAsync(conn, tx, id, volume.Host, null, "requested", "delete requested", ct).ConfigureAwait(false);
+                await Events.NotifyAsync(conn, tx, Channels.Agent, volume.Host, ct).ConfigureAwait(false);
+            }
+
+            var result = await GetOneAsync(conn, tx, id, ct).ConfigureAwait(false);
+            await tx.CommitAsync(ct).ConfigureAwait(false);
+            return result!;
+        }, ct);
+
+    public Task<BlockVolume?> GetAsync(Guid id, CancellationToken ct = default) =>
+        store.RunAsync(conn => GetOneAsync(conn, null, id, ct), ct);
+
+    public Task<List<BlockVolume>> ListAsync(VolumeFilter filter, CancellationToken ct = default) =>
+        store.RunAsync(async conn =>
+        {
+            var where = new List<string>();
+            await using var cmd = new NpgsqlCommand { Connection = conn };
+            if (!filter.IncludeDeleted && filter.Ids is null)
+            {
+                where.Add("v.status <> 'deleted'");
+            }
+
+            if (filter.NamePatterns is { Count: > 0 })
+            {
+                // Wildcards are translated to LIKE patterns; the values stay parameters.
+                where.Add("v.name ILIKE ANY(@names)");
+                cmd.Parameters.AddWithValue("names", filter.NamePatterns.Select(WildcardToLike).ToArray());
+            }
+
+            if (filter.Ids is { Count: > 0 })
+            {
+                where.Add("v.id = ANY(@ids)");
+                cmd.Parameters.AddWithValue("ids", filter.Ids.ToArray());
+            }
+
+            if (filter.Statuses is { Count: > 0 })
+            {
+                where.Add("v.status = ANY(@statuses)");
+                cmd.Parameters.AddWithValue("statuses", filter.Statuses.ToArray());
+            }
+
+            if (filter.Hosts is { Count: > 0 })
+            {
+                where.Add("v.host = ANY(@hosts)");
+                cmd.Parameters.AddWithValue("hosts", filter.Hosts.ToArray());
+            }
+
+            cmd.CommandText = $"SELECT {VolumeColumns} FROM bs.volumes v" +
+                              (where.Count > 0 ? " WHERE " + string.Join(" AND ", where) : "") +
+                              " ORDER BY v.created_at, v.id";
+            var list = new List<BlockVolume>();
+            await using var reader = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            while (await reader.ReadAsync(ct).ConfigureAwait(false))
+            {
+                list.Add(ReadVolume(reader));
+            }
+
+            return list;
+        }, ct);
+
+    public Task<List<BlockVolumeEvent>> ListEventsAsync(Guid? volumeId, int limit, CancellationToken ct = default) =>
+        store.RunAsync(async conn =>
+        {
+            await using var cmd = new NpgsqlCommand(
+                "SELECT id, at, volume_id, host, kind, message, actor FROM (" +
+                "  SELECT * FROM bs.events WHERE (@v::uuid IS NULL OR volume_id = @v) ORDER BY id DESC LIMIT @l) e ORDER BY id", conn);
+            cmd.Parameters.AddWithValue("v", NpgsqlTypes.NpgsqlDbType.Uuid, (object?)volumeId ?? DBNull.Value);
+            cmd.Parameters.AddWithValue("l", limit);
+            var list = new List<BlockVolumeEvent>();
+            await using var reader = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            while (await reader.ReadAsync(ct).ConfigureAwait(false))
+            {
+                list.Add(new BlockVolumeEvent
+                {
+                    Id = reader.GetInt64(0),
+                    Time = reader.GetDateTime(1),
+                    VolumeId = reader.IsDBNull(2) ? null : reader.GetGuid(2),
+                    Host = reader.IsDBNull(3) ? null : reader.GetString(3),
+                    Kind = reader.GetString(4),
+                    Message = reader.GetString(5),
+                    Actor = reader.GetString(6),
+                });
+            }
+
+            return list;
+        }, ct);
+
+    /// <summary>Converts a PowerShell wildcard (*, ?) into an escaped LIKE pattern.</summary>
+    public static string WildcardToLike(string pattern)
+    {
+        var sb = new System.Text.StringBuilder();
+        foreach (var c in pattern)
+        {
+            sb.Append(c switch
+            {
+                '*' => "%",
+                '?' => "_",
+                '%' => "\\%",
+                '_' => "\\_",
+                '\\' => "\\\\",
+                _ => c.ToString(),
+            });
+        }
+
+        return sb.ToString();
+    }
+
+    internal static async Task<BlockVolume?> GetOneAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, Guid id, CancellationToken ct)
+    {
+        await using var cmd = new NpgsqlCommand($"SELECT {VolumeColumns} FROM bs.volumes v WHERE v.id = @id", conn, tx);
+        cmd.Parameters.AddWithValue("id", id);
+        await using var reader = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        return await reader.ReadAsync(ct).ConfigureAwait(false) ? ReadVolume(reader) : null;
+    }
+
+    internal static async Task<BlockVolume?> LockVolumeAsync(NpgsqlConnection conn, NpgsqlTransaction tx, Guid id, CancellationToken ct)
+    {
+        await using var cmd = new NpgsqlCommand($"SELECT {VolumeColumns} FROM bs.volumes v WHERE v.id = @id FOR UPDATE", conn, tx);
+        cmd.Parameters.AddWithValue("id", id);
+        await using var reader = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        return await reader.ReadAsync(ct).ConfigureAwait(false) ? ReadVolume(reader) : null;
+    }
+
+    /// <summary>Moves a volume's status, checked against the state machine, with the reason users see.</summary>
+    internal static async Task SetStatusAsync(NpgsqlConnection conn, NpgsqlTransaction tx, Guid id, string from, string to, string? reason, CancellationToken ct)
+    {
+        if (from != to && !VolumeStateMachine.CanMove(from, to))
+        {
+            throw new InvalidOperationException($"Volume {id}: status {from} cannot move to {to}.");
+        }
+
+        await using var cmd = new NpgsqlCommand(
+            "UPDATE bs.volumes SET status = @to, status_reason = @r, updated_at = now(), " +
+            "deleted_at = CASE WHEN @to = 'deleted' THEN now() ELSE deleted_at END WHERE id = @id", conn, tx);
+        cmd.Parameters.AddWithValue("id", id);
+        cmd.Parameters.AddWithValue("to", to);
+        cmd.Parameters.AddWithValue("r", (object?)reason ?? DBNull.Value);
+        await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+    }
+
+    private static BlockVolume ReadVolume(NpgsqlDataReader r) => new()
+    {
+        Id = r.GetGuid(0),
+        Name = r.GetString(1),
+        SizeGiB = r.GetInt32(2),
+        Status = r.GetString(3),
+        Host = r.IsDBNull(4) ? null : r.GetString(4),
+        Zone = r.IsDBNull(5) ? null : r.GetString(5),
+        Description = r.IsDBNull(6) ? null : r.GetString(6),
+        StatusReason = r.IsDBNull(7) ? null : r.GetString(7),
+        CreatedAt = r.GetDateTime(8),
+        UpdatedAt = r.GetDateTime(9),
+    };
+}
