@@ -1,0 +1,27 @@
+namespace BlockStore.Agent;
+
+/// <summary>Settings of one volume agent (section "Agent").</summary>
+public sealed class AgentOptions
+{
+    public string HostName { get; set; } = Environment.MachineName.ToLowerInvariant();
+    public string Zone { get; set; } = "nova";
+    public string VolumeGroup { get; set; } = "";
+
+    /// <summary>thick (plain LVs) or thin (LVs in <see cref="ThinPool"/>).</summary>
+    public string BackendType { get; set; } = "thick";
+    public string? ThinPool { get; set; }
+    public int ReservedPercentage { get; set; }
+    public decimal MaxOverSubscriptionRatio { get; set; } = 20m;
+
+    /// <summary>
+    /// false on kernels without device-mapper: LVM then runs metadata operations only
+    /// (global/activation=0). Real storage hosts leave it true.
+    /// </summary>
+    public bool LvmActivation { get; set; } = true;
+
+    /// <summary>How long a claimed operation is ours without renewal.</summary>
+    public int LeaseSeconds { get; set; } = 30;
+
+    /// <summary>Operations claimed per pass.</summary>
+    public int ClaimBatch { get; set; } = 8;
+}

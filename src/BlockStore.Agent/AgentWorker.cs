@@ -1,0 +1,130 @@
+using BlockStore.Core;
+using BlockStore.Data;
+using BlockStore.Hosting;
+using Microsoft.Extensions.Options;
+
+namespace BlockStore.Agent;
+
+/// <summary>
+/// The agent's loop: on start, take back operations a previous process of this host left
+/// running; then sleep until woken, claim this host's operations, run each under a renewed lease,
+/// and write the final status. LVM failures are final (the volume goes to error with LVM's
+/// message); database failures are not: the operation stays claimed and is retried after its
+/// lease runs out, which is safe because every step is idempotent.
+/// </summary>
+public sealed class AgentWorker(
+    AgentQueue queue,
+    VolumeBackend backend,
+    ServiceIdentity identity,
+    ServiceRuntime runtime,
+    WorkSignal signal,
+    IOptions<AgentOptions> options,
+    ILogger<AgentWorker> logger) : BackgroundService
+{
+    private TimeSpan Lease => TimeSpan.FromSeconds(options.Value.LeaseSeconds);
+
+    protected override async Task ExecuteAsync(CancellationToken ct)
+    {
+        await runtime.Registered.WaitAsync(ct);
+        await RecoverAsync(ct);
+        while (!ct.IsCancellationRequested)
+        {
+            await signal.WaitAsync(TimeSpan.FromSeconds(30), ct);
+            try
+            {
+                while (!ct.IsCancellationRequested)
+                {
+                    var claimed = await queue.ClaimAsync(identity.InstanceId, Lease, options.Value.ClaimBatch, ct);
+                    if (claimed.Count == 0)
+                    {
+                        break;
+                    }
+
+                    foreach (var op in claimed)
+                    {
+                        await RunAsync(op, ct);
+                    }
+                }
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                logger.LogWarning("Agent pass failed ({Message}); the next wake-up retries", e.Message);
+            }
+        }
+    }
+
+    private async Task RecoverAsync(CancellationToken ct)
+    {
+        while (!ct.IsCancellationRequested)
+        {
+            try
+            {
+                var n = await queue.RecoverAsync(identity.InstanceId, ct);
+                if (n > 0)
+                {
+                    logger.LogWarning("Took up {Count} operation(s) left running by a previous agent process", n);
+                }
+
+                return;
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                logger.LogWarning("Recovery pass failed ({Message}); retrying", e.Message);
+                await Task.Delay(TimeSpan.FromSeconds(1), ct);
+            }
+        }
+    }
+
+    private async Task RunAsync(ClaimedOperation op, CancellationToken ct)
+    {
+        using var renewal = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        var renewTask = RenewLeaseAsync(op, renewal.Token);
+        string? error = null;
+        string note;
+        try
+        {
+            note = op.Kind == OperationKind.Create
+                ? await backend.EnsureCreatedAsync(op.VolumeId, op.SizeGiB, ct)
+                : await backend.EnsureDeletedAsync(op.VolumeId, ct);
+            logger.LogInformation("{Kind} volume {Volume}: {Note}", op.Kind, op.VolumeId, note);
+        }
+        catch (LvmException e)
+        {
+            error = e.Message;
+            logger.LogError("{Kind} volume {Volume} failed: {Error}", op.Kind, op.VolumeId, e.Message);
+        }
+        finally
+        {
+            await renewal.CancelAsync();
+            await renewTask;
+        }
+
+        if (!await queue.CompleteAsync(identity.InstanceId, op, error, ct))
+        {
+            logger.LogWarning("Lost the lease on operation {Op} before completing it; the newer claim finishes it", op.Id);
+        }
+    }
+
+    private async Task RenewLeaseAsync(ClaimedOperation op, CancellationToken ct)
+    {
+        try
+        {
+            while (true)
+            {
+                await Task.Delay(Lease / 3, ct);
+                try
+                {
+                    await queue.RenewLeaseAsync(identity.InstanceId, [op.Id], Lease, ct);
+                }
+                catch (Exception e) when (e is not OperationCanceledException)
+                {
+                    logger.LogWarning("Lease renewal for operation {Op} failed: {Message}", op.Id, e.Message);
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // the operation finished
+        }
+    }
+}

@@ -1,0 +1,44 @@
+using BlockStore.Agent;
+using BlockStore.Core;
+using BlockStore.Data;
+using BlockStore.Hosting;
+using Microsoft.Extensions.Options;
+
+var builder = Host.CreateApplicationBuilder(args);
+builder.Services.Configure<AgentOptions>(builder.Configuration.GetSection("Agent"));
+var agent = builder.Configuration.GetSection("Agent").Get<AgentOptions>() ?? new AgentOptions();
+
+// Refuse a configuration that would fail later, with a message that says what to fix.
+Validation.HostName(agent.HostName);
+Validation.AvailabilityZone(agent.Zone);
+if (string.IsNullOrWhiteSpace(agent.VolumeGroup))
+{
+    throw new InvalidOperationException("Agent:VolumeGroup is required (the LVM volume group this host serves).");
+}
+
+if (agent.BackendType is not (BackendType.Thick or BackendType.Thin))
+{
+    throw new InvalidOperationException($"Agent:BackendType must be thick or thin, not '{agent.BackendType}'.");
+}
+
+if (agent.BackendType == BackendType.Thin && string.IsNullOrWhiteSpace(agent.ThinPool))
+{
+    throw new InvalidOperationException("Agent:ThinPool is required when Agent:BackendType is thin.");
+}
+
+builder.AddBlockStoreService(
+    sp =>
+    {
+        var o = sp.GetRequiredService<IOptions<AgentOptions>>().Value;
+        return new ServiceIdentity(o.HostName, "volume", o.Zone);
+    },
+    // Agent notifications carry the host name: wake only for our own host.
+    new WakeChannels([Channels.Agent], (_, payload) => payload == agent.HostName));
+builder.Services.AddSingleton<ICommandRunner, ProcessCommandRunner>();
+builder.Services.AddSingleton(sp => new LvmClient(sp.GetRequiredService<ICommandRunner>(), agent.LvmActivation));
+builder.Services.AddSingleton(agent);
+builder.Services.AddSingleton<VolumeBackend>();
+builder.Services.AddSingleton<ICapacityReporter, CapacityReporter>();
+builder.Services.AddSingleton(sp => new AgentQueue(sp.GetRequiredService<StoreConnection>(), agent.HostName));
+builder.Services.AddHostedService<AgentWorker>();
+await builder.Build().RunAsync();

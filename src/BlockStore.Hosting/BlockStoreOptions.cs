@@ -1,0 +1,25 @@
+namespace BlockStore.Hosting;
+
+/// <summary>Settings every host needs (section "BlockStore" of configuration or the command line).</summary>
+public sealed class BlockStoreOptions
+{
+    public string ConnectionString { get; set; } = "";
+
+    /// <summary>Heartbeat interval; Cinder's report_interval (10 s).</summary>
+    public int ReportIntervalSeconds { get; set; } = 10;
+
+    /// <summary>Fallback poll for missed notifications. Notifications do the real work.</summary>
+    public int PollIntervalSeconds { get; set; } = 5;
+
+    /// <summary>Apply schema migrations at start (the default, so a new version upgrades itself).</summary>
+    public bool MigrateOnStart { get; set; } = true;
+}
+
+/// <summary>Who this process is in the service registry.</summary>
+public sealed record ServiceIdentity(string Host, string Service, string Zone)
+{
+    public string Version { get; } = typeof(ServiceIdentity).Assembly.GetName().Version?.ToString(3) ?? "0.0.0";
+
+    /// <summary>Lease owner tag: host, process id and start time, unique per process.</summary>
+    public string InstanceId { get; } = $"{Host}:{Environment.ProcessId}:{DateTime.UtcNow:HHmmssfff}";
+}

@@ -1,0 +1,66 @@
+using BlockStore.Data;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Quartz;
+
+namespace BlockStore.Hosting;
+
+public static class HostBuilderExtensions
+{
+    /// <summary>
+    /// Wires a BlockStore service process: options, the data layer, live log level, the
+    /// registration/control loop, and Quartz (in-memory store) for the periodic passes:
+    /// heartbeat and the fallback poll.
+    /// </summary>
+    public static HostApplicationBuilder AddBlockStoreService(this HostApplicationBuilder builder,
+        Func<IServiceProvider, ServiceIdentity> identity, WakeChannels wakeChannels)
+    {
+        builder.Services.Configure<BlockStoreOptions>(builder.Configuration.GetSection("BlockStore"));
+        var options = builder.Configuration.GetSection("BlockStore").Get<BlockStoreOptions>() ?? new BlockStoreOptions();
+        if (string.IsNullOrWhiteSpace(options.ConnectionString))
+        {
+            throw new InvalidOperationException(
+                "No database connection: pass --BlockStore:ConnectionString=... or set BlockStore__ConnectionString.");
+        }
+
+        var levelSwitch = new LogLevelSwitch();
+        builder.Logging.ClearProviders();
+        builder.Logging.SetMinimumLevel(LogLevel.Trace);
+        builder.Logging.AddFilter((category, level) =>
+            levelSwitch.IsEnabled(level) && (level >= LogLevel.Warning || !category!.StartsWith("Quartz", StringComparison.Ordinal)));
+        builder.Logging.AddSimpleConsole(o =>
+        {
+            o.SingleLine = true;
+            o.TimestampFormat = "HH:mm:ss.fff ";
+            o.UseUtcTimestamp = true;
+        });
+
+        builder.Services.AddSingleton(levelSwitch);
+        builder.Services.AddSingleton(identity);
+        builder.Services.AddSingleton(wakeChannels);
+        builder.Services.AddSingleton<WorkSignal>();
+        builder.Services.AddSingleton(sp => new StoreConnection(sp.GetRequiredService<IOptions<BlockStoreOptions>>().Value.ConnectionString,
+            $"blockstore-{sp.GetRequiredService<ServiceIdentity>().Service}-{sp.GetRequiredService<ServiceIdentity>().Host}"));
+        builder.Services.AddSingleton<ServiceRegistry>();
+        builder.Services.AddSingleton<ServiceRuntime>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<ServiceRuntime>());
+
+        builder.Services.AddQuartz(q =>
+        {
+            q.UseInMemoryStore();
+            var heartbeat = new JobKey("heartbeat");
+            q.AddJob<HeartbeatJob>(j => j.WithIdentity(heartbeat));
+            q.AddTrigger(t => t.ForJob(heartbeat).StartNow()
+                .WithSimpleSchedule(s => s.WithInterval(TimeSpan.FromSeconds(Math.Max(1, options.ReportIntervalSeconds))).RepeatForever()));
+            var wake = new JobKey("fallback-poll");
+            q.AddJob<WakeJob>(j => j.WithIdentity(wake));
+            q.AddTrigger(t => t.ForJob(wake).StartNow()
+                .WithSimpleSchedule(s => s.WithInterval(TimeSpan.FromSeconds(Math.Max(1, options.PollIntervalSeconds))).RepeatForever()));
+        });
+        builder.Services.AddQuartzHostedService(o => o.WaitForJobsToComplete = true);
+        return builder;
+    }
+}
