@@ -1,0 +1,751 @@
+#!/usr/bin/env pwsh
+<#
+.SYNOPSIS
+    Builds BlockStore.Ps, runs a local lab (PostgreSQL + LVM on loop devices + scheduler + agents),
+    runs the tests and the demo.
+
+.DESCRIPTION
+    dotnet pwsh ./build.ps1 Build          build the solution, publish the hosts, lay out the module in out/
+    dotnet pwsh ./build.ps1 Up [-Hosts N]  start the lab in .blockstore/ (idempotent; default 2 nodes)
+    dotnet pwsh ./build.ps1 Down           stop the lab and remove every trace of it (idempotent)
+    dotnet pwsh ./build.ps1 Test           Build, fresh lab, xunit + Pester, lab down; last line "N passed, N failed"
+    dotnet pwsh ./build.ps1 Demo           Build, Up, then a narrated tour of the cmdlets (the lab stays up)
+#>
+[CmdletBinding()]
+param(
+    [Parameter(Position = 0)]
+    [ValidateSet('Build', 'Up', 'Down', 'Test', 'Demo')]
+    [string] $Task = 'Build',
+
+    [ValidateRange(1, 16)]
+    [int] $Hosts = 2
+)
+
+$ErrorActionPreference = 'Stop'
+Set-StrictMode -Version 3.0
+$PSNativeCommandUseErrorActionPreference = $false
+$ProgressPreference = 'SilentlyContinue'
+if ($env:CI -or [Console]::IsOutputRedirected) { $PSStyle.OutputRendering = 'PlainText' }
+
+$Repo = $PSScriptRoot
+Set-Location -LiteralPath $Repo
+$env:BLOCKSTORE_REPO = $Repo
+$env:DOTNET_NOLOGO = '1'
+$env:DOTNET_CLI_TELEMETRY_OPTOUT = '1'
+$env:LVM_SUPPRESS_FD_WARNINGS = '1'
+if (-not ($env:PATH -split ':' -contains '/usr/sbin')) { $env:PATH = "$($env:PATH):/usr/sbin:/sbin" }
+
+# The lab's host command lines, PID files and LVM/SQL helpers live in one place, shared with the tests.
+Import-Module (Join-Path $Repo 'tests/pester/TestHelpers.psm1') -Force -DisableNameChecking
+
+$Out = Join-Path $Repo 'out'
+$StateDir = Join-Path $Repo '.blockstore'
+$PgBinDir = '/usr/lib/postgresql/15/bin'
+$LabUser = 'blockstore'
+$LabDatabase = 'blockstore'
+$LabZone = 'nova'
+$SchedulerName = 'scheduler1'
+$ReportIntervalSeconds = 2
+$ServiceDownSeconds = 10
+$DiskSize = '64G'
+
+# ---------------------------------------------------------------------------------------------
+# small helpers
+# ---------------------------------------------------------------------------------------------
+
+function Write-Step([string] $Text) { Write-Host "==> $Text" -ForegroundColor Cyan }
+
+function Invoke-Checked {
+    <# Runs a native command with its output on the console; throws when it exits non-zero. #>
+    param([Parameter(Mandatory)][string] $FilePath, [string[]] $ArgumentList = @())
+    & $FilePath @ArgumentList | Out-Host
+    if ($LASTEXITCODE -ne 0) { throw "'$FilePath $($ArgumentList -join ' ')' failed with exit code $LASTEXITCODE" }
+}
+
+function Invoke-Captured {
+    <# Runs a native command and returns its output (stdout + stderr); throws on failure unless -AllowFailure. #>
+    param([Parameter(Mandatory)][string] $FilePath, [string[]] $ArgumentList = @(), [switch] $AllowFailure)
+    $output = & $FilePath @ArgumentList 2>&1 | ForEach-Object { "$_" }
+    $code = $LASTEXITCODE
+    if ($code -ne 0 -and -not $AllowFailure) {
+        throw "'$FilePath $($ArgumentList -join ' ')' failed with exit code ${code}:`n$($output -join "`n")"
+    }
+    return $output
+}
+
+function Test-IsRoot { return (Test-LabIsRoot) }
+
+function Get-LoopDevicesBackedBy([string] $Folder) {
+    <# Loop devices whose backing file lies in $Folder (also when the file was deleted). #>
+    $json = Invoke-Captured losetup @('-l', '-J') -AllowFailure
+    if (-not $json -or $LASTEXITCODE -ne 0) { return @() }
+    $prefix = $Folder.TrimEnd('/') + '/'
+    $list = ($json -join "`n") | ConvertFrom-Json
+    if (-not $list -or -not $list.PSObject.Properties['loopdevices']) { return @() }
+    @($list.loopdevices | Where-Object { $_.'back-file' -and ($_.'back-file' -replace ' \(deleted\)$', '').StartsWith($prefix) } |
+        ForEach-Object name)
+}
+
+function Get-PgHome {
+    <#
+    Where the lab's PostgreSQL data and sockets live: .blockstore itself when the postgres OS user
+    can reach it and the socket path is short enough, else a private folder under /tmp.
+    #>
+    param([switch] $Fallback)
+    if ($Fallback) {
+        $hash = [System.Convert]::ToHexString(
+            [System.Security.Cryptography.SHA256]::HashData([System.Text.Encoding]::UTF8.GetBytes($Repo))).Substring(0, 10).ToLowerInvariant()
+        return "/tmp/blockstore-pg-$hash"
+    }
+    return $StateDir
+}
+
+function Invoke-AsPostgres {
+    <# Runs a PostgreSQL server tool; as root it runs as the postgres OS user (postgres refuses root). #>
+    param([Parameter(Mandatory)][string] $Tool, [string[]] $ArgumentList = @(), [string] $WorkingDirectory = '/', [string] $OutputFile, [switch] $AllowFailure)
+    $words = @((Join-Path $PgBinDir $Tool)) + $ArgumentList | ForEach-Object { ConvertTo-LabShellWord $_ }
+    $cmd = $words -join ' '
+    if (Test-IsRoot) { $cmd = "runuser -u postgres -- $cmd" }
+    $redirect = if ($OutputFile) { ' >> ' + (ConvertTo-LabShellWord $OutputFile) + ' 2>&1 < /dev/null' } else { ' 2>&1 < /dev/null' }
+    $script = 'cd ' + (ConvertTo-LabShellWord $WorkingDirectory) + ' && ' + $cmd + $redirect
+    return (Invoke-Captured bash @('-c', $script) -AllowFailure:$AllowFailure)
+}
+
+function Get-FreePort {
+    $listener = [System.Net.Sockets.TcpListener]::new([System.Net.IPAddress]::Loopback, 0)
+    $listener.Start()
+    try { return ([System.Net.IPEndPoint]$listener.LocalEndpoint).Port } finally { $listener.Stop() }
+}
+
+# ---------------------------------------------------------------------------------------------
+# Build
+# ---------------------------------------------------------------------------------------------
+
+function Invoke-Build {
+    Write-Step 'dotnet build BlockStore.Ps.sln -c Release'
+    Invoke-Checked dotnet @('build', (Join-Path $Repo 'BlockStore.Ps.sln'), '-c', 'Release', '--nologo', '-v', 'minimal')
+
+    foreach ($h in @(@{ Project = 'BlockStore.Scheduler'; Dir = 'scheduler' }, @{ Project = 'BlockStore.Agent'; Dir = 'agent' })) {
+        $dest = Join-Path $Out "hosts/$($h.Dir)"
+        Write-Step "publish $($h.Project) -> out/hosts/$($h.Dir)"
+        Remove-Item -LiteralPath $dest -Recurse -Force -ErrorAction Ignore
+        Invoke-Checked dotnet @('publish', (Join-Path $Repo "src/$($h.Project)"), '-c', 'Release', '--no-build', '--nologo', '-v', 'minimal', '-o', $dest)
+    }
+
+    $psd1 = Join-Path $Repo 'module/BlockStore.psd1'
+    if (-not (Test-Path -LiteralPath $psd1)) {
+        Write-Warning 'module/BlockStore.psd1 does not exist yet: skipping the module layout (out/BlockStore).'
+        return
+    }
+
+    Write-Step 'lay out the module -> out/BlockStore'
+    $mod = Join-Path $Out 'BlockStore'
+    $deps = Join-Path $mod 'Dependencies'
+    Remove-Item -LiteralPath $mod -Recurse -Force -ErrorAction Ignore
+    New-Item -ItemType Directory -Force -Path $mod, $deps | Out-Null
+    Copy-Item -LiteralPath $psd1 -Destination $mod
+    $format = Join-Path $Repo 'module/BlockStore.Format.ps1xml'
+    if (Test-Path -LiteralPath $format) { Copy-Item -LiteralPath $format -Destination $mod }
+    else { Write-Warning 'module/BlockStore.Format.ps1xml does not exist yet: not copied.' }
+
+    # The cmdlet assembly and Core load in PowerShell's default context, at the module root.
+    $tmp = Join-Path $Out 'tmp/commands-publish'
+    Remove-Item -LiteralPath $tmp -Recurse -Force -ErrorAction Ignore
+    Invoke-Checked dotnet @('publish', (Join-Path $Repo 'src/BlockStore.Commands'), '-c', 'Release', '--no-build', '--nologo', '-v', 'minimal', '-o', $tmp)
+    $commandsBin = Join-Path $Repo 'src/BlockStore.Commands/bin/Release/net10.0'
+    foreach ($file in 'BlockStore.Commands.dll', 'BlockStore.Commands.pdb', 'BlockStore.Commands.xml', 'BlockStore.Core.dll', 'BlockStore.Core.pdb') {
+        $src = Join-Path $tmp $file
+        if (-not (Test-Path -LiteralPath $src)) { $src = Join-Path $commandsBin $file }
+        if (Test-Path -LiteralPath $src) { Copy-Item -LiteralPath $src -Destination $mod }
+        elseif ($file -like '*.dll') { throw "$file was not produced by the publish of BlockStore.Commands" }
+        else { Write-Warning "$file was not produced: not copied" }
+    }
+    Remove-Item -LiteralPath $tmp -Recurse -Force -ErrorAction Ignore
+
+    # BlockStore.Data and its packages load in the module's private AssemblyLoadContext.
+    Invoke-Checked dotnet @('publish', (Join-Path $Repo 'src/BlockStore.Data'), '-c', 'Release', '--no-build', '--nologo', '-v', 'minimal', '-o', $deps)
+    Get-ChildItem -LiteralPath $deps -Recurse -File |
+        Where-Object { $_.Name -like 'BlockStore.Core.*' -or $_.Name -like 'System.Management.Automation*' } |
+        Remove-Item -Force
+
+    $helpGen = Join-Path $Repo 'src/BlockStore.HelpGen/BlockStore.HelpGen.csproj'
+    if (Test-Path -LiteralPath $helpGen) {
+        Write-Step 'generate help (src/BlockStore.HelpGen)'
+        Invoke-Checked dotnet @('run', '--project', (Join-Path $Repo 'src/BlockStore.HelpGen'), '-c', 'Release', '--', '--docs', (Join-Path $Repo 'docs'), '--module', $mod)
+    }
+    Write-Host "module: $mod"
+}
+
+# ---------------------------------------------------------------------------------------------
+# Up
+# ---------------------------------------------------------------------------------------------
+
+function Install-MissingPackages {
+    $need = [System.Collections.Generic.List[string]]::new()
+    if (-not (Test-Path -LiteralPath (Join-Path $PgBinDir 'initdb'))) { $need.Add('postgresql-15') }
+    if (-not (Test-Path -LiteralPath '/usr/sbin/lvcreate') -and -not (Get-Command lvcreate -ErrorAction Ignore)) { $need.Add('lvm2') }
+    if (-not (Test-Path -LiteralPath '/usr/sbin/thin_check') -and -not (Get-Command thin_check -ErrorAction Ignore)) { $need.Add('thin-provisioning-tools') }
+    if (-not (Get-Command losetup -ErrorAction Ignore) -and -not (Test-Path -LiteralPath '/usr/sbin/losetup')) { $need.Add('mount') }
+    if ($need.Count -eq 0) { return }
+    if (-not (Test-IsRoot)) {
+        throw "Missing packages: $($need -join ', '). Install them as root: sudo apt-get install -y $($need -join ' ')"
+    }
+    Write-Step "apt-get install $($need -join ' ')"
+    $env:DEBIAN_FRONTEND = 'noninteractive'
+    Invoke-Checked apt-get @('update', '-q')
+    Invoke-Checked apt-get (@('install', '-y', '-q', '--no-install-recommends') + $need)
+}
+
+function Test-LabPostgres([object] $Lab) {
+    if (-not $Lab) { return $false }
+    & (Join-Path $Lab.pgBinDir 'pg_isready') -q -h $Lab.host -p $Lab.port -t 3 2>$null | Out-Null
+    return ($LASTEXITCODE -eq 0)
+}
+
+function Get-LabHostNames([object] $Lab) { return @($Lab.scheduler.name) + @($Lab.nodes | ForEach-Object name) }
+
+function Test-HostsBuilt {
+    return ((Test-Path -LiteralPath (Join-Path $Out 'hosts/scheduler/BlockStore.Scheduler.dll')) -and
+        (Test-Path -LiteralPath (Join-Path $Out 'hosts/agent/BlockStore.Agent.dll')))
+}
+
+function Wait-LabHosts([object] $Lab) {
+    <# Waits until the started hosts stay alive and (when the schema has bs.services) report heartbeats. #>
+    $names = @(Get-LabHostNames $Lab | Where-Object { Get-LabHostPid -Name $_ -Lab $Lab })
+    if ($names.Count -eq 0) { return }
+    Start-Sleep -Seconds 2
+    $deadline = [DateTime]::UtcNow.AddSeconds(45)
+    while ($true) {
+        foreach ($n in $names) {
+            if (-not (Test-LabHost -Name $n -Lab $Lab)) {
+                $log = Join-Path $Lab.stateDir "logs/$n.log"
+                $tail = Get-Content -LiteralPath $log -Tail 40 -ErrorAction Ignore
+                throw "$n exited after start. Last lines of ${log}:`n$($tail -join "`n")"
+            }
+        }
+        $registered = @()
+        try {
+            $registered = @(Invoke-LabSql -Lab $Lab -Sql "select host from bs.services where heartbeat_at > now() - interval '$ServiceDownSeconds seconds'")
+        }
+        catch { $registered = $null }   # no bs.services yet: nothing more to wait for
+        if ($null -eq $registered) { return }
+        $missing = @($names | Where-Object { $_ -notin $registered })
+        if ($missing.Count -eq 0) { Write-Host "hosts registered: $($names -join ', ')"; return }
+        if ([DateTime]::UtcNow -gt $deadline) {
+            Write-Warning "no heartbeat yet in bs.services from: $($missing -join ', ') (see .blockstore/logs/)"
+            return
+        }
+        Start-Sleep -Milliseconds 500
+    }
+}
+
+function Start-LabHosts([object] $Lab) {
+    if (-not (Test-HostsBuilt)) {
+        Write-Warning 'out/hosts is not built: the scheduler and agents are not started (run Build).'
+        return
+    }
+    foreach ($n in Get-LabHostNames $Lab) {
+        if (Test-LabHost -Name $n -Lab $Lab) { continue }
+        $p = Start-LabHost -Name $n -Lab $Lab -NoWait
+        Write-Host "started $n (pid $p, log .blockstore/logs/$n.log)"
+    }
+    Wait-LabHosts $Lab
+}
+
+function Write-LabUsage([object] $Lab) {
+    Write-Host ''
+    Write-Host 'The lab is up. Use the module:' -ForegroundColor Green
+    Write-Host "  Import-Module ./out/BlockStore/BlockStore.psd1; `$env:BLOCKSTORE_CONNECTION = '$($Lab.connectionString)'"
+    Write-Host "  (also in .blockstore/lab.env; logs in .blockstore/logs/; LVM: vgs --config '$($Lab.lvmConfig)')"
+    Write-Host '  Take it down with: dotnet pwsh ./build.ps1 Down'
+}
+
+function Invoke-Up([int] $NodeCount) {
+    $labJson = Join-Path $StateDir 'lab.json'
+    if (Test-Path -LiteralPath $labJson) {
+        $lab = Get-LabInfo -Repo $Repo
+        if (Test-LabPostgres $lab) {
+            $dead = @(Get-LabHostNames $lab | Where-Object { -not (Test-LabHost -Name $_ -Lab $lab) })
+            if ($dead.Count -eq 0 -or -not (Test-HostsBuilt)) {
+                Write-Host "lab is already up ($(@($lab.nodes).Count) nodes; connection: $($lab.connectionString))"
+                if ($dead.Count -gt 0) { Write-Warning "not running (hosts not built): $($dead -join ', ')" }
+                return
+            }
+            Write-Step "lab is up but not running: $($dead -join ', '); restarting them"
+            Start-LabHosts $lab
+            Write-LabUsage $lab
+            return
+        }
+        Write-Step 'a previous lab is incomplete (PostgreSQL is not running): taking it down first'
+        Invoke-Down
+    }
+    elseif ((Test-Path -LiteralPath $StateDir) -or @(Get-LoopDevicesBackedBy (Join-Path $StateDir 'disks')).Count -gt 0) {
+        Write-Step 'leftovers of a previous lab found: taking them down first'
+        Invoke-Down
+    }
+
+    if (-not (Test-IsRoot)) {
+        throw 'The lab needs root: it creates loop devices and LVM volume groups (run as root).'
+    }
+    Install-MissingPackages
+
+    if (-not (Test-HostsBuilt)) {
+        Write-Step 'out/hosts is missing: building first'
+        try { Invoke-Build }
+        catch { Write-Warning "Build failed, the lab starts without hosts: $_" }
+    }
+
+    # --- folders ------------------------------------------------------------------------------
+    foreach ($d in 'logs', 'pids', 'disks') { New-Item -ItemType Directory -Force -Path (Join-Path $StateDir $d) | Out-Null }
+    & chmod 755 $StateDir
+    $pgHome = Get-PgHome
+    $socketDir = Join-Path $pgHome 'run'
+    $reachable = $true
+    if (Test-IsRoot) {
+        & runuser -u postgres -- test -x $StateDir 2>$null
+        $reachable = ($LASTEXITCODE -eq 0)
+    }
+    if (-not $reachable -or ($socketDir.Length + '/.s.PGSQL.65535'.Length) -gt 100) {
+        $pgHome = Get-PgHome -Fallback
+        $socketDir = Join-Path $pgHome 'run'
+        Write-Host "PostgreSQL data lives in $pgHome (the postgres user cannot use $StateDir)"
+        New-Item -ItemType Directory -Force -Path $pgHome | Out-Null
+        & chmod 755 $pgHome
+    }
+    $pgData = Join-Path $pgHome 'pg'
+    New-Item -ItemType Directory -Force -Path $pgData, $socketDir | Out-Null
+    if (Test-IsRoot) { & chown postgres:postgres $pgData $socketDir }
+    & chmod 700 $pgData
+    $pgLog = Join-Path $StateDir 'logs/postgres.log'
+
+    # --- PostgreSQL -----------------------------------------------------------------------------
+    $port = Get-FreePort
+    Write-Step "initdb $pgData (superuser $LabUser, trust on localhost only)"
+    Invoke-AsPostgres initdb @('-D', $pgData, '-U', $LabUser, '-A', 'trust', '-E', 'UTF8', '--locale=C', '--no-instructions') -WorkingDirectory $pgHome | Out-Null
+    $hba = @(
+        '# BlockStore lab: trust, local socket and 127.0.0.1 only',
+        'local   all   all                  trust',
+        'host    all   all   127.0.0.1/32   trust')
+    $conf = @(
+        '', '# BlockStore lab',
+        "listen_addresses = '127.0.0.1'",
+        "port = $port",
+        "unix_socket_directories = '$socketDir'",
+        'max_connections = 200',
+        'fsync = off                 # throw-away lab cluster',
+        'synchronous_commit = off',
+        'full_page_writes = off')
+    Set-Content -LiteralPath (Join-Path $pgData 'pg_hba.conf') -Value $hba
+    Add-Content -LiteralPath (Join-Path $pgData 'postgresql.conf') -Value $conf
+    if (Test-IsRoot) { & chown postgres:postgres (Join-Path $pgData 'pg_hba.conf') (Join-Path $pgData 'postgresql.conf') }
+
+    Write-Step "start PostgreSQL on 127.0.0.1:$port (log .blockstore/logs/postgres.log)"
+    $started = Invoke-AsPostgres pg_ctl @('-D', $pgData, '-w', '-t', '60', 'start') -WorkingDirectory $pgHome -OutputFile $pgLog -AllowFailure
+    if ($LASTEXITCODE -ne 0) {
+        throw "pg_ctl start failed. Last lines of ${pgLog}:`n$((Get-Content -LiteralPath $pgLog -Tail 20) -join "`n")"
+    }
+    $psql = Join-Path $PgBinDir 'psql'
+    Invoke-Captured $psql @('-X', '-q', '-v', 'ON_ERROR_STOP=1', '-h', '127.0.0.1', '-p', "$port", '-U', $LabUser, '-d', 'postgres', '-c', "CREATE DATABASE $LabDatabase") | Out-Null
+    $cs = "Host=127.0.0.1;Port=$port;Username=$LabUser;Database=$LabDatabase"
+    $adminCs = "Host=127.0.0.1;Port=$port;Username=$LabUser;Database=postgres"
+
+    # --- LVM --------------------------------------------------------------------------------------
+    $activation = Test-LabDeviceMapper
+    if (-not $activation) {
+        Write-Host 'device-mapper not available: LVM runs with activation off (metadata operations only)' -ForegroundColor Yellow
+    }
+    $lvmConfig = Get-LabLvmConfig -Activation $activation
+    $existingVgs = @()
+    try { $existingVgs = @(Invoke-LabLvm vgs @('-o', 'vg_name') -Lab ([pscustomobject]@{ lvmConfig = $lvmConfig }) | ForEach-Object vg_name) } catch { }
+    $nodes = foreach ($k in 1..$NodeCount) {
+        $name = "node$k"
+        $vg = "bs-$name"
+        if ($vg -in $existingVgs) {
+            throw "Volume group $vg already exists outside this lab (another lab running from a different folder?). Take that one down first."
+        }
+        $img = Join-Path $StateDir "disks/$name.img"
+        Write-Step "$name`: sparse $DiskSize $img, loop device, VG $vg"
+        Invoke-Captured truncate @('-s', $DiskSize, $img) | Out-Null
+        $loop = ((Invoke-Captured losetup @('-f', '--show', $img)) | Select-Object -Last 1).Trim()
+        Invoke-Captured pvcreate @('--config', $lvmConfig, '-y', $loop) | Out-Null
+        Invoke-Captured vgcreate @('--config', $lvmConfig, $vg, $loop) | Out-Null
+        [ordered]@{ name = $name; vg = $vg; loopDevice = $loop; disk = $img }
+    }
+
+    # --- lab description (read by the tests and TestHelpers.psm1) -----------------------------
+    $lab = [ordered]@{
+        repo                  = $Repo
+        stateDir              = $StateDir
+        host                  = '127.0.0.1'
+        port                  = $port
+        user                  = $LabUser
+        database              = $LabDatabase
+        connectionString      = $cs
+        adminConnectionString = $adminCs
+        pgBinDir              = $PgBinDir
+        pgDataDir             = $pgData
+        pgHome                = $pgHome
+        socketDir             = $socketDir
+        lvmActivation         = $activation
+        lvmConfig             = $lvmConfig
+        zone                  = $LabZone
+        reportIntervalSeconds = $ReportIntervalSeconds
+        serviceDownSeconds    = $ServiceDownSeconds
+        scheduler             = [ordered]@{ name = $SchedulerName }
+        nodes                 = @($nodes)
+        nodeNames             = @($nodes | ForEach-Object { $_.name })
+        volumeGroups          = @($nodes | ForEach-Object { $_.vg })
+        loopDevices           = @($nodes | ForEach-Object { $_.loopDevice })
+    }
+    $lab | ConvertTo-Json -Depth 5 | Set-Content -LiteralPath $labJson
+    Set-Content -LiteralPath (Join-Path $StateDir 'lab.env') -Value "BLOCKSTORE_CONNECTION=$cs"
+    $lab = Get-LabInfo -Repo $Repo
+
+    # --- schema -------------------------------------------------------------------------------------
+    $schedulerDll = Join-Path $Out 'hosts/scheduler/BlockStore.Scheduler.dll'
+    if (Test-Path -LiteralPath $schedulerDll) {
+        Write-Step 'migrate the schema (BlockStore.Scheduler migrate)'
+        $migrateLog = Join-Path $StateDir 'logs/migrate.log'
+        & timeout 180 dotnet $schedulerDll migrate "--BlockStore:ConnectionString=$cs" 2>&1 | Tee-Object -FilePath $migrateLog | Out-Host
+        $code = $LASTEXITCODE
+        if ($code -eq 124) { throw "'BlockStore.Scheduler migrate' did not finish within 180 s (see $migrateLog)" }
+        if ($code -ne 0) { throw "'BlockStore.Scheduler migrate' failed with exit code $code (see $migrateLog)" }
+        Invoke-LabSql -Lab $lab -Sql "UPDATE bs.settings SET value='$ServiceDownSeconds' WHERE key='service_down_seconds'" | Out-Null
+        Write-Host "service_down_seconds = $ServiceDownSeconds"
+    }
+    else {
+        Write-Warning "$schedulerDll does not exist: no migrations ran."
+    }
+
+    # --- hosts --------------------------------------------------------------------------------------
+    Start-LabHosts $lab
+    Write-LabUsage $lab
+}
+
+# ---------------------------------------------------------------------------------------------
+# Down
+# ---------------------------------------------------------------------------------------------
+
+function Invoke-Down {
+    $didSomething = $false
+    $lab = $null
+    if (Test-Path -LiteralPath (Join-Path $StateDir 'lab.json')) {
+        try { $lab = Get-LabInfo -Repo $Repo } catch { Write-Warning "lab.json is unreadable: $_" }
+    }
+
+    # 1. hosts (every recorded PID, whether or not lab.json knows the name)
+    $pidDir = Join-Path $StateDir 'pids'
+    if (Test-Path -LiteralPath $pidDir) {
+        foreach ($f in Get-ChildItem -LiteralPath $pidDir -Filter '*.pid' -File) {
+            $text = (Get-Content -LiteralPath $f.FullName -Raw -ErrorAction Ignore)
+            if ($text -and $text.Trim() -match '^\d+$') {
+                $p = [int]$text.Trim()
+                if (Test-LabPidAlive -ProcessId $p -CommandLike 'BlockStore.') {
+                    Write-Host "stopping $($f.BaseName) (pid $p)"
+                    Stop-LabProcess -ProcessId $p -TimeoutSeconds 5 -CommandLike 'BlockStore.'
+                    $didSomething = $true
+                }
+            }
+            Remove-Item -LiteralPath $f.FullName -Force -ErrorAction Ignore
+        }
+    }
+
+    # 2. PostgreSQL
+    $pgHomes = @((Get-PgHome), (Get-PgHome -Fallback))
+    if ($lab -and $lab.PSObject.Properties['pgHome']) { $pgHomes = @($lab.pgHome) + $pgHomes }
+    foreach ($pgHome in ($pgHomes | Select-Object -Unique)) {
+        $pgData = Join-Path $pgHome 'pg'
+        $pmPid = Join-Path $pgData 'postmaster.pid'
+        if (-not (Test-Path -LiteralPath $pmPid)) { continue }
+        Write-Host "stopping PostgreSQL ($pgData)"
+        $didSomething = $true
+        $wd = if (Test-Path -LiteralPath $pgHome) { $pgHome } else { '/' }
+        Invoke-AsPostgres pg_ctl @('-D', $pgData, '-m', 'fast', '-w', '-t', '30', 'stop') -WorkingDirectory $wd -AllowFailure | Out-Null
+        if ($LASTEXITCODE -ne 0 -and (Test-Path -LiteralPath $pmPid)) {
+            $first = (Get-Content -LiteralPath $pmPid -TotalCount 1 -ErrorAction Ignore)
+            if ($first -match '^\d+$') {
+                Write-Warning "pg_ctl stop failed; killing postmaster $first"
+                Stop-LabProcess -ProcessId ([int]$first) -TimeoutSeconds 5 -CommandLike 'postgres'
+            }
+        }
+    }
+
+    # 3. LVM + loop devices (found from the backing files, so this works without lab.json too)
+    $loops = @(Get-LoopDevicesBackedBy (Join-Path $StateDir 'disks'))
+    if ($loops.Count -gt 0) {
+        $didSomething = $true
+        $activation = if ($lab) { [bool]$lab.lvmActivation } else { Test-LabDeviceMapper }
+        $cfg = Get-LabLvmConfig -Activation $activation
+        $pvs = @()
+        try { $pvs = @(Invoke-LabLvm pvs @('-o', 'pv_name,vg_name') -Lab ([pscustomobject]@{ lvmConfig = $cfg })) }
+        catch { Write-Warning "pvs failed: $_" }
+        foreach ($loop in $loops) {
+            foreach ($vg in @($pvs | Where-Object { $_.pv_name -eq $loop -and $_.vg_name } | ForEach-Object vg_name | Select-Object -Unique)) {
+                Write-Host "removing VG $vg"
+                $o = Invoke-Captured vgremove @('--config', $cfg, '-f', '-y', $vg) -AllowFailure
+                if ($LASTEXITCODE -ne 0) { Write-Warning "vgremove $vg failed: $($o -join ' ')" }
+            }
+            if (@($pvs | Where-Object pv_name -EQ $loop).Count -gt 0) {
+                $o = Invoke-Captured pvremove @('--config', $cfg, '-ff', '-y', $loop) -AllowFailure
+                if ($LASTEXITCODE -ne 0) { Write-Warning "pvremove $loop failed: $($o -join ' ')" }
+            }
+            Write-Host "detaching $loop"
+            $o = Invoke-Captured losetup @('-d', $loop) -AllowFailure
+            if ($LASTEXITCODE -ne 0) { Write-Warning "losetup -d $loop failed: $($o -join ' ')" }
+        }
+    }
+
+    # 4. files
+    foreach ($dir in @($StateDir) + $pgHomes | Select-Object -Unique) {
+        if (Test-Path -LiteralPath $dir) {
+            Remove-Item -LiteralPath $dir -Recurse -Force
+            $didSomething = $true
+        }
+    }
+    if ($didSomething) { Write-Host 'lab is down' } else { Write-Host 'no lab to take down' }
+}
+
+# ---------------------------------------------------------------------------------------------
+# Test
+# ---------------------------------------------------------------------------------------------
+
+function Get-PwshCommand {
+    <# How to start a fresh pwsh like this one: the same executable, or dotnet + pwsh.dll for the dotnet tool. #>
+    $exe = (Get-Process -Id $PID).Path
+    if ([System.IO.Path]::GetFileNameWithoutExtension($exe) -eq 'dotnet') {
+        return @($exe, (Join-Path $PSHOME 'pwsh.dll'))
+    }
+    return @($exe)
+}
+
+function Get-PesterManifest {
+    $version = '5.7.1'
+    $restoreDir = Join-Path $Out 'tools/pester-restore'
+    New-Item -ItemType Directory -Force -Path $restoreDir | Out-Null
+    Set-Content -LiteralPath (Join-Path $restoreDir 'pester-restore.csproj') -Value @"
+<Project Sdk="Microsoft.NET.Sdk">
+  <!-- Generated by build.ps1: downloads the Pester module from NuGet into the package cache. -->
+  <PropertyGroup><TargetFramework>net10.0</TargetFramework></PropertyGroup>
+  <ItemGroup><PackageDownload Include="Pester" Version="[$version]" /></ItemGroup>
+</Project>
+"@
+    Invoke-Checked dotnet @('restore', (Join-Path $restoreDir 'pester-restore.csproj'), '--nologo', '-v', 'quiet')
+    $cache = if ($env:NUGET_PACKAGES) { $env:NUGET_PACKAGES } else {
+        $line = (Invoke-Captured dotnet @('nuget', 'locals', 'global-packages', '--list')) | Where-Object { $_ -match 'global-packages:' } | Select-Object -First 1
+        ($line -replace '^.*global-packages:\s*', '').Trim()
+    }
+    $manifest = Join-Path $cache "pester/$version/tools/Pester.psd1"
+    if (-not (Test-Path -LiteralPath $manifest)) { throw "Pester $version was restored but $manifest is missing" }
+    return $manifest
+}
+
+function Read-TrxCounts([string] $Path) {
+    [xml] $trx = Get-Content -LiteralPath $Path -Raw
+    $ns = @{ t = 'http://microsoft.com/schemas/VisualStudio/TeamTest/2010' }
+    $c = (Select-Xml -Xml $trx -XPath '//t:ResultSummary/t:Counters' -Namespace $ns | Select-Object -First 1).Node
+    if (-not $c) { throw "no Counters in $Path" }
+    $n = { param($name) if ($c.HasAttribute($name)) { [int]$c.GetAttribute($name) } else { 0 } }
+    return [pscustomobject]@{
+        Passed = (& $n 'passed')
+        Failed = (& $n 'failed') + (& $n 'error') + (& $n 'timeout') + (& $n 'aborted')
+    }
+}
+
+function Invoke-XunitProject([string] $Project, [string] $ResultsDir, [hashtable] $Totals) {
+    $name = [System.IO.Path]::GetFileNameWithoutExtension($Project)
+    $trxName = "$name.trx"
+    $trx = Join-Path $ResultsDir $trxName
+    Remove-Item -LiteralPath $trx -ErrorAction Ignore
+    Write-Step "dotnet test $name"
+    & dotnet test $Project -c Release --nologo --results-directory $ResultsDir --logger "trx;LogFileName=$trxName" `
+        --logger 'console;verbosity=normal' --blame-hang-timeout 5m --blame-hang-dump-type none | Out-Host
+    $code = $LASTEXITCODE
+    if (Test-Path -LiteralPath $trx) {
+        $counts = Read-TrxCounts $trx
+        Write-Host "$name`: $($counts.Passed) passed, $($counts.Failed) failed"
+        $Totals.Passed += $counts.Passed
+        $Totals.Failed += $counts.Failed
+        if ($code -ne 0 -and $counts.Failed -eq 0) {
+            Write-Warning "$name`: dotnet test exited $code with no failed test: counted as 1 failure"
+            $Totals.Failed += 1; $Totals.Crashed = $true
+        }
+    }
+    elseif ($code -eq 0) {
+        Write-Host "$name`: no tests"
+    }
+    else {
+        Write-Warning "$name`: dotnet test exited $code and wrote no results: counted as 1 failure"
+        $Totals.Failed += 1; $Totals.Crashed = $true
+    }
+}
+
+function Invoke-PesterTests([object] $Lab, [string] $ResultsDir, [hashtable] $Totals) {
+    $testsDir = Join-Path $Repo 'tests/pester'
+    if (-not (Get-ChildItem -LiteralPath $testsDir -Filter '*.Tests.ps1' -File -ErrorAction Ignore)) {
+        Write-Host 'pester: no *.Tests.ps1 files'
+        return
+    }
+    Write-Step 'Pester 5.7.1 (tests/pester) in a fresh pwsh'
+    $manifest = Get-PesterManifest
+    $countsFile = Join-Path $ResultsDir 'pester-counts.json'
+    $runner = Join-Path $ResultsDir 'run-pester.ps1'
+    Remove-Item -LiteralPath $countsFile -ErrorAction Ignore
+    Set-Content -LiteralPath $runner -Value @'
+param([string] $PesterManifest, [string] $TestsPath, [string] $ResultXml, [string] $CountsFile)
+$ErrorActionPreference = 'Stop'
+Import-Module $PesterManifest -Force
+$config = New-PesterConfiguration
+$config.Run.Path = $TestsPath
+$config.Run.PassThru = $true
+$config.Output.Verbosity = 'Detailed'
+$config.TestResult.Enabled = $true
+$config.TestResult.OutputFormat = 'NUnitXml'
+$config.TestResult.OutputPath = $ResultXml
+$result = Invoke-Pester -Configuration $config
+[ordered]@{
+    PassedCount           = $result.PassedCount
+    FailedCount           = $result.FailedCount
+    FailedBlocksCount     = $result.FailedBlocksCount
+    FailedContainersCount = $result.FailedContainersCount
+    SkippedCount          = $result.SkippedCount
+    NotRunCount           = $result.NotRunCount
+} | ConvertTo-Json | Set-Content -LiteralPath $CountsFile
+'@
+    $pwsh = @(Get-PwshCommand)
+    $env:BLOCKSTORE_CONNECTION = $Lab.connectionString
+    $env:BLOCKSTORE_REPO = $Repo
+    $pwshArgs = @($pwsh | Select-Object -Skip 1) + @('-NoProfile', '-NonInteractive', '-File', $runner,
+        '-PesterManifest', $manifest, '-TestsPath', $testsDir, '-ResultXml', (Join-Path $ResultsDir 'pester.xml'), '-CountsFile', $countsFile)
+    & $pwsh[0] @pwshArgs | Out-Host
+    $code = $LASTEXITCODE
+    if (-not (Test-Path -LiteralPath $countsFile)) {
+        Write-Warning "pester: the runner exited $code without writing counts: counted as 1 failure"
+        $Totals.Failed += 1; $Totals.Crashed = $true
+        return
+    }
+    $c = Get-Content -LiteralPath $countsFile -Raw | ConvertFrom-Json
+    $failed = [int]$c.FailedCount + [int]$c.FailedBlocksCount + [int]$c.FailedContainersCount
+    Write-Host "pester: $($c.PassedCount) passed, $failed failed (tests $($c.FailedCount), blocks $($c.FailedBlocksCount), files $($c.FailedContainersCount))"
+    $Totals.Passed += [int]$c.PassedCount
+    $Totals.Failed += $failed
+}
+
+function Invoke-Test {
+    $totals = @{ Passed = 0; Failed = 0; Crashed = $false }
+    $resultsDir = Join-Path $Out 'test-results'
+    try {
+        Invoke-Build
+        Remove-Item -LiteralPath $resultsDir -Recurse -Force -ErrorAction Ignore
+        New-Item -ItemType Directory -Force -Path $resultsDir | Out-Null
+        Write-Step 'Down any old lab'
+        Invoke-Down
+        Write-Step 'Up a throw-away lab'
+        Invoke-Up -NodeCount $Hosts
+        $lab = Get-LabInfo -Repo $Repo
+
+        $env:BLOCKSTORE_TEST_ADMIN_CONNECTION = $lab.adminConnectionString
+        $env:BLOCKSTORE_CONNECTION = $lab.connectionString
+        $projects = @(Get-ChildItem -Path (Join-Path $Repo 'tests/*/*.Tests.csproj') -File | Sort-Object { $_.Name -notlike '*Core*' }, Name)
+        foreach ($p in $projects) { Invoke-XunitProject $p.FullName $resultsDir $totals }
+
+        Invoke-PesterTests $lab $resultsDir $totals
+    }
+    catch {
+        Write-Host "ERROR: $_" -ForegroundColor Red
+        Write-Host ($_.ScriptStackTrace) -ForegroundColor DarkGray
+        $totals.Failed += 1
+        $totals.Crashed = $true
+    }
+    finally {
+        Write-Step 'Down the test lab'
+        try { Invoke-Down } catch { Write-Warning "Down failed: $_"; $totals.Crashed = $true }
+    }
+    Write-Host "$($totals.Passed) passed, $($totals.Failed) failed"
+    if ($totals.Failed -gt 0 -or $totals.Crashed) { exit 1 }
+    exit 0
+}
+
+# ---------------------------------------------------------------------------------------------
+# Demo
+# ---------------------------------------------------------------------------------------------
+
+$DemoScript = @'
+$ErrorActionPreference = 'Stop'
+$PSNativeCommandUseErrorActionPreference = $false
+$env:LVM_SUPPRESS_FD_WARNINGS = '1'
+Import-Module (Join-Path $env:BLOCKSTORE_REPO 'tests/pester/TestHelpers.psm1') -DisableNameChecking
+$lab = Get-LabInfo
+function Say([string] $Text) { Write-Host ''; Write-Host "# $Text" -ForegroundColor Cyan }
+function Show([string] $Command) { Write-Host "PS> $Command" -ForegroundColor Yellow }
+function Has([string] $Name) {
+    if (Get-Command $Name -ErrorAction Ignore) { return $true }
+    Write-Host "($Name is not in the module yet: step skipped)" -ForegroundColor DarkGray
+    return $false
+}
+function Try-Step([scriptblock] $Block) {
+    try { & $Block | Out-Host } catch { Write-Host "error: $($_.Exception.Message)" -ForegroundColor Red }
+}
+
+$module = Join-Path $env:BLOCKSTORE_REPO 'out/BlockStore/BlockStore.psd1'
+Say 'Load the module and point it at the lab'
+if (-not (Test-Path -LiteralPath $module)) { Write-Host 'out/BlockStore is not built yet (module/BlockStore.psd1 missing): nothing to show.'; exit 0 }
+Show 'Import-Module ./out/BlockStore/BlockStore.psd1'
+Import-Module $module
+Show "`$env:BLOCKSTORE_CONNECTION = '$env:BLOCKSTORE_CONNECTION'"
+if (Get-Command Connect-BlockStore -ErrorAction Ignore) {
+    Show 'Connect-BlockStore -ConnectionString $env:BLOCKSTORE_CONNECTION'
+    Try-Step { Connect-BlockStore -ConnectionString $env:BLOCKSTORE_CONNECTION }
+}
+Show 'Get-Command -Module BlockStore'
+Get-Command -Module BlockStore | Format-Table -AutoSize | Out-Host
+
+Say 'The services: one scheduler and one volume agent per node, with their heartbeats and capacity'
+if (Has Get-BlockVolumeService) { Show 'Get-BlockVolumeService'; Try-Step { Get-BlockVolumeService } }
+
+Say 'Create a 1 GiB volume and wait until an agent has made it'
+if (Has New-BlockVolume) { Show 'New-BlockVolume -Name demo-1 -SizeGiB 1 -Wait'; Try-Step { New-BlockVolume -Name demo-1 -SizeGiB 1 -Wait } }
+
+Say 'The volumes'
+if (Has Get-BlockVolume) { Show 'Get-BlockVolume'; Try-Step { Get-BlockVolume } }
+
+Say 'What LVM sees: the logical volume the agent created'
+$vgs = @($lab.nodes | ForEach-Object vg)
+Show "lvs --config '$($lab.lvmConfig)' $($vgs -join ' ')"
+& lvs --config $lab.lvmConfig @vgs 2>&1 | Out-Host
+
+Say 'Delete the volume and wait until it is gone'
+if (Has Remove-BlockVolume) { Show 'Remove-BlockVolume -Name demo-1 -Confirm:$false -Wait'; Try-Step { Remove-BlockVolume -Name demo-1 -Confirm:$false -Wait } }
+Show "lvs --config '$($lab.lvmConfig)' $($vgs -join ' ')"
+& lvs --config $lab.lvmConfig @vgs 2>&1 | Out-Host
+'@
+
+function Invoke-Demo {
+    Invoke-Build
+    Invoke-Up -NodeCount $Hosts
+    $lab = Get-LabInfo -Repo $Repo
+    $demoDir = Join-Path $Out 'demo'
+    New-Item -ItemType Directory -Force -Path $demoDir | Out-Null
+    $demo = Join-Path $demoDir 'demo.ps1'
+    Set-Content -LiteralPath $demo -Value $DemoScript
+    $env:BLOCKSTORE_CONNECTION = $lab.connectionString
+    $pwsh = @(Get-PwshCommand)
+    $pwshArgs = @($pwsh | Select-Object -Skip 1) + @('-NoProfile', '-NonInteractive', '-File', $demo)
+    & $pwsh[0] @pwshArgs
+    $code = $LASTEXITCODE
+    Write-Host ''
+    Write-Host 'The lab is still up. Try it yourself:' -ForegroundColor Green
+    Write-Host "  Import-Module ./out/BlockStore/BlockStore.psd1; `$env:BLOCKSTORE_CONNECTION = '$($lab.connectionString)'"
+    Write-Host '  Take it down with: dotnet pwsh ./build.ps1 Down'
+    if ($code -ne 0) { exit $code }
+}
+
+# ---------------------------------------------------------------------------------------------
+
+switch ($Task) {
+    'Build' { Invoke-Build }
+    'Up' { Invoke-Up -NodeCount $Hosts }
+    'Down' { Invoke-Down }
+    'Test' { Invoke-Test }
+    'Demo' { Invoke-Demo }
+}
+exit 0
