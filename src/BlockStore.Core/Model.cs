@@ -65,3 +65,13 @@ public sealed class BlockVolumeServiceLogLevel
     public string Service { get; set; } = "";
     public string Level { get; set; } = "";
 }
+
+/// <summary>The database a session uses. Never carries the password.</summary>
+public sealed class BlockStoreConnectionInfo
+{
+    public string? Host { get; set; }
+    public int Port { get; set; }
+    public string? Database { get; set; }
+    public string? Username { get; set; }
+    public string Source { get; set; } = "";
+}

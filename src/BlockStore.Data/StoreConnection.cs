@@ -51,6 +51,33 @@ public sealed class StoreConnection
 
     public NpgsqlDataSource DataSource { get; }
 
+    /// <summary>Host, port, database and user: the parts that are safe to show.</summary>
+    public (string? Host, int Port, string? Database, string? Username) Describe()
+    {
+        var b = new NpgsqlConnectionStringBuilder(ConnectionString);
+        return (b.Host, b.Port, b.Database, b.Username);
+    }
+
+    /// <summary>Adds user and password to a connection string (from a PSCredential).</summary>
+    public static string WithCredentials(string connectionString, string user, string password) =>
+        new NpgsqlConnectionStringBuilder(connectionString) { Username = user, Password = password }.ConnectionString;
+
+    /// <summary>Checks that the database answers and has the BlockStore schema.</summary>
+    public Task<int> PingAsync(CancellationToken ct = default) =>
+        RunAsync(async conn =>
+        {
+            await using var cmd = new NpgsqlCommand("SELECT count(*)::int FROM bs.settings", conn);
+            try
+            {
+                return (int)(await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false))!;
+            }
+            catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UndefinedTable || e.SqlState == PostgresErrorCodes.InvalidSchemaName)
+            {
+                throw new BlockStoreException(ErrorIds.StoreUnavailable, ErrorKind.ConnectionError,
+                    $"The database {DisplayName} has no BlockStore schema. Run the scheduler's 'migrate' command (see README) first.", DisplayName, e);
+            }
+        }, ct);
+
     public async Task<NpgsqlConnection> OpenAsync(CancellationToken ct = default)
     {
         try

@@ -1,0 +1,30 @@
+@{
+    RootModule           = 'BlockStore.Commands.dll'
+    ModuleVersion        = '0.1.0'
+    GUID                 = '6d8f0a52-3b7e-4b8f-9a51-2f4c7f1d9e10'
+    Author               = 'BlockStore.Ps team'
+    CompanyName          = 'BlockStore.Ps'
+    Copyright            = '(c) BlockStore.Ps team. MIT License.'
+    Description          = 'Block storage control plane: LVM volumes and iSCSI exports, requested from PowerShell, scheduled and run by BlockStore hosts over PostgreSQL.'
+    PowerShellVersion    = '7.4'
+    CompatiblePSEditions = @('Core')
+    FormatsToProcess     = @('BlockStore.Format.ps1xml')
+    CmdletsToExport      = @(
+        'Connect-BlockStore'
+        'Get-BlockStoreConnection'
+        'New-BlockVolume'
+        'Get-BlockVolume'
+        'Remove-BlockVolume'
+        'Wait-BlockVolume'
+        'Get-BlockVolumeEvent'
+    )
+    FunctionsToExport    = @()
+    VariablesToExport    = @()
+    AliasesToExport      = @()
+    PrivateData          = @{
+        PSData = @{
+            Tags       = @('Storage', 'LVM', 'iSCSI', 'Cinder', 'PostgreSQL')
+            ProjectUri = 'https://example.invalid/blockstore-ps'
+        }
+    }
+}

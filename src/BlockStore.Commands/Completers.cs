@@ -1,0 +1,112 @@
+using System.Collections;
+using System.Management.Automation;
+using System.Management.Automation.Language;
+using BlockStore.Core;
+using BlockStore.Data;
+
+namespace BlockStore.Commands;
+
+/// <summary>
+/// Base of the live-data completers. A completer must never block the prompt: each query runs
+/// under a short deadline, results are cached for a few seconds, and any failure (not connected,
+/// database down) completes nothing rather than erroring.
+/// </summary>
+public abstract class LiveCompleter : IArgumentCompleter
+{
+    private static readonly TimeSpan Deadline = TimeSpan.FromMilliseconds(300);
+    private static readonly TimeSpan CacheFor = TimeSpan.FromSeconds(5);
+    private static readonly Dictionary<string, (DateTime At, List<string> Values)> Cache = new();
+
+    public IEnumerable<CompletionResult> CompleteArgument(string commandName, string parameterName, string wordToComplete,
+        CommandAst commandAst, IDictionary fakeBoundParameters)
+    {
+        var word = wordToComplete.Trim('\'', '"');
+        var pattern = WildcardPattern.Get(word + "*", WildcardOptions.IgnoreCase);
+        return Values()
+            .Where(v => pattern.IsMatch(v))
+            .Select(v => new CompletionResult(Quote(v), v, CompletionResultType.ParameterValue, v));
+    }
+
+    protected abstract string CacheKey { get; }
+
+    protected abstract Task<List<string>> QueryAsync(StoreConnection store, CancellationToken ct);
+
+    private List<string> Values()
+    {
+        lock (Cache)
+        {
+            if (Cache.TryGetValue(CacheKey, out var hit) && DateTime.UtcNow - hit.At < CacheFor)
+            {
+                return hit.Values;
+            }
+        }
+
+        try
+        {
+            using var cts = new CancellationTokenSource(Deadline);
+            var task = QueryAsync(Session.Current, cts.Token);
+            if (!task.Wait(Deadline))
+            {
+                return [];
+            }
+
+            lock (Cache)
+            {
+                Cache[CacheKey] = (DateTime.UtcNow, task.Result);
+            }
+
+            return task.Result;
+        }
+        catch (Exception)
+        {
+            return []; // completion is best effort
+        }
+    }
+
+    private static string Quote(string v) => v.Any(c => char.IsWhiteSpace(c) || c is '\'' or '"' or '$' or '`') ? $"'{v.Replace("'", "''")}'" : v;
+}
+
+/// <summary>Completes registered host names.</summary>
+public sealed class HostNameCompleter : LiveCompleter
+{
+    protected override string CacheKey => "hosts";
+
+    protected override Task<List<string>> QueryAsync(StoreConnection store, CancellationToken ct) =>
+        new ServiceRegistry(store).HostNamesAsync("", ct);
+}
+
+/// <summary>Completes the names of live volumes.</summary>
+public sealed class VolumeNameCompleter : LiveCompleter
+{
+    protected override string CacheKey => "volume-names";
+
+    protected override async Task<List<string>> QueryAsync(StoreConnection store, CancellationToken ct) =>
+        (await new VolumeRequests(store).ListAsync(new VolumeFilter(), ct)).Select(v => v.Name).Take(500).ToList();
+}
+
+/// <summary>Completes the ids of live volumes (the tooltip shows the name).</summary>
+public sealed class VolumeIdCompleter : LiveCompleter
+{
+    protected override string CacheKey => "volume-ids";
+
+    protected override async Task<List<string>> QueryAsync(StoreConnection store, CancellationToken ct) =>
+        (await new VolumeRequests(store).ListAsync(new VolumeFilter(), ct)).Select(v => v.Id.ToString()).Take(500).ToList();
+}
+
+/// <summary>Completes availability zones that have a volume service.</summary>
+public sealed class ZoneCompleter : LiveCompleter
+{
+    protected override string CacheKey => "zones";
+
+    protected override async Task<List<string>> QueryAsync(StoreConnection store, CancellationToken ct) =>
+        (await new ServiceRegistry(store).ListAsync(null, "volume", ct)).Select(s => s.Zone).Distinct().Order().ToList();
+}
+
+/// <summary>Completes volume statuses (a fixed list: no database call).</summary>
+public sealed class StatusCompleter : IArgumentCompleter
+{
+    public IEnumerable<CompletionResult> CompleteArgument(string commandName, string parameterName, string wordToComplete,
+        CommandAst commandAst, IDictionary fakeBoundParameters) =>
+        VolumeStatus.All.Where(s => s.StartsWith(wordToComplete.Trim('\'', '"'), StringComparison.OrdinalIgnoreCase))
+            .Select(s => new CompletionResult(s, s, CompletionResultType.ParameterValue, s));
+}

@@ -1,0 +1,90 @@
+using System.Management.Automation;
+using BlockStore.Core;
+
+namespace BlockStore.Commands;
+
+/// <summary>
+/// New-BlockVolume: requests a volume. Returns at once with the volume in 'creating', or with
+/// -Wait once it is available (or failed). Streams from the pipeline (Import-Csv | New-BlockVolume);
+/// with -Wait the whole batch is requested first and waited for together.
+/// </summary>
+[Cmdlet(VerbsCommon.New, "BlockVolume", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Low)]
+[OutputType(typeof(BlockVolume))]
+public sealed class NewBlockVolumeCommand : BlockStoreCmdlet
+{
+    private readonly List<BlockVolume> _requested = [];
+
+    [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
+    [ValidateNotNullOrEmpty]
+    public string Name { get; set; } = "";
+
+    [Parameter(Mandatory = true, Position = 1, ValueFromPipelineByPropertyName = true)]
+    [Alias("Size")]
+    public int SizeGiB { get; set; }
+
+    [Parameter(ValueFromPipelineByPropertyName = true)]
+    [Alias("Zone")]
+    [ArgumentCompleter(typeof(ZoneCompleter))]
+    public string? AvailabilityZone { get; set; }
+
+    [Parameter(ValueFromPipelineByPropertyName = true)]
+    public string? Description { get; set; }
+
+    [Parameter]
+    public SwitchParameter Wait { get; set; }
+
+    [Parameter]
+    [ValidateRange(1, 86400)]
+    public int TimeoutSec { get; set; } = 300;
+
+    protected override void ProcessRecord()
+    {
+        PerItem(() =>
+        {
+            // Validate before ShouldProcess so -WhatIf reports bad input too, and nothing is written.
+            Validation.VolumeName(Name);
+            Validation.VolumeSize(SizeGiB);
+            if (AvailabilityZone is not null)
+            {
+                Validation.AvailabilityZone(AvailabilityZone);
+            }
+
+            Validation.Description(Description);
+            if (!ShouldProcess($"{Name} ({SizeGiB} GiB)", "Create block volume"))
+            {
+                return;
+            }
+
+            var volume = Run(ct => Session.Volumes.CreateAsync(Name, SizeGiB, AvailabilityZone, Description, ct));
+            if (Wait)
+            {
+                _requested.Add(volume);
+            }
+            else
+            {
+                WriteObject(volume);
+            }
+        });
+    }
+
+    protected override void EndProcessing()
+    {
+        if (!Wait || _requested.Count == 0)
+        {
+            return;
+        }
+
+        var (done, timedOut) = Run(ct => Task.FromResult(
+            new VolumeWaiter(this, Session.Volumes, ct).Wait(_requested, [VolumeStatus.Available], TimeoutSec, "Creating block volumes")));
+        foreach (var v in done)
+        {
+            WriteObject(v);
+        }
+
+        foreach (var v in timedOut)
+        {
+            WriteError(ToErrorRecord(ErrorIds.WaitTimeout, ErrorKind.OperationTimeout,
+                $"Volume '{v.Name}' is still {v.Status} after {TimeoutSec} s. The request goes on; use Wait-BlockVolume to wait again.", v));
+        }
+    }
+}

@@ -1,0 +1,109 @@
+using System.Management.Automation;
+using BlockStore.Core;
+using BlockStore.Data;
+
+namespace BlockStore.Commands;
+
+/// <summary>
+/// Remove-BlockVolume: asks for deletion. A volume still being created is removed once creation
+/// settles. With -Wait, returns when the volumes are deleted (or failed to delete).
+/// </summary>
+[Cmdlet(VerbsCommon.Remove, "BlockVolume", DefaultParameterSetName = ById, SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High)]
+[OutputType(typeof(BlockVolume))]
+public sealed class RemoveBlockVolumeCommand : BlockStoreCmdlet
+{
+    private const string ById = "ById";
+    private const string ByName = "ByName";
+    private readonly List<BlockVolume> _removing = [];
+
+    [Parameter(ParameterSetName = ById, Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
+    [Alias("VolumeId")]
+    [ArgumentCompleter(typeof(VolumeIdCompleter))]
+    public Guid[] Id { get; set; } = [];
+
+    [Parameter(ParameterSetName = ByName, Mandatory = true)]
+    [SupportsWildcards]
+    [ArgumentCompleter(typeof(VolumeNameCompleter))]
+    public string[] Name { get; set; } = [];
+
+    [Parameter]
+    public SwitchParameter Wait { get; set; }
+
+    [Parameter]
+    [ValidateRange(1, 86400)]
+    public int TimeoutSec { get; set; } = 300;
+
+    [Parameter]
+    public SwitchParameter PassThru { get; set; }
+
+    protected override void ProcessRecord()
+    {
+        List<BlockVolume> targets;
+        if (ParameterSetName == ByName)
+        {
+            targets = Terminating(() => Run(ct => Session.Volumes.ListAsync(new VolumeFilter(NamePatterns: Name), ct)));
+            foreach (var n in Name.Where(n => !WildcardPattern.ContainsWildcardCharacters(n) && !targets.Any(v => string.Equals(v.Name, n, StringComparison.OrdinalIgnoreCase))))
+            {
+                WriteError(ToErrorRecord(ErrorIds.VolumeNotFound, ErrorKind.ObjectNotFound, $"No volume named '{n}'.", n));
+            }
+        }
+        else
+        {
+            targets = Terminating(() => Run(ct => Session.Volumes.ListAsync(new VolumeFilter(Ids: Id), ct)));
+            foreach (var id in Id.Where(id => targets.All(v => v.Id != id)))
+            {
+                WriteError(ToErrorRecord(ErrorIds.VolumeNotFound, ErrorKind.ObjectNotFound, $"No volume with id {id}.", id));
+            }
+        }
+
+        foreach (var volume in targets.Where(v => v.Status != VolumeStatus.Deleted))
+        {
+            PerItem(() =>
+            {
+                if (!ShouldProcess($"{volume.Name} ({volume.Id}, {volume.SizeGiB} GiB, {volume.Status})", "Remove block volume"))
+                {
+                    return;
+                }
+
+                var updated = Run(ct => Session.Volumes.RequestDeleteAsync(volume.Id, ct));
+                if (Wait)
+                {
+                    _removing.Add(updated);
+                }
+                else if (PassThru)
+                {
+                    WriteObject(updated);
+                }
+            });
+        }
+    }
+
+    protected override void EndProcessing()
+    {
+        if (!Wait || _removing.Count == 0)
+        {
+            return;
+        }
+
+        var (done, timedOut) = Run(ct => Task.FromResult(
+            new VolumeWaiter(this, Session.Volumes, ct).Wait(_removing, [VolumeStatus.Deleted], TimeoutSec, "Removing block volumes")));
+        foreach (var v in done)
+        {
+            if (v.Status != VolumeStatus.Deleted)
+            {
+                WriteError(ToErrorRecord(ErrorIds.InvalidVolumeState, ErrorKind.InvalidOperation,
+                    $"Volume '{v.Name}' ended {v.Status}: {v.StatusReason}", v));
+            }
+            else if (PassThru)
+            {
+                WriteObject(v);
+            }
+        }
+
+        foreach (var v in timedOut)
+        {
+            WriteError(ToErrorRecord(ErrorIds.WaitTimeout, ErrorKind.OperationTimeout,
+                $"Volume '{v.Name}' is still {v.Status} after {TimeoutSec} s. The deletion goes on; use Wait-BlockVolume to wait again.", v));
+        }
+    }
+}

@@ -1,0 +1,76 @@
+using System.Diagnostics;
+using System.Management.Automation;
+using BlockStore.Core;
+using BlockStore.Data;
+
+namespace BlockStore.Commands;
+
+/// <summary>
+/// Waits for volumes to reach a status, showing progress. Shared by Wait-BlockVolume and the
+/// -Wait switch of New-/Remove-BlockVolume. Waiting never changes the request: on timeout or
+/// Ctrl+C the volume goes on, and the caller can wait again.
+/// </summary>
+internal sealed class VolumeWaiter(BlockStoreCmdlet cmdlet, VolumeRequests volumes, CancellationToken ct)
+{
+    /// <summary>
+    /// Polls until each volume is in one of <paramref name="statuses"/> (or any final status when
+    /// null). Returns the volumes as last seen and the ids that timed out.
+    /// </summary>
+    public (List<BlockVolume> Done, List<BlockVolume> TimedOut) Wait(IReadOnlyList<BlockVolume> targets, IReadOnlyCollection<string>? statuses, int timeoutSec, string activity)
+    {
+        var pending = targets.ToDictionary(v => v.Id);
+        var done = new List<BlockVolume>();
+        var clock = Stopwatch.StartNew();
+        var delay = TimeSpan.FromMilliseconds(50);
+        var progress = new ProgressRecord(1, activity, "waiting");
+        while (pending.Count > 0)
+        {
+            var current = volumes.ListAsync(new VolumeFilter(Ids: pending.Keys.ToList(), IncludeDeleted: true), ct).GetAwaiter().GetResult();
+            foreach (var v in current)
+            {
+                var reached = statuses is null ? VolumeStatus.IsFinal(v.Status) : statuses.Contains(v.Status);
+                // A volume that fails while we wait for something else will never get there.
+                var stuck = statuses is not null && !reached && VolumeStatus.IsFinal(v.Status) && v.Status != VolumeStatus.Available;
+                if (reached || stuck)
+                {
+                    done.Add(v);
+                    pending.Remove(v.Id);
+                }
+                else
+                {
+                    pending[v.Id] = v;
+                }
+            }
+
+            // A volume that disappeared entirely cannot change any more.
+            foreach (var missing in pending.Keys.Except(current.Select(v => v.Id)).ToList())
+            {
+                pending.Remove(missing);
+            }
+
+            if (pending.Count == 0)
+            {
+                break;
+            }
+
+            if (clock.Elapsed.TotalSeconds >= timeoutSec)
+            {
+                progress.RecordType = ProgressRecordType.Completed;
+                cmdlet.WriteProgress(progress);
+                return (done, pending.Values.ToList());
+            }
+
+            var total = targets.Count;
+            progress.StatusDescription = $"{total - pending.Count} of {total} done; waiting for {string.Join(", ", pending.Values.Take(3).Select(v => $"{v.Name} ({v.Status})"))}{(pending.Count > 3 ? ", ..." : "")}";
+            progress.PercentComplete = (int)(100.0 * (total - pending.Count) / total);
+            progress.SecondsRemaining = Math.Max(0, timeoutSec - (int)clock.Elapsed.TotalSeconds);
+            cmdlet.WriteProgress(progress);
+            Task.Delay(delay, ct).GetAwaiter().GetResult();
+            delay = TimeSpan.FromMilliseconds(Math.Min(delay.TotalMilliseconds * 1.5, 500));
+        }
+
+        progress.RecordType = ProgressRecordType.Completed;
+        cmdlet.WriteProgress(progress);
+        return (done, []);
+    }
+}
