@@ -463,7 +463,7 @@ function Invoke-Down {
         Invoke-AsPostgres pg_ctl @('-D', $pgData, '-m', 'fast', '-w', '-t', '30', 'stop') -WorkingDirectory $wd -AllowFailure | Out-Null
         if ($LASTEXITCODE -ne 0 -and (Test-Path -LiteralPath $pmPid)) {
             $first = (Get-Content -LiteralPath $pmPid -TotalCount 1 -ErrorAction Ignore)
-            if ($first -match '^\d+$') {
+            if ($first -match '^\d+$' -and (Test-LabPidAlive -ProcessId ([int]$first))) {
                 Write-Warning "pg_ctl stop failed; killing postmaster $first"
                 Stop-LabProcess -ProcessId ([int]$first) -TimeoutSeconds 5 -CommandLike 'postgres'
             }
