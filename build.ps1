@@ -53,6 +53,12 @@ $DiskSize = '64G'
 # small helpers
 # ---------------------------------------------------------------------------------------------
 
+function Get-LabTag {
+    # Six hex digits of the checkout's path: stable for one folder, different between clones.
+    $sha = [System.Security.Cryptography.SHA1]::HashData([System.Text.Encoding]::UTF8.GetBytes($PSScriptRoot))
+    return [System.Convert]::ToHexString($sha).Substring(0, 6).ToLowerInvariant()
+}
+
 function Write-Step([string] $Text) { Write-Host "==> $Text" -ForegroundColor Cyan }
 
 function Invoke-Checked {
@@ -122,6 +128,11 @@ function Get-FreePort {
 # ---------------------------------------------------------------------------------------------
 
 function Invoke-Build {
+    if (Test-Path -LiteralPath (Join-Path $StateDir 'pids')) {
+        if (@(Get-ChildItem -LiteralPath (Join-Path $StateDir 'pids') -Filter '*.pid' -File).Count -gt 0) {
+            Write-Warning 'The lab is up: its hosts keep running the previous build. Restart them (Down, then Up) to run the new one.'
+        }
+    }
     Write-Step 'dotnet build BlockStore.Ps.sln -c Release'
     Invoke-Checked dotnet @('build', (Join-Path $Repo 'BlockStore.Ps.sln'), '-c', 'Release', '--nologo', '-v', 'minimal')
 
@@ -161,6 +172,8 @@ function Invoke-Build {
         else { Write-Warning "$file was not produced: not copied" }
     }
     Remove-Item -LiteralPath $tmp -Recurse -Force -ErrorAction Ignore
+    $tmpRoot = Join-Path $Out 'tmp'
+    if ((Test-Path -LiteralPath $tmpRoot) -and -not (Get-ChildItem -LiteralPath $tmpRoot -Force)) { Remove-Item -LiteralPath $tmpRoot -Force }
 
     # BlockStore.Data and its packages load in the module's private AssemblyLoadContext.
     Invoke-Checked dotnet @('publish', (Join-Path $Repo 'src/BlockStore.Data'), '-c', 'Release', '--no-build', '--nologo', '-v', 'minimal', '-o', $deps)
@@ -359,7 +372,8 @@ function Invoke-Up([int] $NodeCount) {
     try { $existingVgs = @(Invoke-LabLvm vgs @('-o', 'vg_name') -Lab ([pscustomobject]@{ lvmConfig = $lvmConfig }) | ForEach-Object vg_name) } catch { }
     $nodes = foreach ($k in 1..$NodeCount) {
         $name = "node$k"
-        $vg = "bs-$name"
+        # VG names are global on a machine: a per-checkout tag lets labs of several clones coexist.
+        $vg = "bs-$(Get-LabTag)-$name"
         if ($vg -in $existingVgs) {
             throw "Volume group $vg already exists outside this lab (another lab running from a different folder?). Take that one down first."
         }
@@ -711,12 +725,12 @@ if (Has Get-BlockVolume) { Show 'Get-BlockVolume'; Try-Step { Get-BlockVolume } 
 Say 'What LVM sees: the logical volume the agent created'
 $vgs = @($lab.nodes | ForEach-Object vg)
 Show "lvs --config '$($lab.lvmConfig)' $($vgs -join ' ')"
-& lvs --config $lab.lvmConfig @vgs 2>&1 | Out-Host
+& lvs --config $lab.lvmConfig @vgs 2>&1 | ForEach-Object { "$_" } | Where-Object { $_ -notmatch 'Activation disabled' } | Out-Host
 
 Say 'Delete the volume and wait until it is gone'
 if (Has Remove-BlockVolume) { Show 'Remove-BlockVolume -Name demo-1 -Confirm:$false -Wait'; Try-Step { Remove-BlockVolume -Name demo-1 -Confirm:$false -Wait } }
 Show "lvs --config '$($lab.lvmConfig)' $($vgs -join ' ')"
-& lvs --config $lab.lvmConfig @vgs 2>&1 | Out-Host
+& lvs --config $lab.lvmConfig @vgs 2>&1 | ForEach-Object { "$_" } | Where-Object { $_ -notmatch 'Activation disabled' } | Out-Host
 '@
 
 function Invoke-Demo {

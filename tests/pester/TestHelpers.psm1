@@ -221,11 +221,15 @@ function Start-LabHost {
     New-Item -ItemType Directory -Force -Path $logDir, $pidDir | Out-Null
     $log = Join-Path $logDir "$Name.log"
     $dotnet = (Get-Command dotnet -CommandType Application | Select-Object -First 1).Source
-    $words = @($dotnet, $cmd.Dll) + $cmd.Arguments | ForEach-Object { ConvertTo-LabShellWord $_ }
+    # The working directory is the lab's state folder, not the publish folder: `build.ps1 Build`
+    # deletes and re-creates out/hosts, which would leave a running host in a deleted directory
+    # (then starting lvm or any process fails). --contentRoot keeps appsettings lookups in place.
+    $words = @($dotnet, $cmd.Dll) + $cmd.Arguments + @("--contentRoot=$($cmd.WorkingDirectory)") |
+        ForEach-Object { ConvertTo-LabShellWord $_ }
     # setsid: own session and process group, so the host outlives this script and its terminal.
     # In a non-interactive bash the background child is no group leader, so setsid execs in place
     # and $! is the dotnet process itself.
-    $script = 'export PATH="$PATH:/usr/sbin:/sbin"; cd ' + (ConvertTo-LabShellWord $cmd.WorkingDirectory) +
+    $script = 'export PATH="$PATH:/usr/sbin:/sbin"; cd ' + (ConvertTo-LabShellWord $Lab.stateDir) +
         ' && { echo "=== start $(date -Is)" >> ' + (ConvertTo-LabShellWord $log) + '; ' +
         'setsid ' + ($words -join ' ') + ' >> ' + (ConvertTo-LabShellWord $log) + ' 2>&1 < /dev/null & echo $!; }'
     $out = & bash -c $script
