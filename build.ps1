@@ -638,7 +638,10 @@ $result = Invoke-Pester -Configuration $config
         return
     }
     $c = Get-Content -LiteralPath $countsFile -Raw | ConvertFrom-Json
-    $failed = [int]$c.FailedCount + [int]$c.FailedBlocksCount + [int]$c.FailedContainersCount
+    # A failing BeforeAll already marks its tests failed; count a failed block on its own only
+    # when no test failed (an AfterAll failure). A file that fails discovery has no tests: count it.
+    $failed = [int]$c.FailedCount + [int]$c.FailedContainersCount
+    if ([int]$c.FailedCount -eq 0) { $failed += [int]$c.FailedBlocksCount }
     Write-Host "pester: $($c.PassedCount) passed, $failed failed (tests $($c.FailedCount), blocks $($c.FailedBlocksCount), files $($c.FailedContainersCount))"
     $Totals.Passed += [int]$c.PassedCount
     $Totals.Failed += $failed
