@@ -91,16 +91,27 @@ public sealed class StoreConnection
     }
 
     /// <summary>Runs a database action, translating outage failures into StoreUnavailable.</summary>
+    /// <remarks>
+    /// Every action is one transaction (or none), so a deadlock or serialization failure, which
+    /// rolls the whole transaction back, is retried from the start a few times.
+    /// </remarks>
     public async Task<T> RunAsync<T>(Func<NpgsqlConnection, Task<T>> action, CancellationToken ct = default)
     {
-        await using var conn = await OpenAsync(ct).ConfigureAwait(false);
-        try
+        for (var attempt = 1; ; attempt++)
         {
-            return await action(conn).ConfigureAwait(false);
-        }
-        catch (Exception e) when (IsUnavailable(e))
-        {
-            throw Unavailable(e);
+            await using var conn = await OpenAsync(ct).ConfigureAwait(false);
+            try
+            {
+                return await action(conn).ConfigureAwait(false);
+            }
+            catch (PostgresException e) when (attempt < 4 && e.SqlState is PostgresErrorCodes.DeadlockDetected or PostgresErrorCodes.SerializationFailure)
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(20 * attempt), ct).ConfigureAwait(false);
+            }
+            catch (Exception e) when (IsUnavailable(e))
+            {
+                throw Unavailable(e);
+            }
         }
     }
 

@@ -87,6 +87,17 @@ public sealed class VolumeRequests(StoreConnection store)
         store.RunAsync(async conn =>
         {
             await using var tx = await conn.BeginTransactionAsync(ct).ConfigureAwait(false);
+
+            // Lock order matters: the scheduler locks operation rows before volume rows, so we do
+            // too. Waiting here for a scheduler that is placing this volume is what lets us see
+            // whether it got a host (then the LV must be removed by its agent) or not.
+            await using (var lockOps = new NpgsqlCommand(
+                "SELECT id FROM bs.operations WHERE volume_id = @id AND stage = 'pending' FOR UPDATE", conn, tx))
+            {
+                lockOps.Parameters.AddWithValue("id", id);
+                await lockOps.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+            }
+
             var volume = await LockVolumeAsync(conn, tx, id, ct).ConfigureAwait(false)
                 ?? throw new BlockStoreException(ErrorIds.VolumeNotFound, ErrorKind.ObjectNotFound, $"No volume with id {id}.", id);
 
