@@ -15,6 +15,7 @@ namespace BlockStore.Agent;
 public sealed class AgentWorker(
     AgentQueue queue,
     VolumeBackend backend,
+    Reconciler reconciler,
     ServiceIdentity identity,
     ServiceRuntime runtime,
     WorkSignal signal,
@@ -27,6 +28,7 @@ public sealed class AgentWorker(
     {
         await runtime.Registered.WaitAsync(ct);
         await RecoverAsync(ct);
+        await ReconcileAsync(ct);
         while (!ct.IsCancellationRequested)
         {
             await signal.WaitAsync(TimeSpan.FromSeconds(30), ct);
@@ -72,6 +74,21 @@ public sealed class AgentWorker(
                 logger.LogWarning("Recovery pass failed ({Message}); retrying", e.Message);
                 await Task.Delay(TimeSpan.FromSeconds(1), ct);
             }
+        }
+    }
+
+    /// <summary>One reconcile pass at start; a failure is logged and does not stop the agent.</summary>
+    private async Task ReconcileAsync(CancellationToken ct)
+    {
+        try
+        {
+            var result = await reconciler.RunAsync(ct);
+            logger.LogInformation("Reconciled {Checked} volume LV(s): {Removed} orphan(s) removed, {Reported} mismatch(es) reported",
+                result.Checked, result.Removed, result.Reported);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            logger.LogWarning("Reconcile pass failed: {Message}", e.Message);
         }
     }
 

@@ -48,6 +48,19 @@ public sealed class LvmClient(ICommandRunner runner, bool activation)
             .ToList();
     }
 
+    /// <summary>
+    /// One LV by name, or null when the VG has no such LV. A selection (-S) rather than vg/lv keeps
+    /// "no such LV" (exit 0, no rows) apart from real failures such as a missing VG (an exception).
+    /// </summary>
+    public async Task<LogicalVolume?> FindAsync(string vg, string name, CancellationToken ct)
+    {
+        var result = await RunAsync("lvs", [.. Config(), "--reportformat", "json", "--units", "g", "--nosuffix", "-o", "lv_name,lv_size,pool_lv", "-S", $"lv_name={name}", vg], ct);
+        return Rows(result.StdOut, "lv")
+            .Where(r => r["lv_name"] == name)
+            .Select(r => new LogicalVolume(r["lv_name"], Num(r["lv_size"]), string.IsNullOrEmpty(r.GetValueOrDefault("pool_lv")) ? null : r["pool_lv"]))
+            .FirstOrDefault();
+    }
+
     /// <summary>Thin pool size and the percentage of it in use.</summary>
     public async Task<(decimal SizeGiB, decimal DataPercent)?> GetThinPoolAsync(string vg, string pool, CancellationToken ct)
     {

@@ -38,6 +38,7 @@ builder.Services.AddSingleton<ICommandRunner, ProcessCommandRunner>();
 builder.Services.AddSingleton(sp => new LvmClient(sp.GetRequiredService<ICommandRunner>(), agent.LvmActivation));
 builder.Services.AddSingleton(agent);
 builder.Services.AddSingleton<VolumeBackend>();
+builder.Services.AddSingleton<Reconciler>();
 builder.Services.AddSingleton<ICapacityReporter, CapacityReporter>();
 builder.Services.AddSingleton(sp => new AgentQueue(sp.GetRequiredService<StoreConnection>(), agent.HostName));
 builder.Services.AddHostedService<AgentWorker>();

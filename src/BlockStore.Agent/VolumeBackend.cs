@@ -11,44 +11,68 @@ public sealed class VolumeBackend(LvmClient lvm, AgentOptions options)
 {
     public static string LvName(Guid volumeId) => $"volume-{volumeId}";
 
-    /// <summary>Creates the volume's LV, or adopts it. Returns a note for the event log.</summary>
+    /// <summary>
+    /// Creates the volume's LV, or adopts it. Returns a note for the event log. lvcreate runs
+    /// first and LVM is asked what exists only when it fails: the common path costs one LVM
+    /// process, and a retry after a crash (lvcreate ran, the status was never written) still
+    /// finds the LV and adopts it.
+    /// </summary>
     public async Task<string> EnsureCreatedAsync(Guid volumeId, int sizeGiB, CancellationToken ct)
     {
         var name = LvName(volumeId);
-        var existing = (await lvm.ListAsync(options.VolumeGroup, ct)).FirstOrDefault(lv => lv.Name == name);
-        if (existing is not null)
+        try
         {
-            if (existing.SizeGiB == sizeGiB)
+            if (options.BackendType == BackendType.Thin)
             {
-                return $"adopted existing LV {options.VolumeGroup}/{name} ({sizeGiB} GiB)";
+                await lvm.CreateThinAsync(options.VolumeGroup, options.ThinPool!, name, sizeGiB, ct);
+            }
+            else
+            {
+                await lvm.CreateThickAsync(options.VolumeGroup, name, sizeGiB, ct);
             }
 
-            throw new LvmException($"LV {options.VolumeGroup}/{name} exists with {existing.SizeGiB} GiB, expected {sizeGiB} GiB; not touching it.");
+            return $"lvcreate {options.VolumeGroup}/{name} ({sizeGiB} GiB, {options.BackendType})";
         }
-
-        if (options.BackendType == BackendType.Thin)
+        catch (LvmException)
         {
-            await lvm.CreateThinAsync(options.VolumeGroup, options.ThinPool!, name, sizeGiB, ct);
-        }
-        else
-        {
-            await lvm.CreateThickAsync(options.VolumeGroup, name, sizeGiB, ct);
-        }
+            var existing = await lvm.FindAsync(options.VolumeGroup, name, ct);
+            if (existing is null)
+            {
+                throw;
+            }
 
-        return $"lvcreate {options.VolumeGroup}/{name} ({sizeGiB} GiB, {options.BackendType})";
+            if (existing.SizeGiB != sizeGiB)
+            {
+                throw new LvmException($"LV {options.VolumeGroup}/{name} exists with {existing.SizeGiB} GiB, expected {sizeGiB} GiB; not touching it.");
+            }
+
+            if (options.BackendType == BackendType.Thin && existing.Pool != options.ThinPool)
+            {
+                throw new LvmException($"LV {options.VolumeGroup}/{name} exists outside thin pool {options.ThinPool}; not touching it.");
+            }
+
+            return $"adopted existing LV {options.VolumeGroup}/{name} ({sizeGiB} GiB)";
+        }
     }
 
     /// <summary>Removes the volume's LV; one that is already gone is success.</summary>
     public async Task<string> EnsureDeletedAsync(Guid volumeId, CancellationToken ct)
     {
         var name = LvName(volumeId);
-        var exists = (await lvm.ListAsync(options.VolumeGroup, ct)).Any(lv => lv.Name == name);
-        if (!exists)
+        try
         {
+            await lvm.RemoveAsync(options.VolumeGroup, name, ct);
+            return $"lvremove {options.VolumeGroup}/{name}";
+        }
+        catch (LvmException)
+        {
+            // Only an LV that is really absent counts as deleted; any other failure is reported.
+            if (await lvm.FindAsync(options.VolumeGroup, name, ct) is not null)
+            {
+                throw;
+            }
+
             return $"LV {options.VolumeGroup}/{name} already absent";
         }
-
-        await lvm.RemoveAsync(options.VolumeGroup, name, ct);
-        return $"lvremove {options.VolumeGroup}/{name}";
     }
 }

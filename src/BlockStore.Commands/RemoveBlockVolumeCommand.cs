@@ -49,7 +49,7 @@ public sealed class RemoveBlockVolumeCommand : BlockStoreCmdlet
         }
         else
         {
-            targets = Terminating(() => Run(ct => Session.Volumes.ListAsync(new VolumeFilter(Ids: Id), ct)));
+            targets = Terminating(() => Run(ct => Session.Volumes.ListAsync(new VolumeFilter(Ids: Id, IncludeDeleted: true), ct)));
             foreach (var id in Id.Where(id => targets.All(v => v.Id != id)))
             {
                 WriteError(ToErrorRecord(ErrorIds.VolumeNotFound, ErrorKind.ObjectNotFound, $"No volume with id {id}.", id));

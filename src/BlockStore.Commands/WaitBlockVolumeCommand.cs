@@ -36,7 +36,7 @@ public sealed class WaitBlockVolumeCommand : BlockStoreCmdlet
 
     protected override void ProcessRecord()
     {
-        var filter = ParameterSetName == ByName ? new VolumeFilter(NamePatterns: Name) : new VolumeFilter(Ids: Id);
+        var filter = ParameterSetName == ByName ? new VolumeFilter(NamePatterns: Name) : new VolumeFilter(Ids: Id, IncludeDeleted: true);
         var found = Terminating(() => Run(ct => Session.Volumes.ListAsync(filter, ct)));
         if (found.Count == 0)
         {

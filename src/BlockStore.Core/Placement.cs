@@ -161,8 +161,9 @@ public static class PlacementPolicy
     }
 
     /// <summary>
-    /// Free space as the weigher sees it. Thick: total less reserve less what our ledger has placed,
-    /// capped by what the agent last saw free (space used outside BlockStore counts too).
+    /// Free space as the weigher sees it. Thick: total less reserve less what our ledger has placed
+    /// (the ledger counts placements the agent has not run yet, which the agent's last report cannot
+    /// know; the VG is assumed to be BlockStore's alone, as Cinder assumes of its volume group).
     /// Thin: the over-subscribed capacity not yet provisioned.
     /// </summary>
     public static decimal VirtualFreeGiB(HostCandidate host)

@@ -48,7 +48,9 @@ public static class VolumeStateMachine
     {
         [VolumeStatus.Creating] = [VolumeStatus.Available, VolumeStatus.Error, VolumeStatus.Deleting, VolumeStatus.Deleted],
         [VolumeStatus.Available] = [VolumeStatus.Deleting],
-        [VolumeStatus.Error] = [VolumeStatus.Deleting],
+        // error -> deleted: a volume that failed placement never reached a host, so there is
+        // nothing to remove anywhere and no agent to ask.
+        [VolumeStatus.Error] = [VolumeStatus.Deleting, VolumeStatus.Deleted],
         [VolumeStatus.Deleting] = [VolumeStatus.Deleted, VolumeStatus.ErrorDeleting],
         [VolumeStatus.ErrorDeleting] = [VolumeStatus.Deleting],
         [VolumeStatus.Deleted] = [],

@@ -6,6 +6,9 @@ namespace BlockStore.Data;
 /// <summary>An operation an agent has claimed, with what it needs to run it.</summary>
 public sealed record ClaimedOperation(long Id, string Kind, Guid VolumeId, int SizeGiB, int Attempts);
 
+/// <summary>What the database says about a volume whose LV the agent found (for reconciling).</summary>
+public sealed record VolumeRecord(Guid Id, string Status, string? Host, bool HasLiveOperation);
+
 /// <summary>
 /// The agent's side of the queue: claims only its own host's operations, holds them under a
 /// lease it renews, and writes the final status. Operations of one volume run in order: a delete
@@ -138,12 +141,30 @@ public sealed class AgentQueue(StoreConnection store, string host)
             return 0;
         }, ct);
 
-    /// <summary>Volume ids this host should have an LV for (for reconciling against lvs).</summary>
-    public Task<List<Guid>> LiveVolumeIdsAsync(CancellationToken ct = default) =>
+    /// <summary>The rows of the given volume ids (ids without a row are simply absent from the result).</summary>
+    public Task<List<VolumeRecord>> GetVolumeRecordsAsync(IReadOnlyCollection<Guid> ids, CancellationToken ct = default) =>
         store.RunAsync(async conn =>
         {
             await using var cmd = new NpgsqlCommand(
-                "SELECT id FROM bs.volumes WHERE host = @h AND status NOT IN ('deleted', 'error')", conn);
+                "SELECT v.id, v.status, v.host, EXISTS (SELECT 1 FROM bs.operations o WHERE o.volume_id = v.id " +
+                "  AND o.stage IN ('pending', 'scheduled', 'running')) FROM bs.volumes v WHERE v.id = ANY(@ids)", conn);
+            cmd.Parameters.AddWithValue("ids", ids.ToArray());
+            var list = new List<VolumeRecord>();
+            await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            while (await r.ReadAsync(ct).ConfigureAwait(false))
+            {
+                list.Add(new VolumeRecord(r.GetGuid(0), r.GetString(1), r.IsDBNull(2) ? null : r.GetString(2), r.GetBoolean(3)));
+            }
+
+            return list;
+        }, ct);
+
+    /// <summary>Available volumes of this host (each should have its LV).</summary>
+    public Task<List<Guid>> AvailableVolumeIdsAsync(CancellationToken ct = default) =>
+        store.RunAsync(async conn =>
+        {
+            await using var cmd = new NpgsqlCommand(
+                "SELECT id FROM bs.volumes WHERE host = @h AND status = 'available'", conn);
             cmd.Parameters.AddWithValue("h", Host);
             var list = new List<Guid>();
             await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);

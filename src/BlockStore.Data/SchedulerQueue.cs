@@ -86,34 +86,53 @@ public sealed class SchedulerQueue(StoreConnection store)
     {
         // Locking every volume service row in id order is deadlock-free and makes the ledger
         // read + assignment atomic across schedulers. Placement is cheap, so the wait is short.
-        await using var cmd = new NpgsqlCommand(
+        var hosts = new Dictionary<string, HostCandidate>(StringComparer.Ordinal);
+        await using (var cmd = new NpgsqlCommand(
             "SELECT s.host, s.zone, s.disabled, s.disabled_reason, s.frozen, s.healthy, s.health_reason, " +
             "  coalesce(s.backend_type, 'thick'), coalesce(s.total_gib, 0), coalesce(s.free_gib, 0), s.reserved_percentage, s.max_over_subscription_ratio, " +
-            "  (s.heartbeat_at IS NOT NULL AND s.heartbeat_at >= now() - make_interval(secs => bs.service_down_seconds())) AS up, " +
-            "  (SELECT coalesce(sum(v.size_gib), 0) FROM bs.volumes v WHERE v.host = s.host AND v.status NOT IN ('deleted', 'error')) AS provisioned " +
-            "FROM bs.services s WHERE s.service = 'volume' ORDER BY s.id FOR UPDATE OF s", conn, tx);
-        var hosts = new Dictionary<string, HostCandidate>(StringComparer.Ordinal);
-        await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
-        while (await r.ReadAsync(ct).ConfigureAwait(false))
+            "  (s.heartbeat_at IS NOT NULL AND s.heartbeat_at >= now() - make_interval(secs => bs.service_down_seconds())) AS up " +
+            "FROM bs.services s WHERE s.service = 'volume' ORDER BY s.id FOR UPDATE OF s", conn, tx))
         {
-            var candidate = new HostCandidate
+            await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            while (await r.ReadAsync(ct).ConfigureAwait(false))
             {
-                Host = r.GetString(0),
-                Zone = r.GetString(1),
-                Enabled = !r.GetBoolean(2),
-                DisabledReason = r.IsDBNull(3) ? null : r.GetString(3),
-                Frozen = r.GetBoolean(4),
-                Healthy = r.GetBoolean(5),
-                HealthReason = r.IsDBNull(6) ? null : r.GetString(6),
-                BackendType = r.GetString(7),
-                TotalGiB = r.GetDecimal(8),
-                ReportedFreeGiB = r.GetDecimal(9),
-                ReservedPercentage = r.GetInt32(10),
-                MaxOverSubscriptionRatio = r.GetDecimal(11),
-                Up = r.GetBoolean(12),
-                ProvisionedGiB = Convert.ToDecimal(r.GetValue(13), System.Globalization.CultureInfo.InvariantCulture),
-            };
-            hosts[candidate.Host] = candidate;
+                var candidate = new HostCandidate
+                {
+                    Host = r.GetString(0),
+                    Zone = r.GetString(1),
+                    Enabled = !r.GetBoolean(2),
+                    DisabledReason = r.IsDBNull(3) ? null : r.GetString(3),
+                    Frozen = r.GetBoolean(4),
+                    Healthy = r.GetBoolean(5),
+                    HealthReason = r.IsDBNull(6) ? null : r.GetString(6),
+                    BackendType = r.GetString(7),
+                    TotalGiB = r.GetDecimal(8),
+                    ReportedFreeGiB = r.GetDecimal(9),
+                    ReservedPercentage = r.GetInt32(10),
+                    MaxOverSubscriptionRatio = r.GetDecimal(11),
+                    Up = r.GetBoolean(12),
+                };
+                hosts[candidate.Host] = candidate;
+            }
+        }
+
+        // The ledger is read by a second statement, after the locks are held. In READ COMMITTED a
+        // statement sees the data committed when it started: a sum computed inside the locking
+        // statement above would miss what a concurrent scheduler committed while we waited for
+        // its locks, and two schedulers could then fill the same free space twice.
+        await using (var cmd = new NpgsqlCommand(
+            "SELECT v.host, sum(v.size_gib) FROM bs.volumes v " +
+            "WHERE v.host IS NOT NULL AND v.status NOT IN ('deleted', 'error') GROUP BY v.host", conn, tx))
+        {
+            await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            while (await r.ReadAsync(ct).ConfigureAwait(false))
+            {
+                var host = r.GetString(0);
+                if (hosts.TryGetValue(host, out var candidate))
+                {
+                    hosts[host] = candidate with { ProvisionedGiB = Convert.ToDecimal(r.GetValue(1), System.Globalization.CultureInfo.InvariantCulture) };
+                }
+            }
         }
 
         return hosts;

@@ -88,11 +88,13 @@ public sealed class VolumeRequests(StoreConnection store)
         {
             await using var tx = await conn.BeginTransactionAsync(ct).ConfigureAwait(false);
 
-            // Lock order matters: the scheduler locks operation rows before volume rows, so we do
-            // too. Waiting here for a scheduler that is placing this volume is what lets us see
-            // whether it got a host (then the LV must be removed by its agent) or not.
+            // Lock order matters: the scheduler locks operation rows before volume rows (claim, then
+            // assign), and so does the agent (complete the operation, then set the status), so we do
+            // too; the other order deadlocks against a scheduler placing this very volume. Waiting
+            // here for a scheduler that is placing this volume is what lets us see whether it got a
+            // host (then the LV must be removed by its agent) or not.
             await using (var lockOps = new NpgsqlCommand(
-                "SELECT id FROM bs.operations WHERE volume_id = @id AND stage = 'pending' FOR UPDATE", conn, tx))
+                "SELECT id FROM bs.operations WHERE volume_id = @id AND stage IN ('pending', 'scheduled', 'running') ORDER BY id FOR UPDATE", conn, tx))
             {
                 lockOps.Parameters.AddWithValue("id", id);
                 await lockOps.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
@@ -157,7 +159,8 @@ public sealed class VolumeRequests(StoreConnection store)
         {
             var where = new List<string>();
             await using var cmd = new NpgsqlCommand { Connection = conn };
-            if (!filter.IncludeDeleted && filter.Ids is null)
+            // Deleted volumes are history: shown only when asked for (IncludeDeleted, or -Status deleted).
+            if (!filter.IncludeDeleted && !(filter.Statuses?.Contains(VolumeStatus.Deleted) ?? false))
             {
                 where.Add("v.status <> 'deleted'");
             }

@@ -1,0 +1,370 @@
+# Volume lifecycle end to end against the lab (build.ps1 Up: a scheduler and two agents on real LVM):
+# every claim about a volume is checked in LVM itself (lvs/vgs), not only in our own tables.
+# Run by `build.ps1 Test` (Pester 5.7.1); BLOCKSTORE_REPO and BLOCKSTORE_CONNECTION point at the lab.
+
+BeforeDiscovery {
+    Import-Module (Join-Path $PSScriptRoot 'TestHelpers.psm1') -Force -DisableNameChecking
+    $lab = Get-LabInfo
+}
+
+BeforeAll {
+    Import-Module (Join-Path $PSScriptRoot 'TestHelpers.psm1') -Force -DisableNameChecking
+    Import-Module (Join-Path (Get-LabRepoRoot) 'out/BlockStore/BlockStore.psd1') -Force
+    $lab = Get-LabInfo
+    if (-not $env:BLOCKSTORE_CONNECTION) { $env:BLOCKSTORE_CONNECTION = $lab.connectionString }
+    $script:prefix = 'lc' + [guid]::NewGuid().ToString('N').Substring(0, 6)
+    $script:vgOf = @{}
+    foreach ($n in $lab.nodes) { $script:vgOf[$n.name] = $n.vg }
+
+    function Get-VolumeLv([guid] $Id) {
+        <# The LV of a volume in any lab VG, from lvs: @{ Vg; Name; SizeGiB } or $null. #>
+        $name = "volume-$Id"
+        foreach ($vg in $lab.volumeGroups) {
+            $row = @(Invoke-LabLvm lvs @('-o', 'lv_name,vg_name,lv_size', '--units', 'g', '--nosuffix', '-S', "lv_name=$name", $vg))
+            if ($row.Count -gt 0) { return [pscustomobject]@{ Vg = $row[0].vg_name; Name = $row[0].lv_name; SizeGiB = [double]$row[0].lv_size } }
+        }
+        return $null
+    }
+
+    function Get-VolumeLvs {
+        <# Every volume-* LV of the lab, as objects with Vg, Name, SizeGiB. #>
+        foreach ($vg in $lab.volumeGroups) {
+            Invoke-LabLvm lvs @('-o', 'lv_name,vg_name,lv_size', '--units', 'g', '--nosuffix', $vg) |
+                Where-Object lv_name -Like 'volume-*' |
+                ForEach-Object { [pscustomobject]@{ Vg = $_.vg_name; Name = $_.lv_name; SizeGiB = [double]$_.lv_size } }
+        }
+    }
+
+    function Get-Vg([string] $Vg) {
+        $row = Invoke-LabLvm vgs @('-o', 'vg_name,vg_size,vg_free', '--units', 'g', '--nosuffix', $Vg)
+        return [pscustomobject]@{ Name = $row.vg_name; SizeGiB = [double]$row.vg_size; FreeGiB = [double]$row.vg_free }
+    }
+
+    function Get-RowCounts {
+        # One string, so a before/after comparison shows every table at once.
+        Invoke-LabSql 'select (select count(*) from bs.volumes) || '','' || (select count(*) from bs.operations) || '','' || (select count(*) from bs.events)'
+    }
+
+    function Remove-TestVolumes([string] $Pattern) {
+        $left = @(Get-BlockVolume -Name $Pattern -ErrorAction SilentlyContinue)
+        if ($left.Count -gt 0) { $left | Remove-BlockVolume -Confirm:$false -Wait -TimeoutSec 300 -ErrorAction Continue }
+    }
+
+    function Update-Heartbeat([string] $Service) {
+        # A host that was just stopped still counts as up for the lab's 10 s down threshold; renewing its
+        # heartbeat makes the tests that stop hosts independent of how long the stop took.
+        Invoke-LabSql "update bs.services set heartbeat_at = now() where service = '$Service'" | Out-Null
+    }
+}
+
+AfterAll {
+    foreach ($n in @($lab.scheduler.name) + @($lab.nodeNames)) {
+        if (-not (Test-LabHost -Name $n)) { Start-LabHost -Name $n | Out-Null }
+    }
+    Remove-TestVolumes "$prefix*"
+}
+
+Describe 'Volume lifecycle' {
+    Context 'one volume' {
+        It 'is created: available, and its LV volume-<id> exists in the VG of its host with the requested size' {
+            $v = New-BlockVolume -Name "$prefix-one" -SizeGiB 3 -Wait -TimeoutSec 120
+            $v.Status | Should -Be 'available'
+            $v.SizeGiB | Should -Be 3
+            $v.Host | Should -BeIn $lab.nodeNames
+            $v.Zone | Should -Be $lab.zone
+            $lv = Get-VolumeLv $v.Id
+            $lv | Should -Not -BeNullOrEmpty -Because 'lvs must show the volume, not only our tables'
+            $lv.Vg | Should -Be $vgOf[$v.Host]
+            $lv.SizeGiB | Should -Be 3
+            $script:one = $v
+        }
+
+        It 'is listed by Get-BlockVolume by name and by id' {
+            (Get-BlockVolume -Name "$prefix-one").Id | Should -Be $one.Id
+            (Get-BlockVolume -Id $one.Id).Name | Should -Be "$prefix-one"
+            (Get-BlockVolume -HostName $one.Host -Status available).Id | Should -Contain $one.Id
+        }
+
+        It 'is not changed by Remove-BlockVolume -WhatIf: no row, no LV change' {
+            $before = Get-RowCounts
+            Remove-BlockVolume -Id $one.Id -WhatIf
+            Get-RowCounts | Should -Be $before
+            (Get-BlockVolume -Id $one.Id).Status | Should -Be 'available'
+            Get-VolumeLv $one.Id | Should -Not -BeNullOrEmpty
+        }
+
+        It 'is deleted: gone from lvs and from Get-BlockVolume' {
+            $gone = Remove-BlockVolume -Id $one.Id -Confirm:$false -Wait -PassThru -TimeoutSec 120
+            $gone.Status | Should -Be 'deleted'
+            Get-VolumeLv $one.Id | Should -BeNullOrEmpty
+            @(Get-BlockVolume).Id | Should -Not -Contain $one.Id
+            Get-BlockVolume -Name "$prefix-one" -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+            { Get-BlockVolume -Id $one.Id -ErrorAction Stop } | Should -Throw -ErrorId 'VolumeNotFound,BlockStore.Commands.GetBlockVolumeCommand'
+            # The history stays, for who asks for it.
+            (Get-BlockVolume -Id $one.Id -Status deleted).Status | Should -Be 'deleted'
+        }
+
+        It 'can be removed again without error (removal is idempotent)' {
+            { Remove-BlockVolume -Id $one.Id -Confirm:$false -ErrorAction Stop } | Should -Not -Throw
+        }
+
+        It 'frees its name for a new volume' {
+            $again = New-BlockVolume -Name "$prefix-one" -SizeGiB 1 -Wait -TimeoutSec 120
+            $again.Status | Should -Be 'available'
+            $again.Id | Should -Not -Be $one.Id
+            Remove-BlockVolume -Id $again.Id -Confirm:$false -Wait -TimeoutSec 120
+            Get-VolumeLv $again.Id | Should -BeNullOrEmpty
+        }
+    }
+
+    Context '200 volumes in one pipeline' {
+        It 'all end available, spread by free capacity, no host overcommitted (checked against vgs and lvs)' {
+            # Ballast first: one host starts with 40 GiB less free space. The weigher (most free
+            # first) must fill that gap, so the two hosts end with free space within one volume size.
+            $ballast = New-BlockVolume -Name "$prefix-weight" -SizeGiB 40 -Wait -TimeoutSec 120
+            $ballast.Status | Should -Be 'available'
+
+            $specs = 1..200 | ForEach-Object { [pscustomobject]@{ Name = "$prefix-b$_"; SizeGiB = 1 + ($_ % 3) } }
+            $total = ($specs | Measure-Object SizeGiB -Sum).Sum
+            $freeBefore = ($lab.volumeGroups | ForEach-Object { (Get-Vg $_).FreeGiB } | Measure-Object -Sum).Sum
+            $freeBefore | Should -BeGreaterThan ($total + 10) -Because 'the lab VGs must be able to hold the burst (build.ps1 Up makes 256G disks)'
+
+            $out = @($specs | New-BlockVolume -Wait -TimeoutSec 900)
+            $out.Count | Should -Be 200
+            @($out | Where-Object Status -NE 'available') | Should -BeNullOrEmpty
+            ($out | Group-Object Host).Count | Should -Be $lab.nodes.Count -Because 'both hosts take volumes'
+
+            # Every volume has its LV, in the VG of its host, with its size.
+            $lvs = @{}
+            foreach ($lv in Get-VolumeLvs) { $lvs[$lv.Name] = $lv }
+            foreach ($v in $out) {
+                $lv = $lvs["volume-$($v.Id)"]
+                $lv | Should -Not -BeNullOrEmpty -Because "volume $($v.Name) is available"
+                $lv.Vg | Should -Be $vgOf[$v.Host]
+                $lv.SizeGiB | Should -Be $v.SizeGiB
+            }
+
+            # No host overcommitted: what LVM holds and what our ledger placed fit in each VG.
+            $free = @{}
+            foreach ($node in $lab.nodes) {
+                $vg = Get-Vg $node.vg
+                $inLvm = (@($lvs.Values | Where-Object Vg -EQ $node.vg) | Measure-Object SizeGiB -Sum).Sum
+                $inLvm | Should -BeLessOrEqual $vg.SizeGiB
+                $ledger = [double](Invoke-LabSql "select coalesce(sum(size_gib), 0) from bs.volumes where host = '$($node.name)' and status not in ('deleted', 'error')")
+                $ledger | Should -BeLessOrEqual $vg.SizeGiB
+                $free[$node.name] = $vg.FreeGiB
+            }
+
+            # Spread by free capacity: the 40 GiB gap is closed, to within the largest volume (3 GiB).
+            $values = @($free.Values)
+            [math]::Abs($values[0] - $values[1]) | Should -BeLessOrEqual 3.01
+        }
+
+        It 'all are deleted in one pipeline: no LV left' {
+            Get-BlockVolume -Name "$prefix-b*", "$prefix-weight" | Remove-BlockVolume -Confirm:$false -Wait -TimeoutSec 900
+            @(Get-BlockVolume -Name "$prefix-b*", "$prefix-weight" -ErrorAction SilentlyContinue) | Should -BeNullOrEmpty
+            $ids = @(Get-BlockVolume -Name "$prefix-b*" -Status deleted | ForEach-Object { $_.Id.ToString() })
+            $ids.Count | Should -Be 200
+            $left = @(Get-VolumeLvs | Where-Object { $_.Name.Substring(7) -in $ids })
+            $left | Should -BeNullOrEmpty
+        }
+    }
+
+    Context 'a volume too large for any host' {
+        It 'ends error with a reason naming the capacity of each host, and makes no LV' {
+            $v = New-BlockVolume -Name "$prefix-huge" -SizeGiB 16000 -Wait -TimeoutSec 60
+            $v.Status | Should -Be 'error'
+            $v.Host | Should -BeNullOrEmpty
+            foreach ($node in $lab.nodes) {
+                $size = [math]::Round((Get-Vg $node.vg).SizeGiB, 1)
+                $v.StatusReason | Should -Match ([regex]::Escape("$($node.name): capacity $size GiB"))
+            }
+            $v.StatusReason | Should -Match '16000 GiB'
+            Get-VolumeLv $v.Id | Should -BeNullOrEmpty
+            $script:huge = $v
+        }
+
+        It 'answers "why is my volume in error" in Get-BlockVolumeEvent' {
+            $events = @(Get-BlockVolumeEvent -VolumeId $huge.Id)
+            $events.Kind | Should -Be @('requested', 'error')
+            $events[-1].Message | Should -Be $huge.StatusReason
+        }
+
+        It 'is deleted at once: it never reached a host' {
+            $gone = Remove-BlockVolume -Id $huge.Id -Confirm:$false -PassThru
+            $gone.Status | Should -Be 'deleted'
+        }
+    }
+
+    Context 'a failure on the host' {
+        BeforeAll {
+            # Fill both VGs behind BlockStore's back with an LV that is not ours: the ledger places the
+            # volume, and lvcreate on the host fails. (The reconcile pass must never touch such LVs.)
+            $script:filler = "$prefix-filler"
+            $lvcreate = (Get-Command lvcreate -CommandType Application | Select-Object -First 1).Source
+            foreach ($vg in $lab.volumeGroups) {
+                & $lvcreate --config $lab.lvmConfig -l '100%FREE' -n $filler -y $vg 2>&1 | Out-Null
+                $LASTEXITCODE | Should -Be 0
+            }
+        }
+
+        AfterAll {
+            $lvremove = (Get-Command lvremove -CommandType Application | Select-Object -First 1).Source
+            foreach ($vg in $lab.volumeGroups) { & $lvremove --config $lab.lvmConfig -f "$vg/$filler" 2>&1 | Out-Null }
+        }
+
+        It 'ends error with LVM''s own message as the reason, recorded as an event from that host' {
+            $v = New-BlockVolume -Name "$prefix-nospace" -SizeGiB 1 -Wait -TimeoutSec 60
+            $v.Status | Should -Be 'error'
+            $v.Host | Should -BeIn $lab.nodeNames
+            $v.StatusReason | Should -Match 'lvcreate failed .*insufficient free space'
+            $last = @(Get-BlockVolumeEvent -VolumeId $v.Id)[-1]
+            $last.Kind | Should -Be 'error'
+            $last.Host | Should -Be $v.Host
+            $last.Message | Should -Match 'insufficient free space'
+            Get-VolumeLv $v.Id | Should -BeNullOrEmpty
+            Remove-BlockVolume -Id $v.Id -Confirm:$false -Wait -TimeoutSec 60
+            (Get-BlockVolume -Id $v.Id -Status deleted).Status | Should -Be 'deleted'
+        }
+    }
+
+    Context 'invalid requests' {
+        It 'refuses size <Size> with InvalidVolumeSize (InvalidArgument) and writes nothing' -ForEach @(
+            @{ Size = 0 }, @{ Size = -1 }, @{ Size = 16385 }
+        ) {
+            $before = Get-RowCounts
+            { New-BlockVolume -Name "$prefix-badsize" -SizeGiB $Size -ErrorAction Stop } |
+                Should -Throw -ErrorId 'InvalidVolumeSize,BlockStore.Commands.NewBlockVolumeCommand'
+            New-BlockVolume -Name "$prefix-badsize" -SizeGiB $Size -ErrorAction SilentlyContinue -ErrorVariable err
+            $err[0].CategoryInfo.Category | Should -Be 'InvalidArgument'
+            Get-RowCounts | Should -Be $before
+        }
+
+        It 'refuses name <Name> with InvalidVolumeName (InvalidArgument) and writes nothing' -ForEach @(
+            @{ Name = 'has space' }, @{ Name = '-leading-dash' }, @{ Name = ('x' * 64) }, @{ Name = 'semi;colon' }, @{ Name = 'ünicode' }
+        ) {
+            $before = Get-RowCounts
+            { New-BlockVolume -Name $Name -SizeGiB 1 -ErrorAction Stop } |
+                Should -Throw -ErrorId 'InvalidVolumeName,BlockStore.Commands.NewBlockVolumeCommand'
+            New-BlockVolume -Name $Name -SizeGiB 1 -ErrorAction SilentlyContinue -ErrorVariable err
+            $err[0].CategoryInfo.Category | Should -Be 'InvalidArgument'
+            Get-RowCounts | Should -Be $before
+        }
+
+        It 'refuses invalid input under -WhatIf too' {
+            { New-BlockVolume -Name 'bad name' -SizeGiB 1 -WhatIf -ErrorAction Stop } |
+                Should -Throw -ErrorId 'InvalidVolumeName,BlockStore.Commands.NewBlockVolumeCommand'
+        }
+
+        It 'reports a bad item of a pipeline and still creates the others' {
+            $items = @(
+                [pscustomobject]@{ Name = "$prefix-p1"; SizeGiB = 1 }
+                [pscustomobject]@{ Name = "$prefix-p2"; SizeGiB = 0 }
+                [pscustomobject]@{ Name = "$prefix-p3"; SizeGiB = 1 }
+            )
+            $out = @($items | New-BlockVolume -Wait -TimeoutSec 120 -ErrorAction SilentlyContinue -ErrorVariable err)
+            $out.Name | Should -Be @("$prefix-p1", "$prefix-p3")
+            $out.Status | Should -Be @('available', 'available')
+            $err.Count | Should -Be 1
+            $err[0].FullyQualifiedErrorId | Should -Be 'InvalidVolumeSize,BlockStore.Commands.NewBlockVolumeCommand'
+            $out | Remove-BlockVolume -Confirm:$false -Wait -TimeoutSec 120
+        }
+
+        It 'refuses a name in use with VolumeNameInUse (ResourceExists) and writes nothing' {
+            $first = New-BlockVolume -Name "$prefix-dup" -SizeGiB 1 -Wait -TimeoutSec 120
+            $before = Get-RowCounts
+            { New-BlockVolume -Name "$prefix-dup" -SizeGiB 2 -ErrorAction Stop } |
+                Should -Throw -ErrorId 'VolumeNameInUse,BlockStore.Commands.NewBlockVolumeCommand'
+            New-BlockVolume -Name "$prefix-dup" -SizeGiB 2 -ErrorAction SilentlyContinue -ErrorVariable err
+            $err[0].CategoryInfo.Category | Should -Be 'ResourceExists'
+            Get-RowCounts | Should -Be $before
+            Remove-BlockVolume -Id $first.Id -Confirm:$false -Wait -TimeoutSec 120
+        }
+    }
+
+    Context 'while the scheduler is stopped' {
+        BeforeEach {
+            Stop-LabScheduler
+            Update-Heartbeat 'scheduler'
+        }
+
+        AfterEach {
+            Start-LabScheduler | Out-Null
+        }
+
+        It 'New-BlockVolume -Wait times out with WaitTimeout (OperationTimeout) and the volume goes on to available' {
+            $v = New-BlockVolume -Name "$prefix-slow" -SizeGiB 1 -Wait -TimeoutSec 2 -ErrorAction SilentlyContinue -ErrorVariable err
+            $v | Should -BeNullOrEmpty
+            $err.Count | Should -Be 1
+            $err[0].FullyQualifiedErrorId | Should -Be 'WaitTimeout,BlockStore.Commands.NewBlockVolumeCommand'
+            $err[0].CategoryInfo.Category | Should -Be 'OperationTimeout'
+            $err[0].TargetObject.Name | Should -Be "$prefix-slow"
+            (Get-BlockVolume -Name "$prefix-slow").Status | Should -Be 'creating'
+
+            Start-LabScheduler | Out-Null
+            $done = Wait-BlockVolume -Name "$prefix-slow" -TimeoutSec 120
+            $done.Status | Should -Be 'available'
+            Get-VolumeLv $done.Id | Should -Not -BeNullOrEmpty
+            Remove-BlockVolume -Id $done.Id -Confirm:$false -Wait -TimeoutSec 120
+        }
+
+        It 'Remove-BlockVolume on a volume not yet placed deletes it at once and cancels its request' {
+            $v = New-BlockVolume -Name "$prefix-unplaced" -SizeGiB 1
+            $v.Status | Should -Be 'creating'
+            $gone = Remove-BlockVolume -Id $v.Id -Confirm:$false -PassThru
+            $gone.Status | Should -Be 'deleted'
+            Invoke-LabSql "select string_agg(kind || ':' || stage, ',') from bs.operations where volume_id = '$($v.Id)'" |
+                Should -Be 'create:cancelled'
+
+            Start-LabScheduler | Out-Null
+            Start-Sleep -Seconds 2   # give a scheduler the chance to (wrongly) place it
+            (Get-BlockVolume -Id $v.Id -Status deleted).Host | Should -BeNullOrEmpty
+            Get-VolumeLv $v.Id | Should -BeNullOrEmpty
+        }
+    }
+
+    Context 'while the agents are stopped' {
+        BeforeAll {
+            foreach ($n in $lab.nodeNames) { Stop-LabAgent -Name $n }
+            Update-Heartbeat 'volume'
+        }
+
+        AfterAll {
+            foreach ($n in $lab.nodeNames) { Start-LabAgent -Name $n | Out-Null }
+        }
+
+        It 'Remove-BlockVolume on a volume still creating removes it once creation settles, LV included' {
+            $v = New-BlockVolume -Name "$prefix-racing" -SizeGiB 2
+            Wait-LabCondition { (Get-BlockVolume -Id $v.Id).Host } -TimeoutSeconds 30 | Should -BeTrue -Because 'the scheduler places it'
+            $placed = Get-BlockVolume -Id $v.Id
+            $placed.Status | Should -Be 'creating'
+
+            $asked = Remove-BlockVolume -Id $v.Id -Confirm:$false -PassThru
+            $asked.Status | Should -Be 'deleting'
+
+            foreach ($n in $lab.nodeNames) { Start-LabAgent -Name $n | Out-Null }
+            $done = Wait-BlockVolume -Id $v.Id -Status deleted -TimeoutSec 120
+            $done.Status | Should -Be 'deleted'
+            Get-VolumeLv $v.Id | Should -BeNullOrEmpty
+
+            # The create ran first (an LV was made), then the delete removed it: nothing leaked.
+            $events = @(Get-BlockVolumeEvent -VolumeId $v.Id)
+            $events.Kind | Should -Be @('requested', 'scheduled', 'requested', 'available', 'deleted')
+            Invoke-LabSql "select string_agg(kind || ':' || stage, ',' order by id) from bs.operations where volume_id = '$($v.Id)'" |
+                Should -Be 'create:succeeded,delete:succeeded'
+        }
+    }
+
+    Context 'thin hosts' {
+        It 'creates thin volumes in a thin pool' {
+            if (-not $lab.lvmActivation) {
+                # Not faked: thin pools need device-mapper, which this kernel lacks (lvcreate refuses a
+                # thin pool with activation off). The agent's thin path is proven in the iSCSI issue's
+                # qemu guest, which has device-mapper.
+                Set-ItResult -Skipped -Because 'this kernel has no device-mapper, so no thin pool can exist here (see docs/benchmarks.md, Volume lifecycle)'
+                return
+            }
+            Set-ItResult -Skipped -Because 'the lab starts thick agents only; the thin lab lives in the iSCSI issue''s guest'
+        }
+    }
+}
