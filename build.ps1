@@ -47,7 +47,9 @@ $LabZone = 'nova'
 $SchedulerName = 'scheduler1'
 $ReportIntervalSeconds = 2
 $ServiceDownSeconds = 10
-$DiskSize = '64G'
+# Sparse: only LVM metadata is written with activation off, and a lab of 2 nodes must hold the
+# 200-volume burst of the lifecycle tests (200 x 1-3 GiB) with room to spare.
+$DiskSize = '256G'
 
 # ---------------------------------------------------------------------------------------------
 # small helpers
