@@ -141,7 +141,7 @@ public static class PlacementPolicy
             var limit = host.TotalGiB * host.MaxOverSubscriptionRatio;
             if (host.ProvisionedGiB + sizeGiB > limit)
             {
-                return $"thin capacity {Fmt(host.TotalGiB)} GiB × ratio {host.MaxOverSubscriptionRatio} allows {Fmt(limit)} GiB provisioned; " +
+                return $"thin capacity {Fmt(host.TotalGiB)} GiB × ratio {Fmt(host.MaxOverSubscriptionRatio)} allows {Fmt(limit)} GiB provisioned; " +
                        $"{Fmt(host.ProvisionedGiB)} GiB already provisioned, {sizeGiB} GiB more does not fit";
             }
 

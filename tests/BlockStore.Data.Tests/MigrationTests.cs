@@ -1,0 +1,37 @@
+namespace BlockStore.Data.Tests;
+
+/// <summary>Migrations run by every host at start: a second run must change nothing.</summary>
+public sealed class MigrationTests(TestDatabase db) : IClassFixture<TestDatabase>
+{
+    // Tables, columns with types and defaults, indexes, constraints and functions of schema bs.
+    private const string SchemaSnapshot =
+        "SELECT 'col ' || table_name || '.' || column_name || ' ' || data_type || ' ' || coalesce(column_default, '') FROM information_schema.columns WHERE table_schema = 'bs' " +
+        "UNION ALL SELECT 'idx ' || indexname || ' ' || indexdef FROM pg_indexes WHERE schemaname = 'bs' " +
+        "UNION ALL SELECT 'con ' || conname || ' ' || pg_get_constraintdef(c.oid) FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace WHERE n.nspname = 'bs' " +
+        "UNION ALL SELECT 'fun ' || p.proname || ' ' || md5(p.prosrc) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = 'bs' " +
+        "ORDER BY 1";
+
+    [Fact]
+    public async Task Migrating_twice_applies_nothing_and_changes_nothing()
+    {
+        var before = await db.ColumnAsync(SchemaSnapshot);
+        var settings = await db.ColumnAsync("SELECT key || '=' || value FROM bs.settings ORDER BY key");
+        var journal = await db.ScalarAsync<int>("SELECT count(*) FROM public.blockstore_schema_versions");
+        Assert.NotEmpty(before);
+
+        Assert.Empty(SchemaMigrator.Migrate(db.ConnectionString));
+        Assert.Empty(SchemaMigrator.Migrate(db.ConnectionString));
+
+        Assert.Equal(before, await db.ColumnAsync(SchemaSnapshot));
+        Assert.Equal(settings, await db.ColumnAsync("SELECT key || '=' || value FROM bs.settings ORDER BY key"));
+        Assert.Equal(journal, await db.ScalarAsync<int>("SELECT count(*) FROM public.blockstore_schema_versions"));
+    }
+
+    [Fact]
+    public async Task Concurrent_migrations_serialise_on_the_advisory_lock()
+    {
+        var runs = await Task.WhenAll(Enumerable.Range(0, 3).Select(_ => Task.Run(() => SchemaMigrator.Migrate(db.ConnectionString))));
+        Assert.All(runs, Assert.Empty);
+        Assert.Contains("volumes", await db.ColumnAsync("SELECT table_name FROM information_schema.tables WHERE table_schema = 'bs'"));
+    }
+}

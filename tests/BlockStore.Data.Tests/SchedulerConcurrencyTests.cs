@@ -1,0 +1,85 @@
+using BlockStore.Core;
+
+namespace BlockStore.Data.Tests;
+
+/// <summary>
+/// Two schedulers placing the same burst at the same time, on hosts too small for all of it: no
+/// operation is taken twice, and no host holds more than its capacity.
+/// </summary>
+public sealed class SchedulerConcurrencyTests(TestDatabase db) : IClassFixture<TestDatabase>
+{
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(3)]
+    [InlineData(4)]
+    [InlineData(5)]
+    public async Task Two_schedulers_never_take_the_same_operation_and_never_overcommit(int round)
+    {
+        await db.ResetAsync();
+        await db.AddSchedulerAsync("sched1");
+        await db.AddSchedulerAsync("sched2");
+        await db.AddHostAsync("host-a", 20);
+        await db.AddHostAsync("host-b", 20);
+        // 40 GiB of room for 60 GiB of requests: a third must fail, and contention is on the last GiB.
+        var volumes = await db.CreateAsync($"r{round}", 60, 1);
+
+        using var start = new SemaphoreSlim(0, 2);
+        async Task<List<PlacementOutcome>> Scheduler(string name)
+        {
+            await start.WaitAsync();
+            var mine = new List<PlacementOutcome>();
+            while (true)
+            {
+                // Small batches, so the two interleave many times.
+                var outcomes = await db.Scheduler.PlaceBatchAsync(name, 3);
+                mine.AddRange(outcomes);
+                if (outcomes.Count == 0)
+                {
+                    return mine;
+                }
+            }
+        }
+
+        var one = Task.Run(() => Scheduler("sched1"));
+        var two = Task.Run(() => Scheduler("sched2"));
+        start.Release(2);
+        var results = await Task.WhenAll(one, two);
+        var all = results.SelectMany(r => r).ToList();
+
+        // Every operation decided exactly once, by one scheduler.
+        Assert.Equal(60, all.Count);
+        Assert.Equal(60, all.Select(o => o.OperationId).Distinct().Count());
+        Assert.Empty(results[0].Select(o => o.OperationId).Intersect(results[1].Select(o => o.OperationId)));
+        Assert.Equal(60, await db.ScalarAsync<int>("SELECT count(*) FROM bs.events WHERE kind IN ('scheduled', 'error')"));
+
+        // Exactly the capacity was placed, never more on a host.
+        Assert.Equal(40, all.Count(o => o.Host is not null));
+        var provisioned = await db.ProvisionedAsync();
+        Assert.True(provisioned["host-a"] <= 20, $"host-a holds {provisioned["host-a"]} GiB of 20");
+        Assert.True(provisioned["host-b"] <= 20, $"host-b holds {provisioned["host-b"]} GiB of 20");
+        Assert.Equal(20, await db.ScalarAsync<int>("SELECT count(*) FROM bs.volumes WHERE status = 'error' AND host IS NULL"));
+        foreach (var v in volumes)
+        {
+            var status = await db.StatusAsync(v.Id);
+            Assert.Contains(status, new[] { VolumeStatus.Creating, VolumeStatus.Error });
+        }
+    }
+
+    [Fact]
+    public async Task Scheduler_enabled_flag_is_read_from_the_store_and_queued_requests_wait_for_it()
+    {
+        await db.ResetAsync();
+        await db.AddSchedulerAsync("sched1");
+        await db.AddHostAsync("host-a", 100);
+        await db.CreateAsync("wait", 3, 1);
+        await db.ExecuteAsync("UPDATE bs.services SET disabled = true WHERE service = 'scheduler'");
+
+        Assert.False(await db.Scheduler.IsEnabledAsync("sched1"));
+        Assert.Equal(3, await db.ScalarAsync<int>("SELECT count(*) FROM bs.operations WHERE stage = 'pending'"));
+
+        await db.ExecuteAsync("UPDATE bs.services SET disabled = false WHERE service = 'scheduler'");
+        Assert.True(await db.Scheduler.IsEnabledAsync("sched1"));
+        Assert.Equal(3, (await db.PlaceAllAsync()).Count(o => o.Host == "host-a"));
+    }
+}
