@@ -97,7 +97,7 @@ public sealed class AgentWorker(
         using var renewal = CancellationTokenSource.CreateLinkedTokenSource(ct);
         var renewTask = RenewLeaseAsync(op, renewal.Token);
         string? error = null;
-        string note;
+        string? note = null;
         try
         {
             note = op.Kind == OperationKind.Create
@@ -116,7 +116,7 @@ public sealed class AgentWorker(
             await renewTask;
         }
 
-        if (!await queue.CompleteAsync(identity.InstanceId, op, error, ct))
+        if (!await queue.CompleteAsync(identity.InstanceId, op, error, note, ct))
         {
             logger.LogWarning("Lost the lease on operation {Op} before completing it; the newer claim finishes it", op.Id);
         }

@@ -87,8 +87,9 @@ public sealed class AgentQueue(StoreConnection store, string host)
     /// <summary>
     /// Writes the outcome of an operation and the volume's resulting status, if this worker still
     /// holds the lease (a worker that lost its lease must not overwrite the newer worker's result).
+    /// The note (what the host did: "lvcreate ...", "adopted existing LV ...") goes into the event.
     /// </summary>
-    public Task<bool> CompleteAsync(string owner, ClaimedOperation op, string? error, CancellationToken ct = default) =>
+    public Task<bool> CompleteAsync(string owner, ClaimedOperation op, string? error, string? note = null, CancellationToken ct = default) =>
         store.RunAsync(async conn =>
         {
             await using var tx = await conn.BeginTransactionAsync(ct).ConfigureAwait(false);
@@ -112,9 +113,9 @@ public sealed class AgentQueue(StoreConnection store, string host)
             {
                 var (to, kind, message) = (op.Kind, error) switch
                 {
-                    (OperationKind.Create, null) => (VolumeStatus.Available, "available", "created"),
+                    (OperationKind.Create, null) => (VolumeStatus.Available, "available", note is null ? "created" : $"created: {note}"),
                     (OperationKind.Create, _) => (VolumeStatus.Error, "error", "create failed: " + error),
-                    (OperationKind.Delete, null) => (VolumeStatus.Deleted, "deleted", "deleted"),
+                    (OperationKind.Delete, null) => (VolumeStatus.Deleted, "deleted", note is null ? "deleted" : $"deleted: {note}"),
                     _ => (VolumeStatus.ErrorDeleting, "error", "delete failed: " + error),
                 };
 
