@@ -17,6 +17,12 @@
         'Remove-BlockVolume'
         'Wait-BlockVolume'
         'Get-BlockVolumeEvent'
+        'Disable-BlockVolumeService'
+        'Enable-BlockVolumeService'
+        'Get-BlockVolumeService'
+        'Get-BlockVolumeServiceLogLevel'
+        'Set-BlockVolumeService'
+        'Set-BlockVolumeServiceLogLevel'
     )
     FunctionsToExport    = @()
     VariablesToExport    = @()

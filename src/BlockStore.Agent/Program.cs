@@ -30,7 +30,7 @@ builder.AddBlockStoreService(
     sp =>
     {
         var o = sp.GetRequiredService<IOptions<AgentOptions>>().Value;
-        return new ServiceIdentity(o.HostName, "volume", o.Zone);
+        return new ServiceIdentity(o.HostName, ServiceType.Volume, o.Zone);
     },
     // Agent notifications carry the host name: wake only for our own host.
     new WakeChannels([Channels.Agent], (_, payload) => payload == agent.HostName));

@@ -54,8 +54,8 @@ public abstract class BlockStoreCmdlet : PSCmdlet
 
     /// <summary>
     /// Calls <paramref name="action"/> and reports a BlockStore failure as a non-terminating error
-    /// for this item, except store/connection failures, which end the command: no later item
-    /// could succeed either.
+    /// for this item, except failures of the whole system (no database, no scheduler), which end
+    /// the command: no later item could succeed either.
     /// </summary>
     protected void PerItem(Action action)
     {
@@ -63,7 +63,7 @@ public abstract class BlockStoreCmdlet : PSCmdlet
         {
             action();
         }
-        catch (BlockStoreException e) when (e.ErrorId is not (ErrorIds.StoreUnavailable or ErrorIds.NotConnected))
+        catch (BlockStoreException e) when (e.ErrorId is not (ErrorIds.StoreUnavailable or ErrorIds.NotConnected or ErrorIds.SchedulerUnavailable))
         {
             WriteError(ToErrorRecord(e));
         }

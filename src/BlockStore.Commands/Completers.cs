@@ -110,3 +110,12 @@ public sealed class StatusCompleter : IArgumentCompleter
         VolumeStatus.All.Where(s => s.StartsWith(wordToComplete.Trim('\'', '"'), StringComparison.OrdinalIgnoreCase))
             .Select(s => new CompletionResult(s, s, CompletionResultType.ParameterValue, s));
 }
+
+/// <summary>Completes log level names (a fixed list: no database call).</summary>
+public sealed class LogLevelCompleter : IArgumentCompleter
+{
+    public IEnumerable<CompletionResult> CompleteArgument(string commandName, string parameterName, string wordToComplete,
+        CommandAst commandAst, IDictionary fakeBoundParameters) =>
+        Validation.LogLevels.Where(l => l.StartsWith(wordToComplete.Trim('\'', '"'), StringComparison.OrdinalIgnoreCase))
+            .Select(l => new CompletionResult(l, l, CompletionResultType.ParameterValue, l));
+}

@@ -37,6 +37,7 @@ public static class ErrorIds
     public const string NotConnected = "NotConnected";
     public const string StoreUnavailable = "StoreUnavailable";
     public const string InvalidVolumeState = "InvalidVolumeState";
+    public const string InvalidServiceChange = "InvalidServiceChange";
 }
 
 /// <summary>A failure the user can act on, carrying its stable ErrorId.</summary>

@@ -31,6 +31,20 @@ public sealed class SchedulerQueue(StoreConnection store)
             var outcomes = new List<PlacementOutcome>();
             await using var tx = await conn.BeginTransactionAsync(ct).ConfigureAwait(false);
 
+            // Holding our own service row FOR SHARE makes a disable wait for this batch, and
+            // this batch see a disable that committed first: once Disable-BlockVolumeService
+            // returns, this scheduler places nothing more, even in the middle of draining a backlog.
+            await using (var enabled = new NpgsqlCommand(
+                "SELECT NOT disabled FROM bs.services WHERE host = @h AND service = 'scheduler' FOR SHARE", conn, tx))
+            {
+                enabled.Parameters.AddWithValue("h", schedulerHost);
+                if (await enabled.ExecuteScalarAsync(ct).ConfigureAwait(false) is not true)
+                {
+                    await tx.CommitAsync(ct).ConfigureAwait(false);
+                    return outcomes;
+                }
+            }
+
             var work = new List<(long OpId, Guid VolumeId, int Size, string? Zone)>();
             await using (var cmd = new NpgsqlCommand(
                 "SELECT o.id, o.volume_id, v.size_gib, v.zone FROM bs.operations o JOIN bs.volumes v ON v.id = o.volume_id " +
@@ -90,7 +104,7 @@ public sealed class SchedulerQueue(StoreConnection store)
         await using (var cmd = new NpgsqlCommand(
             "SELECT s.host, s.zone, s.disabled, s.disabled_reason, s.frozen, s.healthy, s.health_reason, " +
             "  coalesce(s.backend_type, 'thick'), coalesce(s.total_gib, 0), coalesce(s.free_gib, 0), s.reserved_percentage, s.max_over_subscription_ratio, " +
-            "  (s.heartbeat_at IS NOT NULL AND s.heartbeat_at >= now() - make_interval(secs => bs.service_down_seconds())) AS up " +
+            "  " + ServiceSql.Up + " AS up " +
             "FROM bs.services s WHERE s.service = 'volume' ORDER BY s.id FOR UPDATE OF s", conn, tx))
         {
             await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);

@@ -14,13 +14,19 @@ public sealed record CapacityReport(
     int ReservedPercentage,
     decimal MaxOverSubscriptionRatio);
 
-/// <summary>The state change an operator asks for on a service.</summary>
-public enum ServiceChange
+/// <summary>
+/// SQL shared by every query that judges a service, so the cmdlets and the scheduler agree on
+/// what "up" and "provisioned" mean. Both expect the service row aliased as s.
+/// </summary>
+internal static class ServiceSql
 {
-    Enable,
-    Disable,
-    Freeze,
-    Thaw,
+    /// <summary>Up/down from the database clock against the cluster-wide threshold, never the caller's clock.</summary>
+    public const string Up =
+        "(s.heartbeat_at IS NOT NULL AND s.heartbeat_at >= now() - make_interval(secs => bs.service_down_seconds()))";
+
+    /// <summary>The scheduler's capacity ledger: live volumes placed on the host (a failed create holds no LV).</summary>
+    public const string ProvisionedGiB =
+        "(SELECT coalesce(sum(v.size_gib), 0) FROM bs.volumes v WHERE v.host = s.host AND v.status NOT IN ('deleted', 'error'))";
 }
 
 /// <summary>
@@ -33,8 +39,7 @@ public sealed class ServiceRegistry(StoreConnection store)
     private const string ServiceSelect =
         "SELECT s.host, s.service, s.zone, s.disabled, s.disabled_reason, s.frozen, s.heartbeat_at, s.started_at, s.version, " +
         "  s.log_level, s.total_gib, s.free_gib, s.allocated_gib, s.backend_type, s.healthy, s.health_reason, s.modified_by, " +
-        "  (s.heartbeat_at IS NOT NULL AND s.heartbeat_at >= now() - make_interval(secs => bs.service_down_seconds())) AS up, " +
-        "  (SELECT coalesce(sum(v.size_gib), 0) FROM bs.volumes v WHERE v.host = s.host AND v.status <> 'deleted') AS provisioned " +
+        "  " + ServiceSql.Up + " AS up, " + ServiceSql.ProvisionedGiB + " AS provisioned " +
         "FROM bs.services s";
 
     /// <summary>Registers (or re-registers) a host's service and marks it started now.</summary>
@@ -111,7 +116,7 @@ public sealed class ServiceRegistry(StoreConnection store)
     /// </summary>
     public Task<BlockVolumeService?> ChangeAsync(string host, string service, ServiceChange change, string? reason, CancellationToken ct = default)
     {
-        Validation.DisableReason(reason);
+        ServiceRules.CheckChange(service, change, reason);
         var set = change switch
         {
             // Enabling clears the reason: a stale reason on an enabled service misleads (Cinder keeps it).
@@ -137,11 +142,8 @@ public sealed class ServiceRegistry(StoreConnection store)
                 }
             }
 
-            var verb = change.ToString().ToLowerInvariant();
-            var message = change == ServiceChange.Disable && reason is not null
-                ? $"{service} service on {host} disabled: {reason}"
-                : $"{service} service on {host} {verb}{(change is ServiceChange.Freeze or ServiceChange.Thaw ? "" : "d")}";
-            await Events.AddAsync(conn, tx, null, host, service, "service-" + verb, message, ct).ConfigureAwait(false);
+            await Events.AddAsync(conn, tx, null, host, service, "service-" + change.ToString().ToLowerInvariant(),
+                ServiceRules.Describe(host, service, change, reason), ct).ConfigureAwait(false);
             await Events.NotifyAsync(conn, tx, Channels.Control, $"{host}/{service}", ct).ConfigureAwait(false);
             // Thawing or enabling may release queued work: wake the scheduler and the host's agent.
             await Events.NotifyAsync(conn, tx, Channels.Schedule, "0", ct).ConfigureAwait(false);
@@ -201,8 +203,7 @@ public sealed class ServiceRegistry(StoreConnection store)
     internal static async Task<bool> IsSchedulerAvailableAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, CancellationToken ct)
     {
         await using var cmd = new NpgsqlCommand(
-            "SELECT EXISTS (SELECT 1 FROM bs.services WHERE service = 'scheduler' AND NOT disabled " +
-            "AND heartbeat_at >= now() - make_interval(secs => bs.service_down_seconds()))", conn, tx);
+            "SELECT EXISTS (SELECT 1 FROM bs.services s WHERE s.service = 'scheduler' AND NOT s.disabled AND " + ServiceSql.Up + ")", conn, tx);
         return (bool)(await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false))!;
     }
 
@@ -221,7 +222,7 @@ public sealed class ServiceRegistry(StoreConnection store)
         await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
         while (await r.ReadAsync(ct).ConfigureAwait(false))
         {
-            var isVolume = r.GetString(1) == "volume";
+            var isVolume = r.GetString(1) == ServiceType.Volume;
             list.Add(new BlockVolumeService
             {
                 Host = r.GetString(0),

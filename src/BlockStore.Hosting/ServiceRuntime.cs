@@ -24,6 +24,11 @@ public sealed class ServiceRuntime(
 {
     private readonly TaskCompletionSource _registered = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
+    // Control notifications start ApplyControlAsync without awaiting it. Two quick changes
+    // (Debug, then back to Information) must not apply out of order, leaving the older level:
+    // one at a time, each reads the row after the previous one applied.
+    private readonly SemaphoreSlim _applying = new(1, 1);
+
     /// <summary>Completes once the service row exists; workers wait for it before claiming.</summary>
     public Task Registered => _registered.Task;
 
@@ -108,6 +113,7 @@ public sealed class ServiceRuntime(
     /// <summary>Re-reads this service's row and applies its log level.</summary>
     private async Task ApplyControlAsync(CancellationToken ct)
     {
+        await _applying.WaitAsync(ct);
         try
         {
             var row = await registry.GetAsync(identity.Host, identity.Service, ct);
@@ -129,6 +135,10 @@ public sealed class ServiceRuntime(
         catch (Exception e) when (e is not OperationCanceledException)
         {
             logger.LogWarning("Cannot read service settings: {Message}", e.Message);
+        }
+        finally
+        {
+            _applying.Release();
         }
     }
 }

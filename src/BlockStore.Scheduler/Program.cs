@@ -1,3 +1,4 @@
+using BlockStore.Core;
 using BlockStore.Data;
 using BlockStore.Hosting;
 using BlockStore.Scheduler;
@@ -25,7 +26,7 @@ builder.AddBlockStoreService(
     sp =>
     {
         var o = sp.GetRequiredService<IOptions<SchedulerOptions>>().Value;
-        return new ServiceIdentity(o.HostName, "scheduler", o.Zone);
+        return new ServiceIdentity(o.HostName, ServiceType.Scheduler, o.Zone);
     },
     new WakeChannels([Channels.Schedule], (_, _) => true));
 builder.Services.AddSingleton<SchedulerQueue>();
