@@ -18,7 +18,7 @@ public sealed class GetBlockVolumeServiceCommand : BlockStoreCmdlet
     [ArgumentCompleter(typeof(HostNameCompleter))]
     public string[]? HostName { get; set; }
 
-    [Parameter(Position = 1)]
+    [Parameter(Position = 1, ValueFromPipelineByPropertyName = true)]
     [ValidateSet(ServiceType.Volume, ServiceType.Scheduler)]
     public string? Service { get; set; }
 
