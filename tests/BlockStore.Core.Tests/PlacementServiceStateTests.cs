@@ -2,7 +2,10 @@ using BlockStore.Core;
 
 namespace BlockStore.Core.Tests;
 
-/// <summary>How service state (enabled, up, frozen, healthy) decides placement and explains refusals.</summary>
+/// <summary>
+/// What an operator sees after disabling hosts (PlacementPolicyTests covers every rejection reason):
+/// the other host takes the volume, and with none left the reason names each host and why.
+/// </summary>
 public class PlacementServiceStateTests
 {
     private static HostCandidate Host(string name) => new()
@@ -29,22 +32,6 @@ public class PlacementServiceStateTests
         Assert.False(result.Placed);
         Assert.Equal("No volume host can take 1 GiB: node1: disabled (maintenance); node2: disabled.", result.Explain(1, null));
     }
-
-    [Theory]
-    [MemberData(nameof(Unavailable))]
-    public void Refuses_a_host_that_is_not_available(HostCandidate host, string reason)
-    {
-        var result = PlacementPolicy.Place(1, null, [host]);
-        Assert.Null(result.Host);
-        Assert.Equal(reason, Assert.Single(result.Rejections).Reason);
-    }
-
-    public static TheoryData<HostCandidate, string> Unavailable => new()
-    {
-        { Host("node1") with { Up = false }, "down (no heartbeat within the down threshold)" },
-        { Host("node1") with { Frozen = true }, "frozen" },
-        { Host("node1") with { Healthy = false, HealthReason = "volume group bs-node1 not found" }, "unhealthy (volume group bs-node1 not found)" },
-    };
 
     [Fact]
     public void Disabled_is_reported_before_down_so_the_operator_sees_their_own_decision_first()
