@@ -18,7 +18,13 @@ param(
     [string] $Task = 'Build',
 
     [ValidateRange(1, 16)]
-    [int] $Hosts = 2
+    [int] $Hosts = 2,
+
+    # Up: also boot the storage-host guest (qemu, LIO + targetcli; see lab/guest/LabGuest.psm1).
+    [switch] $WithGuest,
+
+    # Test: skip the guest (and the iSCSI tests that need it); by default Test boots it when qemu is installed.
+    [switch] $NoGuest
 )
 
 $ErrorActionPreference = 'Stop'
@@ -37,6 +43,7 @@ if (-not ($env:PATH -split ':' -contains '/usr/sbin')) { $env:PATH = "$($env:PAT
 
 # The lab's host command lines, PID files and LVM/SQL helpers live in one place, shared with the tests.
 Import-Module (Join-Path $Repo 'tests/pester/TestHelpers.psm1') -Force -DisableNameChecking
+Import-Module (Join-Path $Repo 'lab/guest/LabGuest.psm1') -Force -DisableNameChecking
 
 $Out = Join-Path $Repo 'out'
 $StateDir = Join-Path $Repo '.blockstore'
@@ -276,6 +283,39 @@ function Write-LabUsage([object] $Lab) {
     Write-Host '  Take it down with: dotnet pwsh ./build.ps1 Down'
 }
 
+function Install-GuestPackages {
+    <# qemu and the image tools for the guest; libiscsi-bin and qemu-io (with its iSCSI driver) for the tests' initiators. #>
+    $need = [System.Collections.Generic.List[string]]::new()
+    $checks = [ordered]@{
+        'qemu-system-x86' = 'qemu-system-x86_64'; debootstrap = 'debootstrap'; cpio = 'cpio'; zstd = 'zstd'; kmod = 'modprobe'
+        'openssh-client' = 'ssh'; 'libiscsi-bin' = 'iscsi-inq'; 'qemu-utils' = 'qemu-io'
+    }
+    foreach ($p in $checks.Keys) { if (-not (Get-Command $checks[$p] -ErrorAction Ignore) -and -not (Test-Path "/usr/sbin/$($checks[$p])")) { $need.Add($p) } }
+    if (-not (Test-Path -LiteralPath '/usr/lib/x86_64-linux-gnu/qemu/block-iscsi.so')) { $need.Add('qemu-block-extra') }
+    if ($need.Count -eq 0) { return }
+    if (-not (Test-IsRoot)) { throw "Missing packages for the guest: $($need -join ', ') (apt-get install -y $($need -join ' '))" }
+    Write-Step "apt-get install $($need -join ' ')"
+    $env:DEBIAN_FRONTEND = 'noninteractive'
+    Invoke-Checked apt-get @('update', '-q')
+    Invoke-Checked apt-get (@('install', '-y', '-q', '--no-install-recommends') + $need)
+}
+
+function Invoke-GuestUp {
+    <# Boots the storage-host guest (LIO) unless it is already running. See lab/guest/LabGuest.psm1. #>
+    $lab = Get-LabInfo -Repo $Repo
+    if ($lab.PSObject.Properties['guest'] -and (Test-Path -LiteralPath $lab.guest.pidFile)) {
+        $qemuPid = (Get-Content -LiteralPath $lab.guest.pidFile -Raw).Trim()
+        if ($qemuPid -match '^\d+$' -and (Test-Path -LiteralPath "/proc/$qemuPid")) {
+            Write-Host "guest $($lab.guest.name) is already up (ssh port $($lab.guest.sshPort), portal 127.0.0.1:$($lab.guest.iscsiPort))"
+            return
+        }
+    }
+    if (-not (Test-HostsBuilt)) { throw 'out/hosts/agent is not built: the guest runs the published agent (run Build).' }
+    Install-GuestPackages
+    Write-Step 'boot the storage-host guest (qemu TCG, LIO + targetcli, agent inside)'
+    Start-LabGuest -Lab $lab | Out-Null
+}
+
 function Invoke-Up([int] $NodeCount) {
     $labJson = Join-Path $StateDir 'lab.json'
     if (Test-Path -LiteralPath $labJson) {
@@ -285,6 +325,7 @@ function Invoke-Up([int] $NodeCount) {
             if ($dead.Count -eq 0 -or -not (Test-HostsBuilt)) {
                 Write-Host "lab is already up ($(@($lab.nodes).Count) nodes; connection: $($lab.connectionString))"
                 if ($dead.Count -gt 0) { Write-Warning "not running (hosts not built): $($dead -join ', ')" }
+                if ($WithGuest) { Invoke-GuestUp }
                 return
             }
             Write-Step "lab is up but not running: $($dead -join ', '); restarting them"
@@ -436,6 +477,7 @@ function Invoke-Up([int] $NodeCount) {
 
     # --- hosts --------------------------------------------------------------------------------------
     Start-LabHosts $lab
+    if ($WithGuest) { Invoke-GuestUp }
     Write-LabUsage $lab
 }
 
@@ -449,6 +491,9 @@ function Invoke-Down {
     if (Test-Path -LiteralPath (Join-Path $StateDir 'lab.json')) {
         try { $lab = Get-LabInfo -Repo $Repo } catch { Write-Warning "lab.json is unreadable: $_" }
     }
+
+    # 0. the storage-host guest (qemu), found from its PID file
+    if (Stop-LabGuest -StateDir $StateDir) { $didSomething = $true }
 
     # 1. hosts (every recorded PID, whether or not lab.json knows the name)
     $pidDir = Join-Path $StateDir 'pids'
@@ -661,6 +706,13 @@ function Invoke-Test {
         Invoke-Down
         Write-Step 'Up a throw-away lab'
         Invoke-Up -NodeCount $Hosts
+        if (-not $NoGuest) {
+            # The iSCSI tests need a real LIO target: the guest. Its failure to boot is a test failure,
+            # the other suites still run (Iscsi.Tests.ps1 then reports its guest part as failed).
+            $guestClock = [System.Diagnostics.Stopwatch]::StartNew()
+            try { Invoke-GuestUp; Write-Host ("guest up in {0:0} s" -f $guestClock.Elapsed.TotalSeconds) }
+            catch { Write-Host "ERROR: guest did not come up: $_" -ForegroundColor Red; $totals.Failed += 1 }
+        }
         $lab = Get-LabInfo -Repo $Repo
 
         $env:BLOCKSTORE_TEST_ADMIN_CONNECTION = $lab.adminConnectionString

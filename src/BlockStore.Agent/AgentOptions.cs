@@ -24,4 +24,7 @@ public sealed class AgentOptions
 
     /// <summary>Operations claimed per pass.</summary>
     public int ClaimBatch { get; set; } = 8;
+
+    /// <summary>iSCSI export through LIO/targetcli (section "Agent:Iscsi").</summary>
+    public IscsiOptions Iscsi { get; set; } = new();
 }

@@ -16,6 +16,8 @@ public sealed class AgentWorker(
     AgentQueue queue,
     VolumeBackend backend,
     Reconciler reconciler,
+    AttachmentRunner attachmentRunner,
+    VolumeExporter exporter,
     ServiceIdentity identity,
     ServiceRuntime runtime,
     WorkSignal signal,
@@ -96,14 +98,40 @@ public sealed class AgentWorker(
     {
         using var renewal = CancellationTokenSource.CreateLinkedTokenSource(ct);
         var renewTask = RenewLeaseAsync(op, renewal.Token);
+        if (op.Kind is OperationKind.Attach or OperationKind.Detach)
+        {
+            try
+            {
+                await attachmentRunner.RunAsync(identity.InstanceId, op, ct);
+            }
+            finally
+            {
+                await renewal.CancelAsync();
+                await renewTask;
+            }
+
+            return;
+        }
+
         string? error = null;
         string? note = null;
         try
         {
+            if (op.Kind == OperationKind.Delete)
+            {
+                // An exported LV cannot be removed: take down its target first (a no-op when none).
+                await exporter.EnsureUnexportedAsync(op.VolumeId, ct);
+            }
+
             note = op.Kind == OperationKind.Create
                 ? await backend.EnsureCreatedAsync(op.VolumeId, op.SizeGiB, ct)
                 : await backend.EnsureDeletedAsync(op.VolumeId, ct);
             logger.LogInformation("{Kind} volume {Volume}: {Note}", op.Kind, op.VolumeId, note);
+        }
+        catch (TargetException e)
+        {
+            error = e.Message;
+            logger.LogError("{Kind} volume {Volume} failed: {Error}", op.Kind, op.VolumeId, e.Message);
         }
         catch (LvmException e)
         {

@@ -12,6 +12,14 @@ public sealed record CommandResult(int ExitCode, string StdOut, string StdErr)
 public interface ICommandRunner
 {
     Task<CommandResult> RunAsync(string program, IReadOnlyList<string> arguments, CancellationToken ct);
+
+    /// <summary>
+    /// Runs a program with <paramref name="standardInput"/> written to its stdin (then closed):
+    /// how targetcli takes a batch of commands in one process, and how secrets stay out of argv
+    /// (visible to every user in ps) and out of the debug log.
+    /// </summary>
+    Task<CommandResult> RunWithInputAsync(string program, IReadOnlyList<string> arguments, string standardInput, CancellationToken ct) =>
+        throw new NotSupportedException($"{GetType().Name} cannot write to a program's standard input.");
 }
 
 /// <summary>
@@ -20,12 +28,19 @@ public interface ICommandRunner
 /// </summary>
 public sealed class ProcessCommandRunner(ILogger<ProcessCommandRunner> logger) : ICommandRunner
 {
-    public async Task<CommandResult> RunAsync(string program, IReadOnlyList<string> arguments, CancellationToken ct)
+    public Task<CommandResult> RunAsync(string program, IReadOnlyList<string> arguments, CancellationToken ct) =>
+        RunCoreAsync(program, arguments, null, ct);
+
+    public Task<CommandResult> RunWithInputAsync(string program, IReadOnlyList<string> arguments, string standardInput, CancellationToken ct) =>
+        RunCoreAsync(program, arguments, standardInput, ct);
+
+    private async Task<CommandResult> RunCoreAsync(string program, IReadOnlyList<string> arguments, string? standardInput, CancellationToken ct)
     {
         var psi = new ProcessStartInfo(program)
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
+            RedirectStandardInput = standardInput is not null,
             UseShellExecute = false,
         };
         foreach (var a in arguments)
@@ -41,6 +56,12 @@ public sealed class ProcessCommandRunner(ILogger<ProcessCommandRunner> logger) :
         using var process = Process.Start(psi) ?? throw new InvalidOperationException($"Cannot start {program}");
         var stdout = process.StandardOutput.ReadToEndAsync(ct);
         var stderr = process.StandardError.ReadToEndAsync(ct);
+        if (standardInput is not null)
+        {
+            await process.StandardInput.WriteAsync(standardInput.AsMemory(), ct);
+            process.StandardInput.Close();
+        }
+
         await process.WaitForExitAsync(ct);
         var result = new CommandResult(process.ExitCode, await stdout, await stderr);
         logger.LogDebug("{Program} {Args} -> {Exit} in {Ms:0} ms", program, string.Join(' ', arguments), result.ExitCode,

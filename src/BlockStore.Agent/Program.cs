@@ -16,6 +16,11 @@ if (string.IsNullOrWhiteSpace(agent.VolumeGroup))
     throw new InvalidOperationException("Agent:VolumeGroup is required (the LVM volume group this host serves).");
 }
 
+if (!Iscsi.IsValidTargetPrefix(agent.Iscsi.TargetPrefix))
+{
+    throw new InvalidOperationException($"Agent:Iscsi:TargetPrefix '{agent.Iscsi.TargetPrefix}' must be an iqn name without ':' (e.g. {Iscsi.DefaultTargetPrefix}).");
+}
+
 if (agent.BackendType is not (BackendType.Thick or BackendType.Thin))
 {
     throw new InvalidOperationException($"Agent:BackendType must be thick or thin, not '{agent.BackendType}'.");
@@ -40,6 +45,14 @@ builder.Services.AddSingleton(agent);
 builder.Services.AddSingleton<VolumeBackend>();
 builder.Services.AddSingleton<Reconciler>();
 builder.Services.AddSingleton<ICapacityReporter, CapacityReporter>();
+builder.Services.AddSingleton(agent.Iscsi);
+builder.Services.AddSingleton<ITargetStateReader>(new ConfigFsTargetReader(agent.Iscsi.ConfigFsRoot));
+builder.Services.AddSingleton<TargetClient>();
+builder.Services.AddSingleton<TargetCapability>();
+builder.Services.AddSingleton<VolumeExporter>();
+builder.Services.AddSingleton<AttachmentRunner>();
+builder.Services.AddSingleton(sp => new AgentAttachments(sp.GetRequiredService<StoreConnection>(), agent.HostName));
+builder.Services.AddHostedService<TargetService>();
 builder.Services.AddSingleton(sp => new AgentQueue(sp.GetRequiredService<StoreConnection>(), agent.HostName));
 builder.Services.AddHostedService<AgentWorker>();
 await builder.Build().RunAsync();

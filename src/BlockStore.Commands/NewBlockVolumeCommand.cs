@@ -30,6 +30,10 @@ public sealed class NewBlockVolumeCommand : BlockStoreCmdlet
     [Parameter(ValueFromPipelineByPropertyName = true)]
     public string? Description { get; set; }
 
+    /// <summary>Lets several initiators attach the volume at once (Cinder's multiattach).</summary>
+    [Parameter(ValueFromPipelineByPropertyName = true)]
+    public SwitchParameter MultiAttach { get; set; }
+
     [Parameter]
     public SwitchParameter Wait { get; set; }
 
@@ -55,7 +59,7 @@ public sealed class NewBlockVolumeCommand : BlockStoreCmdlet
                 return;
             }
 
-            var volume = Run(ct => Session.Volumes.CreateAsync(Name, SizeGiB, AvailabilityZone, Description, ct));
+            var volume = Run(ct => Session.Volumes.CreateAsync(Name, SizeGiB, AvailabilityZone, Description, MultiAttach.IsPresent, ct));
             if (Wait)
             {
                 _requested.Add(volume);

@@ -36,6 +36,10 @@ public sealed class RemoveBlockVolumeCommand : BlockStoreCmdlet
     [Parameter]
     public SwitchParameter PassThru { get; set; }
 
+    /// <summary>Deletes an attached (in-use) volume too: its attachments are detached first.</summary>
+    [Parameter]
+    public SwitchParameter Force { get; set; }
+
     protected override void ProcessRecord()
     {
         List<BlockVolume> targets;
@@ -65,7 +69,7 @@ public sealed class RemoveBlockVolumeCommand : BlockStoreCmdlet
                     return;
                 }
 
-                var updated = Run(ct => Session.Volumes.RequestDeleteAsync(volume.Id, ct));
+                var updated = Run(ct => Session.Volumes.RequestDeleteAsync(volume.Id, Force.IsPresent, ct));
                 if (Wait)
                 {
                     _removing.Add(updated);

@@ -42,4 +42,6 @@ internal static class Session
     public static VolumeRequests Volumes => new(Current);
 
     public static ServiceRegistry Services => new(Current);
+
+    public static AttachmentRequests Attachments => new(Current);
 }

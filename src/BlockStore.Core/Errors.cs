@@ -38,6 +38,11 @@ public static class ErrorIds
     public const string StoreUnavailable = "StoreUnavailable";
     public const string InvalidVolumeState = "InvalidVolumeState";
     public const string InvalidServiceChange = "InvalidServiceChange";
+    public const string InvalidInitiatorIqn = "InvalidInitiatorIqn";
+    public const string TargetUnavailable = "TargetUnavailable";
+    public const string VolumeInUse = "VolumeInUse";
+    public const string AttachmentNotFound = "AttachmentNotFound";
+    public const string AttachmentFailed = "AttachmentFailed";
 }
 
 /// <summary>A failure the user can act on, carrying its stable ErrorId.</summary>

@@ -9,12 +9,18 @@ public static class VolumeStatus
     public const string Deleted = "deleted";
     public const string Error = "error";
     public const string ErrorDeleting = "error_deleting";
+    public const string Attaching = "attaching";
+    public const string InUse = "in-use";
+    public const string Detaching = "detaching";
 
-    public static readonly IReadOnlyList<string> All = [Creating, Available, Deleting, Deleted, Error, ErrorDeleting];
+    public static readonly IReadOnlyList<string> All = [Creating, Available, Deleting, Deleted, Error, ErrorDeleting, Attaching, InUse, Detaching];
 
     /// <summary>Statuses in which nothing more happens until a user asks.</summary>
     public static bool IsFinal(string status) =>
-        status is Available or Deleted or Error or ErrorDeleting;
+        status is Available or Deleted or Error or ErrorDeleting or InUse;
+
+    /// <summary>Statuses in which the volume is (or is becoming) exported to an initiator.</summary>
+    public static bool IsAttached(string status) => status is Attaching or InUse or Detaching;
 }
 
 /// <summary>What an operation row asks for.</summary>
@@ -22,6 +28,8 @@ public static class OperationKind
 {
     public const string Create = "create";
     public const string Delete = "delete";
+    public const string Attach = "attach";
+    public const string Detach = "detach";
 }
 
 /// <summary>
@@ -47,7 +55,13 @@ public static class VolumeStateMachine
     private static readonly Dictionary<string, string[]> Allowed = new()
     {
         [VolumeStatus.Creating] = [VolumeStatus.Available, VolumeStatus.Error, VolumeStatus.Deleting, VolumeStatus.Deleted],
-        [VolumeStatus.Available] = [VolumeStatus.Deleting],
+        [VolumeStatus.Available] = [VolumeStatus.Deleting, VolumeStatus.Attaching],
+        // attaching: back to available (or in-use, when another initiator stays attached) on failure.
+        [VolumeStatus.Attaching] = [VolumeStatus.InUse, VolumeStatus.Available, VolumeStatus.Detaching, VolumeStatus.Deleting],
+        // in-use -> attaching: a second initiator of a multiattach volume. in-use -> deleting: -Force.
+        [VolumeStatus.InUse] = [VolumeStatus.Detaching, VolumeStatus.Attaching, VolumeStatus.Deleting],
+        // detaching -> in-use: other initiators stay attached, or the detach failed.
+        [VolumeStatus.Detaching] = [VolumeStatus.Available, VolumeStatus.InUse, VolumeStatus.Attaching, VolumeStatus.Deleting],
         // error -> deleted: a volume that failed placement never reached a host, so there is
         // nothing to remove anywhere and no agent to ask.
         [VolumeStatus.Error] = [VolumeStatus.Deleting, VolumeStatus.Deleted],
@@ -59,7 +73,45 @@ public static class VolumeStateMachine
     public static bool CanMove(string from, string to) =>
         Allowed.TryGetValue(from, out var next) && next.Contains(to);
 
-    /// <summary>Deletion may be requested from every status but deleting/deleted.</summary>
-    public static bool CanRequestDelete(string status) =>
-        status is VolumeStatus.Creating or VolumeStatus.Available or VolumeStatus.Error or VolumeStatus.ErrorDeleting;
+    /// <summary>
+    /// Deletion may be requested from every status but deleting/deleted; an attached volume
+    /// (attaching, in-use, detaching) only with force, which detaches it first.
+    /// </summary>
+    public static bool CanRequestDelete(string status, bool force = false) =>
+        status is VolumeStatus.Creating or VolumeStatus.Available or VolumeStatus.Error or VolumeStatus.ErrorDeleting
+        || (force && VolumeStatus.IsAttached(status));
+
+    /// <summary>
+    /// Whether a new initiator may attach: an available volume always; an in-use one only when it
+    /// is multiattach. attaching/detaching wait for the running operation (the queue orders them).
+    /// </summary>
+    public static bool CanRequestAttach(string status, bool multiattach) =>
+        status == VolumeStatus.Available || (multiattach && status is VolumeStatus.InUse or VolumeStatus.Attaching or VolumeStatus.Detaching);
+
+    /// <summary>
+    /// The volume status its attachments imply, once an attach or detach has finished: an
+    /// operation still in flight wins (attaching, then detaching), then any attached initiator
+    /// makes it in-use; failed and detached attachments hold no export, so none left is available.
+    /// </summary>
+    public static string FromAttachments(IEnumerable<string> attachmentStatuses)
+    {
+        var s = attachmentStatuses.ToList();
+        return s.Contains(AttachmentStatus.Attaching) ? VolumeStatus.Attaching
+            : s.Contains(AttachmentStatus.Detaching) ? VolumeStatus.Detaching
+            : s.Contains(AttachmentStatus.Attached) ? VolumeStatus.InUse
+            : VolumeStatus.Available;
+    }
+}
+
+/// <summary>Attachment status names (Cinder's attach_status, spelled for this module).</summary>
+public static class AttachmentStatus
+{
+    public const string Attaching = "attaching";
+    public const string Attached = "attached";
+    public const string Detaching = "detaching";
+    public const string Detached = "detached";
+    public const string Error = "error";
+
+    /// <summary>Live attachments hold (or are about to hold) an ACL on the host.</summary>
+    public static bool IsLive(string status) => status != Detached;
 }

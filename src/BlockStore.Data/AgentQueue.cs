@@ -4,7 +4,7 @@ using Npgsql;
 namespace BlockStore.Data;
 
 /// <summary>An operation an agent has claimed, with what it needs to run it.</summary>
-public sealed record ClaimedOperation(long Id, string Kind, Guid VolumeId, int SizeGiB, int Attempts);
+public sealed record ClaimedOperation(long Id, string Kind, Guid VolumeId, int SizeGiB, int Attempts, Guid? AttachmentId = null);
 
 /// <summary>What the database says about a volume whose LV the agent found (for reconciling).</summary>
 public sealed record VolumeRecord(Guid Id, string Status, string? Host, bool HasLiveOperation);
@@ -56,7 +56,7 @@ public sealed class AgentQueue(StoreConnection store, string host)
                 "UPDATE bs.operations o SET stage = 'running', lease_owner = @o, lease_expires_at = now() + @lease, " +
                 "  attempts = attempts + 1, updated_at = now() " +
                 "FROM next, bs.volumes v WHERE o.id = next.id AND v.id = o.volume_id " +
-                "RETURNING o.id, o.kind, o.volume_id, v.size_gib, o.attempts", conn);
+                "RETURNING o.id, o.kind, o.volume_id, v.size_gib, o.attempts, o.attachment_id", conn);
             cmd.Parameters.AddWithValue("h", Host);
             cmd.Parameters.AddWithValue("o", owner);
             cmd.Parameters.AddWithValue("n", max);
@@ -65,7 +65,7 @@ public sealed class AgentQueue(StoreConnection store, string host)
             await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
             while (await r.ReadAsync(ct).ConfigureAwait(false))
             {
-                list.Add(new ClaimedOperation(r.GetInt64(0), r.GetString(1), r.GetGuid(2), r.GetInt32(3), r.GetInt32(4)));
+                list.Add(new ClaimedOperation(r.GetInt64(0), r.GetString(1), r.GetGuid(2), r.GetInt32(3), r.GetInt32(4), r.IsDBNull(5) ? null : r.GetGuid(5)));
             }
 
             list.Sort((a, b) => a.Id.CompareTo(b.Id));

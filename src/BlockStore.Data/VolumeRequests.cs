@@ -18,9 +18,13 @@ public sealed record VolumeFilter(
 public sealed class VolumeRequests(StoreConnection store)
 {
     private const string VolumeColumns =
-        "v.id, v.name, v.size_gib, v.status, v.host, v.zone, v.description, v.status_reason, v.created_at, v.updated_at";
+        "v.id, v.name, v.size_gib, v.status, v.host, v.zone, v.description, v.status_reason, v.created_at, v.updated_at, v.multiattach";
 
-    public Task<BlockVolume> CreateAsync(string name, int sizeGiB, string? zone, string? description, CancellationToken ct = default)
+    public Task<BlockVolume> CreateAsync(string name, int sizeGiB, string? zone, string? description, CancellationToken ct = default) =>
+        CreateAsync(name, sizeGiB, zone, description, multiAttach: false, ct);
+
+    /// <summary>Requests a volume; <paramref name="multiAttach"/> lets several initiators attach it at once.</summary>
+    public Task<BlockVolume> CreateAsync(string name, int sizeGiB, string? zone, string? description, bool multiAttach, CancellationToken ct = default)
     {
         Validation.VolumeName(name);
         Validation.VolumeSize(sizeGiB);
@@ -43,9 +47,10 @@ public sealed class VolumeRequests(StoreConnection store)
 
             var id = Guid.CreateVersion7();
             await using (var cmd = new NpgsqlCommand(
-                "INSERT INTO bs.volumes (id, name, description, size_gib, status, zone) VALUES (@id, @n, @d, @s, 'creating', @z)", conn, tx))
+                "INSERT INTO bs.volumes (id, name, description, size_gib, status, zone, multiattach) VALUES (@id, @n, @d, @s, 'creating', @z, @m)", conn, tx))
             {
                 cmd.Parameters.AddWithValue("id", id);
+                cmd.Parameters.AddWithValue("m", multiAttach);
                 cmd.Parameters.AddWithValue("n", name);
                 cmd.Parameters.AddWithValue("d", (object?)description ?? DBNull.Value);
                 cmd.Parameters.AddWithValue("s", sizeGiB);
@@ -84,6 +89,14 @@ public sealed class VolumeRequests(StoreConnection store)
     /// deleted at once: there is nothing on any host to remove.
     /// </summary>
     public Task<BlockVolume> RequestDeleteAsync(Guid id, CancellationToken ct = default) =>
+        RequestDeleteAsync(id, force: false, ct);
+
+    /// <summary>
+    /// Asks for deletion. An attached volume (attaching, in-use, detaching) is refused with
+    /// VolumeInUse unless <paramref name="force"/>: then every live attachment is detached first
+    /// (detach operations queue ahead of the delete).
+    /// </summary>
+    public Task<BlockVolume> RequestDeleteAsync(Guid id, bool force, CancellationToken ct = default) =>
         store.RunAsync(async conn =>
         {
             await using var tx = await conn.BeginTransactionAsync(ct).ConfigureAwait(false);
@@ -109,7 +122,18 @@ public sealed class VolumeRequests(StoreConnection store)
                 return volume; // already on its way: asking twice is not an error
             }
 
-            if (!VolumeStateMachine.CanRequestDelete(volume.Status))
+            if (VolumeStatus.IsAttached(volume.Status))
+            {
+                if (!force)
+                {
+                    throw new BlockStoreException(ErrorIds.VolumeInUse, ErrorKind.InvalidOperation,
+                        $"Volume '{volume.Name}' is {volume.Status}: detach it first (Remove-BlockVolumeAttachment), or use -Force to detach and delete.", volume);
+                }
+
+                await AttachmentRequests.QueueDetachAllAsync(conn, tx, volume, ct).ConfigureAwait(false);
+            }
+
+            if (!VolumeStateMachine.CanRequestDelete(volume.Status, force))
             {
                 throw new BlockStoreException(ErrorIds.InvalidVolumeState, ErrorKind.InvalidOperation,
                     $"Volume '{volume.Name}' is {volume.Status} and cannot be deleted now.", volume);
@@ -295,5 +319,6 @@ public sealed class VolumeRequests(StoreConnection store)
         StatusReason = r.IsDBNull(7) ? null : r.GetString(7),
         CreatedAt = r.GetDateTime(8),
         UpdatedAt = r.GetDateTime(9),
+        MultiAttach = r.GetBoolean(10),
     };
 }

@@ -16,6 +16,19 @@ public sealed class VolumeStateMachineTests
         { VolumeStatus.Deleting, VolumeStatus.Deleted },
         { VolumeStatus.Deleting, VolumeStatus.ErrorDeleting },
         { VolumeStatus.ErrorDeleting, VolumeStatus.Deleting },
+        // iSCSI attachments (see AttachmentRulesTests for why each exists)
+        { VolumeStatus.Available, VolumeStatus.Attaching },
+        { VolumeStatus.Attaching, VolumeStatus.InUse },
+        { VolumeStatus.Attaching, VolumeStatus.Available },
+        { VolumeStatus.Attaching, VolumeStatus.Detaching },
+        { VolumeStatus.Attaching, VolumeStatus.Deleting },
+        { VolumeStatus.InUse, VolumeStatus.Detaching },
+        { VolumeStatus.InUse, VolumeStatus.Attaching },
+        { VolumeStatus.InUse, VolumeStatus.Deleting },
+        { VolumeStatus.Detaching, VolumeStatus.Available },
+        { VolumeStatus.Detaching, VolumeStatus.InUse },
+        { VolumeStatus.Detaching, VolumeStatus.Attaching },
+        { VolumeStatus.Detaching, VolumeStatus.Deleting },
     };
 
     [Theory]

@@ -1,0 +1,212 @@
+# The lab's storage host in a qemu guest: a stock Debian kernel with LIO (configfs target),
+# device-mapper (thick and thin LVM) and targetcli-fb, which the machines we develop on lack.
+# Used by build.ps1 (Up -WithGuest / Down / Test) and by the Pester tests (Invoke-LabGuest).
+#
+# Deployment, as on a real storage server: the BlockStore agent runs INSIDE the guest, next to
+# LVM and LIO, and talks to PostgreSQL over the network (here the user-net gateway 10.0.2.2,
+# which qemu maps to the host's 127.0.0.1). The agent's files and the .NET runtime are shared
+# into the guest read-only (9p), its settings come from agent.args (one argument per line).
+# The host reaches the guest's iSCSI portal and sshd through qemu host forwards on 127.0.0.1.
+
+Set-StrictMode -Version 3.0
+$PSNativeCommandUseErrorActionPreference = $false
+
+$script:GuestDir = $PSScriptRoot
+$script:ImageCache = if ($env:BLOCKSTORE_GUEST_CACHE) { $env:BLOCKSTORE_GUEST_CACHE } else { '/var/cache/blockstore-guest' }
+
+function Get-LabGuestImage {
+    <#
+    The cached guest image (kernel + initramfs), built by build-image.sh when missing. The cache
+    key is a hash of the scripts that make the image, so a change to them builds a new one.
+    #>
+    [CmdletBinding()]
+    param()
+    $files = 'build-image.sh', 'init', 'bs-agent' | ForEach-Object { Join-Path $script:GuestDir $_ }
+    $bytes = [System.Collections.Generic.List[byte]]::new()
+    foreach ($f in $files) { $bytes.AddRange([System.IO.File]::ReadAllBytes($f)) }
+    $hash = [System.Convert]::ToHexString([System.Security.Cryptography.SHA256]::HashData($bytes.ToArray())).Substring(0, 16).ToLowerInvariant()
+    $dir = Join-Path $script:ImageCache "bookworm-$hash"
+    if (-not (Test-Path -LiteralPath (Join-Path $dir 'initrd.cpio.zst'))) {
+        Write-Host "==> building the guest image (debootstrap, about 1-3 min) -> $dir" -ForegroundColor Cyan
+        New-Item -ItemType Directory -Force -Path $script:ImageCache | Out-Null
+        $clock = [System.Diagnostics.Stopwatch]::StartNew()
+        & (Join-Path $script:GuestDir 'build-image.sh') $dir | Out-Host
+        if ($LASTEXITCODE -ne 0) { throw "build-image.sh failed (exit $LASTEXITCODE)" }
+        Write-Host ("guest image built in {0:0} s" -f $clock.Elapsed.TotalSeconds)
+    }
+    return $dir
+}
+
+function Get-LabGuestFreePort {
+    $listener = [System.Net.Sockets.TcpListener]::new([System.Net.IPAddress]::Loopback, 0)
+    $listener.Start()
+    try { return ([System.Net.IPEndPoint]$listener.LocalEndpoint).Port } finally { $listener.Stop() }
+}
+
+function Start-LabGuest {
+    <#
+    Boots the guest storage host for a lab that is up (PostgreSQL running, schema migrated) and
+    records it in lab.json as .guest. Returns the guest description. Waits until its agent has
+    registered and reported whether it can export over iSCSI.
+    #>
+    [CmdletBinding()]
+    param(
+        [Parameter(Mandatory)][object] $Lab,
+        [string] $Name = 'guest1',
+        [string] $Zone = 'guest',
+        [int] $MemoryMiB = 1024,
+        [string] $DiskSize = '8G',
+        [int] $TimeoutSeconds = 300
+    )
+    $qemu = (Get-Command qemu-system-x86_64 -CommandType Application -ErrorAction Ignore | Select-Object -First 1)
+    if (-not $qemu) { throw 'qemu-system-x86_64 is missing: apt-get install qemu-system-x86 debootstrap cpio zstd kmod' }
+    $image = Get-LabGuestImage
+    $dir = Join-Path $Lab.stateDir 'guest'
+    $share = Join-Path $dir 'share'
+    New-Item -ItemType Directory -Force -Path $share | Out-Null
+    $key = Join-Path $dir 'id_ed25519'
+    if (-not (Test-Path -LiteralPath $key)) {
+        & ssh-keygen -q -t ed25519 -N '' -C 'blockstore-lab' -f $key | Out-Null
+        if ($LASTEXITCODE -ne 0) { throw 'ssh-keygen failed' }
+    }
+    Copy-Item -LiteralPath "$key.pub" -Destination (Join-Path $share 'authorized_keys') -Force
+
+    $sshPort = Get-LabGuestFreePort
+    $iscsiPort = Get-LabGuestFreePort
+    $vg = "bs-$Name"
+    $pool = 'pool'
+    Set-Content -LiteralPath (Join-Path $share 'guest.env') -Value @(
+        "GUEST_HOST=$Name", "GUEST_VG=$vg", "GUEST_THIN_POOL=$pool", 'GUEST_THIN_POOL_SIZE=6g')
+    # The agent's command line, one argument per line (bs-agent reads them into an array).
+    $guestCs = "Host=10.0.2.2;Port=$($Lab.port);Username=$($Lab.user);Database=$($Lab.database)"
+    Set-Content -LiteralPath (Join-Path $share 'agent.args') -Value @(
+        "--BlockStore:ConnectionString=$guestCs", "--Agent:HostName=$Name", "--Agent:Zone=$Zone",
+        "--Agent:VolumeGroup=$vg", '--Agent:BackendType=thin', "--Agent:ThinPool=$pool", '--Agent:LvmActivation=true',
+        '--Agent:Iscsi:PortalAddress=10.0.2.15', '--Agent:Iscsi:PortalPort=3260',
+        "--Agent:Iscsi:AdvertisedPortal=127.0.0.1:$iscsiPort", '--Agent:Iscsi:ReconcileIntervalSeconds=30',
+        "--BlockStore:ReportIntervalSeconds=$($Lab.reportIntervalSeconds)")
+
+    $disk = Join-Path $dir "$Name.img"
+    if (-not (Test-Path -LiteralPath $disk)) { & truncate -s $DiskSize $disk }
+    $dotnetRoot = Split-Path -Parent ([System.IO.Path]::GetFullPath((Get-Command dotnet -CommandType Application | Select-Object -First 1).Source))
+    $resolved = (Get-Item -LiteralPath (Join-Path $dotnetRoot 'dotnet')).ResolvedTarget
+    if ($resolved) { $dotnetRoot = Split-Path -Parent $resolved }
+    $agentDir = Join-Path $Lab.repo 'out/hosts/agent'
+    $pidFile = Join-Path $dir 'qemu.pid'
+    $console = Join-Path $Lab.stateDir "logs/$Name-console.log"
+    $arguments = @(
+        '-name', "blockstore-$Name", '-accel', 'tcg', '-cpu', 'max', '-smp', '1', '-m', "$MemoryMiB", '-no-reboot',
+        '-kernel', (Join-Path $image 'vmlinuz'), '-initrd', (Join-Path $image 'initrd.cpio.zst'),
+        '-append', 'console=ttyS0 panic=-1 quiet',
+        '-drive', "file=$disk,if=virtio,format=raw,cache=unsafe",
+        '-netdev', "user,id=n0,hostfwd=tcp:127.0.0.1:$iscsiPort-:3260,hostfwd=tcp:127.0.0.1:$sshPort-:22",
+        '-device', 'virtio-net-pci,netdev=n0',
+        '-virtfs', "local,path=$share,mount_tag=config,security_model=none,readonly=on",
+        '-virtfs', "local,path=$agentDir,mount_tag=agent,security_model=none,readonly=on",
+        '-virtfs', "local,path=$dotnetRoot,mount_tag=dotnet,security_model=none,readonly=on",
+        '-serial', "file:$console", '-monitor', 'none', '-display', 'none',
+        '-pidfile', $pidFile, '-daemonize')
+    $clock = [System.Diagnostics.Stopwatch]::StartNew()
+    & $qemu.Source @arguments
+    if ($LASTEXITCODE -ne 0) { throw "qemu failed to start (exit $LASTEXITCODE)" }
+
+    $guest = [ordered]@{
+        name = $Name; zone = $Zone; vg = $vg; thinPool = $pool; sshPort = $sshPort; iscsiPort = $iscsiPort
+        sshKey = $key; pidFile = $pidFile; console = $console; image = $image
+    }
+    $labJson = Join-Path $Lab.stateDir 'lab.json'
+    $raw = Get-Content -LiteralPath $labJson -Raw | ConvertFrom-Json -AsHashtable
+    $raw['guest'] = $guest
+    $raw | ConvertTo-Json -Depth 6 | Set-Content -LiteralPath $labJson
+    $guestObj = [pscustomobject]$guest
+
+    # Ready = sshd answers, then the agent has registered and reported its iSCSI capability.
+    $deadline = [DateTime]::UtcNow.AddSeconds($TimeoutSeconds)
+    while ($true) {
+        if ([DateTime]::UtcNow -gt $deadline) { throw "guest $Name did not boot within $TimeoutSeconds s (see $console)" }
+        $out = Invoke-LabGuest -Guest $guestObj -Command 'true' -AllowFailure -TimeoutSeconds 10
+        if ($LASTEXITCODE -eq 0) { break }
+        Start-Sleep -Seconds 2
+    }
+    $booted = $clock.Elapsed.TotalSeconds
+    $psql = Join-Path $Lab.pgBinDir 'psql'
+    while ($true) {
+        $state = & $psql -X -q -At -h $Lab.host -p $Lab.port -U $Lab.user -d $Lab.database -c "select capabilities->>'iscsi' from bs.services where host = '$Name' and service = 'volume' and capabilities ? 'iscsi'" 2>$null
+        if ($state) { break }
+        if ([DateTime]::UtcNow -gt $deadline) {
+            $log = Invoke-LabGuest -Guest $guestObj -Command 'tail -30 /var/log/blockstore-agent.log' -AllowFailure
+            throw "the agent in guest $Name did not report within $TimeoutSeconds s. Its log:`n$($log -join "`n")"
+        }
+        Start-Sleep -Seconds 2
+    }
+    Write-Host ("guest {0}: booted in {1:0} s, agent ready after {2:0} s, iSCSI capability: {3} (portal 127.0.0.1:{4}, ssh port {5})" -f
+        $Name, $booted, $clock.Elapsed.TotalSeconds, $state, $iscsiPort, $sshPort)
+    if ($state -ne 'true') {
+        $why = & $psql -X -q -At -h $Lab.host -p $Lab.port -U $Lab.user -d $Lab.database -c "select capabilities->>'iscsi_reason' from bs.services where host = '$Name'"
+        Write-Warning "guest $Name cannot export over iSCSI: $why"
+    }
+    return $guestObj
+}
+
+function Stop-LabGuest {
+    <# Stops the guest's qemu (found from its PID file under <stateDir>/guest). Harmless when none. #>
+    [CmdletBinding()]
+    param([Parameter(Mandatory)][string] $StateDir)
+    $pidFile = Join-Path $StateDir 'guest/qemu.pid'
+    if (-not (Test-Path -LiteralPath $pidFile)) { return $false }
+    $text = (Get-Content -LiteralPath $pidFile -Raw -ErrorAction Ignore)
+    $stopped = $false
+    if ($text -and $text.Trim() -match '^\d+$') {
+        $qemuPid = [int]$text.Trim()
+        $cmdline = "/proc/$qemuPid/cmdline"
+        if ((Test-Path -LiteralPath $cmdline) -and ([System.IO.File]::ReadAllText($cmdline).Contains('blockstore-'))) {
+            Write-Host "stopping guest qemu (pid $qemuPid)"
+            & kill -TERM $qemuPid 2>$null
+            $deadline = [DateTime]::UtcNow.AddSeconds(10)
+            while ((Test-Path -LiteralPath "/proc/$qemuPid") -and [DateTime]::UtcNow -lt $deadline) { Start-Sleep -Milliseconds 200 }
+            if (Test-Path -LiteralPath "/proc/$qemuPid") { & kill -KILL $qemuPid 2>$null }
+            $stopped = $true
+        }
+    }
+    Remove-Item -LiteralPath $pidFile -Force -ErrorAction Ignore
+    return $stopped
+}
+
+function Invoke-LabGuest {
+    <#
+    Runs a command in the guest over ssh and returns its output lines ($LASTEXITCODE is ssh's).
+    The remote side is a shell: pass fixed command text, and quote any value with
+    ConvertTo-LabGuestWord. Throws on failure unless -AllowFailure.
+    #>
+    [CmdletBinding()]
+    param(
+        [object] $Guest,
+        [Parameter(Mandatory, Position = 0)][string] $Command,
+        [string] $InputText,
+        [switch] $AllowFailure,
+        [int] $TimeoutSeconds = 120
+    )
+    if (-not $Guest) {
+        $lab = Get-Content -LiteralPath (Join-Path $env:BLOCKSTORE_REPO '.blockstore/lab.json') -Raw | ConvertFrom-Json
+        $Guest = $lab.guest
+    }
+    $sshArgs = @('-i', $Guest.sshKey, '-p', "$($Guest.sshPort)", '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null',
+        '-o', 'LogLevel=ERROR', '-o', 'BatchMode=yes', '-o', "ConnectTimeout=$([Math]::Min(30, $TimeoutSeconds))", 'root@127.0.0.1', $Command)
+    if ($PSBoundParameters.ContainsKey('InputText')) {
+        $out = $InputText | & timeout $TimeoutSeconds ssh @sshArgs 2>&1 | ForEach-Object { "$_" }
+    }
+    else {
+        $out = & timeout $TimeoutSeconds ssh -n @sshArgs 2>&1 | ForEach-Object { "$_" }
+    }
+    if ($LASTEXITCODE -ne 0 -and -not $AllowFailure) {
+        throw "guest command '$Command' failed (exit $LASTEXITCODE): $($out -join "`n")"
+    }
+    return $out
+}
+
+function ConvertTo-LabGuestWord([string] $Text) {
+    <# Quotes one word for the guest's shell (ssh passes the command through /bin/sh -c). #>
+    return "'" + $Text.Replace("'", "'\''") + "'"
+}
+
+Export-ModuleMember -Function Get-LabGuestImage, Start-LabGuest, Stop-LabGuest, Invoke-LabGuest, ConvertTo-LabGuestWord

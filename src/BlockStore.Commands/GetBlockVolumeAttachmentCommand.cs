@@ -1,0 +1,41 @@
+using System.Management.Automation;
+using BlockStore.Core;
+using BlockStore.Data;
+
+namespace BlockStore.Commands;
+
+/// <summary>
+/// Get-BlockVolumeAttachment: lists attachments (all, a volume's, an initiator's). The CHAP
+/// secret is read only with -IncludeSecret, and even then arrives as a SecureString.
+/// </summary>
+[Cmdlet(VerbsCommon.Get, "BlockVolumeAttachment")]
+[OutputType(typeof(BlockVolumeAttachment))]
+public sealed class GetBlockVolumeAttachmentCommand : BlockStoreCmdlet
+{
+    [Parameter(Position = 0, ValueFromPipelineByPropertyName = true)]
+    [Alias("Id")]
+    [ArgumentCompleter(typeof(VolumeIdCompleter))]
+    public Guid[]? VolumeId { get; set; }
+
+    [Parameter]
+    [Alias("Initiator")]
+    public string? InitiatorIqn { get; set; }
+
+    /// <summary>Also lists attachments that were detached (history).</summary>
+    [Parameter]
+    public SwitchParameter IncludeDetached { get; set; }
+
+    /// <summary>Fills AuthPassword (SecureString). Operators and the attaching host only.</summary>
+    [Parameter]
+    public SwitchParameter IncludeSecret { get; set; }
+
+    protected override void ProcessRecord()
+    {
+        var list = Terminating(() =>
+        {
+            var filter = new AttachmentFilter(VolumeId, null, InitiatorIqn, IncludeDetached, IncludeSecret);
+            return Run(ct => Session.Attachments.ListAsync(filter, ct));
+        });
+        WriteObject(list, enumerateCollection: true);
+    }
+}

@@ -1,0 +1,98 @@
+using System.Management.Automation;
+using BlockStore.Core;
+
+namespace BlockStore.Commands;
+
+/// <summary>
+/// New-BlockVolumeAttachment: asks the volume's agent to export it over iSCSI to one initiator
+/// (LIO target, LUN 0, an ACL with generated CHAP credentials) and returns the connection info:
+/// TargetPortal, TargetIqn, TargetLun, AuthMethod, AuthUsername, AuthPassword (a SecureString).
+/// Asking again for the same initiator returns the same attachment. A host without LIO fails at
+/// once with TargetUnavailable.
+/// </summary>
+[Cmdlet(VerbsCommon.New, "BlockVolumeAttachment", DefaultParameterSetName = ById, SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Low)]
+[OutputType(typeof(BlockVolumeAttachment))]
+public sealed class NewBlockVolumeAttachmentCommand : BlockStoreCmdlet
+{
+    private const string ById = "ById";
+    private const string ByObject = "ByObject";
+    private readonly List<BlockVolumeAttachment> _requested = [];
+
+    [Parameter(ParameterSetName = ById, Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
+    [Alias("Id")]
+    [ArgumentCompleter(typeof(VolumeIdCompleter))]
+    public Guid VolumeId { get; set; }
+
+    [Parameter(ParameterSetName = ByObject, Mandatory = true, ValueFromPipeline = true)]
+    public BlockVolume? InputObject { get; set; }
+
+    /// <summary>The initiator's iSCSI name (iqn.yyyy-mm.domain:x); its ACL gets CHAP credentials.</summary>
+    [Parameter(Mandatory = true, Position = 1)]
+    [Alias("Initiator")]
+    public string InitiatorIqn { get; set; } = "";
+
+    [Parameter]
+    public SwitchParameter Wait { get; set; }
+
+    [Parameter]
+    [ValidateRange(1, 86400)]
+    public int TimeoutSec { get; set; } = 300;
+
+    protected override void ProcessRecord()
+    {
+        var volumeId = InputObject?.Id ?? VolumeId;
+        PerItem(() =>
+        {
+            // Validate before ShouldProcess: -WhatIf reports bad input too, and nothing is written.
+            var initiator = Iscsi.NormalizeInitiator(InitiatorIqn);
+            if (!ShouldProcess($"volume {InputObject?.Name ?? volumeId.ToString()} for {initiator}", "Attach block volume over iSCSI"))
+            {
+                return;
+            }
+
+            var (attachment, existed) = Run(ct => Session.Attachments.RequestAttachAsync(volumeId, initiator, ct));
+            if (existed)
+            {
+                WriteVerbose($"Initiator {initiator} already has attachment {attachment.Id} ({attachment.Status}): returning it.");
+            }
+
+            if (Wait && attachment.Status == AttachmentStatus.Attaching)
+            {
+                _requested.Add(attachment);
+            }
+            else
+            {
+                WriteObject(attachment);
+            }
+        });
+    }
+
+    protected override void EndProcessing()
+    {
+        if (_requested.Count == 0)
+        {
+            return;
+        }
+
+        var (done, timedOut) = Run(ct => Task.FromResult(
+            new AttachmentWaiter(this, Session.Attachments, ct).Wait(_requested, AttachmentStatus.Attaching, TimeoutSec, includeSecret: true, "Attaching block volumes")));
+        foreach (var a in done)
+        {
+            if (a.Status == AttachmentStatus.Error)
+            {
+                WriteError(ToErrorRecord(ErrorIds.AttachmentFailed, ErrorKind.InvalidOperation,
+                    $"Attaching volume '{a.VolumeName}' for {a.InitiatorIqn} failed: {a.StatusReason}", a));
+            }
+            else
+            {
+                WriteObject(a);
+            }
+        }
+
+        foreach (var a in timedOut)
+        {
+            WriteError(ToErrorRecord(ErrorIds.WaitTimeout, ErrorKind.OperationTimeout,
+                $"Attachment of volume '{a.VolumeName}' for {a.InitiatorIqn} is still {a.Status} after {TimeoutSec} s. The request goes on; Get-BlockVolumeAttachment shows it.", a));
+        }
+    }
+}

@@ -1,0 +1,117 @@
+using System.Management.Automation;
+using BlockStore.Core;
+using BlockStore.Data;
+
+namespace BlockStore.Commands;
+
+/// <summary>
+/// Remove-BlockVolumeAttachment: removes an initiator's access (its ACL; with the last attachment
+/// also the LUN, target and backstore). The volume returns to available when no initiator is left.
+/// </summary>
+[Cmdlet(VerbsCommon.Remove, "BlockVolumeAttachment", DefaultParameterSetName = ById, SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High)]
+[OutputType(typeof(BlockVolumeAttachment))]
+public sealed class RemoveBlockVolumeAttachmentCommand : BlockStoreCmdlet
+{
+    private const string ById = "ById";
+    private const string ByVolume = "ByVolume";
+    private readonly List<BlockVolumeAttachment> _removing = [];
+
+    /// <summary>Attachment ids (pipe Get-BlockVolumeAttachment in).</summary>
+    [Parameter(ParameterSetName = ById, Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
+    [Alias("AttachmentId")]
+    public Guid[] Id { get; set; } = [];
+
+    [Parameter(ParameterSetName = ByVolume, Mandatory = true)]
+    public Guid VolumeId { get; set; }
+
+    /// <summary>With -VolumeId: only this initiator's attachment (else every attachment of the volume).</summary>
+    [Parameter(ParameterSetName = ByVolume)]
+    [Alias("Initiator")]
+    public string? InitiatorIqn { get; set; }
+
+    [Parameter]
+    public SwitchParameter Wait { get; set; }
+
+    [Parameter]
+    [ValidateRange(1, 86400)]
+    public int TimeoutSec { get; set; } = 300;
+
+    [Parameter]
+    public SwitchParameter PassThru { get; set; }
+
+    protected override void ProcessRecord()
+    {
+        List<BlockVolumeAttachment> targets;
+        if (ParameterSetName == ByVolume)
+        {
+            targets = Terminating(() =>
+            {
+                var filter = new AttachmentFilter([VolumeId], null, InitiatorIqn);
+                return Run(ct => Session.Attachments.ListAsync(filter, ct));
+            });
+            if (targets.Count == 0)
+            {
+                WriteError(ToErrorRecord(ErrorIds.AttachmentNotFound, ErrorKind.ObjectNotFound,
+                    $"Volume {VolumeId} has no attachment{(InitiatorIqn is null ? "" : $" for {InitiatorIqn}")}.", VolumeId));
+            }
+        }
+        else
+        {
+            targets = Terminating(() => Run(ct => Session.Attachments.ListAsync(new AttachmentFilter(Ids: Id), ct)));
+            foreach (var id in Id.Where(id => targets.All(a => a.Id != id)))
+            {
+                WriteError(ToErrorRecord(ErrorIds.AttachmentNotFound, ErrorKind.ObjectNotFound, $"No attachment with id {id}.", id));
+            }
+        }
+
+        foreach (var a in targets.Where(a => a.Status != AttachmentStatus.Detached))
+        {
+            PerItem(() =>
+            {
+                if (!ShouldProcess($"volume {a.VolumeName} ({a.VolumeId}) for {a.InitiatorIqn}", "Detach block volume"))
+                {
+                    return;
+                }
+
+                var updated = Run(ct => Session.Attachments.RequestDetachAsync(a.Id, ct));
+                if (Wait)
+                {
+                    _removing.Add(updated);
+                }
+                else if (PassThru)
+                {
+                    WriteObject(updated);
+                }
+            });
+        }
+    }
+
+    protected override void EndProcessing()
+    {
+        if (!Wait || _removing.Count == 0)
+        {
+            return;
+        }
+
+        var (done, timedOut) = Run(ct => Task.FromResult(
+            new AttachmentWaiter(this, Session.Attachments, ct).Wait(_removing, AttachmentStatus.Detaching, TimeoutSec, includeSecret: false, "Detaching block volumes")));
+        foreach (var a in done)
+        {
+            if (a.Status != AttachmentStatus.Detached)
+            {
+                WriteError(ToErrorRecord(ErrorIds.AttachmentFailed, ErrorKind.InvalidOperation,
+                    $"Detaching volume '{a.VolumeName}' from {a.InitiatorIqn} ended {a.Status}: {a.StatusReason}", a));
+            }
+            else if (PassThru)
+            {
+                WriteObject(a);
+            }
+        }
+
+        foreach (var a in timedOut)
+        {
+            WriteError(ToErrorRecord(ErrorIds.WaitTimeout, ErrorKind.OperationTimeout,
+                $"Detaching volume '{a.VolumeName}' from {a.InitiatorIqn} is still {a.Status} after {TimeoutSec} s. The request goes on.", a));
+        }
+    }
+}

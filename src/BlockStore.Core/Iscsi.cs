@@ -1,0 +1,66 @@
+using System.Security.Cryptography;
+using System.Text.RegularExpressions;
+
+namespace BlockStore.Core;
+
+/// <summary>
+/// iSCSI names and credentials. Target and backstore names derive from the volume id (never from
+/// user text), so every retry of an attach finds what an earlier attempt built.
+/// </summary>
+public static partial class Iscsi
+{
+    /// <summary>Cinder's default target_prefix.</summary>
+    public const string DefaultTargetPrefix = "iqn.2010-10.org.openstack";
+
+    /// <summary>RFC 3720: an iSCSI name is at most 223 bytes.</summary>
+    public const int MaxNameLength = 223;
+
+    // iqn.yyyy-mm.reversed.domain[:anything-unique]. The alphabet is narrower than the RFC allows
+    // on purpose: these names go into targetcli command lines, where spaces, quotes and '=' would
+    // change the meaning; no real initiator name needs them.
+    [GeneratedRegex("^iqn\\.[0-9]{4}-[01][0-9]\\.[a-z0-9]([a-z0-9-]*[a-z0-9])?(\\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+(:[a-z0-9._:-]+)?$")]
+    private static partial Regex IqnPattern();
+
+    [GeneratedRegex("^eui\\.[0-9a-f]{16}$")]
+    private static partial Regex EuiPattern();
+
+    private const string CredentialAlphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+
+    /// <summary>The volume's LIO backstore name (also its LV name).</summary>
+    public static string BackstoreName(Guid volumeId) => $"volume-{volumeId}";
+
+    /// <summary>The volume's target IQN: prefix:volume-uuid, as Cinder names it.</summary>
+    public static string TargetIqn(string prefix, Guid volumeId) => $"{prefix}:{BackstoreName(volumeId)}";
+
+    /// <summary>True for a name of the form iqn.yyyy-mm.domain[:x] or eui.16-hex-digits (lower case).</summary>
+    public static bool IsValidName(string? name) =>
+        !string.IsNullOrEmpty(name) && name.Length <= MaxNameLength && (IqnPattern().IsMatch(name) || EuiPattern().IsMatch(name));
+
+    /// <summary>A target prefix: an iqn name without the ':' part.</summary>
+    public static bool IsValidTargetPrefix(string? prefix) =>
+        IsValidName(prefix) && prefix!.StartsWith("iqn.", StringComparison.Ordinal) && !prefix.Contains(':') && prefix.Length <= 150;
+
+    /// <summary>
+    /// Returns the initiator IQN in canonical (lower-case) form, or throws InvalidInitiatorIqn.
+    /// iSCSI names compare case-insensitively; LIO stores ACLs lower-case.
+    /// </summary>
+    public static string NormalizeInitiator(string? iqn)
+    {
+        var n = iqn?.Trim().ToLowerInvariant();
+        if (!IsValidName(n))
+        {
+            throw new BlockStoreException(ErrorIds.InvalidInitiatorIqn, ErrorKind.InvalidArgument,
+                $"Initiator name '{iqn}' is not a valid iSCSI name: use iqn.yyyy-mm.reversed.domain[:identifier] " +
+                "(letters, digits, '.', '-', ':') or eui. followed by 16 hex digits, at most 223 characters.", iqn);
+        }
+
+        return n!;
+    }
+
+    /// <summary>
+    /// New CHAP credentials: a 20-character user name and a 16-character secret (Cinder's lengths;
+    /// 12-16 characters is what most initiators accept), from a cryptographic generator.
+    /// </summary>
+    public static (string UserName, string Secret) GenerateChap() =>
+        (RandomNumberGenerator.GetString(CredentialAlphabet, 20), RandomNumberGenerator.GetString(CredentialAlphabet, 16));
+}

@@ -1,0 +1,279 @@
+using System.Security;
+using BlockStore.Core;
+using Npgsql;
+
+namespace BlockStore.Data;
+
+/// <summary>A user's query filter for attachments; null fields do not filter.</summary>
+public sealed record AttachmentFilter(
+    IReadOnlyList<Guid>? VolumeIds = null,
+    IReadOnlyList<Guid>? Ids = null,
+    string? InitiatorIqn = null,
+    bool IncludeDetached = false,
+    bool IncludeSecret = false);
+
+/// <summary>
+/// Attach and detach requests from the cmdlets: validate, check the volume's host can export
+/// (TargetUnavailable at once rather than a request that would hang), write the attachment row,
+/// its CHAP secret and an operation in one transaction, and wake the host's agent.
+/// The secret is generated here (cryptographic RNG) so that every retry of the attach, by any
+/// agent process, programs the same credentials the requester was given.
+/// </summary>
+public sealed class AttachmentRequests(StoreConnection store)
+{
+    private const string Columns =
+        "a.id, a.volume_id, v.name, a.host, a.initiator_iqn, a.status, a.status_reason, a.target_iqn, a.target_portal, " +
+        "a.target_lun, a.auth_method, a.auth_username, a.created_at, a.updated_at";
+
+    /// <summary>
+    /// Requests an attachment of the volume for the initiator. Returns the attachment (with its
+    /// secret) and whether it already existed: asking twice for the same initiator returns the same
+    /// attachment; one that failed is retried.
+    /// </summary>
+    public Task<(BlockVolumeAttachment Attachment, bool Existed)> RequestAttachAsync(Guid volumeId, string initiatorIqn, CancellationToken ct = default)
+    {
+        var initiator = Iscsi.NormalizeInitiator(initiatorIqn);
+        return store.RunAsync(async conn =>
+        {
+            await using var tx = await conn.BeginTransactionAsync(ct).ConfigureAwait(false);
+            var volume = await VolumeRequests.LockVolumeAsync(conn, tx, volumeId, ct).ConfigureAwait(false);
+            if (volume is null || volume.Status == VolumeStatus.Deleted)
+            {
+                throw new BlockStoreException(ErrorIds.VolumeNotFound, ErrorKind.ObjectNotFound, $"No volume with id {volumeId}.", volumeId);
+            }
+
+            var live = await ReadAsync(conn, tx,
+                "WHERE a.volume_id = @v AND a.status <> 'detached'", p => p.AddWithValue("v", volumeId), includeSecret: true, ct).ConfigureAwait(false);
+            var mine = live.FirstOrDefault(a => a.InitiatorIqn == initiator);
+            if (mine is not null && mine.Status != AttachmentStatus.Error)
+            {
+                await tx.CommitAsync(ct).ConfigureAwait(false);
+                return (mine, true);
+            }
+
+            if (volume.Host is null || volume.Status is VolumeStatus.Creating or VolumeStatus.Error or VolumeStatus.Deleting or VolumeStatus.ErrorDeleting)
+            {
+                throw new BlockStoreException(ErrorIds.InvalidVolumeState, ErrorKind.InvalidOperation,
+                    $"Volume '{volume.Name}' is {volume.Status} and cannot be attached now.", volume);
+            }
+
+            var others = live.Where(a => a.InitiatorIqn != initiator && a.Status != AttachmentStatus.Error).ToList();
+            if (others.Count > 0 && !volume.MultiAttach)
+            {
+                throw new BlockStoreException(ErrorIds.VolumeInUse, ErrorKind.InvalidOperation,
+                    $"Volume '{volume.Name}' is attached to {others[0].InitiatorIqn}; only volumes created with -MultiAttach accept a second initiator.", volume);
+            }
+
+            await EnsureHostCanExportAsync(conn, tx, volume.Host, ct).ConfigureAwait(false);
+
+            Guid id;
+            string secret;
+            if (mine is not null)
+            {
+                // A failed attachment is retried with the credentials its requester already has.
+                id = mine.Id;
+                secret = await ReadSecretAsync(conn, tx, id, ct).ConfigureAwait(false);
+                await SetAttachmentStatusAsync(conn, tx, id, AttachmentStatus.Attaching, null, ct).ConfigureAwait(false);
+            }
+            else
+            {
+                id = Guid.CreateVersion7();
+                var (user, generated) = Iscsi.GenerateChap();
+                secret = generated;
+                await using (var cmd = new NpgsqlCommand(
+                    "INSERT INTO bs.attachments (id, volume_id, host, initiator_iqn, status, auth_username) VALUES (@id, @v, @h, @i, 'attaching', @u); " +
+                    "INSERT INTO bs.attachment_secrets (attachment_id, auth_secret) VALUES (@id, @s)", conn, tx))
+                {
+                    cmd.Parameters.AddWithValue("id", id);
+                    cmd.Parameters.AddWithValue("v", volumeId);
+                    cmd.Parameters.AddWithValue("h", volume.Host);
+                    cmd.Parameters.AddWithValue("i", initiator);
+                    cmd.Parameters.AddWithValue("u", user);
+                    cmd.Parameters.AddWithValue("s", secret);
+                    await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+                }
+            }
+
+            if (volume.Status is VolumeStatus.Available or VolumeStatus.InUse)
+            {
+                await VolumeRequests.SetStatusAsync(conn, tx, volumeId, volume.Status, VolumeStatus.Attaching, null, ct).ConfigureAwait(false);
+            }
+
+            await QueueAsync(conn, tx, volumeId, volume.Host, OperationKind.Attach, id, ct).ConfigureAwait(false);
+            await Events.AddAsync(conn, tx, volumeId, volume.Host, null, "requested", $"attach requested for initiator {initiator}", ct).ConfigureAwait(false);
+            await Events.NotifyAsync(conn, tx, Channels.Agent, volume.Host, ct).ConfigureAwait(false);
+            var result = (await ReadAsync(conn, tx, "WHERE a.id = @id", p => p.AddWithValue("id", id), includeSecret: true, ct).ConfigureAwait(false))[0];
+            await tx.CommitAsync(ct).ConfigureAwait(false);
+            return (result, false);
+        }, ct);
+    }
+
+    /// <summary>Requests removal of an attachment; a detached (or detaching) one is returned as it is.</summary>
+    public Task<BlockVolumeAttachment> RequestDetachAsync(Guid attachmentId, CancellationToken ct = default) =>
+        store.RunAsync(async conn =>
+        {
+            await using var tx = await conn.BeginTransactionAsync(ct).ConfigureAwait(false);
+            var current = (await ReadAsync(conn, tx, "WHERE a.id = @id", p => p.AddWithValue("id", attachmentId), false, ct).ConfigureAwait(false)).FirstOrDefault()
+                ?? throw new BlockStoreException(ErrorIds.AttachmentNotFound, ErrorKind.ObjectNotFound, $"No attachment with id {attachmentId}.", attachmentId);
+            var volume = (await VolumeRequests.LockVolumeAsync(conn, tx, current.VolumeId, ct).ConfigureAwait(false))!;
+            if (current.Status is AttachmentStatus.Detached or AttachmentStatus.Detaching)
+            {
+                await tx.CommitAsync(ct).ConfigureAwait(false);
+                return current;
+            }
+
+            await DetachOneAsync(conn, tx, volume, current, ct).ConfigureAwait(false);
+            if (volume.Status == VolumeStatus.InUse)
+            {
+                await VolumeRequests.SetStatusAsync(conn, tx, volume.Id, volume.Status, VolumeStatus.Detaching, null, ct).ConfigureAwait(false);
+            }
+
+            await Events.NotifyAsync(conn, tx, Channels.Agent, volume.Host!, ct).ConfigureAwait(false);
+            var result = (await ReadAsync(conn, tx, "WHERE a.id = @id", p => p.AddWithValue("id", attachmentId), false, ct).ConfigureAwait(false))[0];
+            await tx.CommitAsync(ct).ConfigureAwait(false);
+            return result;
+        }, ct);
+
+    public Task<List<BlockVolumeAttachment>> ListAsync(AttachmentFilter filter, CancellationToken ct = default) =>
+        store.RunAsync(async conn =>
+        {
+            var where = new List<string>();
+            var binds = new List<Action<NpgsqlParameterCollection>>();
+            if (!filter.IncludeDetached && filter.Ids is null)
+            {
+                where.Add("a.status <> 'detached'");
+            }
+
+            if (filter.VolumeIds is { Count: > 0 })
+            {
+                where.Add("a.volume_id = ANY(@vids)");
+                binds.Add(p => p.AddWithValue("vids", filter.VolumeIds.ToArray()));
+            }
+
+            if (filter.Ids is { Count: > 0 })
+            {
+                where.Add("a.id = ANY(@ids)");
+                binds.Add(p => p.AddWithValue("ids", filter.Ids.ToArray()));
+            }
+
+            if (filter.InitiatorIqn is not null)
+            {
+                where.Add("a.initiator_iqn = @i");
+                var iqn = Iscsi.NormalizeInitiator(filter.InitiatorIqn);
+                binds.Add(p => p.AddWithValue("i", iqn));
+            }
+
+            var sql = (where.Count > 0 ? "WHERE " + string.Join(" AND ", where) : "") + " ORDER BY a.created_at, a.id";
+            return await ReadAsync(conn, null, sql, p => binds.ForEach(b => b(p)), filter.IncludeSecret, ct).ConfigureAwait(false);
+        }, ct);
+
+    /// <summary>Used by RequestDeleteAsync with -Force: detach every live attachment of the volume first.</summary>
+    internal static async Task QueueDetachAllAsync(NpgsqlConnection conn, NpgsqlTransaction tx, BlockVolume volume, CancellationToken ct)
+    {
+        var live = await ReadAsync(conn, tx, "WHERE a.volume_id = @v AND a.status IN ('attaching', 'attached', 'error')",
+            p => p.AddWithValue("v", volume.Id), false, ct).ConfigureAwait(false);
+        foreach (var a in live)
+        {
+            await DetachOneAsync(conn, tx, volume, a, ct).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>The host's volume service must report an iSCSI target (LIO); otherwise TargetUnavailable.</summary>
+    private static async Task EnsureHostCanExportAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string host, CancellationToken ct)
+    {
+        await using var cmd = new NpgsqlCommand(
+            "SELECT coalesce((capabilities->>'iscsi')::boolean, false), capabilities->>'iscsi_reason' FROM bs.services WHERE host = @h AND service = 'volume'", conn, tx);
+        cmd.Parameters.AddWithValue("h", host);
+        await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        if (!await r.ReadAsync(ct).ConfigureAwait(false) || !r.GetBoolean(0))
+        {
+            var reason = r.HasRows && !r.IsDBNull(1) ? r.GetString(1) : "the host has not reported an iSCSI target";
+            throw new BlockStoreException(ErrorIds.TargetUnavailable, ErrorKind.ResourceUnavailable,
+                $"Host {host} cannot export volumes over iSCSI: {reason}. Nothing was requested.", host);
+        }
+    }
+
+    private static async Task DetachOneAsync(NpgsqlConnection conn, NpgsqlTransaction tx, BlockVolume volume, BlockVolumeAttachment a, CancellationToken ct)
+    {
+        await SetAttachmentStatusAsync(conn, tx, a.Id, AttachmentStatus.Detaching, null, ct).ConfigureAwait(false);
+        await QueueAsync(conn, tx, volume.Id, a.Host, OperationKind.Detach, a.Id, ct).ConfigureAwait(false);
+        await Events.AddAsync(conn, tx, volume.Id, a.Host, null, "requested", $"detach requested for initiator {a.InitiatorIqn}", ct).ConfigureAwait(false);
+    }
+
+    private static async Task QueueAsync(NpgsqlConnection conn, NpgsqlTransaction tx, Guid volumeId, string host, string kind, Guid attachmentId, CancellationToken ct)
+    {
+        await using var cmd = new NpgsqlCommand(
+            "INSERT INTO bs.operations (volume_id, kind, stage, host, attachment_id) VALUES (@v, @k, 'scheduled', @h, @a)", conn, tx);
+        cmd.Parameters.AddWithValue("v", volumeId);
+        cmd.Parameters.AddWithValue("k", kind);
+        cmd.Parameters.AddWithValue("h", host);
+        cmd.Parameters.AddWithValue("a", attachmentId);
+        await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+    }
+
+    internal static async Task SetAttachmentStatusAsync(NpgsqlConnection conn, NpgsqlTransaction tx, Guid id, string status, string? reason, CancellationToken ct)
+    {
+        await using var cmd = new NpgsqlCommand(
+            "UPDATE bs.attachments SET status = @s, status_reason = @r, updated_at = now(), " +
+            "detached_at = CASE WHEN @s = 'detached' THEN now() ELSE NULL END WHERE id = @id", conn, tx);
+        cmd.Parameters.AddWithValue("id", id);
+        cmd.Parameters.AddWithValue("s", status);
+        cmd.Parameters.AddWithValue("r", (object?)reason ?? DBNull.Value);
+        await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+    }
+
+    internal static async Task<string> ReadSecretAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, Guid id, CancellationToken ct)
+    {
+        await using var cmd = new NpgsqlCommand("SELECT auth_secret FROM bs.attachment_secrets WHERE attachment_id = @id", conn, tx);
+        cmd.Parameters.AddWithValue("id", id);
+        return (string)(await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false))!;
+    }
+
+    internal static async Task<List<BlockVolumeAttachment>> ReadAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, string whereAndOrder,
+        Action<NpgsqlParameterCollection> bind, bool includeSecret, CancellationToken ct)
+    {
+        // The secret is joined only when asked for, so a plain listing never reads that table.
+        var secretColumn = includeSecret ? ", s.auth_secret" : "";
+        var secretJoin = includeSecret ? " LEFT JOIN bs.attachment_secrets s ON s.attachment_id = a.id" : "";
+        await using var cmd = new NpgsqlCommand(
+            $"SELECT {Columns}{secretColumn} FROM bs.attachments a JOIN bs.volumes v ON v.id = a.volume_id{secretJoin} {whereAndOrder}", conn, tx);
+        bind(cmd.Parameters);
+        var list = new List<BlockVolumeAttachment>();
+        await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        while (await r.ReadAsync(ct).ConfigureAwait(false))
+        {
+            list.Add(new BlockVolumeAttachment
+            {
+                Id = r.GetGuid(0),
+                VolumeId = r.GetGuid(1),
+                VolumeName = r.GetString(2),
+                Host = r.GetString(3),
+                InitiatorIqn = r.GetString(4),
+                Status = r.GetString(5),
+                StatusReason = r.IsDBNull(6) ? null : r.GetString(6),
+                TargetIqn = r.IsDBNull(7) ? null : r.GetString(7),
+                TargetPortal = r.IsDBNull(8) ? null : r.GetString(8),
+                TargetLun = r.IsDBNull(9) ? null : r.GetInt32(9),
+                AuthMethod = r.GetString(10),
+                AuthUsername = r.GetString(11),
+                CreatedAt = r.GetDateTime(12),
+                UpdatedAt = r.GetDateTime(13),
+                AuthPassword = includeSecret && !r.IsDBNull(14) ? ToSecure(r.GetString(14)) : null,
+            });
+        }
+
+        return list;
+    }
+
+    private static SecureString ToSecure(string s)
+    {
+        var secure = new SecureString();
+        foreach (var c in s)
+        {
+            secure.AppendChar(c);
+        }
+
+        secure.MakeReadOnly();
+        return secure;
+    }
+}
