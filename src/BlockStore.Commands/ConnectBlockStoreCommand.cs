@@ -29,7 +29,10 @@ public sealed class ConnectBlockStoreCommand : BlockStoreCmdlet
                 ? ConnectionString
                 : StoreConnection.WithCredentials(ConnectionString, Credential.UserName, Credential.GetNetworkCredential().Password);
             var store = new StoreConnection(cs, "blockstore-pwsh");
+            // DisplayName is host, port, database and user: never the password.
+            WriteVerbose($"Connecting to {store.DisplayName}{(Credential is null ? "" : " with a credential")}.");
             Run(ct => store.PingAsync(ct));
+            WriteVerbose($"Connected to {store.DisplayName}; the cmdlets of this session use it from now on.");
             Session.Connect(store);
             WriteObject(ConnectionInfo.Describe(store, "Connect-BlockStore"));
             return 0;

@@ -1,0 +1,392 @@
+# The module as PowerShell users meet it, against the lab: pipelines that stream, -WhatIf that
+# writes nothing, live tab completion, every ErrorId with its category and target, -Wait with
+# progress and Ctrl+C, secrets kept out of every output, and the dependency isolation (ALC).
+# Run by `build.ps1 Test` (Pester 5.7.1); BLOCKSTORE_REPO and BLOCKSTORE_CONNECTION point at the lab.
+
+BeforeAll {
+    Import-Module (Join-Path $PSScriptRoot 'TestHelpers.psm1') -Force -DisableNameChecking
+    $repo = Get-LabRepoRoot
+    $module = Join-Path $repo 'out/BlockStore/BlockStore.psd1'
+    Import-Module $module -Force
+    $lab = Get-LabInfo
+    if (-not $env:BLOCKSTORE_CONNECTION) { $env:BLOCKSTORE_CONNECTION = $lab.connectionString }
+    $script:prefix = 'mb' + [guid]::NewGuid().ToString('N').Substring(0, 6)
+
+    function Get-RowCounts {
+        Invoke-LabSql 'select (select count(*) from bs.volumes) || '','' || (select count(*) from bs.operations) || '','' || (select count(*) from bs.events)'
+    }
+
+    function Get-ClosedPort {
+        # A port nothing listens on: bound, read, released.
+        $listener = [System.Net.Sockets.TcpListener]::new([System.Net.IPAddress]::Loopback, 0)
+        $listener.Start()
+        try { return ([System.Net.IPEndPoint]$listener.LocalEndpoint).Port } finally { $listener.Stop() }
+    }
+
+    function Invoke-FreshPwsh {
+        <#
+        Runs a script in a new pwsh process (no state shared with this session: no Connect-BlockStore,
+        no loaded assemblies) and returns its stdout. -Environment sets ($null: removes) variables.
+        #>
+        param([Parameter(Mandatory)][string] $Script, [hashtable] $Environment = @{})
+        $exe = (Get-Process -Id $PID).Path
+        $psi = [System.Diagnostics.ProcessStartInfo]::new($exe)
+        if ([System.IO.Path]::GetFileNameWithoutExtension($exe) -eq 'dotnet') { $psi.ArgumentList.Add((Join-Path $PSHOME 'pwsh.dll')) }
+        foreach ($a in '-NoProfile', '-NonInteractive', '-Command', $Script) { $psi.ArgumentList.Add($a) }
+        $psi.RedirectStandardOutput = $true
+        $psi.RedirectStandardError = $true
+        $psi.UseShellExecute = $false
+        $psi.Environment['NO_COLOR'] = '1'
+        foreach ($k in $Environment.Keys) {
+            if ($null -eq $Environment[$k]) { [void]$psi.Environment.Remove($k) } else { $psi.Environment[$k] = $Environment[$k] }
+        }
+        $p = [System.Diagnostics.Process]::Start($psi)
+        $stderr = $p.StandardError.ReadToEndAsync()
+        $stdout = $p.StandardOutput.ReadToEnd()
+        if (-not $p.WaitForExit(120000)) { $p.Kill($true); throw 'fresh pwsh did not finish in 120 s' }
+        if ($p.ExitCode -ne 0) { throw "fresh pwsh exited $($p.ExitCode): $stdout $($stderr.Result)" }
+        return $stdout
+    }
+
+    function Set-HostFrozen([string] $HostName, [bool] $Frozen) {
+        Invoke-LabSql "update bs.services set frozen = $($Frozen.ToString().ToLowerInvariant()) where host = '$HostName' and service = 'volume'" | Out-Null
+    }
+}
+
+AfterAll {
+    Invoke-LabSql "update bs.services set frozen = false, disabled = false, disabled_reason = null where frozen or (service = 'scheduler' and disabled)" | Out-Null
+    foreach ($n in $lab.nodes) { & blockdev --setrw $n.loopDevice 2>$null }
+    $left = @(Get-BlockVolume -Name "$prefix*" -ErrorAction SilentlyContinue)
+    if ($left.Count -gt 0) { $left | Remove-BlockVolume -Confirm:$false -Wait -TimeoutSec 120 -ErrorAction Continue }
+}
+
+Describe 'Pipelines' {
+    It 'Get-BlockVolume -Name x* | Remove-BlockVolume -Confirm:$false removes exactly the matches' {
+        $made = @("$prefix-rm-1", "$prefix-rm-2", "$prefix-keep") | ForEach-Object { [pscustomobject]@{ Name = $_; SizeGiB = 1 } } |
+            New-BlockVolume -Wait -TimeoutSec 120
+        $made.Status | Should -Be @('available', 'available', 'available')
+
+        Get-BlockVolume -Name "$prefix-rm*" | Remove-BlockVolume -Confirm:$false
+
+        $removed = @($made | Where-Object Name -Like "$prefix-rm*" | Wait-BlockVolume -Status deleted -TimeoutSec 120)
+        $removed.Status | Should -Be @('deleted', 'deleted')
+        @(Get-BlockVolume -Name "$prefix-rm*") | Should -BeNullOrEmpty
+        (Get-BlockVolume -Name "$prefix-keep").Status | Should -Be 'available'
+    }
+
+    It 'Import-Csv | New-BlockVolume creates every good row and writes one non-terminating error for the bad one' {
+        $csv = Join-Path $TestDrive 'volumes.csv'
+        @(
+            'Name,SizeGiB,Zone,Description'
+            "$prefix-csv-1,1,$($lab.zone),first"
+            'bad name!,1,nova,a name with a blank'
+            "$prefix-csv-2,2,$($lab.zone),second"
+        ) | Set-Content -LiteralPath $csv
+        $before = [int](Invoke-LabSql 'select count(*) from bs.volumes')
+
+        $out = @(Import-Csv -LiteralPath $csv | New-BlockVolume -ErrorVariable errs -ErrorAction SilentlyContinue)
+
+        $out.Name | Should -Be @("$prefix-csv-1", "$prefix-csv-2")
+        $out.SizeGiB | Should -Be @(1, 2)
+        $out.Zone | Should -Be @($lab.zone, $lab.zone)
+        $out.Description | Should -Be @('first', 'second')
+        $errs.Count | Should -Be 1
+        $errs[0].FullyQualifiedErrorId | Should -Be 'InvalidVolumeName,BlockStore.Commands.NewBlockVolumeCommand'
+        $errs[0].CategoryInfo.Category | Should -Be 'InvalidArgument'
+        $errs[0].TargetObject | Should -Be 'bad name!'
+        [int](Invoke-LabSql 'select count(*) from bs.volumes') | Should -Be ($before + 2)
+    }
+
+    It 'streams: each volume is written before the next row is read' {
+        $log = [System.Collections.Generic.List[string]]::new()
+        & { foreach ($i in 1..3) { $log.Add("in $i"); [pscustomobject]@{ Name = "$prefix-s$i"; SizeGiB = 1 } } } |
+            New-BlockVolume | ForEach-Object { $log.Add("out $($_.Name)") }
+        $log | Should -Be @('in 1', "out $prefix-s1", 'in 2', "out $prefix-s2", 'in 3', "out $prefix-s3")
+    }
+
+    It '-WhatIf writes nothing: New-BlockVolume from the pipeline and Get | Remove-BlockVolume' {
+        # Let the agents finish the earlier requests first: their events would change the counts.
+        Get-BlockVolume -Name "$prefix-*" | Wait-BlockVolume -TimeoutSec 120 | Out-Null
+        $before = Get-RowCounts
+        1..3 | ForEach-Object { [pscustomobject]@{ Name = "$prefix-whatif-$_"; SizeGiB = 1 } } | New-BlockVolume -WhatIf
+        Get-BlockVolume -Name "$prefix-*" | Remove-BlockVolume -WhatIf
+        Get-RowCounts | Should -Be $before
+        @(Get-BlockVolume -Name "$prefix-whatif-*") | Should -BeNullOrEmpty
+        @(Get-BlockVolume -Name "$prefix-keep").Status | Should -Be 'available'
+    }
+}
+
+Describe 'Tab completion from live data' {
+    BeforeAll {
+        $tab = New-BlockVolume -Name "$prefix-tab-1" -SizeGiB 1 -Wait -TimeoutSec 120
+        $script:timings = [System.Collections.Generic.List[string]]::new()
+
+        function Complete([string] $Line, [string[]] $Expect) {
+            # The completers cache for a few seconds: retry until the new data shows (live, not static).
+            $deadline = [DateTime]::UtcNow.AddSeconds(12)
+            do {
+                $sw = [System.Diagnostics.Stopwatch]::StartNew()
+                $found = @((TabExpansion2 -inputScript $Line -cursorColumn $Line.Length).CompletionMatches.CompletionText)
+                $sw.Stop()
+                $script:timings.Add(('{0,-55} {1,7:N1} ms' -f $Line, $sw.Elapsed.TotalMilliseconds))
+                if (@($Expect | Where-Object { $_ -notin $found }).Count -eq 0) { return $found }
+                Start-Sleep -Milliseconds 500
+            } while ([DateTime]::UtcNow -lt $deadline)
+            return $found
+        }
+    }
+
+    AfterAll {
+        Write-Host "completion timings (warm session, TabExpansion2 end to end):"
+        $script:timings | ForEach-Object { Write-Host "  $_" }
+    }
+
+    It 'completes volume names (-Name)' {
+        Complete "Get-BlockVolume -Name $prefix-ta" -Expect "$prefix-tab-1" | Should -Contain "$prefix-tab-1"
+        Complete "Remove-BlockVolume -Name $prefix-ta" -Expect "$prefix-tab-1" | Should -Contain "$prefix-tab-1"
+    }
+
+    It 'completes volume ids (-Id)' {
+        Complete 'Wait-BlockVolume -Id ' -Expect "$($tab.Id)" | Should -Contain "$($tab.Id)"
+    }
+
+    It 'completes host names (-HostName)' {
+        Complete 'Get-BlockVolume -HostName ' -Expect $lab.nodeNames | Should -Contain $lab.nodeNames[0]
+    }
+
+    It 'completes availability zones (-AvailabilityZone)' {
+        Complete 'New-BlockVolume -AvailabilityZone ' -Expect $lab.zone | Should -Contain $lab.zone
+    }
+
+    It 'completes statuses (-Status)' {
+        $statuses = Complete 'Get-BlockVolume -Status ' -Expect 'available'
+        $statuses | Should -Contain 'available'
+        $statuses | Should -Contain 'error_deleting'
+        Complete 'Get-BlockVolume -Status err' -Expect 'error' | Should -Not -Contain 'available'
+    }
+}
+
+Describe 'Errors' {
+    It 'NotConnected: no connection configured says how to connect' {
+        $json = Invoke-FreshPwsh -Environment @{ BLOCKSTORE_CONNECTION = $null } -Script @"
+Import-Module '$module'
+try { Get-BlockVolume -ErrorAction Stop } catch { [pscustomobject]@{ Id = `$_.FullyQualifiedErrorId; Category = "`$(`$_.CategoryInfo.Category)"; Message = `$_.Exception.Message } | ConvertTo-Json }
+"@
+        $r = $json | ConvertFrom-Json
+        $r.Id | Should -Be 'NotConnected,BlockStore.Commands.GetBlockVolumeCommand'
+        $r.Category | Should -Be 'ConnectionError'
+        $r.Message | Should -Match 'Connect-BlockStore'
+        $r.Message | Should -Match 'BLOCKSTORE_CONNECTION'
+    }
+
+    It 'StoreUnavailable: a closed port gives one clear message, no Npgsql stack trace' {
+        $port = Get-ClosedPort
+        $json = Invoke-FreshPwsh -Environment @{ BLOCKSTORE_CONNECTION = "Host=127.0.0.1;Port=$port;Username=blockstore;Database=blockstore" } -Script @"
+Import-Module '$module'
+`$sw = [System.Diagnostics.Stopwatch]::StartNew()
+try { Get-BlockVolume -ErrorAction Stop } catch { `$e = `$_ }
+`$sw.Stop()
+[pscustomobject]@{
+    Id = `$e.FullyQualifiedErrorId; Category = "`$(`$e.CategoryInfo.Category)"; Target = "`$(`$e.TargetObject)"
+    Message = `$e.Exception.Message; Shown = (`$e | Out-String); ExceptionType = `$e.Exception.GetType().FullName
+    Ms = `$sw.ElapsedMilliseconds
+} | ConvertTo-Json
+"@
+        $r = $json | ConvertFrom-Json
+        Write-Host "StoreUnavailable after $($r.Ms) ms (closed port $port): $($r.Message)"
+        $r.Id | Should -Be 'StoreUnavailable,BlockStore.Commands.GetBlockVolumeCommand'
+        $r.Category | Should -Be 'ConnectionError'
+        $r.ExceptionType | Should -Be 'BlockStore.Core.BlockStoreException'
+        $r.Target | Should -Match "127.0.0.1:$port"
+        $r.Message | Should -Match 'Connect-BlockStore'
+        $r.Message | Should -Not -Match "`n"
+        $r.Shown | Should -Not -Match '(?m)^\s+at '
+        $r.Shown | Should -Not -Match 'Npgsql\.\w+Exception'
+    }
+
+    It 'InvalidDescription: a description over 1024 characters is refused and nothing is written' {
+        $before = Get-RowCounts
+        { New-BlockVolume -Name "$prefix-desc" -SizeGiB 1 -Description ('x' * 1025) -ErrorAction Stop } |
+            Should -Throw -ErrorId 'InvalidDescription,BlockStore.Commands.NewBlockVolumeCommand'
+        Get-RowCounts | Should -Be $before
+    }
+
+    It 'InvalidAvailabilityZone: a malformed zone is refused with category InvalidArgument and the zone as target' {
+        $before = Get-RowCounts
+        New-BlockVolume -Name "$prefix-zone" -SizeGiB 1 -AvailabilityZone 'Not A Zone' -ErrorVariable errs -ErrorAction SilentlyContinue
+        $errs[0].FullyQualifiedErrorId | Should -Be 'InvalidAvailabilityZone,BlockStore.Commands.NewBlockVolumeCommand'
+        $errs[0].CategoryInfo.Category | Should -Be 'InvalidArgument'
+        $errs[0].TargetObject | Should -Be 'Not A Zone'
+        Get-RowCounts | Should -Be $before
+    }
+
+    It 'InvalidVolumeName and InvalidVolumeSize: bad input is refused, also under -WhatIf' {
+        { New-BlockVolume -Name '-bad' -SizeGiB 1 -WhatIf -ErrorAction Stop } | Should -Throw -ErrorId 'InvalidVolumeName,BlockStore.Commands.NewBlockVolumeCommand'
+        { New-BlockVolume -Name "$prefix-big" -SizeGiB 16385 -ErrorAction Stop } | Should -Throw -ErrorId 'InvalidVolumeSize,BlockStore.Commands.NewBlockVolumeCommand'
+    }
+
+    It 'InvalidHostName: Get-BlockVolume -HostName with a malformed name' {
+        { Get-BlockVolume -HostName 'Node_1' } | Should -Throw -ErrorId 'InvalidHostName,BlockStore.Commands.GetBlockVolumeCommand'
+    }
+
+    It 'VolumeNameInUse: a second volume with a live name' {
+        { New-BlockVolume -Name "$prefix-keep" -SizeGiB 1 -ErrorAction Stop } | Should -Throw -ErrorId 'VolumeNameInUse,BlockStore.Commands.NewBlockVolumeCommand'
+    }
+
+    It 'VolumeNotFound: non-terminating, with the missing id as target, the other ids still processed' {
+        $missing = [guid]::NewGuid()
+        $keep = Get-BlockVolume -Name "$prefix-keep"
+        $got = @(Get-BlockVolume -Id $missing, $keep.Id -ErrorVariable errs -ErrorAction SilentlyContinue)
+        $got.Name | Should -Be "$prefix-keep"
+        $errs[0].FullyQualifiedErrorId | Should -Be 'VolumeNotFound,BlockStore.Commands.GetBlockVolumeCommand'
+        $errs[0].CategoryInfo.Category | Should -Be 'ObjectNotFound'
+        $errs[0].TargetObject | Should -Be $missing
+        { Remove-BlockVolume -Id $missing -Confirm:$false -ErrorAction Stop } | Should -Throw -ErrorId 'VolumeNotFound,BlockStore.Commands.RemoveBlockVolumeCommand'
+        { Wait-BlockVolume -Name "$prefix-nothing-*" -ErrorAction Stop } | Should -Throw -ErrorId 'VolumeNotFound,BlockStore.Commands.WaitBlockVolumeCommand'
+    }
+
+    It 'SchedulerUnavailable: no enabled scheduler, nothing is written' {
+        Invoke-LabSql "update bs.services set disabled = true where service = 'scheduler'" | Out-Null
+        try {
+            $before = Get-RowCounts
+            { New-BlockVolume -Name "$prefix-nosched" -SizeGiB 1 -ErrorAction Stop } |
+                Should -Throw -ErrorId 'SchedulerUnavailable,BlockStore.Commands.NewBlockVolumeCommand'
+            Get-RowCounts | Should -Be $before
+        }
+        finally {
+            Invoke-LabSql "update bs.services set disabled = false where service = 'scheduler'" | Out-Null
+        }
+    }
+
+    It 'InvalidVolumeState: a deletion that fails on the host (read-only disk) ends in error_deleting' {
+        $v = New-BlockVolume -Name "$prefix-ro" -SizeGiB 1 -Wait -TimeoutSec 120
+        $loop = ($lab.nodes | Where-Object name -EQ $v.Host).loopDevice
+        & blockdev --setro $loop
+        try {
+            Remove-BlockVolume -Id $v.Id -Confirm:$false -Wait -TimeoutSec 120 -ErrorVariable errs -ErrorAction SilentlyContinue
+        }
+        finally { & blockdev --setrw $loop }
+        $errs.Count | Should -Be 1
+        $errs[0].FullyQualifiedErrorId | Should -Be 'InvalidVolumeState,BlockStore.Commands.RemoveBlockVolumeCommand'
+        $errs[0].CategoryInfo.Category | Should -Be 'InvalidOperation'
+        $errs[0].TargetObject.Id | Should -Be $v.Id
+        (Get-BlockVolume -Id $v.Id).Status | Should -Be 'error_deleting'
+        # error_deleting may be retried: with the disk writable again the volume goes away.
+        (Remove-BlockVolume -Id $v.Id -Confirm:$false -Wait -TimeoutSec 120 -PassThru).Status | Should -Be 'deleted'
+    }
+}
+
+Describe 'Waiting' {
+    It 'Wait-BlockVolume shows progress and stops promptly on Ctrl+C (StopProcessing); the request goes on' {
+        $v = New-BlockVolume -Name "$prefix-frozen" -SizeGiB 1 -Wait -TimeoutSec 120
+        Set-HostFrozen $v.Host $true
+        $ps = [powershell]::Create()
+        try {
+            # A frozen host's agent claims nothing: the deletion stays 'deleting' for as long as it is frozen.
+            Remove-BlockVolume -Id $v.Id -Confirm:$false
+            [void]$ps.AddScript("Import-Module '$module'; Wait-BlockVolume -Id '$($v.Id)' -TimeoutSec 600")
+            $async = $ps.BeginInvoke()
+            Wait-LabCondition -TimeoutSeconds 30 -Condition { $ps.Streams.Progress.Count -gt 0 } | Out-Null
+            $ps.Streams.Progress.Count | Should -BeGreaterThan 0 -Because 'waiting shows Write-Progress'
+            $ps.Streams.Progress[0].Activity | Should -Be 'Waiting for block volumes'
+            $ps.Streams.Progress[0].StatusDescription | Should -Match "$prefix-frozen \(deleting\)"
+
+            $sw = [System.Diagnostics.Stopwatch]::StartNew()
+            $ps.Stop()
+            $sw.Stop()
+            Write-Host "Wait-BlockVolume stopped $([int]$sw.Elapsed.TotalMilliseconds) ms after Stop()"
+            $ps.InvocationStateInfo.State | Should -Be 'Stopped'
+            $async.IsCompleted | Should -BeTrue
+            $sw.Elapsed.TotalSeconds | Should -BeLessThan 5 -Because 'Ctrl+C must not wait for the volume'
+            (Get-BlockVolume -Id $v.Id).Status | Should -Be 'deleting'
+            Invoke-LabSql "select stage from bs.operations where volume_id = '$($v.Id)' and kind = 'delete'" | Should -Be 'scheduled'
+        }
+        finally {
+            $ps.Dispose()
+            Set-HostFrozen $v.Host $false
+        }
+        (Wait-BlockVolume -Id $v.Id -TimeoutSec 120).Status | Should -Be 'deleted'
+    }
+
+    It 'Wait-BlockVolume -TimeoutSec writes WaitTimeout and leaves the request running' {
+        $v = New-BlockVolume -Name "$prefix-slow" -SizeGiB 1 -Wait -TimeoutSec 120
+        Set-HostFrozen $v.Host $true
+        try {
+            Remove-BlockVolume -Id $v.Id -Confirm:$false
+            Wait-BlockVolume -Id $v.Id -TimeoutSec 1 -ErrorVariable errs -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+            $errs[0].FullyQualifiedErrorId | Should -Be 'WaitTimeout,BlockStore.Commands.WaitBlockVolumeCommand'
+            $errs[0].CategoryInfo.Category | Should -Be 'OperationTimeout'
+            (Get-BlockVolume -Id $v.Id).Status | Should -Be 'deleting'
+        }
+        finally { Set-HostFrozen $v.Host $false }
+        (Wait-BlockVolume -Id $v.Id -TimeoutSec 120).Status | Should -Be 'deleted'
+    }
+}
+
+Describe 'Connect-BlockStore -Credential' {
+    It 'never shows the password: not in Get-BlockStoreConnection, verbose output or errors' {
+        $port = Get-ClosedPort
+        $json = Invoke-FreshPwsh -Environment @{ BLOCKSTORE_CONNECTION = $null } -Script @"
+Import-Module '$module'
+`$secret = 'Pw-' + [guid]::NewGuid().ToString('N')
+`$credential = [pscredential]::new('$($lab.user)', (ConvertTo-SecureString `$secret -AsPlainText -Force))
+`$texts = [System.Collections.Generic.List[string]]::new()
+`$texts.Add((Connect-BlockStore -ConnectionString '$($lab.connectionString)' -Credential `$credential -Verbose 4>&1 | Out-String))
+`$info = Get-BlockStoreConnection
+`$texts.Add((`$info | Format-List * | Out-String)); `$texts.Add((`$info | ConvertTo-Json))
+`$texts.Add((Get-BlockVolume -Verbose 4>&1 | Out-String))
+try { Connect-BlockStore -ConnectionString 'Host=127.0.0.1;Port=$port;Database=blockstore;Password=' -Credential `$credential -Verbose -ErrorAction Stop 4>&1 | Out-String | ForEach-Object { `$texts.Add(`$_) } }
+catch { `$failed = `$_; `$texts.Add((`$_ | Format-List * -Force | Out-String)); `$texts.Add(`$_.Exception.ToString()); `$texts.Add((`$_ | Out-String)) }
+`$texts.Add((`$Error | Out-String))
+[pscustomobject]@{ Secret = `$secret; Source = `$info.Source; User = `$info.Username; FailedId = `$failed.FullyQualifiedErrorId; Texts = `$texts.ToArray()
+    StillConnected = (Get-BlockStoreConnection).Port } | ConvertTo-Json -Depth 3
+"@
+        $r = $json | ConvertFrom-Json
+        $r.Source | Should -Be 'Connect-BlockStore'
+        $r.User | Should -Be $lab.user
+        $r.FailedId | Should -Be 'StoreUnavailable,BlockStore.Commands.ConnectBlockStoreCommand'
+        $r.StillConnected | Should -Be $lab.port -Because 'a failed Connect-BlockStore keeps the previous connection'
+        ($r.Texts -join "`n") | Should -Match 'Connecting to 127\.0\.0\.1' -Because 'the verbose stream was captured'
+        foreach ($t in $r.Texts) { $t | Should -Not -Match $r.Secret }
+    }
+}
+
+Describe 'Dependency isolation (AssemblyLoadContext)' {
+    BeforeAll {
+        # An older Microsoft.Extensions.Logging.Abstractions, as another module might have loaded it.
+        $restoreDir = Join-Path $repo 'out/tools/mela6'
+        New-Item -ItemType Directory -Force -Path $restoreDir | Out-Null
+        Set-Content -LiteralPath (Join-Path $restoreDir 'mela6.csproj') -Value @'
+<Project Sdk="Microsoft.NET.Sdk">
+  <!-- Generated by ModuleBehaviour.Tests.ps1: downloads an old Microsoft.Extensions.Logging.Abstractions. -->
+  <PropertyGroup><TargetFramework>net10.0</TargetFramework></PropertyGroup>
+  <ItemGroup><PackageDownload Include="Microsoft.Extensions.Logging.Abstractions" Version="[6.0.0]" /></ItemGroup>
+</Project>
+'@
+        & dotnet restore (Join-Path $restoreDir 'mela6.csproj') --nologo -v quiet | Out-Null
+        $cache = if ($env:NUGET_PACKAGES) { $env:NUGET_PACKAGES } else {
+            ((& dotnet nuget locals global-packages --list) -replace '^.*global-packages:\s*', '').Trim()
+        }
+        $oldDll = Join-Path $cache 'microsoft.extensions.logging.abstractions/6.0.0/lib/net6.0/Microsoft.Extensions.Logging.Abstractions.dll'
+    }
+
+    It 'Import-Module and Get-BlockVolume work after another module loaded Logging.Abstractions 6.0.0' {
+        Test-Path -LiteralPath $oldDll | Should -BeTrue
+        $json = Invoke-FreshPwsh -Environment @{ BLOCKSTORE_CONNECTION = $lab.connectionString } -Script @"
+Add-Type -LiteralPath '$oldDll'
+Import-Module '$module'
+`$volumes = @(Get-BlockVolume -ErrorAction Stop)
+[pscustomobject]@{
+    Ok = `$true
+    Loaded = @([AppDomain]::CurrentDomain.GetAssemblies() | Where-Object { `$_.GetName().Name -in 'Microsoft.Extensions.Logging.Abstractions', 'Npgsql' } |
+        ForEach-Object { '{0} {1} in {2}' -f `$_.GetName().Name, `$_.GetName().Version, [System.Runtime.Loader.AssemblyLoadContext]::GetLoadContext(`$_).Name })
+} | ConvertTo-Json
+"@
+        $r = $json | ConvertFrom-Json
+        Write-Host "loaded: $($r.Loaded -join '; ')"
+        $r.Ok | Should -BeTrue
+        $r.Loaded | Should -Contain 'Microsoft.Extensions.Logging.Abstractions 6.0.0.0 in Default'
+        @($r.Loaded | Where-Object { $_ -like 'Microsoft.Extensions.Logging.Abstractions * in BlockStore.Engine' }).Count | Should -Be 1
+        @($r.Loaded | Where-Object { $_ -like 'Npgsql * in BlockStore.Engine' }).Count | Should -Be 1
+    }
+}
