@@ -7,15 +7,18 @@ using BlockStore.Data;
 namespace BlockStore.Commands;
 
 /// <summary>
-/// Base of the live-data completers. A completer must never block the prompt: each query runs
-/// under a short deadline, results are cached for a few seconds, and any failure (not connected,
-/// database down) completes nothing rather than erroring.
+/// Base of the live-data completers. A completer must never block the prompt: it waits at most
+/// 300 ms for its query (which goes on in the background and fills the cache), results are cached
+/// for a few seconds (a stale list is better than none), and any failure (not connected, database
+/// down) completes nothing rather than erroring.
 /// </summary>
 public abstract class LiveCompleter : IArgumentCompleter
 {
     private static readonly TimeSpan Deadline = TimeSpan.FromMilliseconds(300);
     private static readonly TimeSpan CacheFor = TimeSpan.FromSeconds(5);
+    private static readonly TimeSpan BackgroundLimit = TimeSpan.FromSeconds(10);
     private static readonly Dictionary<string, (DateTime At, List<string> Values)> Cache = new();
+    private static readonly Dictionary<string, Task<List<string>>> InFlight = new();
 
     public IEnumerable<CompletionResult> CompleteArgument(string commandName, string parameterName, string wordToComplete,
         CommandAst commandAst, IDictionary fakeBoundParameters)
@@ -33,34 +36,63 @@ public abstract class LiveCompleter : IArgumentCompleter
 
     private List<string> Values()
     {
+        Task<List<string>> query;
+        List<string>? stale = null;
         lock (Cache)
         {
-            if (Cache.TryGetValue(CacheKey, out var hit) && DateTime.UtcNow - hit.At < CacheFor)
+            if (Cache.TryGetValue(CacheKey, out var hit))
             {
-                return hit.Values;
+                if (DateTime.UtcNow - hit.At < CacheFor)
+                {
+                    return hit.Values;
+                }
+
+                stale = hit.Values;
+            }
+
+            // One query per key at a time; a query that outlives the deadline still fills the cache,
+            // so the first Tab of a session (driver load, first connection) pays off on the next Tab.
+            if (!InFlight.TryGetValue(CacheKey, out query!))
+            {
+                query = StartQuery();
+                InFlight[CacheKey] = query;
             }
         }
 
         try
         {
-            using var cts = new CancellationTokenSource(Deadline);
-            var task = QueryAsync(Session.Current, cts.Token);
-            if (!task.Wait(Deadline))
-            {
-                return [];
-            }
-
-            lock (Cache)
-            {
-                Cache[CacheKey] = (DateTime.UtcNow, task.Result);
-            }
-
-            return task.Result;
+            return query.Wait(Deadline) ? query.Result : stale ?? [];
         }
         catch (Exception)
         {
-            return []; // completion is best effort
+            return stale ?? []; // completion is best effort
         }
+    }
+
+    private Task<List<string>> StartQuery()
+    {
+        var key = CacheKey;
+        return Task.Run(async () =>
+        {
+            try
+            {
+                using var cts = new CancellationTokenSource(BackgroundLimit);
+                var values = await QueryAsync(Session.Current, cts.Token).ConfigureAwait(false);
+                lock (Cache)
+                {
+                    Cache[key] = (DateTime.UtcNow, values);
+                }
+
+                return values;
+            }
+            finally
+            {
+                lock (Cache)
+                {
+                    InFlight.Remove(key);
+                }
+            }
+        });
     }
 
     private static string Quote(string v) => v.Any(c => char.IsWhiteSpace(c) || c is '\'' or '"' or '$' or '`') ? $"'{v.Replace("'", "''")}'" : v;

