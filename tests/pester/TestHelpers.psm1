@@ -50,7 +50,11 @@ function Get-LabLvmConfig {
 
 function Test-LabDeviceMapper {
     <# True when the kernel has device-mapper (LVM can activate volumes). #>
-    return ((Test-Path -LiteralPath '/sys/class/misc/device-mapper') -or (Test-Path -LiteralPath '/dev/mapper/control'))
+    # Ask the kernel, not /dev: a /dev/mapper/control node can exist without the driver (libdevmapper
+    # creates the node itself), and then every lvcreate with activation fails.
+    if (Test-Path -LiteralPath '/sys/class/misc/device-mapper') { return $true }
+    $misc = Get-Content -LiteralPath '/proc/misc' -ErrorAction Ignore
+    return [bool](@($misc) -match '\sdevice-mapper$')
 }
 
 function Invoke-LabLvm {
