@@ -18,6 +18,36 @@ internal sealed class VolumeWaiter(BlockStoreCmdlet cmdlet, VolumeRequests volum
     /// </summary>
     public (List<BlockVolume> Done, List<BlockVolume> TimedOut) Wait(IReadOnlyList<BlockVolume> targets, IReadOnlyCollection<string>? statuses, int timeoutSec, string activity)
     {
+        var listener = TryListen();
+        try
+        {
+            return Wait(targets, statuses, timeoutSec, activity, listener);
+        }
+        finally
+        {
+            listener?.DisposeAsync().AsTask().GetAwaiter().GetResult();
+        }
+    }
+
+    /// <summary>
+    /// A notification listener, or null when it cannot be had (then the wait only polls, which is
+    /// slower but equally correct).
+    /// </summary>
+    private VolumeStatusListener? TryListen()
+    {
+        try
+        {
+            return volumes.ListenAsync(ct).GetAwaiter().GetResult();
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            return null;
+        }
+    }
+
+    private (List<BlockVolume> Done, List<BlockVolume> TimedOut) Wait(IReadOnlyList<BlockVolume> targets, IReadOnlyCollection<string>? statuses,
+        int timeoutSec, string activity, VolumeStatusListener? listener)
+    {
         var pending = targets.ToDictionary(v => v.Id);
         var done = new List<BlockVolume>();
         var clock = Stopwatch.StartNew();
@@ -65,7 +95,19 @@ internal sealed class VolumeWaiter(BlockStoreCmdlet cmdlet, VolumeRequests volum
             progress.PercentComplete = (int)(100.0 * (total - pending.Count) / total);
             progress.SecondsRemaining = Math.Max(0, timeoutSec - (int)clock.Elapsed.TotalSeconds);
             cmdlet.WriteProgress(progress);
-            Task.Delay(delay, ct).GetAwaiter().GetResult();
+            // Sleep until a volume we wait for is signalled, or the poll interval passes (the poll
+            // covers statuses nobody signals, such as deleting, and missed notifications).
+            var left = TimeSpan.FromSeconds(timeoutSec) - clock.Elapsed;
+            var nap = left < delay ? (left > TimeSpan.Zero ? left : TimeSpan.Zero) : delay;
+            if (listener is null)
+            {
+                Task.Delay(nap, ct).GetAwaiter().GetResult();
+            }
+            else
+            {
+                listener.WaitAsync(pending.Keys, nap, ct).GetAwaiter().GetResult();
+            }
+
             delay = TimeSpan.FromMilliseconds(Math.Min(delay.TotalMilliseconds * 1.5, 500));
         }
 

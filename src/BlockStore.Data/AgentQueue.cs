@@ -128,6 +128,7 @@ public sealed class AgentQueue(StoreConnection store, string host)
                 }
 
                 await Events.AddAsync(conn, tx, op.VolumeId, Host, "volume", kind, message, ct).ConfigureAwait(false);
+                await Events.NotifyAsync(conn, tx, Channels.VolumeStatus, op.VolumeId.ToString(), ct).ConfigureAwait(false);
             }
 
             await tx.CommitAsync(ct).ConfigureAwait(false);

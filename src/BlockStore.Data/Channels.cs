@@ -15,4 +15,7 @@ public static class Channels
 
     /// <summary>A service's settings changed: log level, enabled, frozen (payload: host/service).</summary>
     public const string Control = "bs_control";
+
+    /// <summary>A volume reached a final status (payload: volume id); wakes cmdlets waiting with -Wait.</summary>
+    public const string VolumeStatus = "bs_volume";
 }

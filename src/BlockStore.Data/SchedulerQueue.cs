@@ -83,6 +83,7 @@ public sealed class SchedulerQueue(StoreConnection store)
                     var reason = result.Explain(size, zone);
                     await FailAsync(conn, tx, opId, volumeId, reason, ct).ConfigureAwait(false);
                     await Events.AddAsync(conn, tx, volumeId, null, "scheduler", "error", reason, ct).ConfigureAwait(false);
+                    await Events.NotifyAsync(conn, tx, Channels.VolumeStatus, volumeId.ToString(), ct).ConfigureAwait(false);
                     outcomes.Add(new PlacementOutcome(opId, volumeId, null, reason));
                 }
             }

@@ -175,6 +175,9 @@ public sealed class VolumeRequests(StoreConnection store)
             return result!;
         }, ct);
 
+    /// <summary>Starts listening for volume status changes (for -Wait); the caller disposes it.</summary>
+    public Task<VolumeStatusListener> ListenAsync(CancellationToken ct = default) => VolumeStatusListener.StartAsync(store, ct);
+
     public Task<BlockVolume?> GetAsync(Guid id, CancellationToken ct = default) =>
         store.RunAsync(conn => GetOneAsync(conn, null, id, ct), ct);
 
