@@ -470,6 +470,9 @@ function Invoke-Up([int] $NodeCount) {
         if ($code -ne 0) { throw "'BlockStore.Scheduler migrate' failed with exit code $code (see $migrateLog)" }
         Invoke-LabSql -Lab $lab -Sql "UPDATE bs.settings SET value='$ServiceDownSeconds' WHERE key='service_down_seconds'" | Out-Null
         Write-Host "service_down_seconds = $ServiceDownSeconds"
+        # Volumes that name no zone stay on node1..nodeN; the guest (zone guest) takes only those that ask for it.
+        Invoke-LabSql -Lab $lab -Sql "UPDATE bs.settings SET value='$LabZone' WHERE key='default_availability_zone'" | Out-Null
+        Write-Host "default_availability_zone = $LabZone"
     }
     else {
         Write-Warning "$schedulerDll does not exist: no migrations ran."

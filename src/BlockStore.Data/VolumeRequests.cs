@@ -47,7 +47,9 @@ public sealed class VolumeRequests(StoreConnection store)
 
             var id = Guid.CreateVersion7();
             await using (var cmd = new NpgsqlCommand(
-                "INSERT INTO bs.volumes (id, name, description, size_gib, status, zone, multiattach) VALUES (@id, @n, @d, @s, 'creating', @z, @m)", conn, tx))
+                "INSERT INTO bs.volumes (id, name, description, size_gib, status, zone, multiattach) VALUES (@id, @n, @d, @s, 'creating', " +
+                // No zone asked for: the operator's default zone, if one is set (empty means any).
+                "coalesce(@z, nullif((SELECT value FROM bs.settings WHERE key = 'default_availability_zone'), '')), @m)", conn, tx))
             {
                 cmd.Parameters.AddWithValue("id", id);
                 cmd.Parameters.AddWithValue("m", multiAttach);
