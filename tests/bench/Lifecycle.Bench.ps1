@@ -67,7 +67,7 @@ function Invoke-Lvm([string] $Exe, [string[]] $Arguments) {
 }
 
 Write-Host "warming up (module load, first connection, JIT)..."
-$warm = New-BlockVolume -Name "$tag-warm" -SizeGiB 1 -Wait
+$warm = New-BlockVolume -Name "$tag-warm" -AvailabilityZone $lab.zone -SizeGiB 1 -Wait
 Remove-BlockVolume -Id $warm.Id -Confirm:$false -Wait
 Invoke-Lvm $lvcreate @('--config', $lab.lvmConfig, '-n', "$tag-warm", '-L', '1g', '-y', $lab.nodes[0].vg)
 Invoke-Lvm $lvremove @('--config', $lab.lvmConfig, '-f', "$($lab.nodes[0].vg)/$tag-warm")
@@ -80,7 +80,7 @@ $delete = [System.Collections.Generic.List[double]]::new()
 $bareDelete = [System.Collections.Generic.List[double]]::new()
 foreach ($i in 1..$Count) {
     $v = $null
-    $create.Add((Invoke-Timed { $script:v = New-BlockVolume -Name "$tag-s$i" -SizeGiB 1 -Wait }))
+    $create.Add((Invoke-Timed { $script:v = New-BlockVolume -Name "$tag-s$i" -AvailabilityZone $lab.zone -SizeGiB 1 -Wait }))
     if ($v.Status -ne 'available') { throw "volume $($v.Name) ended $($v.Status): $($v.StatusReason)" }
     $vg = $vgOf[$v.Host]
     $bareCreate.Add((Invoke-Timed { Invoke-Lvm $lvcreate @('--config', $lab.lvmConfig, '-n', "$tag-bare$i", '-L', '1g', '-y', $vg) }))
@@ -90,7 +90,7 @@ foreach ($i in 1..$Count) {
 
 # --- 2. bulk pipeline ------------------------------------------------------------------------------
 Write-Host "bulk: $BulkCount volumes in one pipeline..."
-$specs = 1..$BulkCount | ForEach-Object { [pscustomobject]@{ Name = "$tag-b$_"; SizeGiB = 1 } }
+$specs = 1..$BulkCount | ForEach-Object { [pscustomobject]@{ Name = "$tag-b$_"; SizeGiB = 1; Zone = $lab.zone } }
 $bulk = $null
 $bulkCreateMs = Invoke-Timed { $script:bulk = @($specs | New-BlockVolume -Wait -TimeoutSec 900) }
 $notAvailable = @($bulk | Where-Object Status -NE 'available').Count
@@ -99,23 +99,25 @@ $bulkDeleteMs = Invoke-Timed { $bulk | Remove-BlockVolume -Confirm:$false -Wait 
 # --- 3. scheduler placement rate -------------------------------------------------------------------
 Write-Host "scheduler: $SchedulerRequests pending requests, agents stopped, scheduler disabled then enabled..."
 foreach ($n in $lab.nodeNames) { Stop-LabAgent -Name $n }
+# Only the lab's nodes (zone $lab.zone) take part: another registered host (the iSCSI guest) is left alone.
+$nodeList = @($lab.nodeNames | ForEach-Object { "'$_'" }) -join ', '
 $placedPerSecond = $null
 try {
     Invoke-LabSql "update bs.services set disabled = true where service = 'scheduler'" | Out-Null
     Start-Sleep -Milliseconds 500
     Invoke-LabSql @"
-insert into bs.volumes (id, name, size_gib, status)
-  select gen_random_uuid(), '$tag-q' || g, 1, 'creating' from generate_series(1, $SchedulerRequests) g;
+insert into bs.volumes (id, name, size_gib, status, zone)
+  select gen_random_uuid(), '$tag-q' || g, 1, 'creating', '$($lab.zone)' from generate_series(1, $SchedulerRequests) g;
 insert into bs.operations (volume_id, kind, stage)
   select id, 'create', 'pending' from bs.volumes where name like '$tag-q%' order by name;
-update bs.services set total_gib = 1000000, free_gib = 1000000, heartbeat_at = now() where service = 'volume';
+update bs.services set total_gib = 1000000, free_gib = 1000000, heartbeat_at = now() where service = 'volume' and host in ($nodeList);
 "@ | Out-Null
     $enabledAt = Invoke-LabSql "update bs.services set disabled = false where service = 'scheduler' returning to_char(clock_timestamp(), 'YYYY-MM-DD HH24:MI:SS.US')"
     Invoke-LabSql "select pg_notify('bs_schedule', '0')" | Out-Null
     $deadline = [DateTime]::UtcNow.AddMinutes(10)
     while ([int](Invoke-LabSql "select count(*) from bs.operations o join bs.volumes v on v.id = o.volume_id where v.name like '$tag-q%' and o.stage = 'pending'") -gt 0) {
         if ([DateTime]::UtcNow -gt $deadline) { throw 'the scheduler did not place the requests within 10 minutes' }
-        Invoke-LabSql "update bs.services set heartbeat_at = now() where service = 'volume'" | Out-Null  # stopped agents stay 'up'
+        Invoke-LabSql "update bs.services set heartbeat_at = now() where service = 'volume' and host in ($nodeList)" | Out-Null  # stopped agents stay 'up'
         Start-Sleep -Milliseconds 200
     }
     $row = Invoke-LabSql @"

@@ -50,6 +50,7 @@ BeforeAll {
         foreach ($id in $rows.Keys) {
             $row = $rows[$id]
             if ($row.Status -notin 'available', 'deleting', 'error_deleting') { continue }
+            if (-not $vgOf.ContainsKey($row.Host)) { continue }   # another lab host (the iSCSI guest) checks its own
             $lv = $lvs[$id]
             if (-not $lv) { "volume $id is $($row.Status) on $($row.Host) without its LV" }
             elseif ($lv.SizeGiB -ne $row.Size) { "volume $id has $($row.Size) GiB, its LV $($lv.SizeGiB) GiB" }
@@ -90,14 +91,14 @@ Describe 'Crash safety' {
         It 'finishes every create and delete after the restart, and lvs agrees with the database' {
             $tag = "$prefix-$Node"
             # Volumes to delete during the burst.
-            $old = @(1..20 | ForEach-Object { [pscustomobject]@{ Name = "$tag-old$_"; SizeGiB = 1 } } | New-BlockVolume -Wait -TimeoutSec 300)
+            $old = @(1..20 | ForEach-Object { [pscustomobject]@{ Name = "$tag-old$_"; SizeGiB = 1; Zone = $lab.zone } } | New-BlockVolume -Wait -TimeoutSec 300)
             @($old | Where-Object Status -NE 'available') | Should -BeNullOrEmpty
 
             # The burst: creates and deletes interleaved; the agent dies while its queue is full.
             $new = [System.Collections.Generic.List[object]]::new()
             $inFlightAtKill = 0
             foreach ($i in 1..100) {
-                $new.Add((New-BlockVolume -Name "$tag-new$i" -SizeGiB (1 + $i % 2)))
+                $new.Add((New-BlockVolume -Name "$tag-new$i" -AvailabilityZone $lab.zone -SizeGiB (1 + $i % 2)))
                 if ($i -le 20) { Remove-BlockVolume -Id $old[$i - 1].Id -Confirm:$false }
                 # Kill from the middle of the burst on, as soon as the agent has work in hand.
                 if ($i -ge 50 -and $inFlightAtKill -eq 0) {
@@ -133,7 +134,7 @@ Describe 'Crash safety' {
             $new = [System.Collections.Generic.List[object]]::new()
             $pendingAtKill = 0
             foreach ($i in 1..100) {
-                $new.Add((New-BlockVolume -Name "$tag-$i" -SizeGiB 1))
+                $new.Add((New-BlockVolume -Name "$tag-$i" -AvailabilityZone $lab.zone -SizeGiB 1))
                 if ($i -eq 50) {
                     Stop-Hard $lab.scheduler.name
                     $pendingAtKill = [int](Invoke-LabSql "select count(*) from bs.operations where stage = 'pending'")
@@ -170,14 +171,15 @@ Describe 'Crash safety' {
 
         It 'adopts the LV a dead create made, and finishes a delete whose LV is already gone' {
             # Only node1 takes new volumes here.
-            Invoke-LabSql "update bs.services set frozen = true where service = 'volume' and host <> '$($node.name)'" | Out-Null
+            $others = @($lab.nodeNames | Where-Object { $_ -ne $node.name } | ForEach-Object { "'$_'" }) -join ', '
+            Invoke-LabSql "update bs.services set frozen = true where service = 'volume' and host in ($others)" | Out-Null
             try {
-                $made = New-BlockVolume -Name "$prefix-made" -SizeGiB 2
-                $gone = New-BlockVolume -Name "$prefix-gone" -SizeGiB 1
+                $made = New-BlockVolume -Name "$prefix-made" -AvailabilityZone $lab.zone -SizeGiB 2
+                $gone = New-BlockVolume -Name "$prefix-gone" -AvailabilityZone $lab.zone -SizeGiB 1
                 Wait-LabCondition { @(Get-BlockVolume -Id $made.Id, $gone.Id | Where-Object Host).Count -eq 2 } -TimeoutSeconds 30 | Should -BeTrue
             }
             finally {
-                Invoke-LabSql "update bs.services set frozen = false where service = 'volume'" | Out-Null
+                Invoke-LabSql "update bs.services set frozen = false where service = 'volume' and host in ($others)" | Out-Null
             }
 
             # What a crash leaves: the create ran lvcreate, the status was never written...
@@ -202,7 +204,7 @@ Describe 'Crash safety' {
 
     Context 'the reconcile pass at agent start' {
         It 'removes at start an orphan LV of a deleted volume, reports an unknown one, and never touches other LVs' {
-            $deleted = New-BlockVolume -Name "$prefix-orphan" -SizeGiB 1 -Wait -TimeoutSec 60
+            $deleted = New-BlockVolume -Name "$prefix-orphan" -AvailabilityZone $lab.zone -SizeGiB 1 -Wait -TimeoutSec 60
             $node = $lab.nodes | Where-Object name -EQ $deleted.Host
             (Remove-BlockVolume -Id $deleted.Id -Confirm:$false -Wait -PassThru -TimeoutSec 60).Status | Should -Be 'deleted'
             $unknown = [guid]::NewGuid()

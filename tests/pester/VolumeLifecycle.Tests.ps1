@@ -1,6 +1,8 @@
 # Volume lifecycle end to end against the lab (build.ps1 Up: a scheduler and two agents on real LVM):
 # every claim about a volume is checked in LVM itself (lvs/vgs), not only in our own tables.
 # Run by `build.ps1 Test` (Pester 5.7.1); BLOCKSTORE_REPO and BLOCKSTORE_CONNECTION point at the lab.
+# Volumes are requested in the lab's zone: other volume hosts (the iSCSI guest, zone 'guest') may be
+# registered too, and these tests check the nodes' VGs.
 
 BeforeDiscovery {
     Import-Module (Join-Path $PSScriptRoot 'TestHelpers.psm1') -Force -DisableNameChecking
@@ -67,7 +69,7 @@ AfterAll {
 Describe 'Volume lifecycle' {
     Context 'one volume' {
         It 'is created: available, and its LV volume-<id> exists in the VG of its host with the requested size' {
-            $v = New-BlockVolume -Name "$prefix-one" -SizeGiB 3 -Wait -TimeoutSec 120
+            $v = New-BlockVolume -Name "$prefix-one" -AvailabilityZone $lab.zone -SizeGiB 3 -Wait -TimeoutSec 120
             $v.Status | Should -Be 'available'
             $v.SizeGiB | Should -Be 3
             $v.Host | Should -BeIn $lab.nodeNames
@@ -109,7 +111,7 @@ Describe 'Volume lifecycle' {
         }
 
         It 'frees its name for a new volume' {
-            $again = New-BlockVolume -Name "$prefix-one" -SizeGiB 1 -Wait -TimeoutSec 120
+            $again = New-BlockVolume -Name "$prefix-one" -AvailabilityZone $lab.zone -SizeGiB 1 -Wait -TimeoutSec 120
             $again.Status | Should -Be 'available'
             $again.Id | Should -Not -Be $one.Id
             Remove-BlockVolume -Id $again.Id -Confirm:$false -Wait -TimeoutSec 120
@@ -121,10 +123,10 @@ Describe 'Volume lifecycle' {
         It 'all end available, spread by free capacity, no host overcommitted (checked against vgs and lvs)' {
             # Ballast first: one host starts with 40 GiB less free space. The weigher (most free
             # first) must fill that gap, so the two hosts end with free space within one volume size.
-            $ballast = New-BlockVolume -Name "$prefix-weight" -SizeGiB 40 -Wait -TimeoutSec 120
+            $ballast = New-BlockVolume -Name "$prefix-weight" -AvailabilityZone $lab.zone -SizeGiB 40 -Wait -TimeoutSec 120
             $ballast.Status | Should -Be 'available'
 
-            $specs = 1..200 | ForEach-Object { [pscustomobject]@{ Name = "$prefix-b$_"; SizeGiB = 1 + ($_ % 3) } }
+            $specs = 1..200 | ForEach-Object { [pscustomobject]@{ Name = "$prefix-b$_"; SizeGiB = 1 + ($_ % 3); Zone = $lab.zone } }
             $total = ($specs | Measure-Object SizeGiB -Sum).Sum
             $freeBefore = ($lab.volumeGroups | ForEach-Object { (Get-Vg $_).FreeGiB } | Measure-Object -Sum).Sum
             $freeBefore | Should -BeGreaterThan ($total + 10) -Because 'the lab VGs must be able to hold the burst (build.ps1 Up makes 256G disks)'
@@ -214,7 +216,7 @@ Describe 'Volume lifecycle' {
         }
 
         It 'ends error with LVM''s own message as the reason, recorded as an event from that host' {
-            $v = New-BlockVolume -Name "$prefix-nospace" -SizeGiB 1 -Wait -TimeoutSec 60
+            $v = New-BlockVolume -Name "$prefix-nospace" -AvailabilityZone $lab.zone -SizeGiB 1 -Wait -TimeoutSec 60
             $v.Status | Should -Be 'error'
             $v.Host | Should -BeIn $lab.nodeNames
             $v.StatusReason | Should -Match 'lvcreate failed .*insufficient free space'
@@ -233,9 +235,9 @@ Describe 'Volume lifecycle' {
             @{ Size = 0 }, @{ Size = -1 }, @{ Size = 16385 }
         ) {
             $before = Get-RowCounts
-            { New-BlockVolume -Name "$prefix-badsize" -SizeGiB $Size -ErrorAction Stop } |
+            { New-BlockVolume -Name "$prefix-badsize" -AvailabilityZone $lab.zone -SizeGiB $Size -ErrorAction Stop } |
                 Should -Throw -ErrorId 'InvalidVolumeSize,BlockStore.Commands.NewBlockVolumeCommand'
-            New-BlockVolume -Name "$prefix-badsize" -SizeGiB $Size -ErrorAction SilentlyContinue -ErrorVariable err
+            New-BlockVolume -Name "$prefix-badsize" -AvailabilityZone $lab.zone -SizeGiB $Size -ErrorAction SilentlyContinue -ErrorVariable err
             $err[0].CategoryInfo.Category | Should -Be 'InvalidArgument'
             Get-RowCounts | Should -Be $before
         }
@@ -258,9 +260,9 @@ Describe 'Volume lifecycle' {
 
         It 'reports a bad item of a pipeline and still creates the others' {
             $items = @(
-                [pscustomobject]@{ Name = "$prefix-p1"; SizeGiB = 1 }
-                [pscustomobject]@{ Name = "$prefix-p2"; SizeGiB = 0 }
-                [pscustomobject]@{ Name = "$prefix-p3"; SizeGiB = 1 }
+                [pscustomobject]@{ Name = "$prefix-p1"; SizeGiB = 1; Zone = $lab.zone }
+                [pscustomobject]@{ Name = "$prefix-p2"; SizeGiB = 0; Zone = $lab.zone }
+                [pscustomobject]@{ Name = "$prefix-p3"; SizeGiB = 1; Zone = $lab.zone }
             )
             $out = @($items | New-BlockVolume -Wait -TimeoutSec 120 -ErrorAction SilentlyContinue -ErrorVariable err)
             $out.Name | Should -Be @("$prefix-p1", "$prefix-p3")
@@ -271,11 +273,11 @@ Describe 'Volume lifecycle' {
         }
 
         It 'refuses a name in use with VolumeNameInUse (ResourceExists) and writes nothing' {
-            $first = New-BlockVolume -Name "$prefix-dup" -SizeGiB 1 -Wait -TimeoutSec 120
+            $first = New-BlockVolume -Name "$prefix-dup" -AvailabilityZone $lab.zone -SizeGiB 1 -Wait -TimeoutSec 120
             $before = Get-RowCounts
-            { New-BlockVolume -Name "$prefix-dup" -SizeGiB 2 -ErrorAction Stop } |
+            { New-BlockVolume -Name "$prefix-dup" -AvailabilityZone $lab.zone -SizeGiB 2 -ErrorAction Stop } |
                 Should -Throw -ErrorId 'VolumeNameInUse,BlockStore.Commands.NewBlockVolumeCommand'
-            New-BlockVolume -Name "$prefix-dup" -SizeGiB 2 -ErrorAction SilentlyContinue -ErrorVariable err
+            New-BlockVolume -Name "$prefix-dup" -AvailabilityZone $lab.zone -SizeGiB 2 -ErrorAction SilentlyContinue -ErrorVariable err
             $err[0].CategoryInfo.Category | Should -Be 'ResourceExists'
             Get-RowCounts | Should -Be $before
             Remove-BlockVolume -Id $first.Id -Confirm:$false -Wait -TimeoutSec 120
@@ -293,7 +295,7 @@ Describe 'Volume lifecycle' {
         }
 
         It 'New-BlockVolume -Wait times out with WaitTimeout (OperationTimeout) and the volume goes on to available' {
-            $v = New-BlockVolume -Name "$prefix-slow" -SizeGiB 1 -Wait -TimeoutSec 2 -ErrorAction SilentlyContinue -ErrorVariable err
+            $v = New-BlockVolume -Name "$prefix-slow" -AvailabilityZone $lab.zone -SizeGiB 1 -Wait -TimeoutSec 2 -ErrorAction SilentlyContinue -ErrorVariable err
             $v | Should -BeNullOrEmpty
             $err.Count | Should -Be 1
             $err[0].FullyQualifiedErrorId | Should -Be 'WaitTimeout,BlockStore.Commands.NewBlockVolumeCommand'
@@ -309,7 +311,7 @@ Describe 'Volume lifecycle' {
         }
 
         It 'Remove-BlockVolume on a volume not yet placed deletes it at once and cancels its request' {
-            $v = New-BlockVolume -Name "$prefix-unplaced" -SizeGiB 1
+            $v = New-BlockVolume -Name "$prefix-unplaced" -AvailabilityZone $lab.zone -SizeGiB 1
             $v.Status | Should -Be 'creating'
             $gone = Remove-BlockVolume -Id $v.Id -Confirm:$false -PassThru
             $gone.Status | Should -Be 'deleted'
@@ -334,7 +336,7 @@ Describe 'Volume lifecycle' {
         }
 
         It 'Remove-BlockVolume on a volume still creating removes it once creation settles, LV included' {
-            $v = New-BlockVolume -Name "$prefix-racing" -SizeGiB 2
+            $v = New-BlockVolume -Name "$prefix-racing" -AvailabilityZone $lab.zone -SizeGiB 2
             Wait-LabCondition { (Get-BlockVolume -Id $v.Id).Host } -TimeoutSeconds 30 | Should -BeTrue -Because 'the scheduler places it'
             $placed = Get-BlockVolume -Id $v.Id
             $placed.Status | Should -Be 'creating'
