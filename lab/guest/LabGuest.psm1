@@ -78,7 +78,8 @@ function Start-LabGuest {
     Set-Content -LiteralPath (Join-Path $share 'guest.env') -Value @(
         "GUEST_HOST=$Name", "GUEST_VG=$vg", "GUEST_THIN_POOL=$pool", 'GUEST_THIN_POOL_SIZE=6g')
     # The agent's command line, one argument per line (bs-agent reads them into an array).
-    $guestCs = "Host=10.0.2.2;Port=$($Lab.port);Username=$($Lab.user);Database=$($Lab.database)"
+    # Timeout=30: under TCG the first connection (JIT of Npgsql) takes longer than the default 5 s.
+    $guestCs = "Host=10.0.2.2;Port=$($Lab.port);Username=$($Lab.user);Database=$($Lab.database);Timeout=30"
     Set-Content -LiteralPath (Join-Path $share 'agent.args') -Value @(
         "--BlockStore:ConnectionString=$guestCs", "--Agent:HostName=$Name", "--Agent:Zone=$Zone",
         "--Agent:VolumeGroup=$vg", '--Agent:BackendType=thin', "--Agent:ThinPool=$pool", '--Agent:LvmActivation=true',
@@ -91,7 +92,11 @@ function Start-LabGuest {
     $dotnetRoot = Split-Path -Parent ([System.IO.Path]::GetFullPath((Get-Command dotnet -CommandType Application | Select-Object -First 1).Source))
     $resolved = (Get-Item -LiteralPath (Join-Path $dotnetRoot 'dotnet')).ResolvedTarget
     if ($resolved) { $dotnetRoot = Split-Path -Parent $resolved }
-    $agentDir = Join-Path $Lab.repo 'out/hosts/agent'
+    # The agent is deployed into a folder of the lab (not shared straight from out/hosts/agent: a
+    # rebuild deletes and recreates that folder, which leaves the guest's 9p mount pointing at
+    # nothing). Update-LabGuestAgent copies a new build in and restarts the agent.
+    $agentDir = Join-Path $dir 'agent'
+    Copy-LabGuestAgent -Lab $Lab -Destination $agentDir
     $pidFile = Join-Path $dir 'qemu.pid'
     $console = Join-Path $Lab.stateDir "logs/$Name-console.log"
     $arguments = @(
@@ -106,6 +111,10 @@ function Start-LabGuest {
         '-virtfs', "local,path=$dotnetRoot,mount_tag=dotnet,security_model=none,readonly=on",
         '-serial', "file:$console", '-monitor', 'none', '-display', 'none',
         '-pidfile', $pidFile, '-daemonize')
+    # A restarted guest's service row still holds the last capability report: clear it, so "ready"
+    # below means this boot's agent has probed LIO.
+    $psql = Join-Path $Lab.pgBinDir 'psql'
+    & $psql -X -q -At -h $Lab.host -p $Lab.port -U $Lab.user -d $Lab.database -c "update bs.services set capabilities = capabilities - 'iscsi' - 'iscsi_reason' where host = '$Name'" 2>$null | Out-Null
     $clock = [System.Diagnostics.Stopwatch]::StartNew()
     & $qemu.Source @arguments
     if ($LASTEXITCODE -ne 0) { throw "qemu failed to start (exit $LASTEXITCODE)" }
@@ -129,7 +138,6 @@ function Start-LabGuest {
         Start-Sleep -Seconds 2
     }
     $booted = $clock.Elapsed.TotalSeconds
-    $psql = Join-Path $Lab.pgBinDir 'psql'
     while ($true) {
         $state = & $psql -X -q -At -h $Lab.host -p $Lab.port -U $Lab.user -d $Lab.database -c "select capabilities->>'iscsi' from bs.services where host = '$Name' and service = 'volume' and capabilities ? 'iscsi'" 2>$null
         if ($state) { break }
@@ -139,6 +147,9 @@ function Start-LabGuest {
         }
         Start-Sleep -Seconds 2
     }
+    # Volumes without a zone must not land on the slow emulated host: it takes new volumes only
+    # while a test (or a user) enables it: Enable-BlockVolumeService -HostName guest1 -Service volume.
+    & $psql -X -q -At -h $Lab.host -p $Lab.port -U $Lab.user -d $Lab.database -c "update bs.services set disabled = true, disabled_reason = 'lab guest: enabled only by the iSCSI tests (placement with -AvailabilityZone $Zone)' where host = '$Name' and service = 'volume'" | Out-Null
     Write-Host ("guest {0}: booted in {1:0} s, agent ready after {2:0} s, iSCSI capability: {3} (portal 127.0.0.1:{4}, ssh port {5})" -f
         $Name, $booted, $clock.Elapsed.TotalSeconds, $state, $iscsiPort, $sshPort)
     if ($state -ne 'true') {
@@ -146,6 +157,26 @@ function Start-LabGuest {
         Write-Warning "guest $Name cannot export over iSCSI: $why"
     }
     return $guestObj
+}
+
+function Copy-LabGuestAgent {
+    param([Parameter(Mandatory)][object] $Lab, [Parameter(Mandatory)][string] $Destination)
+    $source = Join-Path $Lab.repo 'out/hosts/agent'
+    if (-not (Test-Path -LiteralPath (Join-Path $source 'BlockStore.Agent.dll'))) { throw "$source is not built (run build.ps1 Build)" }
+    New-Item -ItemType Directory -Force -Path $Destination | Out-Null
+    # Into the existing folder (same inode): the guest's mount stays valid.
+    Get-ChildItem -LiteralPath $Destination -Force | Remove-Item -Recurse -Force
+    Copy-Item -Path (Join-Path $source '*') -Destination $Destination -Recurse -Force
+}
+
+function Update-LabGuestAgent {
+    <# Deploys the current build (out/hosts/agent) to the guest and restarts its agent, like an upgrade of a storage server. #>
+    [CmdletBinding()]
+    param([object] $Lab)
+    if (-not $Lab) { $Lab = Get-Content -LiteralPath (Join-Path $env:BLOCKSTORE_REPO '.blockstore/lab.json') -Raw | ConvertFrom-Json }
+    Invoke-LabGuest -Guest $Lab.guest -Command 'bs-agent stop' | Out-Null
+    Copy-LabGuestAgent -Lab $Lab -Destination (Join-Path $Lab.stateDir 'guest/agent')
+    Invoke-LabGuest -Guest $Lab.guest -Command 'bs-agent start' | Out-Null
 }
 
 function Stop-LabGuest {
@@ -209,4 +240,4 @@ function ConvertTo-LabGuestWord([string] $Text) {
     return "'" + $Text.Replace("'", "'\''") + "'"
 }
 
-Export-ModuleMember -Function Get-LabGuestImage, Start-LabGuest, Stop-LabGuest, Invoke-LabGuest, ConvertTo-LabGuestWord
+Export-ModuleMember -Function Get-LabGuestImage, Start-LabGuest, Stop-LabGuest, Update-LabGuestAgent, Invoke-LabGuest, ConvertTo-LabGuestWord
