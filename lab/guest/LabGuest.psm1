@@ -147,9 +147,6 @@ function Start-LabGuest {
         }
         Start-Sleep -Seconds 2
     }
-    # Volumes without a zone must not land on the slow emulated host: it takes new volumes only
-    # while a test (or a user) enables it: Enable-BlockVolumeService -HostName guest1 -Service volume.
-    & $psql -X -q -At -h $Lab.host -p $Lab.port -U $Lab.user -d $Lab.database -c "update bs.services set disabled = true, disabled_reason = 'lab guest: enabled only by the iSCSI tests (placement with -AvailabilityZone $Zone)' where host = '$Name' and service = 'volume'" | Out-Null
     Write-Host ("guest {0}: booted in {1:0} s, agent ready after {2:0} s, iSCSI capability: {3} (portal 127.0.0.1:{4}, ssh port {5})" -f
         $Name, $booted, $clock.Elapsed.TotalSeconds, $state, $iscsiPort, $sshPort)
     if ($state -ne 'true') {

@@ -23,7 +23,6 @@ $lab = Get-LabInfo
 $g = $lab.guest
 $env:BLOCKSTORE_CONNECTION = $lab.connectionString
 
-Enable-BlockVolumeService -HostName $g.name -Service volume -Confirm:$false
 $vol = New-BlockVolume -Name "bench-iscsi-$([guid]::NewGuid().ToString('N').Substring(0, 6))" -SizeGiB 1 -AvailabilityZone $g.zone -Wait -TimeoutSec 600
 $initiator = 'iqn.2024-01.com.example.bench:client'
 
@@ -68,7 +67,6 @@ for ($i = 1; $i -le $Rounds; $i++) {
 $agentLog = Invoke-LabGuest -Guest $g -Command "grep -E 'attach .*targetcli run|detach .*targetcli run' /var/log/blockstore-agent.log | tail -$(2 * $Rounds)"
 Invoke-LabGuest -Guest $g -Command "lvremove -q -f $($g.vg)/bench-hand" | Out-Null
 Remove-BlockVolume -Id $vol.Id -Confirm:$false -Wait -TimeoutSec 600 | Out-Null
-Disable-BlockVolumeService -HostName $g.name -Service volume -Reason 'lab guest: enabled only by the iSCSI tests' -Confirm:$false
 
 function Med([double[]] $v) { $s = @($v | Sort-Object); if ($s.Count % 2) { $s[[int][Math]::Floor($s.Count / 2)] } else { ($s[$s.Count / 2 - 1] + $s[$s.Count / 2]) / 2 } }
 function Row([string] $Name, [double[]] $Att, [double[]] $Det) {

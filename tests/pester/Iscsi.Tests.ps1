@@ -156,7 +156,6 @@ Describe 'iSCSI attachments on hosts without LIO' {
 Describe 'iSCSI against a real LIO target (lab guest)' -Skip:(-not $hasGuest) {
     BeforeAll {
         $script:g = $lab.guest
-        Enable-BlockVolumeService -HostName $g.name -Service volume -Confirm:$false | Out-Null
         $script:vol = New-BlockVolume -Name "$prefix-g1" -SizeGiB 1 -AvailabilityZone $g.zone -Wait -TimeoutSec 300
         $script:lvPath = "/dev/$($g.vg)/volume-$($vol.Id)"
         $script:iqn = "iqn.2010-10.org.openstack:volume-$($vol.Id)"
@@ -165,10 +164,6 @@ Describe 'iSCSI against a real LIO target (lab guest)' -Skip:(-not $hasGuest) {
             # The targets LIO has, read in the guest (configfs), and what targetcli ls prints.
             @(Invoke-LabGuest -Guest $g -Command 'ls /sys/kernel/config/target/iscsi 2>/dev/null | grep "^iqn\." || true')
         }
-    }
-
-    AfterAll {
-        Disable-BlockVolumeService -HostName $g.name -Service volume -Reason 'lab guest: enabled only by the iSCSI tests' -Confirm:$false | Out-Null
     }
 
     It 'the guest host reports that it can export over iSCSI' {
