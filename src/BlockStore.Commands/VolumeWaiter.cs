@@ -29,6 +29,13 @@ internal sealed class VolumeWaiter(BlockStoreCmdlet cmdlet, VolumeRequests volum
         }
     }
 
+    /// <summary>Results in the order the volumes were asked for, not the order they finished in.</summary>
+    private static List<BlockVolume> InRequestOrder(IReadOnlyList<BlockVolume> targets, IEnumerable<BlockVolume> found)
+    {
+        var byId = found.ToDictionary(v => v.Id);
+        return targets.Where(t => byId.ContainsKey(t.Id)).Select(t => byId[t.Id]).ToList();
+    }
+
     /// <summary>
     /// A notification listener, or null when it cannot be had (then the wait only polls, which is
     /// slower but equally correct).
@@ -87,7 +94,7 @@ internal sealed class VolumeWaiter(BlockStoreCmdlet cmdlet, VolumeRequests volum
             {
                 progress.RecordType = ProgressRecordType.Completed;
                 cmdlet.WriteProgress(progress);
-                return (done, pending.Values.ToList());
+                return (InRequestOrder(targets, done), InRequestOrder(targets, pending.Values));
             }
 
             var total = targets.Count;
@@ -113,6 +120,6 @@ internal sealed class VolumeWaiter(BlockStoreCmdlet cmdlet, VolumeRequests volum
 
         progress.RecordType = ProgressRecordType.Completed;
         cmdlet.WriteProgress(progress);
-        return (done, []);
+        return (InRequestOrder(targets, done), []);
     }
 }
