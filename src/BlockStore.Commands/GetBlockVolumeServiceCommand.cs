@@ -10,25 +10,7 @@ namespace BlockStore.Commands;
 /// </summary>
 [Cmdlet(VerbsCommon.Get, "BlockVolumeService")]
 [OutputType(typeof(BlockVolumeService))]
-public sealed class GetBlockVolumeServiceCommand : BlockStoreCmdlet
+public sealed class GetBlockVolumeServiceCommand : ServiceQueryCmdlet
 {
-    [Parameter(Position = 0, ValueFromPipelineByPropertyName = true)]
-    [Alias("Host")]
-    [SupportsWildcards]
-    [ArgumentCompleter(typeof(HostNameCompleter))]
-    public string[]? HostName { get; set; }
-
-    [Parameter(Position = 1, ValueFromPipelineByPropertyName = true)]
-    [ValidateSet(ServiceType.Volume, ServiceType.Scheduler)]
-    public string? Service { get; set; }
-
-    protected override void ProcessRecord()
-    {
-        var services = Terminating(() => Run(ct => Session.Services.ListAsync(HostName, Service?.ToLowerInvariant(), ct)));
-        WriteObject(services, enumerateCollection: true);
-        foreach (var missing in ServiceLookup.Missing(HostName, Service, services.Select(s => s.Host)))
-        {
-            WriteError(ToErrorRecord(missing));
-        }
-    }
+    protected override void ProcessRecord() => WriteObject(Query(), enumerateCollection: true);
 }

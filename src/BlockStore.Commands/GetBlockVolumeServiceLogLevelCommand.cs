@@ -9,25 +9,8 @@ namespace BlockStore.Commands;
 /// </summary>
 [Cmdlet(VerbsCommon.Get, "BlockVolumeServiceLogLevel")]
 [OutputType(typeof(BlockVolumeServiceLogLevel))]
-public sealed class GetBlockVolumeServiceLogLevelCommand : BlockStoreCmdlet
+public sealed class GetBlockVolumeServiceLogLevelCommand : ServiceQueryCmdlet
 {
-    [Parameter(Position = 0, ValueFromPipelineByPropertyName = true)]
-    [Alias("Host")]
-    [SupportsWildcards]
-    [ArgumentCompleter(typeof(HostNameCompleter))]
-    public string[]? HostName { get; set; }
-
-    [Parameter(Position = 1, ValueFromPipelineByPropertyName = true)]
-    [ValidateSet(ServiceType.Volume, ServiceType.Scheduler)]
-    public string? Service { get; set; }
-
-    protected override void ProcessRecord()
-    {
-        var services = Terminating(() => Run(ct => Session.Services.ListAsync(HostName, Service?.ToLowerInvariant(), ct)));
-        WriteObject(services.Select(ServiceLookup.LogLevelOf), enumerateCollection: true);
-        foreach (var missing in ServiceLookup.Missing(HostName, Service, services.Select(s => s.Host)))
-        {
-            WriteError(ToErrorRecord(missing));
-        }
-    }
+    protected override void ProcessRecord() =>
+        WriteObject(Query().Select(BlockVolumeServiceLogLevel.Of), enumerateCollection: true);
 }

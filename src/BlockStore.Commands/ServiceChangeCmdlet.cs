@@ -1,39 +1,24 @@
-using System.Management.Automation;
 using BlockStore.Core;
 
 namespace BlockStore.Commands;
 
 /// <summary>
-/// What Set-, Enable- and Disable-BlockVolumeService share: the (host, service) parameters that
-/// bind from Get-BlockVolumeService output, the check of the change before anything is written,
-/// ShouldProcess, and one result or one ServiceNotFound error per host, so a bad name in a list
-/// never stops the others. The subclasses only say which change they make.
+/// What Set-, Enable- and Disable-BlockVolumeService share: an enable/disable/freeze/thaw change,
+/// checked by ServiceRules before anything is written. The subclasses only say which change.
 /// </summary>
-public abstract class ServiceChangeCmdlet : BlockStoreCmdlet
+public abstract class ServiceChangeCmdlet : ServiceUpdateCmdlet
 {
-    /// <summary>Exact host names (no wildcards: a change should name what it changes).</summary>
-    [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
-    [Alias("Host")]
-    [ValidateNotNullOrEmpty]
-    [ArgumentCompleter(typeof(HostNameCompleter))]
-    public string[] HostName { get; set; } = [];
-
-    [Parameter(Mandatory = true, Position = 1, ValueFromPipelineByPropertyName = true)]
-    [ValidateSet(ServiceType.Volume, ServiceType.Scheduler)]
-    public string Service { get; set; } = "";
-
-    [Parameter]
-    public SwitchParameter PassThru { get; set; }
-
     /// <summary>The change this invocation makes.</summary>
     protected abstract ServiceChange Change { get; }
 
     /// <summary>The disable reason, when the cmdlet has one.</summary>
     protected virtual string? ChangeReason => null;
 
+    protected override string Action => ChangeReason is null ? Change.ToString() : $"{Change} (reason: {ChangeReason})";
+
     /// <summary>
     /// The reason is the same for every item, so a bad one ends the command before the first item
-    /// and nothing is written. (A scheduler freeze depends on the item and is refused per item.)
+    /// and nothing is written. (Whether a change suits the service type is checked per item.)
     /// </summary>
     protected override void BeginProcessing() =>
         Terminating(() =>
@@ -42,33 +27,8 @@ public abstract class ServiceChangeCmdlet : BlockStoreCmdlet
             return 0;
         });
 
-    protected override void ProcessRecord()
-    {
-        // ValidateSet accepts any casing; the rows are stored in lower case.
-        var service = Service.ToLowerInvariant();
-        foreach (var host in HostName)
-        {
-            PerItem(() =>
-            {
-                ServiceRules.CheckChange(service, Change, ChangeReason);
-                if (!ShouldProcess($"{service} service on {host}", Action()))
-                {
-                    return;
-                }
+    protected override void Check(string service) => ServiceRules.CheckChange(service, Change, ChangeReason);
 
-                var changed = Run(ct => Session.Services.ChangeAsync(host, service, Change, ChangeReason, ct))
-                    ?? throw ServiceRules.NotFound(host, service);
-                if (PassThru)
-                {
-                    WriteObject(changed);
-                }
-            });
-        }
-    }
-
-    private string Action() => Change switch
-    {
-        ServiceChange.Disable when ChangeReason is not null => $"Disable (reason: {ChangeReason})",
-        _ => Change.ToString(),
-    };
+    protected override Task<BlockVolumeService?> ApplyAsync(string host, string service, CancellationToken ct) =>
+        Session.Services.ChangeAsync(host, service, Change, ChangeReason, ct);
 }

@@ -10,49 +10,21 @@ namespace BlockStore.Commands;
 /// </summary>
 [Cmdlet(VerbsCommon.Set, "BlockVolumeServiceLogLevel", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Low)]
 [OutputType(typeof(BlockVolumeServiceLogLevel))]
-public sealed class SetBlockVolumeServiceLogLevelCommand : BlockStoreCmdlet
+public sealed class SetBlockVolumeServiceLogLevelCommand : ServiceUpdateCmdlet
 {
     private string _level = "";
-
-    [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
-    [Alias("Host")]
-    [ValidateNotNullOrEmpty]
-    [ArgumentCompleter(typeof(HostNameCompleter))]
-    public string[] HostName { get; set; } = [];
-
-    [Parameter(Mandatory = true, Position = 1, ValueFromPipelineByPropertyName = true)]
-    [ValidateSet(ServiceType.Volume, ServiceType.Scheduler)]
-    public string Service { get; set; } = "";
 
     /// <summary>Checked by Validation.LogLevel (not ValidateSet) so a bad level has its own ErrorId, InvalidLogLevel.</summary>
     [Parameter(Mandatory = true, Position = 2)]
     [ArgumentCompleter(typeof(LogLevelCompleter))]
     public string Level { get; set; } = "";
 
-    [Parameter]
-    public SwitchParameter PassThru { get; set; }
+    protected override string Action => $"Set log level to {_level}";
 
     protected override void BeginProcessing() => _level = Terminating(() => Validation.LogLevel(Level));
 
-    protected override void ProcessRecord()
-    {
-        var service = Service.ToLowerInvariant();
-        foreach (var host in HostName)
-        {
-            PerItem(() =>
-            {
-                if (!ShouldProcess($"{service} service on {host}", $"Set log level to {_level}"))
-                {
-                    return;
-                }
+    protected override Task<BlockVolumeService?> ApplyAsync(string host, string service, CancellationToken ct) =>
+        Session.Services.SetLogLevelAsync(host, service, _level, ct);
 
-                var changed = Run(ct => Session.Services.SetLogLevelAsync(host, service, _level, ct))
-                    ?? throw ServiceRules.NotFound(host, service);
-                if (PassThru)
-                {
-                    WriteObject(ServiceLookup.LogLevelOf(changed));
-                }
-            });
-        }
-    }
+    protected override object Output(BlockVolumeService changed) => BlockVolumeServiceLogLevel.Of(changed);
 }

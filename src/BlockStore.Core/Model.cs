@@ -66,6 +66,9 @@ public sealed class BlockVolumeServiceLogLevel
     public string Host { get; set; } = "";
     public string Service { get; set; } = "";
     public string Level { get; set; } = "";
+
+    public static BlockVolumeServiceLogLevel Of(BlockVolumeService service) =>
+        new() { Host = service.Host, Service = service.Service, Level = service.LogLevel };
 }
 
 /// <summary>The database a session uses. Never carries the password.</summary>

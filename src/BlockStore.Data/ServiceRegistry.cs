@@ -16,17 +16,13 @@ public sealed record CapacityReport(
 
 /// <summary>
 /// SQL shared by every query that judges a service, so the cmdlets and the scheduler agree on
-/// what "up" and "provisioned" mean. Both expect the service row aliased as s.
+/// what "up" means. It expects the service row aliased as s.
 /// </summary>
 internal static class ServiceSql
 {
     /// <summary>Up/down from the database clock against the cluster-wide threshold, never the caller's clock.</summary>
     public const string Up =
         "(s.heartbeat_at IS NOT NULL AND s.heartbeat_at >= now() - make_interval(secs => bs.service_down_seconds()))";
-
-    /// <summary>The scheduler's capacity ledger: live volumes placed on the host (a failed create holds no LV).</summary>
-    public const string ProvisionedGiB =
-        "(SELECT coalesce(sum(v.size_gib), 0) FROM bs.volumes v WHERE v.host = s.host AND v.status NOT IN ('deleted', 'error'))";
 }
 
 /// <summary>
@@ -39,7 +35,9 @@ public sealed class ServiceRegistry(StoreConnection store)
     private const string ServiceSelect =
         "SELECT s.host, s.service, s.zone, s.disabled, s.disabled_reason, s.frozen, s.heartbeat_at, s.started_at, s.version, " +
         "  s.log_level, s.total_gib, s.free_gib, s.allocated_gib, s.backend_type, s.healthy, s.health_reason, s.modified_by, " +
-        "  " + ServiceSql.Up + " AS up, " + ServiceSql.ProvisionedGiB + " AS provisioned " +
+        "  " + ServiceSql.Up + " AS up, " +
+        // The scheduler's ledger rule (SchedulerQueue): live volumes placed on the host; a failed create holds no LV.
+        "  (SELECT coalesce(sum(v.size_gib), 0) FROM bs.volumes v WHERE v.host = s.host AND v.status NOT IN ('deleted', 'error')) AS provisioned " +
         "FROM bs.services s";
 
     /// <summary>Registers (or re-registers) a host's service and marks it started now.</summary>

@@ -1,0 +1,39 @@
+using System.Management.Automation;
+using BlockStore.Core;
+
+namespace BlockStore.Commands;
+
+/// <summary>
+/// What Get-BlockVolumeService and Get-BlockVolumeServiceLogLevel share: select services by host
+/// name patterns and type, and report a literal host name that matched nothing.
+/// </summary>
+public abstract class ServiceQueryCmdlet : BlockStoreCmdlet
+{
+    [Parameter(Position = 0, ValueFromPipelineByPropertyName = true)]
+    [Alias("Host")]
+    [SupportsWildcards]
+    [ArgumentCompleter(typeof(HostNameCompleter))]
+    public string[]? HostName { get; set; }
+
+    [Parameter(Position = 1, ValueFromPipelineByPropertyName = true)]
+    [ValidateSet(ServiceType.Volume, ServiceType.Scheduler)]
+    public string? Service { get; set; }
+
+    /// <summary>
+    /// The matching services. Like Get-Item, a name without wildcards that matches nothing writes a
+    /// non-terminating ServiceNotFound error; a pattern that matches nothing does not.
+    /// </summary>
+    protected List<BlockVolumeService> Query()
+    {
+        // ValidateSet accepts any casing; the rows are stored in lower case.
+        var service = Service?.ToLowerInvariant();
+        var services = Terminating(() => Run(ct => Session.Services.ListAsync(HostName, service, ct)));
+        var found = services.Select(s => s.Host).ToHashSet(StringComparer.OrdinalIgnoreCase);
+        foreach (var name in (HostName ?? []).Where(n => !WildcardPattern.ContainsWildcardCharacters(n) && !found.Contains(n)))
+        {
+            WriteError(ToErrorRecord(ServiceRules.NotFound(name, service)));
+        }
+
+        return services;
+    }
+}
