@@ -168,6 +168,22 @@ Describe 'Volume services' {
         Wait-ServiceState $node1 volume 'up' 30 | Should -BeTrue
     }
 
+    It 'reports a host whose volume group is missing as unhealthy, and places nothing there' {
+        $vg1 = $lab.nodes[0].vg
+        $moved = "$vg1-gone"
+        & vgrename --config $lab.lvmConfig $vg1 $moved 2>&1 | Out-Null
+        $LASTEXITCODE | Should -Be 0
+        try {
+            Wait-LabCondition { -not (Get-BlockVolumeService -HostName $node1 -Service volume).Healthy } -TimeoutSeconds 15 | Should -BeTrue
+            $s = Get-BlockVolumeService -HostName $node1 -Service volume
+            $s.HealthReason | Should -Match "volume group $vg1 not found"
+            $s.State | Should -Be 'up' -Because 'it still heartbeats: operators see a live host with a problem, not a dead one'
+            (New-TestVolume 'sick1').Host | Should -Be $node2
+        }
+        finally { & vgrename --config $lab.lvmConfig $moved $vg1 2>&1 | Out-Null }
+        Wait-LabCondition { (Get-BlockVolumeService -HostName $node1 -Service volume).Healthy } -TimeoutSeconds 15 | Should -BeTrue
+    }
+
     Context 'invalid input' {
         BeforeAll { $before = Get-ServiceRows }
 
