@@ -20,7 +20,7 @@ param(
     [ValidateRange(1, 16)]
     [int] $Hosts = 2,
 
-    # Up: also boot the storage-host guest (qemu, LIO + targetcli; see lab/guest/LabGuest.psm1).
+    # Up: also boot the storage-host guest (qemu, LIO + targetcli; see tests/lab/guest/LabGuest.psm1).
     [switch] $WithGuest,
 
     # Test: skip the guest (and the iSCSI tests that need it); by default Test boots it when qemu is installed.
@@ -43,7 +43,7 @@ if (-not ($env:PATH -split ':' -contains '/usr/sbin')) { $env:PATH = "$($env:PAT
 
 # The lab's host command lines, PID files and LVM/SQL helpers live in one place, shared with the tests.
 Import-Module (Join-Path $Repo 'tests/pester/TestHelpers.psm1') -Force -DisableNameChecking
-Import-Module (Join-Path $Repo 'lab/guest/LabGuest.psm1') -Force -DisableNameChecking
+Import-Module (Join-Path $Repo 'tests/lab/guest/LabGuest.psm1') -Force -DisableNameChecking
 
 $Out = Join-Path $Repo 'out'
 $StateDir = Join-Path $Repo '.blockstore'
@@ -301,7 +301,7 @@ function Install-GuestPackages {
 }
 
 function Invoke-GuestUp {
-    <# Boots the storage-host guest (LIO) unless it is already running. See lab/guest/LabGuest.psm1. #>
+    <# Boots the storage-host guest (LIO) unless it is already running. See tests/lab/guest/LabGuest.psm1. #>
     $lab = Get-LabInfo -Repo $Repo
     if ($lab.PSObject.Properties['guest'] -and (Test-Path -LiteralPath $lab.guest.pidFile)) {
         $qemuPid = (Get-Content -LiteralPath $lab.guest.pidFile -Raw).Trim()

@@ -14,7 +14,7 @@ BeforeDiscovery {
 
 BeforeAll {
     Import-Module (Join-Path $PSScriptRoot 'TestHelpers.psm1') -Force -DisableNameChecking
-    Import-Module (Join-Path (Get-LabRepoRoot) 'lab/guest/LabGuest.psm1') -Force -DisableNameChecking
+    Import-Module (Join-Path (Get-LabRepoRoot) 'tests/lab/guest/LabGuest.psm1') -Force -DisableNameChecking
     Import-Module (Join-Path (Get-LabRepoRoot) 'out/BlockStore/BlockStore.psd1') -Force
     $lab = Get-LabInfo
     if (-not $env:BLOCKSTORE_CONNECTION) { $env:BLOCKSTORE_CONNECTION = $lab.connectionString }

@@ -362,7 +362,7 @@ Describe 'Volume lifecycle' {
             # This machine's kernel has no device-mapper, so thin pools exist only in the lab's qemu
             # guest (build.ps1 Up -WithGuest; build.ps1 Test boots it when qemu is installed), whose
             # agent serves zone 'guest' with a thin pool. Without it these tests are skipped, not faked.
-            Import-Module (Join-Path (Get-LabRepoRoot) 'lab/guest/LabGuest.psm1') -Force -DisableNameChecking
+            Import-Module (Join-Path (Get-LabRepoRoot) 'tests/lab/guest/LabGuest.psm1') -Force -DisableNameChecking
             $script:guest = if ($lab.PSObject.Properties['guest']) { $lab.guest } else { $null }
             if ($guest) {
                 Invoke-LabGuest -Guest $guest -Command 'true' -AllowFailure -TimeoutSeconds 20 | Out-Null

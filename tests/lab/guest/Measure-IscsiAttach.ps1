@@ -15,7 +15,7 @@
 #>
 param([int] $Rounds = 2)
 $ErrorActionPreference = 'Stop'
-$env:BLOCKSTORE_REPO = if ($env:BLOCKSTORE_REPO) { $env:BLOCKSTORE_REPO } else { (Resolve-Path "$PSScriptRoot/../..").Path }
+$env:BLOCKSTORE_REPO = if ($env:BLOCKSTORE_REPO) { $env:BLOCKSTORE_REPO } else { (Resolve-Path "$PSScriptRoot/../../..").Path }
 Import-Module (Join-Path $env:BLOCKSTORE_REPO 'tests/pester/TestHelpers.psm1') -DisableNameChecking
 Import-Module (Join-Path $PSScriptRoot 'LabGuest.psm1') -DisableNameChecking
 Import-Module (Join-Path $env:BLOCKSTORE_REPO 'out/BlockStore/BlockStore.psd1')
