@@ -51,6 +51,10 @@ $PgBinDir = '/usr/lib/postgresql/15/bin'
 $LabUser = 'blockstore'
 $LabDatabase = 'blockstore'
 $LabZone = 'nova'
+# Login roles of the lab's cmdlets and scheduler (members of the groups that migration 0003 creates).
+$LabOperatorRole = 'lab_operator'
+$LabReaderRole = 'lab_reader'
+$LabSchedulerRole = 'lab_scheduler'
 $SchedulerName = 'scheduler1'
 $ReportIntervalSeconds = 2
 $ServiceDownSeconds = 10
@@ -312,8 +316,80 @@ function Invoke-GuestUp {
     }
     if (-not (Test-HostsBuilt)) { throw 'out/hosts/agent is not built: the guest runs the published agent (run Build).' }
     Install-GuestPackages
+    # The guest's agent is onboarded like any storage host: its own role, its configuration in the
+    # guest's read-only share (root-only), the database as the guest sees it (the user-net gateway).
+    $share = Join-Path $lab.stateDir 'guest/share'
+    New-Item -ItemType Directory -Force -Path $share | Out-Null
+    $guestConfig = Join-Path $share 'agent.json'
+    Register-LabHosts -Lab $lab -Hosts @(@{ name = 'guest1'; zone = 'guest'; configFile = $guestConfig; databaseHost = '10.0.2.2' })
     Write-Step 'boot the storage-host guest (qemu TCG, LIO + targetcli, agent inside)'
-    Start-LabGuest -Lab $lab | Out-Null
+    # 480 s: under TCG on a busy machine the agent's start alone can take minutes.
+    Start-LabGuest -Lab $lab -Name 'guest1' -Zone 'guest' -ConfigFile '/mnt/share/agent.json' -TimeoutSeconds 480 | Out-Null
+}
+
+function New-LabPassword {
+    return [Convert]::ToBase64String([System.Security.Cryptography.RandomNumberGenerator]::GetBytes(24)).Replace('+', '-').Replace('/', '_')
+}
+
+function Write-OwnerOnlyFile([string] $Path, [string[]] $Lines) {
+    <# Creates the file empty with mode 600 first, so the secret is never readable by others. #>
+    Set-Content -LiteralPath $Path -Value $null
+    & chmod 600 $Path
+    Set-Content -LiteralPath $Path -Value $Lines
+}
+
+function New-LabRoles([object] $Lab, [string] $PgPass) {
+    <#
+    The lab's login roles for the cmdlets (operator, reader) and the scheduler, members of the
+    group roles that migration 0003 made. Passwords go to a root-only pgpass file.
+    #>
+    Write-Step "login roles $LabOperatorRole, $LabReaderRole, $LabSchedulerRole (passwords in .blockstore/secrets/pgpass)"
+    $sqlFile = Join-Path $Lab.secretsDir 'roles.sql'
+    $pass = [ordered]@{}
+    $sql = foreach ($r in @(@($LabOperatorRole, 'bs_operator'), @($LabReaderRole, 'bs_reader'), @($LabSchedulerRole, 'bs_scheduler'))) {
+        $pass[$r[0]] = New-LabPassword
+        "CREATE ROLE $($r[0]) LOGIN PASSWORD '$($pass[$r[0]])' IN ROLE $($r[1]);"
+    }
+    Write-OwnerOnlyFile $sqlFile $sql
+    Write-OwnerOnlyFile $PgPass @($pass.Keys | ForEach-Object { "*:*:*:${_}:$($pass[$_])" })
+    try {
+        Invoke-Captured (Join-Path $PgBinDir 'psql') @('-X', '-q', '-v', 'ON_ERROR_STOP=1', '-h', $Lab.socketDir, '-p', "$($Lab.port)",
+            '-U', $LabUser, '-d', $Lab.database, '-f', $sqlFile) | Out-Null
+    }
+    finally { Remove-Item -LiteralPath $sqlFile -Force -ErrorAction Ignore }
+}
+
+function Register-LabHosts([object] $Lab, [object[]] $Hosts) {
+    <#
+    Onboards storage hosts exactly as an operator would: Register-BlockVolumeHost -OutFile, as the
+    lab operator. Default: node1..nodeN. -Hosts: @{ name; zone; configFile; databaseHost } each.
+    #>
+    if (-not $Hosts) { $Hosts = @($Lab.nodes | ForEach-Object { @{ name = $_.name; zone = $Lab.zone; configFile = $_.configFile } }) }
+    $module = Join-Path $Out 'BlockStore/BlockStore.psd1'
+    if (-not (Test-Path -LiteralPath $module)) { throw "$module is not built: cannot register the volume hosts (run Build)." }
+    Write-Step "Register-BlockVolumeHost $(@($Hosts | ForEach-Object { $_.name }) -join ', ') (agent configurations readable by root only)"
+    $script = Join-Path $Lab.secretsDir 'register.ps1'
+    $hostsJson = Join-Path $Lab.secretsDir 'register.json'
+    $Hosts | ConvertTo-Json -AsArray | Set-Content -LiteralPath $hostsJson
+    Set-Content -LiteralPath $script -Value @'
+param([string] $Module, [string] $Connection, [string] $HostsJson)
+$ErrorActionPreference = 'Stop'
+Import-Module $Module
+$env:BLOCKSTORE_CONNECTION = $Connection
+foreach ($h in @(Get-Content -LiteralPath $HostsJson -Raw | ConvertFrom-Json)) {
+    $extra = @{}
+    if ($h.PSObject.Properties['databaseHost'] -and $h.databaseHost) { $extra['DatabaseHost'] = $h.databaseHost }
+    $r = Register-BlockVolumeHost -HostName $h.name -Zone $h.zone -OutFile $h.configFile -PassThru -Confirm:$false @extra
+    Write-Host "registered $($r.HostName): role $($r.Role), configuration $($r.ConfigurationPath)"
+}
+'@
+    $pwsh = @(Get-PwshCommand)
+    $pwshArgs = @($pwsh | Select-Object -Skip 1) + @('-NoProfile', '-NonInteractive', '-File', $script,
+        '-Module', $module, '-Connection', $Lab.connectionString, '-HostsJson', $hostsJson)
+    & $pwsh[0] @pwshArgs | Out-Host
+    $code = $LASTEXITCODE
+    Remove-Item -LiteralPath $script, $hostsJson -Force -ErrorAction Ignore
+    if ($code -ne 0) { throw "Register-BlockVolumeHost failed for $(@($Hosts | ForEach-Object { $_.name }) -join ', ') (exit $code)" }
 }
 
 function Invoke-Up([int] $NodeCount) {
@@ -377,17 +453,22 @@ function Invoke-Up([int] $NodeCount) {
 
     # --- PostgreSQL -----------------------------------------------------------------------------
     $port = Get-FreePort
-    Write-Step "initdb $pgData (superuser $LabUser, trust on localhost only)"
+    Write-Step "initdb $pgData (superuser $LabUser on the unix socket only; every other role with a SCRAM password)"
     Invoke-AsPostgres initdb @('-D', $pgData, '-U', $LabUser, '-A', 'trust', '-E', 'UTF8', '--locale=C', '--no-instructions') -WorkingDirectory $pgHome | Out-Null
+    # The superuser (schema owner: migrations and test setup) is reachable only through the
+    # socket, which only root and postgres can open; the product's roles log in with passwords.
     $hba = @(
-        '# BlockStore lab: trust, local socket and 127.0.0.1 only',
-        'local   all   all                  trust',
-        'host    all   all   127.0.0.1/32   trust')
+        '# BlockStore lab: superuser via the unix socket only; everyone else with a password',
+        "local   all   $LabUser                  trust",
+        'local   all   all                  scram-sha-256',
+        'host    all   all   127.0.0.1/32   scram-sha-256')
     $conf = @(
         '', '# BlockStore lab',
         "listen_addresses = '127.0.0.1'",
         "port = $port",
         "unix_socket_directories = '$socketDir'",
+        'unix_socket_permissions = 0700',
+        "password_encryption = 'scram-sha-256'",
         'max_connections = 200',
         'fsync = off                 # throw-away lab cluster',
         'synchronous_commit = off',
@@ -402,9 +483,17 @@ function Invoke-Up([int] $NodeCount) {
         throw "pg_ctl start failed. Last lines of ${pgLog}:`n$((Get-Content -LiteralPath $pgLog -Tail 20) -join "`n")"
     }
     $psql = Join-Path $PgBinDir 'psql'
-    Invoke-Captured $psql @('-X', '-q', '-v', 'ON_ERROR_STOP=1', '-h', '127.0.0.1', '-p', "$port", '-U', $LabUser, '-d', 'postgres', '-c', "CREATE DATABASE $LabDatabase") | Out-Null
-    $cs = "Host=127.0.0.1;Port=$port;Username=$LabUser;Database=$LabDatabase"
-    $adminCs = "Host=127.0.0.1;Port=$port;Username=$LabUser;Database=postgres"
+    Invoke-Captured $psql @('-X', '-q', '-v', 'ON_ERROR_STOP=1', '-h', $socketDir, '-p', "$port", '-U', $LabUser, '-d', 'postgres', '-c', "CREATE DATABASE $LabDatabase") | Out-Null
+    # Runtime roles (created below after the migration): passwords in a root-only pgpass file,
+    # so no secret is in lab.json, lab.env or any command line.
+    $secretsDir = Join-Path $StateDir 'secrets'
+    New-Item -ItemType Directory -Force -Path $secretsDir | Out-Null
+    & chmod 700 $secretsDir
+    $pgpass = Join-Path $secretsDir 'pgpass'
+    $roleCs = { param($role) "Host=127.0.0.1;Port=$port;Username=$role;Database=$LabDatabase;Passfile=$pgpass" }
+    $cs = & $roleCs $LabOperatorRole
+    $ownerCs = "Host=$socketDir;Port=$port;Username=$LabUser;Database=$LabDatabase"
+    $adminCs = "Host=$socketDir;Port=$port;Username=$LabUser;Database=postgres"
 
     # --- LVM --------------------------------------------------------------------------------------
     $activation = Test-LabDeviceMapper
@@ -427,7 +516,7 @@ function Invoke-Up([int] $NodeCount) {
         $loop = ((Invoke-Captured losetup @('-f', '--show', $img)) | Select-Object -Last 1).Trim()
         Invoke-Captured pvcreate @('--config', $lvmConfig, '-y', $loop) | Out-Null
         Invoke-Captured vgcreate @('--config', $lvmConfig, $vg, $loop) | Out-Null
-        [ordered]@{ name = $name; vg = $vg; loopDevice = $loop; disk = $img }
+        [ordered]@{ name = $name; vg = $vg; loopDevice = $loop; disk = $img; configFile = (Join-Path $secretsDir "$name.json") }
     }
 
     # --- lab description (read by the tests and TestHelpers.psm1) -----------------------------
@@ -439,7 +528,10 @@ function Invoke-Up([int] $NodeCount) {
         user                  = $LabUser
         database              = $LabDatabase
         connectionString      = $cs
+        readerConnectionString = (& $roleCs $LabReaderRole)
+        ownerConnectionString = $ownerCs
         adminConnectionString = $adminCs
+        secretsDir            = $secretsDir
         pgBinDir              = $PgBinDir
         pgDataDir             = $pgData
         pgHome                = $pgHome
@@ -449,7 +541,7 @@ function Invoke-Up([int] $NodeCount) {
         zone                  = $LabZone
         reportIntervalSeconds = $ReportIntervalSeconds
         serviceDownSeconds    = $ServiceDownSeconds
-        scheduler             = [ordered]@{ name = $SchedulerName }
+        scheduler             = [ordered]@{ name = $SchedulerName; connectionString = (& $roleCs $LabSchedulerRole) }
         nodes                 = @($nodes)
         nodeNames             = @($nodes | ForEach-Object { $_.name })
         volumeGroups          = @($nodes | ForEach-Object { $_.vg })
@@ -464,7 +556,7 @@ function Invoke-Up([int] $NodeCount) {
     if (Test-Path -LiteralPath $schedulerDll) {
         Write-Step 'migrate the schema (BlockStore.Scheduler migrate)'
         $migrateLog = Join-Path $StateDir 'logs/migrate.log'
-        & timeout 180 dotnet $schedulerDll migrate "--BlockStore:ConnectionString=$cs" 2>&1 | Tee-Object -FilePath $migrateLog | Out-Host
+        & timeout 180 dotnet $schedulerDll migrate "--BlockStore:ConnectionString=$ownerCs" 2>&1 | Tee-Object -FilePath $migrateLog | Out-Host
         $code = $LASTEXITCODE
         if ($code -eq 124) { throw "'BlockStore.Scheduler migrate' did not finish within 180 s (see $migrateLog)" }
         if ($code -ne 0) { throw "'BlockStore.Scheduler migrate' failed with exit code $code (see $migrateLog)" }
@@ -473,6 +565,8 @@ function Invoke-Up([int] $NodeCount) {
         # Volumes that name no zone stay on node1..nodeN; the guest (zone guest) takes only those that ask for it.
         Invoke-LabSql -Lab $lab -Sql "UPDATE bs.settings SET value='$LabZone' WHERE key='default_availability_zone'" | Out-Null
         Write-Host "default_availability_zone = $LabZone"
+        New-LabRoles -Lab $lab -PgPass $pgpass
+        Register-LabHosts -Lab $lab
     }
     else {
         Write-Warning "$schedulerDll does not exist: no migrations ran."

@@ -144,9 +144,35 @@ public sealed class AgentWorker(
             await renewTask;
         }
 
-        if (!await queue.CompleteAsync(identity.InstanceId, op, error, note, ct))
+        await CompleteAsync(op, error, note, ct);
+    }
+
+    /// <summary>
+    /// Records the outcome, waiting out a database outage: the LVM work is done, so giving up
+    /// here would leave the operation running until its lease expires and make a later claim
+    /// run it a second time. Only this process holds the lease, so it can keep trying.
+    /// </summary>
+    private async Task CompleteAsync(ClaimedOperation op, string? error, string? note, CancellationToken ct)
+    {
+        var delay = TimeSpan.FromMilliseconds(200);
+        while (true)
         {
-            logger.LogWarning("Lost the lease on operation {Op} before completing it; the newer claim finishes it", op.Id);
+            try
+            {
+                if (!await queue.CompleteAsync(identity.InstanceId, op, error, note, ct))
+                {
+                    logger.LogWarning("Lost the lease on operation {Op} before completing it; the newer claim finishes it", op.Id);
+                }
+
+                return;
+            }
+            catch (BlockStoreException e) when (e.ErrorId == ErrorIds.StoreUnavailable)
+            {
+                logger.LogWarning("Cannot record the outcome of operation {Op} yet ({Message}); retrying in {Delay} s",
+                    op.Id, e.Message, delay.TotalSeconds);
+                await Task.Delay(delay, ct);
+                delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(5).Ticks));
+            }
         }
     }
 

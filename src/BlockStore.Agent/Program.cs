@@ -5,6 +5,7 @@ using BlockStore.Hosting;
 using Microsoft.Extensions.Options;
 
 var builder = Host.CreateApplicationBuilder(args);
+builder.AddBlockStoreConfigFile(args);
 builder.Services.Configure<AgentOptions>(builder.Configuration.GetSection("Agent"));
 var agent = builder.Configuration.GetSection("Agent").Get<AgentOptions>() ?? new AgentOptions();
 

@@ -43,6 +43,10 @@ public static class ErrorIds
     public const string VolumeInUse = "VolumeInUse";
     public const string AttachmentNotFound = "AttachmentNotFound";
     public const string AttachmentFailed = "AttachmentFailed";
+    public const string PermissionDenied = "PermissionDenied";
+    public const string HostNotRegistered = "HostNotRegistered";
+    public const string HostRoleConflict = "HostRoleConflict";
+    public const string InvalidOutFile = "InvalidOutFile";
 }
 
 /// <summary>A failure the user can act on, carrying its stable ErrorId.</summary>

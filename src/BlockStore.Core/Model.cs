@@ -106,3 +106,17 @@ public sealed class BlockVolumeAttachment
     public DateTime UpdatedAt { get; set; }
     public override string ToString() => $"{VolumeName ?? VolumeId.ToString()} -> {InitiatorIqn}";
 }
+
+/// <summary>
+/// The outcome of Register-BlockVolumeHost: the host's database role and where its agent
+/// configuration went. Configuration (which holds the password) is only set when no file was written.
+/// </summary>
+public sealed class BlockVolumeHostRegistration
+{
+    public string HostName { get; set; } = "";
+    public string? Zone { get; set; }
+    public string Role { get; set; } = "";
+    public string? ConfigurationPath { get; set; }
+    public string? Configuration { get; set; }
+    public override string ToString() => HostName;
+}

@@ -26,6 +26,7 @@ public static class SchemaMigrator
 
         try
         {
+            var canMigrate = CanMigrate(lockConn);
             var upgrader = DeployChanges.To
                 .PostgresqlDatabase(connectionString)
                 .WithScriptsEmbeddedInAssembly(typeof(SchemaMigrator).Assembly, name => name.Contains(".Migrations."))
@@ -33,6 +34,22 @@ public static class SchemaMigrator
                 .WithTransactionPerScript()
                 .LogTo(new CallbackLog(log))
                 .Build();
+
+            if (!canMigrate)
+            {
+                // A runtime role (scheduler, agent) may not run DDL: it only checks that the
+                // schema is current, and says who must migrate when it is not.
+                var pending = upgrader.GetScriptsToExecute();
+                if (pending.Count > 0)
+                {
+                    throw new InvalidOperationException(
+                        $"The database schema lacks {string.Join(", ", pending.Select(p => p.Name))} and the role " +
+                        $"{new NpgsqlConnectionStringBuilder(connectionString).Username} may not change it: run " +
+                        "'BlockStore.Scheduler migrate' with the schema owner's connection first.");
+                }
+
+                return [];
+            }
 
             var result = upgrader.PerformUpgrade();
             if (!result.Successful)
@@ -48,6 +65,13 @@ public static class SchemaMigrator
             cmd.Parameters.AddWithValue("k", MigrationLockKey);
             cmd.ExecuteNonQuery();
         }
+    }
+
+    /// <summary>The schema owner can create in the database; runtime roles cannot.</summary>
+    private static bool CanMigrate(NpgsqlConnection conn)
+    {
+        using var cmd = new NpgsqlCommand("SELECT has_database_privilege(current_database(), 'CREATE')", conn);
+        return (bool)cmd.ExecuteScalar()!;
     }
 
     private sealed class CallbackLog(Action<string>? log) : IUpgradeLog

@@ -78,6 +78,20 @@ public sealed class StoreConnection
             }
         }, ct);
 
+    /// <summary>
+    /// Why this connection's role escapes row-level security (superuser, BYPASSRLS, or owner of
+    /// BlockStore tables), or null when it does not. Hosts warn about it at start.
+    /// </summary>
+    public Task<string?> PrivilegeWarningAsync(CancellationToken ct = default) =>
+        RunAsync(async conn =>
+        {
+            await using var cmd = new NpgsqlCommand(
+                "SELECT CASE WHEN r.rolsuper THEN 'is a superuser' WHEN r.rolbypassrls THEN 'has BYPASSRLS' " +
+                "  WHEN EXISTS (SELECT 1 FROM pg_tables t WHERE t.schemaname = 'bs' AND t.tableowner = current_user) THEN 'owns the BlockStore tables' END " +
+                "FROM pg_roles r WHERE r.rolname = current_user", conn);
+            return await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false) as string;
+        }, ct);
+
     public async Task<NpgsqlConnection> OpenAsync(CancellationToken ct = default)
     {
         try
@@ -112,6 +126,14 @@ public sealed class StoreConnection
             {
                 throw Unavailable(e);
             }
+            catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.InsufficientPrivilege)
+            {
+                // Least privilege at work (a reader asked to change something, an agent touched
+                // another host's row): one clear error instead of a driver exception.
+                throw new BlockStoreException(ErrorIds.PermissionDenied, ErrorKind.PermissionDenied,
+                    $"The database role {Describe().Username} may not do this ({e.MessageText}). " +
+                    "Connect with a role that has the privilege (e.g. a member of bs_operator for changes).", Describe().Username, e);
+            }
         }
     }
 
@@ -125,9 +147,14 @@ public sealed class StoreConnection
         _ => false,
     };
 
-    private BlockStoreException Unavailable(Exception e) =>
-        new(ErrorIds.StoreUnavailable, ErrorKind.ConnectionError,
+    private BlockStoreException Unavailable(Exception e)
+    {
+        // Idle pooled connections to a server that went away are dead too: drop them, so the
+        // first calls after a restart open fresh connections instead of failing one by one.
+        DataSource.Clear();
+        return new(ErrorIds.StoreUnavailable, ErrorKind.ConnectionError,
             $"The BlockStore database at {DisplayName} is not reachable ({e.Message.TrimEnd('.')}). " +
             "Check that it is running, or connect elsewhere with Connect-BlockStore -ConnectionString '...' or $env:BLOCKSTORE_CONNECTION.",
             DisplayName, e);
+    }
 }

@@ -98,6 +98,12 @@ public sealed class ServiceRuntime(
                 await ApplyControlAsync(ct);
                 logger.LogInformation("{Service} service on {Host} registered (zone {Zone}, version {Version}) against {Store}",
                     identity.Service, identity.Host, identity.Zone, identity.Version, store.DisplayName);
+                if (await store.PrivilegeWarningAsync(ct) is { } why)
+                {
+                    logger.LogWarning("The database role {Role} {Why}: row-level security does not limit this process. " +
+                        "Run hosts with their own roles (Register-BlockVolumeHost, bs_scheduler); see docs/security.md", store.Describe().Username, why);
+                }
+
                 _registered.TrySetResult();
                 return;
             }

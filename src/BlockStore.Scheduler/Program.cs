@@ -21,6 +21,7 @@ if (args.Length > 0 && args[0] == "migrate")
 }
 
 var builder = Host.CreateApplicationBuilder(args);
+builder.AddBlockStoreConfigFile(args);
 builder.Services.Configure<SchedulerOptions>(builder.Configuration.GetSection("Scheduler"));
 builder.AddBlockStoreService(
     sp =>

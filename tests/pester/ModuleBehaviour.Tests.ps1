@@ -326,10 +326,15 @@ Describe 'Waiting' {
 Describe 'Connect-BlockStore -Credential' {
     It 'never shows the password: not in Get-BlockStoreConnection, verbose output or errors' {
         $port = Get-ClosedPort
+        # A login role of the test's own with a real password (the lab's roles log in with SCRAM passwords).
+        $user = 'mb_' + [guid]::NewGuid().ToString('N').Substring(0, 8)
+        $secret = 'Pw-' + [guid]::NewGuid().ToString('N')
+        Invoke-LabSql "CREATE ROLE $user LOGIN PASSWORD '$secret' IN ROLE bs_reader" | Out-Null
+        try {
         $json = Invoke-FreshPwsh -Environment @{ BLOCKSTORE_CONNECTION = $null } -Script @"
 Import-Module '$module'
-`$secret = 'Pw-' + [guid]::NewGuid().ToString('N')
-`$credential = [pscredential]::new('$($lab.user)', (ConvertTo-SecureString `$secret -AsPlainText -Force))
+`$secret = '$secret'
+`$credential = [pscredential]::new('$user', (ConvertTo-SecureString `$secret -AsPlainText -Force))
 `$texts = [System.Collections.Generic.List[string]]::new()
 `$texts.Add((Connect-BlockStore -ConnectionString '$($lab.connectionString)' -Credential `$credential -Verbose 4>&1 | Out-String))
 `$info = Get-BlockStoreConnection
@@ -341,9 +346,11 @@ catch { `$failed = `$_; `$texts.Add((`$_ | Format-List * -Force | Out-String)); 
 [pscustomobject]@{ Secret = `$secret; Source = `$info.Source; User = `$info.Username; FailedId = `$failed.FullyQualifiedErrorId; Texts = `$texts.ToArray()
     StillConnected = (Get-BlockStoreConnection).Port } | ConvertTo-Json -Depth 3
 "@
+        }
+        finally { Invoke-LabSql "DROP ROLE IF EXISTS $user" | Out-Null }
         $r = $json | ConvertFrom-Json
         $r.Source | Should -Be 'Connect-BlockStore'
-        $r.User | Should -Be $lab.user
+        $r.User | Should -Be $user
         $r.FailedId | Should -Be 'StoreUnavailable,BlockStore.Commands.ConnectBlockStoreCommand'
         $r.StillConnected | Should -Be $lab.port -Because 'a failed Connect-BlockStore keeps the previous connection'
         ($r.Texts -join "`n") | Should -Match 'Connecting to 127\.0\.0\.1' -Because 'the verbose stream was captured'

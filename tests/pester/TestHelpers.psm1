@@ -102,9 +102,11 @@ function Invoke-LabSql {
     if (-not $Lab) { $Lab = Get-LabInfo }
     if (-not $Database) { $Database = $Lab.database }
     $psql = Join-Path $Lab.pgBinDir 'psql'
+    # The lab's superuser logs in through the unix socket only (see build.ps1 Up).
+    $pgHost = if ($Lab.PSObject.Properties['socketDir'] -and $Lab.socketDir) { $Lab.socketDir } else { $Lab.host }
     $errFile = [System.IO.Path]::GetTempFileName()
     try {
-        $out = & $psql -X -q -At -v ON_ERROR_STOP=1 -h $Lab.host -p $Lab.port -U $Lab.user -d $Database -c $Sql 2>$errFile
+        $out = & $psql -X -q -At -v ON_ERROR_STOP=1 -h $pgHost -p $Lab.port -U $Lab.user -d $Database -c $Sql 2>$errFile
         if ($LASTEXITCODE -ne 0) {
             throw "psql failed (exit $LASTEXITCODE): $(Get-Content -LiteralPath $errFile -Raw)"
         }
@@ -130,6 +132,8 @@ function Get-LabHostCommand {
     $interval = "--BlockStore:ReportIntervalSeconds=$($Lab.reportIntervalSeconds)"
     $cs = "--BlockStore:ConnectionString=$($Lab.connectionString)"
     if ($Name -eq $Lab.scheduler.name) {
+        # The scheduler logs in as the lab's bs_scheduler member (password in the root-only pgpass file).
+        if ($Lab.scheduler.PSObject.Properties['connectionString']) { $cs = "--BlockStore:ConnectionString=$($Lab.scheduler.connectionString)" }
         $dir = Join-Path $hostsDir 'scheduler'
         return @{
             Name = $Name; WorkingDirectory = $dir; Dll = (Join-Path $dir 'BlockStore.Scheduler.dll')
@@ -141,6 +145,8 @@ function Get-LabHostCommand {
         throw "Unknown lab host '$Name'. Known: $((@($Lab.scheduler.name) + @($Lab.nodes.name)) -join ', ')"
     }
     $dir = Join-Path $hostsDir 'agent'
+    # Each agent logs in as its own host role: the configuration Register-BlockVolumeHost wrote.
+    if ($node[0].PSObject.Properties['configFile'] -and $node[0].configFile) { $cs = "--ConfigFile=$($node[0].configFile)" }
     $activation = if ($Lab.lvmActivation) { 'true' } else { 'false' }
     return @{
         Name = $Name; WorkingDirectory = $dir; Dll = (Join-Path $dir 'BlockStore.Agent.dll')
@@ -325,10 +331,50 @@ function Wait-LabCondition {
     return [bool](& $Condition)
 }
 
+# ---------------------------------------------------------------------------------------------
+# The lab's PostgreSQL (for outage tests)
+# ---------------------------------------------------------------------------------------------
+
+function Invoke-LabPgCtl {
+    <# Runs pg_ctl on the lab's data directory as the postgres OS user; output appended to the lab's postgres.log. #>
+    param([Parameter(Mandatory)][string[]] $Arguments, [object] $Lab)
+    if (-not $Lab) { $Lab = Get-LabInfo }
+    $words = @((Join-Path $Lab.pgBinDir 'pg_ctl'), '-D', $Lab.pgDataDir) + $Arguments | ForEach-Object { ConvertTo-LabShellWord $_ }
+    $cmd = $words -join ' '
+    if (Test-LabIsRoot) { $cmd = "runuser -u postgres -- $cmd" }
+    $log = Join-Path $Lab.stateDir 'logs/postgres.log'
+    $wd = if ($Lab.PSObject.Properties['pgHome']) { $Lab.pgHome } else { '/' }
+    & bash -c ('cd ' + (ConvertTo-LabShellWord $wd) + ' && ' + $cmd + ' >> ' + (ConvertTo-LabShellWord $log) + ' 2>&1 < /dev/null')
+    if ($LASTEXITCODE -ne 0) { throw "pg_ctl $($Arguments -join ' ') failed (exit $LASTEXITCODE); see $log" }
+}
+
+function Test-LabPostgresRunning {
+    [CmdletBinding()]
+    param([object] $Lab)
+    if (-not $Lab) { $Lab = Get-LabInfo }
+    & (Join-Path $Lab.pgBinDir 'pg_isready') -q -h $Lab.host -p $Lab.port -t 2 2>$null | Out-Null
+    return ($LASTEXITCODE -eq 0)
+}
+
+function Stop-LabPostgres {
+    <# Stops the lab's PostgreSQL with pg_ctl stop -m fast (sessions are cut, as in a crash-free restart). #>
+    [CmdletBinding()]
+    param([object] $Lab)
+    Invoke-LabPgCtl -Arguments @('-m', 'fast', '-w', '-t', '30', 'stop') -Lab $Lab
+}
+
+function Start-LabPostgres {
+    <# Starts the lab's PostgreSQL again and waits until it accepts connections. #>
+    [CmdletBinding()]
+    param([object] $Lab)
+    Invoke-LabPgCtl -Arguments @('-w', '-t', '60', 'start') -Lab $Lab
+}
+
 Export-ModuleMember -Function @(
     'Get-LabRepoRoot', 'Get-LabStateDir', 'Get-LabInfo', 'Test-LabIsRoot', 'Test-LabDeviceMapper', 'Get-LabLvmConfig',
     'Invoke-LabLvm', 'Invoke-LabSql',
     'Get-LabHostCommand', 'Get-LabHostPid', 'Test-LabPidAlive', 'Test-LabHost', 'Start-LabHost', 'Stop-LabHost',
     'Stop-LabProcess', 'Start-LabAgent', 'Stop-LabAgent', 'Start-LabScheduler', 'Stop-LabScheduler',
-    'Wait-LabCondition', 'ConvertTo-LabShellWord'
+    'Wait-LabCondition', 'ConvertTo-LabShellWord',
+    'Invoke-LabPgCtl', 'Test-LabPostgresRunning', 'Stop-LabPostgres', 'Start-LabPostgres'
 )

@@ -56,7 +56,8 @@ function Start-LabGuest {
         [string] $Zone = 'guest',
         [int] $MemoryMiB = 1024,
         [string] $DiskSize = '8G',
-        [int] $TimeoutSeconds = 300
+        [int] $TimeoutSeconds = 300,
+        [string] $ConfigFile
     )
     $qemu = (Get-Command qemu-system-x86_64 -CommandType Application -ErrorAction Ignore | Select-Object -First 1)
     if (-not $qemu) { throw 'qemu-system-x86_64 is missing: apt-get install qemu-system-x86 debootstrap cpio zstd kmod' }
@@ -78,10 +79,13 @@ function Start-LabGuest {
     Set-Content -LiteralPath (Join-Path $share 'guest.env') -Value @(
         "GUEST_HOST=$Name", "GUEST_VG=$vg", "GUEST_THIN_POOL=$pool", 'GUEST_THIN_POOL_SIZE=6g')
     # The agent's command line, one argument per line (bs-agent reads them into an array).
+    # Database access: the agent configuration Register-BlockVolumeHost wrote into the share (the
+    # host's own role; -ConfigFile is its path inside the guest), else the lab's connection.
     # Timeout=30: under TCG the first connection (JIT of Npgsql) takes longer than the default 5 s.
-    $guestCs = "Host=10.0.2.2;Port=$($Lab.port);Username=$($Lab.user);Database=$($Lab.database);Timeout=30"
+    $dbArg = if ($ConfigFile) { "--ConfigFile=$ConfigFile" } else {
+        "--BlockStore:ConnectionString=Host=10.0.2.2;Port=$($Lab.port);Username=$($Lab.user);Database=$($Lab.database);Timeout=30" }
     Set-Content -LiteralPath (Join-Path $share 'agent.args') -Value @(
-        "--BlockStore:ConnectionString=$guestCs", "--Agent:HostName=$Name", "--Agent:Zone=$Zone",
+        $dbArg, "--Agent:HostName=$Name", "--Agent:Zone=$Zone",
         "--Agent:VolumeGroup=$vg", '--Agent:BackendType=thin', "--Agent:ThinPool=$pool", '--Agent:LvmActivation=true',
         '--Agent:Iscsi:PortalAddress=10.0.2.15', '--Agent:Iscsi:PortalPort=3260',
         "--Agent:Iscsi:AdvertisedPortal=127.0.0.1:$iscsiPort", '--Agent:Iscsi:ReconcileIntervalSeconds=30',
@@ -114,7 +118,9 @@ function Start-LabGuest {
     # A restarted guest's service row still holds the last capability report: clear it, so "ready"
     # below means this boot's agent has probed LIO.
     $psql = Join-Path $Lab.pgBinDir 'psql'
-    & $psql -X -q -At -h $Lab.host -p $Lab.port -U $Lab.user -d $Lab.database -c "update bs.services set capabilities = capabilities - 'iscsi' - 'iscsi_reason' where host = '$Name'" 2>$null | Out-Null
+    # The lab's superuser logs in through the unix socket only (build.ps1 Up).
+    $pgHost = if ($Lab.PSObject.Properties['socketDir'] -and $Lab.socketDir) { $Lab.socketDir } else { $Lab.host }
+    & $psql -X -q -At -h $pgHost -p $Lab.port -U $Lab.user -d $Lab.database -c "update bs.services set capabilities = capabilities - 'iscsi' - 'iscsi_reason' where host = '$Name'" 2>$null | Out-Null
     $clock = [System.Diagnostics.Stopwatch]::StartNew()
     & $qemu.Source @arguments
     if ($LASTEXITCODE -ne 0) { throw "qemu failed to start (exit $LASTEXITCODE)" }
@@ -139,7 +145,7 @@ function Start-LabGuest {
     }
     $booted = $clock.Elapsed.TotalSeconds
     while ($true) {
-        $state = & $psql -X -q -At -h $Lab.host -p $Lab.port -U $Lab.user -d $Lab.database -c "select capabilities->>'iscsi' from bs.services where host = '$Name' and service = 'volume' and capabilities ? 'iscsi'" 2>$null
+        $state = & $psql -X -q -At -h $pgHost -p $Lab.port -U $Lab.user -d $Lab.database -c "select capabilities->>'iscsi' from bs.services where host = '$Name' and service = 'volume' and capabilities ? 'iscsi'" 2>$null
         if ($state) { break }
         if ([DateTime]::UtcNow -gt $deadline) {
             $log = Invoke-LabGuest -Guest $guestObj -Command 'tail -30 /var/log/blockstore-agent.log' -AllowFailure
@@ -150,7 +156,7 @@ function Start-LabGuest {
     Write-Host ("guest {0}: booted in {1:0} s, agent ready after {2:0} s, iSCSI capability: {3} (portal 127.0.0.1:{4}, ssh port {5})" -f
         $Name, $booted, $clock.Elapsed.TotalSeconds, $state, $iscsiPort, $sshPort)
     if ($state -ne 'true') {
-        $why = & $psql -X -q -At -h $Lab.host -p $Lab.port -U $Lab.user -d $Lab.database -c "select capabilities->>'iscsi_reason' from bs.services where host = '$Name'"
+        $why = & $psql -X -q -At -h $pgHost -p $Lab.port -U $Lab.user -d $Lab.database -c "select capabilities->>'iscsi_reason' from bs.services where host = '$Name'"
         Write-Warning "guest $Name cannot export over iSCSI: $why"
     }
     return $guestObj

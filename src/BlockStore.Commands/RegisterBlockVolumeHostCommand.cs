@@ -1,0 +1,116 @@
+using System.Management.Automation;
+using System.Text;
+using BlockStore.Core;
+using BlockStore.Data;
+
+namespace BlockStore.Commands;
+
+/// <summary>
+/// Register-BlockVolumeHost: onboards a storage host. Creates the host's own database login role
+/// (a member of bs_agent, so row-level security limits it to its own rows) with a generated
+/// password, and writes the agent's configuration to a file only its owner can read, or returns
+/// it. Registering a host again gives it a new password (credential rotation).
+/// </summary>
+[Cmdlet(VerbsLifecycle.Register, "BlockVolumeHost", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
+[OutputType(typeof(BlockVolumeHostRegistration))]
+public sealed class RegisterBlockVolumeHostCommand : BlockStoreCmdlet
+{
+    [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
+    [Alias("Host")]
+    [ValidateNotNullOrEmpty]
+    public string HostName { get; set; } = "";
+
+    [Parameter(ValueFromPipelineByPropertyName = true)]
+    [Alias("AvailabilityZone")]
+    [ArgumentCompleter(typeof(ZoneCompleter))]
+    public string? Zone { get; set; }
+
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? OutFile { get; set; }
+
+    /// <summary>The database host as the storage host reaches it, when that differs from the operator's.</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? DatabaseHost { get; set; }
+
+    /// <summary>Returns the registration with -OutFile too (without -OutFile it is always returned: it holds the configuration).</summary>
+    [Parameter]
+    public SwitchParameter PassThru { get; set; }
+
+    protected override void ProcessRecord()
+    {
+        PerItem(() =>
+        {
+            Validation.HostName(HostName);
+            if (Zone is not null)
+            {
+                Validation.AvailabilityZone(Zone);
+            }
+
+            var path = OutFile is null ? null : ResolveOutFile(OutFile);
+            if (!ShouldProcess(HostName, "Register volume host (create or rotate its database role)"))
+            {
+                return;
+            }
+
+            var registry = new HostRegistry(Session.Current);
+            var credentials = Run(ct => registry.RegisterAsync(HostName, ct));
+            var configuration = registry.AgentConfiguration(credentials, Zone, DatabaseHost);
+            if (path is not null)
+            {
+                WriteOwnerOnly(path, configuration);
+            }
+
+            if (path is not null && !PassThru)
+            {
+                WriteVerbose($"Host {credentials.Host} registered as database role {credentials.Role}; configuration written to {path}.");
+                return;
+            }
+
+            WriteObject(new BlockVolumeHostRegistration
+            {
+                HostName = credentials.Host,
+                Zone = Zone,
+                Role = credentials.Role,
+                ConfigurationPath = path,
+                Configuration = path is null ? configuration : null,
+            });
+        });
+    }
+
+    private string ResolveOutFile(string outFile)
+    {
+        var path = GetUnresolvedProviderPathFromPSPath(outFile);
+        var dir = Path.GetDirectoryName(path);
+        if (Directory.Exists(path) || (dir is not null && !Directory.Exists(dir)))
+        {
+            throw new BlockStoreException(ErrorIds.InvalidOutFile, ErrorKind.InvalidArgument,
+                $"-OutFile '{outFile}' must name a file in an existing folder.", outFile);
+        }
+
+        return path;
+    }
+
+    /// <summary>
+    /// Writes the file so that no other user can read it at any moment: created 0600, or set to
+    /// 0600 before an existing file is overwritten.
+    /// </summary>
+    private static void WriteOwnerOnly(string path, string text)
+    {
+        const UnixFileMode ownerOnly = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+        if (!OperatingSystem.IsWindows() && File.Exists(path))
+        {
+            File.SetUnixFileMode(path, ownerOnly);
+        }
+
+        var options = new FileStreamOptions { Mode = FileMode.Create, Access = FileAccess.Write };
+        if (!OperatingSystem.IsWindows())
+        {
+            options.UnixCreateMode = ownerOnly;
+        }
+
+        using var stream = new FileStream(path, options);
+        stream.Write(Encoding.UTF8.GetBytes(text + "\n"));
+    }
+}
