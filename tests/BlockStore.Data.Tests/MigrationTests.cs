@@ -34,4 +34,27 @@ public sealed class MigrationTests(TestDatabase db) : IClassFixture<TestDatabase
         Assert.All(runs, Assert.Empty);
         Assert.Contains("volumes", await db.ColumnAsync("SELECT table_name FROM information_schema.tables WHERE table_schema = 'bs'"));
     }
+
+    [Fact]
+    public async Task Host_admin_may_hand_out_bs_agent_membership_on_16_and_later_only()
+    {
+        // 0006: PostgreSQL 16+ need bs_host_admin to hold ADMIN on bs_agent (register_host creates
+        // host roles IN ROLE bs_agent); without INHERIT or SET it cannot use bs_agent's rights.
+        // On 15 the script does nothing and CREATEROLE is enough.
+        Assert.Contains("BlockStore.Data.Migrations.0006_pg16_host_admin_grant.sql",
+            await db.ColumnAsync("SELECT scriptname FROM public.blockstore_schema_versions"));
+        var version = await db.ScalarAsync<int>("SELECT current_setting('server_version_num')::int");
+        var membership = await db.ColumnAsync(
+            version >= 160000
+                ? "SELECT admin_option || ',' || inherit_option || ',' || set_option FROM pg_auth_members WHERE roleid = 'bs_agent'::regrole AND member = 'bs_host_admin'::regrole"
+                : "SELECT admin_option::text FROM pg_auth_members WHERE roleid = 'bs_agent'::regrole AND member = 'bs_host_admin'::regrole");
+        if (version >= 160000)
+        {
+            Assert.Contains("true,false,false", membership);
+        }
+        else
+        {
+            Assert.Empty(membership);
+        }
+    }
 }
