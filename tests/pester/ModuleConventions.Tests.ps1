@@ -134,33 +134,52 @@ Describe '<Name>' -ForEach $cmdlets {
 
 Describe 'ErrorId <ErrorId>' -ForEach $errorIds {
     BeforeAll {
-        $tests = Get-ChildItem -LiteralPath $PSScriptRoot -Filter '*.Tests.ps1' | Where-Object Name -NE 'ModuleConventions.Tests.ps1'
-    }
+        $repo = Get-LabRepoRoot
+        # Raised: the catalogue constant is passed where an error is made (new BlockStoreException(ErrorIds.X, ...),
+        # ServiceRules' target-typed new(ErrorIds.X, ...), ToErrorRecord(ErrorIds.X, ...)), in the code the module
+        # ships (Core, Data, Commands), wherever the raise sits: a cmdlet, a data call or a shared Core helper.
+        # A reference that only tests an id (catch ... when e.ErrorId == ErrorIds.X) raises nothing and does not count.
+        $shipped = foreach ($project in 'BlockStore.Core', 'BlockStore.Data', 'BlockStore.Commands') {
+            Get-ChildItem -Path (Join-Path $repo "src/$project") -Filter '*.cs' -Recurse |
+                Where-Object { $_.FullName -notmatch '[\\/](bin|obj)[\\/]' -and $_.Name -ne 'Errors.cs' }
+        }
+        $raises = @($shipped | Select-String -Pattern "(\bnew(\s+BlockStoreException)?|\bToErrorRecord)\s*\(\s*ErrorIds\.$ErrorId\b")
 
-    It 'is produced and asserted by a Pester test' {
-        # An ErrorId no cmdlet can raise yet (its cmdlet is not written) cannot be produced: skipped, by name.
-        # Raisable: named in the cmdlet or data code, or thrown by a Core Validation method a cmdlet calls.
-        $src = Join-Path (Get-LabRepoRoot) 'src'
-        $read = { param($dir) (Get-ChildItem -Path (Join-Path $src $dir) -Filter '*.cs' -Recurse | Where-Object FullName -NotMatch '/(bin|obj)/' | Get-Content -Raw) -join "`n" }
-        $cmdlets = & $read 'BlockStore.Commands'
-        $data = & $read 'BlockStore.Data'
-        $validation = Get-Content -Raw (Join-Path $src 'BlockStore.Core/Validation.cs')
-        $throwers = @([regex]::Split($validation, '(?=public static \S+ \w+\()') |
-                Where-Object { $_ -match "ErrorIds\.$ErrorId\b" -and $_ -match '^public static \S+ (?<m>\w+)\(' } | ForEach-Object { $Matches.m })
-        $raisable = ($cmdlets -match "ErrorIds\.$ErrorId\b") -or ($data -match "ErrorIds\.$ErrorId\b") -or
-            @($throwers | Where-Object { $cmdlets -match "Validation\.$_\(" }).Count -gt 0
-        if (-not $raisable) { Set-ItResult -Skipped -Because "no cmdlet raises $ErrorId yet"; return }
-        # Raisable but still without a Pester test when the guard landed: listed by name, so every run shows
-        # the gap (skipped, "pending"). Remove an id from this list when its test exists.
-        $pending = @()  # the iSCSI attachment ids are produced by tests/pester/Iscsi.Tests.ps1
-        if ($ErrorId -in $pending) {
-            $covered = @($tests | Select-String -SimpleMatch -Pattern "$ErrorId,BlockStore.Commands.").Count -gt 0
-            if (-not $covered) { Set-ItResult -Skipped -Because "pending: no Pester test produces $ErrorId yet (tests/pester/ModuleConventions.Tests.ps1 lists it)"; return }
+        # Asserted: a Pester file other than this one holds the fully qualified id ('X,BlockStore.Commands.YCommand',
+        # the string -ErrorId and FullyQualifiedErrorId are compared with) as a string in its code. Read with the
+        # PowerShell parser, so a comment does not count, nor a string inside an It marked -Skip; Y must be a cmdlet
+        # of the module, so a test of a renamed or misspelt cmdlet does not count either.
+        $cmdletTypes = @(Get-Command -Module BlockStore -CommandType Cmdlet | ForEach-Object { $_.ImplementingType.FullName })
+        $asserted = foreach ($file in Get-ChildItem -LiteralPath $PSScriptRoot -Filter '*.Tests.ps1' | Where-Object Name -NE 'ModuleConventions.Tests.ps1') {
+            $ast = [System.Management.Automation.Language.Parser]::ParseFile($file.FullName, [ref] $null, [ref] $null)
+            $skipped = @($ast.FindAll({ param($n)
+                        $n -is [System.Management.Automation.Language.CommandAst] -and $n.GetCommandName() -eq 'It' -and
+                        @($n.CommandElements | Where-Object { $_ -is [System.Management.Automation.Language.CommandParameterAst] -and $_.ParameterName -eq 'Skip' }).Count -gt 0
+                    }, $true) | ForEach-Object Extent)
+            $ast.FindAll({ param($n) $n -is [System.Management.Automation.Language.StringConstantExpressionAst] -or
+                    $n -is [System.Management.Automation.Language.ExpandableStringExpressionAst] }, $true) |
+                Where-Object { $s = $_.Extent; -not @($skipped | Where-Object { $_.StartOffset -le $s.StartOffset -and $s.EndOffset -le $_.EndOffset }) } |
+                Where-Object { $_.Value -match "^$ErrorId,(?<type>BlockStore\.Commands\.\w+)$" -and $Matches.type -in $cmdletTypes } |
+                ForEach-Object { "$($file.Name):$($_.Extent.StartLineNumber) $($_.Value)" }
         }
 
-        # The guard: a test elsewhere in tests/pester names the fully qualified ErrorId it produces.
-        $hits = @($tests | Select-String -SimpleMatch -Pattern "$ErrorId,BlockStore.Commands.")
-        $hits | Should -Not -BeNullOrEmpty -Because "some test must produce $ErrorId and assert it"
+        # No id is skipped: every id in the catalogue is raised and tested. An id added ahead of its code would have
+        # to be listed here with the reason, and the guard then insists it is not raised yet (the entry cannot go stale).
+        $reserved = @{}
+    }
+
+    It 'is raised in the module source (ErrorIds.<ErrorId> where an error is made)' {
+        if ($reserved.ContainsKey($ErrorId)) {
+            $raises | Should -BeNullOrEmpty -Because "$ErrorId is listed as reserved ($($reserved[$ErrorId])) but is raised: remove it from the list"
+            Set-ItResult -Skipped -Because "reserved: $($reserved[$ErrorId])"
+            return
+        }
+        $raises | Should -Not -BeNullOrEmpty -Because "the catalogue has $ErrorId, so some code in Core, Data or Commands must raise it (or it should not be in the catalogue)"
+    }
+
+    It 'is produced and asserted by a Pester test (its fully qualified id in test code)' {
+        if ($reserved.ContainsKey($ErrorId)) { Set-ItResult -Skipped -Because "reserved: $($reserved[$ErrorId])"; return }
+        @($asserted) | Should -Not -BeNullOrEmpty -Because "some test in tests/pester must make a cmdlet raise $ErrorId and assert '$ErrorId,BlockStore.Commands.<Cmdlet>Command'"
     }
 
     It 'is documented in about_BlockStore' {
