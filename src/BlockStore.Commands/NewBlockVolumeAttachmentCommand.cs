@@ -43,9 +43,16 @@ public sealed class NewBlockVolumeAttachmentCommand : BlockStoreCmdlet
         var volumeId = InputObject?.Id ?? VolumeId;
         PerItem(() =>
         {
-            // Validate before ShouldProcess: -WhatIf reports bad input too, and nothing is written.
+            // Validate and look the volume up before ShouldProcess: -WhatIf reports bad input and an
+            // unknown volume too, and nothing is written.
             var initiator = Iscsi.NormalizeInitiator(InitiatorIqn);
-            if (!ShouldProcess($"volume {InputObject?.Name ?? volumeId.ToString()} for {initiator}", "Attach block volume over iSCSI"))
+            var volume = Run(ct => Session.Volumes.GetAsync(volumeId, ct));
+            if (volume is null || volume.Status == VolumeStatus.Deleted)
+            {
+                throw new BlockStoreException(ErrorIds.VolumeNotFound, ErrorKind.ObjectNotFound, $"No volume with id {volumeId}.", volumeId);
+            }
+
+            if (!ShouldProcess($"volume {volume.Name} ({volume.Id}) for {initiator}", "Attach block volume over iSCSI"))
             {
                 return;
             }

@@ -51,8 +51,12 @@ public sealed class RemoveBlockVolumeAttachmentCommand : BlockStoreCmdlet
             });
             if (targets.Count == 0)
             {
-                WriteError(ToErrorRecord(ErrorIds.AttachmentNotFound, ErrorKind.ObjectNotFound,
-                    $"Volume {VolumeId} has no attachment{(InitiatorIqn is null ? "" : $" for {InitiatorIqn}")}.", VolumeId));
+                // A volume that does not exist is reported as such, not as a volume without attachments.
+                var volume = Terminating(() => Run(ct => Session.Volumes.GetAsync(VolumeId, ct)));
+                WriteError(volume is null || volume.Status == VolumeStatus.Deleted
+                    ? ToErrorRecord(ErrorIds.VolumeNotFound, ErrorKind.ObjectNotFound, $"No volume with id {VolumeId}.", VolumeId)
+                    : ToErrorRecord(ErrorIds.AttachmentNotFound, ErrorKind.ObjectNotFound,
+                        $"Volume '{volume.Name}' ({VolumeId}) has no attachment{(InitiatorIqn is null ? "" : $" for {InitiatorIqn}")}.", VolumeId));
             }
         }
         else

@@ -5,9 +5,9 @@ namespace BlockStore.Commands;
 
 /// <summary>
 /// What every cmdlet that changes service rows shares: the (host, service) parameters that bind
-/// from Get-BlockVolumeService output, a check before ShouldProcess (so -WhatIf reports bad input
-/// too), and one result or one ServiceNotFound error per host, so a bad name in a list never stops
-/// the others. Subclasses say what they check, what they write and what -PassThru returns.
+/// from Get-BlockVolumeService output, a check and a look-up of the service before ShouldProcess (so
+/// -WhatIf reports bad input and an unknown service too, instead of a "What if" line), and one result
+/// or one ServiceNotFound error per host, so a bad name in a list never stops the others. Subclasses say what they check, what they write and what -PassThru returns.
 /// </summary>
 public abstract class ServiceUpdateCmdlet : BlockStoreCmdlet
 {
@@ -48,11 +48,13 @@ public abstract class ServiceUpdateCmdlet : BlockStoreCmdlet
             PerItem(() =>
             {
                 Check(service);
+                _ = Run(ct => Session.Services.GetAsync(host, service, ct)) ?? throw ServiceRules.NotFound(host, service);
                 if (!ShouldProcess($"{service} service on {host}", Action))
                 {
                     return;
                 }
 
+                // Still null when the service was removed between the look-up and the write.
                 var changed = Run(ct => ApplyAsync(host, service, ct)) ?? throw ServiceRules.NotFound(host, service);
                 if (PassThru)
                 {

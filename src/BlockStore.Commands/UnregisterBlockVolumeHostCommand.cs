@@ -30,17 +30,16 @@ public sealed class UnregisterBlockVolumeHostCommand : BlockStoreCmdlet
             PerItem(() =>
             {
                 Validation.HostName(host);
-                if (!ShouldProcess(host, "Unregister volume host (drop its database role)"))
+                var registry = new HostRegistry(Session.Current);
+                // Looked up before ShouldProcess, so -WhatIf says that the host is not registered.
+                var registered = Run(ct => registry.RoleOfAsync(host, ct)) ?? throw NotRegistered(host);
+                if (!ShouldProcess($"{host} (database role {registered})", "Unregister volume host (drop its database role)"))
                 {
                     return;
                 }
 
-                var role = Run(ct => new HostRegistry(Session.Current).UnregisterAsync(host, ct));
-                if (role is null)
-                {
-                    throw new BlockStoreException(ErrorIds.HostNotRegistered, ErrorKind.ObjectNotFound,
-                        $"Host '{host}' is not registered (no database role to remove).", host);
-                }
+                // Null too when another operator unregistered the host since the look-up.
+                var role = Run(ct => registry.UnregisterAsync(host, ct)) ?? throw NotRegistered(host);
 
                 WriteVerbose($"Host {host} unregistered; database role {role} dropped.");
                 if (PassThru)
@@ -50,4 +49,7 @@ public sealed class UnregisterBlockVolumeHostCommand : BlockStoreCmdlet
             });
         }
     }
+
+    private static BlockStoreException NotRegistered(string host) =>
+        new(ErrorIds.HostNotRegistered, ErrorKind.ObjectNotFound, $"Host '{host}' is not registered (no database role to remove).", host);
 }

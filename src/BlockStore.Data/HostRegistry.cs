@@ -39,6 +39,18 @@ public sealed class HostRegistry(StoreConnection store)
         }, ct);
     }
 
+    /// <summary>The registered role of the host, or null when the host is not registered. Writes nothing.</summary>
+    public Task<string?> RoleOfAsync(string host, CancellationToken ct = default)
+    {
+        Validation.HostName(host);
+        return store.RunAsync(async conn =>
+        {
+            await using var cmd = new NpgsqlCommand("SELECT h.role FROM bs.host_roles h WHERE h.host = @h", conn);
+            cmd.Parameters.AddWithValue("h", host);
+            return await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false) as string;
+        }, ct);
+    }
+
     /// <summary>Drops the host's role; returns its name, or null when the host was not registered.</summary>
     public Task<string?> UnregisterAsync(string host, CancellationToken ct = default)
     {

@@ -146,4 +146,14 @@ Describe 'Unregister-BlockVolumeHost' {
         { Unregister-BlockVolumeHost -HostName $hostName -Confirm:$false -ErrorAction Stop } |
             Should -Throw -ErrorId 'HostNotRegistered,BlockStore.Commands.UnregisterBlockVolumeHostCommand'
     }
+
+    It 'says HostNotRegistered under -WhatIf too, and with a list still names the registered hosts' {
+        $before = Invoke-LabSql 'select count(*) from bs.host_roles'
+        Unregister-BlockVolumeHost -HostName $hostName, $lab.nodes[0].name -WhatIf -ErrorVariable errs -ErrorAction SilentlyContinue
+        $errs | Should -HaveCount 1
+        $errs[0].FullyQualifiedErrorId | Should -Be 'HostNotRegistered,BlockStore.Commands.UnregisterBlockVolumeHostCommand'
+        $errs[0].CategoryInfo.Category | Should -Be 'ObjectNotFound'
+        $errs[0].TargetObject | Should -Be $hostName
+        Invoke-LabSql 'select count(*) from bs.host_roles' | Should -Be $before
+    }
 }

@@ -116,6 +116,80 @@ Describe 'Pipelines' {
     }
 }
 
+Describe '-WhatIf looks the target up' {
+    BeforeAll {
+        # What an operator runs -WhatIf for: to learn what would happen. A target that does not exist must be
+        # reported with its NotFound error, not announced with a "What if" line. The "What if" lines go to the
+        # host, not to a stream, so the commands run in one fresh pwsh whose stdout shows both.
+        $known = New-BlockVolume -Name "$prefix-whatif-target" -SizeGiB 1 -Wait -TimeoutSec 120 -ErrorAction Stop
+        $missing = [guid]::NewGuid()
+        $node = $lab.nodes[0].name
+        $script:whatIfCommands = [ordered]@{
+            'Set-BlockVolumeService, unknown host'           = 'Set-BlockVolumeService -HostName no-such-host -Service volume -Freeze -WhatIf'
+            'Disable-BlockVolumeService, unknown host'       = 'Disable-BlockVolumeService -HostName no-such-host -Service volume -Reason x -WhatIf'
+            'Enable-BlockVolumeService, service not run'     = "Enable-BlockVolumeService -HostName $node -Service scheduler -WhatIf"
+            'Set-BlockVolumeServiceLogLevel, unknown host'   = 'Set-BlockVolumeServiceLogLevel -HostName no-such-host -Service volume -Level Debug -WhatIf'
+            'Unregister-BlockVolumeHost, unknown host'       = 'Unregister-BlockVolumeHost -HostName no-such-host -WhatIf'
+            'Remove-BlockVolume, unknown id'                 = "Remove-BlockVolume -Id $missing -WhatIf"
+            'Remove-BlockVolume, unknown name'               = "Remove-BlockVolume -Name $prefix-no-such-volume -WhatIf"
+            'New-BlockVolumeAttachment, unknown volume'      = "New-BlockVolumeAttachment -VolumeId $missing -InitiatorIqn iqn.2024-01.com.example:c1 -WhatIf"
+            'Remove-BlockVolumeAttachment, unknown volume'   = "Remove-BlockVolumeAttachment -VolumeId $missing -WhatIf"
+            'Remove-BlockVolumeAttachment, unattached volume' = "Remove-BlockVolumeAttachment -VolumeId $($known.Id) -WhatIf"
+            'Remove-BlockVolumeAttachment, unknown id'       = "Remove-BlockVolumeAttachment -Id $missing -WhatIf"
+            # Targets that exist: the "What if" line is there (so its absence above means something).
+            'Disable-BlockVolumeService, known host'         = "Disable-BlockVolumeService -HostName $node -Service volume -WhatIf"
+            'Unregister-BlockVolumeHost, known host'         = "Unregister-BlockVolumeHost -HostName $node -WhatIf"
+            'New-BlockVolumeAttachment, known volume'        = "New-BlockVolumeAttachment -VolumeId $($known.Id) -InitiatorIqn iqn.2024-01.com.example:c1 -WhatIf"
+            'Remove-BlockVolume, known volume'               = "Remove-BlockVolume -Id $($known.Id) -WhatIf"
+        }
+        $count = 'select (select count(*) from bs.volumes) || '','' || (select count(*) from bs.operations) || '','' || (select count(*) from bs.events) || '','' || ' +
+            '(select count(*) from bs.attachments) || '','' || (select count(*) from bs.host_roles) || '','' || (select string_agg(host || service || disabled || frozen || log_level, '';'' order by host, service) from bs.services)'
+        $script:rowsBefore = Invoke-LabSql $count
+        $lines = foreach ($case in $whatIfCommands.Keys) {
+            "'=== $case'; `$Error.Clear(); $($whatIfCommands[$case]); foreach (`$e in `$Error) { 'ERROR ' + `$e.FullyQualifiedErrorId + ' ' + `$e.CategoryInfo.Category }"
+        }
+        $out = Invoke-FreshPwsh -Script ("Import-Module '$module'; `$ErrorActionPreference = 'SilentlyContinue'`n" + ($lines -join "`n"))
+        $script:rowsAfter = Invoke-LabSql $count
+        $script:whatIfOutput = @{}
+        foreach ($block in ($out -split '(?m)^=== ' | Where-Object { $_.Trim() })) {
+            $name, $rest = $block -split "`r?`n", 2
+            $whatIfOutput[$name.Trim()] = "$rest".Trim()
+        }
+    }
+
+    It '<Case>: <ErrorId> (ObjectNotFound) and no "What if" line' -ForEach @(
+        @{ Case = 'Set-BlockVolumeService, unknown host'; ErrorId = 'ServiceNotFound,BlockStore.Commands.SetBlockVolumeServiceCommand' }
+        @{ Case = 'Disable-BlockVolumeService, unknown host'; ErrorId = 'ServiceNotFound,BlockStore.Commands.DisableBlockVolumeServiceCommand' }
+        @{ Case = 'Enable-BlockVolumeService, service not run'; ErrorId = 'ServiceNotFound,BlockStore.Commands.EnableBlockVolumeServiceCommand' }
+        @{ Case = 'Set-BlockVolumeServiceLogLevel, unknown host'; ErrorId = 'ServiceNotFound,BlockStore.Commands.SetBlockVolumeServiceLogLevelCommand' }
+        @{ Case = 'Unregister-BlockVolumeHost, unknown host'; ErrorId = 'HostNotRegistered,BlockStore.Commands.UnregisterBlockVolumeHostCommand' }
+        @{ Case = 'Remove-BlockVolume, unknown id'; ErrorId = 'VolumeNotFound,BlockStore.Commands.RemoveBlockVolumeCommand' }
+        @{ Case = 'Remove-BlockVolume, unknown name'; ErrorId = 'VolumeNotFound,BlockStore.Commands.RemoveBlockVolumeCommand' }
+        @{ Case = 'New-BlockVolumeAttachment, unknown volume'; ErrorId = 'VolumeNotFound,BlockStore.Commands.NewBlockVolumeAttachmentCommand' }
+        @{ Case = 'Remove-BlockVolumeAttachment, unknown volume'; ErrorId = 'VolumeNotFound,BlockStore.Commands.RemoveBlockVolumeAttachmentCommand' }
+        @{ Case = 'Remove-BlockVolumeAttachment, unattached volume'; ErrorId = 'AttachmentNotFound,BlockStore.Commands.RemoveBlockVolumeAttachmentCommand' }
+        @{ Case = 'Remove-BlockVolumeAttachment, unknown id'; ErrorId = 'AttachmentNotFound,BlockStore.Commands.RemoveBlockVolumeAttachmentCommand' }
+    ) {
+        $whatIfOutput.Keys | Should -Contain $Case
+        $whatIfOutput[$Case] | Should -Be "ERROR $ErrorId ObjectNotFound"
+    }
+
+    It '<Case>: a "What if" line and no error' -ForEach @(
+        @{ Case = 'Disable-BlockVolumeService, known host' }
+        @{ Case = 'Unregister-BlockVolumeHost, known host' }
+        @{ Case = 'New-BlockVolumeAttachment, known volume' }
+        @{ Case = 'Remove-BlockVolume, known volume' }
+    ) {
+        $whatIfOutput.Keys | Should -Contain $Case
+        $whatIfOutput[$Case] | Should -Match '^What if: '
+        $whatIfOutput[$Case] | Should -Not -Match 'ERROR'
+    }
+
+    It 'writes nothing: volumes, operations, events, attachments, host roles and services are as before' {
+        $rowsAfter | Should -Be $rowsBefore
+    }
+}
+
 Describe 'Tab completion from live data' {
     BeforeAll {
         $tab = New-BlockVolume -Name "$prefix-tab-1" -SizeGiB 1 -Wait -TimeoutSec 120

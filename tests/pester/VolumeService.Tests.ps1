@@ -212,6 +212,15 @@ Describe 'Volume services' {
                 Command = { Set-BlockVolumeServiceLogLevel -HostName node1 -Service volume -Level Verbose } }
             @{ Case = 'a log level for an unknown host'; ErrorId = 'ServiceNotFound,BlockStore.Commands.SetBlockVolumeServiceLogLevelCommand'
                 Command = { Set-BlockVolumeServiceLogLevel -HostName no-such-host -Service volume -Level Debug -ErrorAction Stop } }
+            # -WhatIf looks the service up: an unknown one is reported, not announced with a "What if" line.
+            @{ Case = 'an unknown host under -WhatIf (Set-)'; ErrorId = 'ServiceNotFound,BlockStore.Commands.SetBlockVolumeServiceCommand'
+                Command = { Set-BlockVolumeService -HostName no-such-host -Service volume -Freeze -WhatIf -ErrorAction Stop } }
+            @{ Case = 'an unknown host under -WhatIf (Disable-)'; ErrorId = 'ServiceNotFound,BlockStore.Commands.DisableBlockVolumeServiceCommand'
+                Command = { Disable-BlockVolumeService -HostName no-such-host -Service volume -WhatIf -ErrorAction Stop } }
+            @{ Case = 'a service the host does not run under -WhatIf (Enable-)'; ErrorId = 'ServiceNotFound,BlockStore.Commands.EnableBlockVolumeServiceCommand'
+                Command = { Enable-BlockVolumeService -HostName node1 -Service scheduler -WhatIf -ErrorAction Stop } }
+            @{ Case = 'a log level for an unknown host under -WhatIf'; ErrorId = 'ServiceNotFound,BlockStore.Commands.SetBlockVolumeServiceLogLevelCommand'
+                Command = { Set-BlockVolumeServiceLogLevel -HostName no-such-host -Service volume -Level Debug -WhatIf -ErrorAction Stop } }
         ) {
             $Command | Should -Throw -ErrorId $ErrorId
             Get-ServiceRows | Should -Be $before
