@@ -13,13 +13,8 @@ namespace BlockStore.Commands;
 /// </summary>
 [Cmdlet(VerbsLifecycle.Register, "BlockVolumeHost", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
 [OutputType(typeof(BlockVolumeHostRegistration))]
-public sealed class RegisterBlockVolumeHostCommand : BlockStoreCmdlet
+public sealed class RegisterBlockVolumeHostCommand : VolumeHostCmdlet<string>
 {
-    [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
-    [Alias("Host")]
-    [ValidateNotNullOrEmpty]
-    public string HostName { get; set; } = "";
-
     [Parameter(ValueFromPipelineByPropertyName = true)]
     [Alias("AvailabilityZone")]
     [ArgumentCompleter(typeof(ZoneCompleter))]
@@ -34,28 +29,24 @@ public sealed class RegisterBlockVolumeHostCommand : BlockStoreCmdlet
     [ValidateNotNullOrEmpty]
     public string? DatabaseHost { get; set; }
 
-    /// <summary>Returns the registration with -OutFile too (without -OutFile it is always returned: it holds the configuration).</summary>
-    [Parameter]
-    public SwitchParameter PassThru { get; set; }
-
+    // -PassThru (from VolumeHostCmdlet) returns the registration with -OutFile too; without
+    // -OutFile it is always returned: it holds the configuration.
     protected override void ProcessRecord()
     {
-        PerItem(() =>
+        ForEachHost((host, registry) =>
         {
-            Validation.HostName(HostName);
             if (Zone is not null)
             {
                 Validation.AvailabilityZone(Zone);
             }
 
             var path = OutFile is null ? null : ResolveOutFile(OutFile);
-            if (!ShouldProcess(HostName, "Register volume host (create or rotate its database role)"))
+            if (!ShouldProcess(host, "Register volume host (create or rotate its database role)"))
             {
                 return;
             }
 
-            var registry = new HostRegistry(Session.Current);
-            var credentials = Run(ct => registry.RegisterAsync(HostName, ct));
+            var credentials = Run(ct => registry.RegisterAsync(host, ct));
             var configuration = registry.AgentConfiguration(credentials, Zone, DatabaseHost);
             if (path is not null)
             {

@@ -11,43 +11,28 @@ namespace BlockStore.Commands;
 /// </summary>
 [Cmdlet(VerbsLifecycle.Unregister, "BlockVolumeHost", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High)]
 [OutputType(typeof(BlockVolumeHostRegistration))]
-public sealed class UnregisterBlockVolumeHostCommand : BlockStoreCmdlet
+public sealed class UnregisterBlockVolumeHostCommand : VolumeHostCmdlet<string[]>
 {
-    [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
-    [Alias("Host")]
-    [ArgumentCompleter(typeof(HostNameCompleter))]
-    [ValidateNotNullOrEmpty]
-    public string[] HostName { get; set; } = [];
-
-    /// <summary>Returns what was removed (host and dropped role).</summary>
-    [Parameter]
-    public SwitchParameter PassThru { get; set; }
-
+    // -PassThru (from VolumeHostCmdlet) returns what was removed: host and dropped role.
     protected override void ProcessRecord()
     {
-        foreach (var host in HostName)
+        ForEachHost((host, registry) =>
         {
-            PerItem(() =>
+            // Looked up before ShouldProcess, so -WhatIf says that the host is not registered.
+            var registered = Run(ct => registry.RoleOfAsync(host, ct)) ?? throw NotRegistered(host);
+            if (!ShouldProcess($"{host} (database role {registered})", "Unregister volume host (drop its database role)"))
             {
-                Validation.HostName(host);
-                var registry = new HostRegistry(Session.Current);
-                // Looked up before ShouldProcess, so -WhatIf says that the host is not registered.
-                var registered = Run(ct => registry.RoleOfAsync(host, ct)) ?? throw NotRegistered(host);
-                if (!ShouldProcess($"{host} (database role {registered})", "Unregister volume host (drop its database role)"))
-                {
-                    return;
-                }
+                return;
+            }
 
-                // Null too when another operator unregistered the host since the look-up.
-                var role = Run(ct => registry.UnregisterAsync(host, ct)) ?? throw NotRegistered(host);
-
-                WriteVerbose($"Host {host} unregistered; database role {role} dropped.");
-                if (PassThru)
-                {
-                    WriteObject(new BlockVolumeHostRegistration { HostName = host, Role = role });
-                }
-            });
-        }
+            // Null too when another operator unregistered the host since the look-up.
+            var role = Run(ct => registry.UnregisterAsync(host, ct)) ?? throw NotRegistered(host);
+            WriteVerbose($"Host {host} unregistered; database role {role} dropped.");
+            if (PassThru)
+            {
+                WriteObject(new BlockVolumeHostRegistration { HostName = host, Role = role });
+            }
+        });
     }
 
     private static BlockStoreException NotRegistered(string host) =>

@@ -238,31 +238,24 @@ public sealed class AttachmentRequests(StoreConnection store)
         await using var cmd = new NpgsqlCommand(
             $"SELECT {Columns}{secretColumn} FROM bs.attachments a JOIN bs.volumes v ON v.id = a.volume_id{secretJoin} {whereAndOrder}", conn, tx);
         bind(cmd.Parameters);
-        var list = new List<BlockVolumeAttachment>();
-        await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
-        while (await r.ReadAsync(ct).ConfigureAwait(false))
+        return await Rows.ListAsync(cmd, r => new BlockVolumeAttachment
         {
-            list.Add(new BlockVolumeAttachment
-            {
-                Id = r.GetGuid(0),
-                VolumeId = r.GetGuid(1),
-                VolumeName = r.GetString(2),
-                Host = r.GetString(3),
-                InitiatorIqn = r.GetString(4),
-                Status = r.GetString(5),
-                StatusReason = r.IsDBNull(6) ? null : r.GetString(6),
-                TargetIqn = r.IsDBNull(7) ? null : r.GetString(7),
-                TargetPortal = r.IsDBNull(8) ? null : r.GetString(8),
-                TargetLun = r.IsDBNull(9) ? null : r.GetInt32(9),
-                AuthMethod = r.GetString(10),
-                AuthUsername = r.GetString(11),
-                CreatedAt = r.GetDateTime(12),
-                UpdatedAt = r.GetDateTime(13),
-                AuthPassword = includeSecret && !r.IsDBNull(14) ? ToSecure(r.GetString(14)) : null,
-            });
-        }
-
-        return list;
+            Id = r.GetGuid(0),
+            VolumeId = r.GetGuid(1),
+            VolumeName = r.GetString(2),
+            Host = r.GetString(3),
+            InitiatorIqn = r.GetString(4),
+            Status = r.GetString(5),
+            StatusReason = r.StringOrNull(6),
+            TargetIqn = r.StringOrNull(7),
+            TargetPortal = r.StringOrNull(8),
+            TargetLun = r.Int32OrNull(9),
+            AuthMethod = r.GetString(10),
+            AuthUsername = r.GetString(11),
+            CreatedAt = r.GetDateTime(12),
+            UpdatedAt = r.GetDateTime(13),
+            AuthPassword = includeSecret && !r.IsDBNull(14) ? ToSecure(r.GetString(14)) : null,
+        }, ct).ConfigureAwait(false);
     }
 
     private static SecureString ToSecure(string s)

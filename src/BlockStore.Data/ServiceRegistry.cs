@@ -188,14 +188,7 @@ public sealed class ServiceRegistry(StoreConnection store)
             await using var cmd = new NpgsqlCommand(
                 "SELECT DISTINCT host FROM bs.services WHERE host LIKE @p ORDER BY host LIMIT 100", conn);
             cmd.Parameters.AddWithValue("p", VolumeRequests.WildcardToLike(prefix) + "%");
-            var list = new List<string>();
-            await using var reader = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
-            while (await reader.ReadAsync(ct).ConfigureAwait(false))
-            {
-                list.Add(reader.GetString(0));
-            }
-
-            return list;
+            return await Rows.ListAsync(cmd, r => r.GetString(0), ct).ConfigureAwait(false);
         }, ct);
 
     internal static async Task<bool> IsSchedulerAvailableAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, CancellationToken ct)
@@ -214,37 +207,28 @@ public sealed class ServiceRegistry(StoreConnection store)
         return list.FirstOrDefault();
     }
 
-    private static async Task<List<BlockVolumeService>> ReadServicesAsync(NpgsqlCommand cmd, CancellationToken ct)
-    {
-        var list = new List<BlockVolumeService>();
-        await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
-        while (await r.ReadAsync(ct).ConfigureAwait(false))
+    private static Task<List<BlockVolumeService>> ReadServicesAsync(NpgsqlCommand cmd, CancellationToken ct) =>
+        Rows.ListAsync(cmd, r => new BlockVolumeService
         {
-            var isVolume = r.GetString(1) == ServiceType.Volume;
-            list.Add(new BlockVolumeService
-            {
-                Host = r.GetString(0),
-                Service = r.GetString(1),
-                Zone = r.GetString(2),
-                Status = r.GetBoolean(3) ? "disabled" : "enabled",
-                DisabledReason = r.IsDBNull(4) ? null : r.GetString(4),
-                Frozen = r.GetBoolean(5),
-                UpdatedAt = r.IsDBNull(6) ? null : r.GetDateTime(6),
-                StartedAt = r.IsDBNull(7) ? null : r.GetDateTime(7),
-                Version = r.IsDBNull(8) ? null : r.GetString(8),
-                LogLevel = r.GetString(9),
-                CapacityGiB = r.IsDBNull(10) ? null : r.GetDecimal(10),
-                FreeGiB = r.IsDBNull(11) ? null : r.GetDecimal(11),
-                AllocatedGiB = r.IsDBNull(12) ? null : r.GetDecimal(12),
-                BackendType = r.IsDBNull(13) ? null : r.GetString(13),
-                Healthy = r.GetBoolean(14),
-                HealthReason = r.IsDBNull(15) ? null : r.GetString(15),
-                ModifiedBy = r.IsDBNull(16) ? null : r.GetString(16),
-                State = r.GetBoolean(17) ? "up" : "down",
-                ProvisionedGiB = isVolume ? Convert.ToDecimal(r.GetValue(18), System.Globalization.CultureInfo.InvariantCulture) : null,
-            });
-        }
-
-        return list;
-    }
+            Host = r.GetString(0),
+            Service = r.GetString(1),
+            Zone = r.GetString(2),
+            Status = r.GetBoolean(3) ? "disabled" : "enabled",
+            DisabledReason = r.StringOrNull(4),
+            Frozen = r.GetBoolean(5),
+            UpdatedAt = r.DateTimeOrNull(6),
+            StartedAt = r.DateTimeOrNull(7),
+            Version = r.StringOrNull(8),
+            LogLevel = r.GetString(9),
+            CapacityGiB = r.DecimalOrNull(10),
+            FreeGiB = r.DecimalOrNull(11),
+            AllocatedGiB = r.DecimalOrNull(12),
+            BackendType = r.StringOrNull(13),
+            Healthy = r.GetBoolean(14),
+            HealthReason = r.StringOrNull(15),
+            ModifiedBy = r.StringOrNull(16),
+            State = r.GetBoolean(17) ? "up" : "down",
+            // Only volume services hold volumes; a scheduler has no provisioned figure.
+            ProvisionedGiB = r.GetString(1) == ServiceType.Volume ? Convert.ToDecimal(r.GetValue(18), System.Globalization.CultureInfo.InvariantCulture) : null,
+        }, ct);
 }

@@ -222,14 +222,7 @@ public sealed class VolumeRequests(StoreConnection store)
             cmd.CommandText = $"SELECT {VolumeColumns} FROM bs.volumes v" +
                               (where.Count > 0 ? " WHERE " + string.Join(" AND ", where) : "") +
                               " ORDER BY v.created_at, v.id";
-            var list = new List<BlockVolume>();
-            await using var reader = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
-            while (await reader.ReadAsync(ct).ConfigureAwait(false))
-            {
-                list.Add(ReadVolume(reader));
-            }
-
-            return list;
+            return await Rows.ListAsync(cmd, ReadVolume, ct).ConfigureAwait(false);
         }, ct);
 
     public Task<List<BlockVolumeEvent>> ListEventsAsync(Guid? volumeId, int limit, CancellationToken ct = default) =>
@@ -240,23 +233,16 @@ public sealed class VolumeRequests(StoreConnection store)
                 "  SELECT * FROM bs.events WHERE (@v::uuid IS NULL OR volume_id = @v) ORDER BY id DESC LIMIT @l) e ORDER BY id", conn);
             cmd.Parameters.AddWithValue("v", NpgsqlTypes.NpgsqlDbType.Uuid, (object?)volumeId ?? DBNull.Value);
             cmd.Parameters.AddWithValue("l", limit);
-            var list = new List<BlockVolumeEvent>();
-            await using var reader = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
-            while (await reader.ReadAsync(ct).ConfigureAwait(false))
+            return await Rows.ListAsync(cmd, r => new BlockVolumeEvent
             {
-                list.Add(new BlockVolumeEvent
-                {
-                    Id = reader.GetInt64(0),
-                    Time = reader.GetDateTime(1),
-                    VolumeId = reader.IsDBNull(2) ? null : reader.GetGuid(2),
-                    Host = reader.IsDBNull(3) ? null : reader.GetString(3),
-                    Kind = reader.GetString(4),
-                    Message = reader.GetString(5),
-                    Actor = reader.GetString(6),
-                });
-            }
-
-            return list;
+                Id = r.GetInt64(0),
+                Time = r.GetDateTime(1),
+                VolumeId = r.GuidOrNull(2),
+                Host = r.StringOrNull(3),
+                Kind = r.GetString(4),
+                Message = r.GetString(5),
+                Actor = r.GetString(6),
+            }, ct).ConfigureAwait(false);
         }, ct);
 
     /// <summary>Converts a PowerShell wildcard (*, ?) into an escaped LIKE pattern.</summary>
@@ -279,20 +265,17 @@ public sealed class VolumeRequests(StoreConnection store)
         return sb.ToString();
     }
 
-    internal static async Task<BlockVolume?> GetOneAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, Guid id, CancellationToken ct)
-    {
-        await using var cmd = new NpgsqlCommand($"SELECT {VolumeColumns} FROM bs.volumes v WHERE v.id = @id", conn, tx);
-        cmd.Parameters.AddWithValue("id", id);
-        await using var reader = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
-        return await reader.ReadAsync(ct).ConfigureAwait(false) ? ReadVolume(reader) : null;
-    }
+    internal static Task<BlockVolume?> GetOneAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, Guid id, CancellationToken ct) =>
+        ReadOneAsync(conn, tx, id, "", ct);
 
-    internal static async Task<BlockVolume?> LockVolumeAsync(NpgsqlConnection conn, NpgsqlTransaction tx, Guid id, CancellationToken ct)
+    internal static Task<BlockVolume?> LockVolumeAsync(NpgsqlConnection conn, NpgsqlTransaction tx, Guid id, CancellationToken ct) =>
+        ReadOneAsync(conn, tx, id, " FOR UPDATE", ct);
+
+    private static async Task<BlockVolume?> ReadOneAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, Guid id, string locking, CancellationToken ct)
     {
-        await using var cmd = new NpgsqlCommand($"SELECT {VolumeColumns} FROM bs.volumes v WHERE v.id = @id FOR UPDATE", conn, tx);
+        await using var cmd = new NpgsqlCommand($"SELECT {VolumeColumns} FROM bs.volumes v WHERE v.id = @id{locking}", conn, tx);
         cmd.Parameters.AddWithValue("id", id);
-        await using var reader = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
-        return await reader.ReadAsync(ct).ConfigureAwait(false) ? ReadVolume(reader) : null;
+        return await Rows.FirstOrDefaultAsync(cmd, ReadVolume, ct).ConfigureAwait(false);
     }
 
     /// <summary>Moves a volume's status, checked against the state machine, with the reason users see.</summary>
@@ -318,10 +301,10 @@ public sealed class VolumeRequests(StoreConnection store)
         Name = r.GetString(1),
         SizeGiB = r.GetInt32(2),
         Status = r.GetString(3),
-        Host = r.IsDBNull(4) ? null : r.GetString(4),
-        Zone = r.IsDBNull(5) ? null : r.GetString(5),
-        Description = r.IsDBNull(6) ? null : r.GetString(6),
-        StatusReason = r.IsDBNull(7) ? null : r.GetString(7),
+        Host = r.StringOrNull(4),
+        Zone = r.StringOrNull(5),
+        Description = r.StringOrNull(6),
+        StatusReason = r.StringOrNull(7),
         CreatedAt = r.GetDateTime(8),
         UpdatedAt = r.GetDateTime(9),
         MultiAttach = r.GetBoolean(10),
