@@ -58,6 +58,8 @@ $LabSchedulerRole = 'lab_scheduler'
 $SchedulerName = 'scheduler1'
 $ReportIntervalSeconds = 2
 $ServiceDownSeconds = 10
+# The agents' LV reconcile pass (Agent:Reconcile:IntervalSeconds; the product default is 300).
+$ReconcileIntervalSeconds = 10
 # Sparse: only LVM metadata is written with activation off, and a lab of 2 nodes must hold the
 # 200-volume burst of the lifecycle tests (200 x 1-3 GiB) with room to spare.
 $DiskSize = '256G'
@@ -551,6 +553,7 @@ function Invoke-Up([int] $NodeCount) {
         zone                  = $LabZone
         reportIntervalSeconds = $ReportIntervalSeconds
         serviceDownSeconds    = $ServiceDownSeconds
+        reconcileIntervalSeconds = $ReconcileIntervalSeconds
         scheduler             = [ordered]@{ name = $SchedulerName; connectionString = (& $roleCs $LabSchedulerRole) }
         nodes                 = @($nodes)
         nodeNames             = @($nodes | ForEach-Object { $_.name })

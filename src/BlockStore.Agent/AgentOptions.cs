@@ -25,6 +25,9 @@ public sealed class AgentOptions
     /// <summary>Operations claimed per pass.</summary>
     public int ClaimBatch { get; set; } = 8;
 
+    /// <summary>The LV reconcile pass (section "Agent:Reconcile").</summary>
+    public ReconcileOptions Reconcile { get; set; } = new();
+
     /// <summary>iSCSI export through LIO/targetcli (section "Agent:Iscsi").</summary>
     public IscsiOptions Iscsi { get; set; } = new();
 }

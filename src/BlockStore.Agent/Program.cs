@@ -3,6 +3,7 @@ using BlockStore.Core;
 using BlockStore.Data;
 using BlockStore.Hosting;
 using Microsoft.Extensions.Options;
+using Quartz;
 
 var builder = Host.CreateApplicationBuilder(args);
 builder.AddBlockStoreConfigFile(args);
@@ -39,11 +40,21 @@ builder.AddBlockStoreService(
         return new ServiceIdentity(o.HostName, ServiceType.Volume, o.Zone);
     },
     // Agent notifications carry the host name: wake only for our own host.
-    new WakeChannels([Channels.Agent], (_, payload) => payload == agent.HostName));
+    new WakeChannels([Channels.Agent], (_, payload) => payload == agent.HostName),
+    q =>
+    {
+        // The LV reconcile pass again every interval (the first one runs at start, in AgentWorker).
+        var reconcile = new JobKey("lv-reconcile");
+        var every = TimeSpan.FromSeconds(Math.Max(5, agent.Reconcile.IntervalSeconds));
+        q.AddJob<LvReconcileJob>(j => j.WithIdentity(reconcile));
+        q.AddTrigger(t => t.ForJob(reconcile).StartAt(DateTimeOffset.UtcNow + every)
+            .WithSimpleSchedule(s => s.WithInterval(every).RepeatForever()));
+    });
 builder.Services.AddSingleton<ICommandRunner, ProcessCommandRunner>();
 builder.Services.AddSingleton(sp => new LvmClient(sp.GetRequiredService<ICommandRunner>(), agent.LvmActivation));
 builder.Services.AddSingleton(agent);
 builder.Services.AddSingleton<VolumeBackend>();
+builder.Services.AddSingleton<IReconcileStore>(sp => new AgentQueueReconcileStore(sp.GetRequiredService<AgentQueue>()));
 builder.Services.AddSingleton<Reconciler>();
 builder.Services.AddSingleton<ICapacityReporter, CapacityReporter>();
 builder.Services.AddSingleton(agent.Iscsi);

@@ -1,4 +1,3 @@
-using BlockStore.Core;
 using BlockStore.Data;
 
 namespace BlockStore.Agent;
@@ -6,71 +5,106 @@ namespace BlockStore.Agent;
 /// <summary>What one reconcile pass found and did.</summary>
 public sealed record ReconcileResult(int Checked, int Removed, int Reported);
 
-/// <summary>
-/// At agent start, compares the volume group with the database. Only LVs named
-/// volume-&lt;uuid&gt; are ever considered; every other LV in the VG belongs to someone else and
-/// is never touched. An LV whose volume is deleted (and has no operation left to run) is an
-/// orphan of an interrupted or manual change: it is removed, with an event. Anything else that
-/// does not add up (an LV without any volume row, an LV of a volume placed on another host, an
-/// available volume without its LV) is reported as an event for an operator to look at, never
-/// changed automatically: the database may be the one that is wrong.
-/// </summary>
-public sealed class Reconciler(LvmClient lvm, AgentQueue queue, AgentOptions options, ILogger<Reconciler> logger)
+/// <summary>The database side of the reconcile pass (AgentQueue; a fake in unit tests).</summary>
+public interface IReconcileStore
 {
-    private const string Prefix = "volume-";
+    string Host { get; }
+
+    Task<List<VolumeRecord>> GetVolumeRecordsAsync(IReadOnlyCollection<Guid> ids, CancellationToken ct);
+
+    Task<List<Guid>> AvailableVolumeIdsAsync(CancellationToken ct);
+
+    Task RecordEventAsync(Guid volumeId, string kind, string message, CancellationToken ct);
+}
+
+public sealed class AgentQueueReconcileStore(AgentQueue queue) : IReconcileStore
+{
+    public string Host => queue.Host;
+
+    public Task<List<VolumeRecord>> GetVolumeRecordsAsync(IReadOnlyCollection<Guid> ids, CancellationToken ct) => queue.GetVolumeRecordsAsync(ids, ct);
+
+    public Task<List<Guid>> AvailableVolumeIdsAsync(CancellationToken ct) => queue.AvailableVolumeIdsAsync(ct);
+
+    public Task RecordEventAsync(Guid volumeId, string kind, string message, CancellationToken ct) => queue.RecordEventAsync(volumeId, kind, message, ct);
+}
+
+/// <summary>
+/// Compares the volume group with the database, at agent start and then every
+/// Agent:Reconcile:IntervalSeconds (LvReconcileJob), beside the agent's own work. Only LVs named
+/// volume-&lt;uuid&gt; are ever considered; every other LV in the VG belongs to someone else and is
+/// never touched. Reads LVM first and the database second (ReconcilePlan says why), so a volume
+/// in flight is never taken for an orphan. Every mismatch becomes an event (once per agent
+/// process while it lasts, so a periodic pass does not flood the history); only the LV of a
+/// deleted volume with no operation left is removed, and only with Agent:Reconcile:RemoveOrphans.
+/// Anything else (an LV without a volume row, an LV of a volume placed on another host, an
+/// available volume without its LV) is never changed automatically: the database may be wrong.
+/// </summary>
+public sealed class Reconciler(LvmClient lvm, IReconcileStore store, AgentOptions options, ILogger<Reconciler> logger)
+{
+    private readonly SemaphoreSlim _oneAtATime = new(1, 1);
+    private readonly HashSet<(Guid, ReconcileFinding)> _reported = [];
 
     public async Task<ReconcileResult> RunAsync(CancellationToken ct)
     {
-        var ours = new Dictionary<Guid, LogicalVolume>();
-        foreach (var lv in await lvm.ListAsync(options.VolumeGroup, ct))
+        await _oneAtATime.WaitAsync(ct);
+        try
         {
-            if (lv.Name.StartsWith(Prefix, StringComparison.Ordinal)
-                && Guid.TryParseExact(lv.Name[Prefix.Length..], "D", out var id)
-                && VolumeBackend.LvName(id) == lv.Name)
-            {
-                ours[id] = lv;
-            }
+            return await PassAsync(ct);
         }
-
-        var records = (await queue.GetVolumeRecordsAsync(ours.Keys, ct)).ToDictionary(r => r.Id);
-        int removed = 0, reported = 0;
-        foreach (var (id, lv) in ours)
+        finally
         {
-            var where = $"{options.VolumeGroup}/{lv.Name}";
-            if (!records.TryGetValue(id, out var record))
-            {
-                reported++;
-                await ReportAsync(id, $"LV {where} has no volume row in the database; left in place", ct);
-            }
-            else if (record.Host != queue.Host && record.Status != VolumeStatus.Deleted)
-            {
-                reported++;
-                await ReportAsync(id, $"LV {where} exists here but the volume is {record.Status} on host {record.Host ?? "(none)"}; left in place", ct);
-            }
-            else if (record.Status == VolumeStatus.Deleted && !record.HasLiveOperation)
-            {
-                await lvm.RemoveAsync(options.VolumeGroup, lv.Name, ct);
-                removed++;
-                logger.LogWarning("Removed orphan LV {Lv}: its volume is deleted", where);
-                await queue.RecordEventAsync(id, "orphan-removed", $"orphan LV {where} removed at agent start: its volume is deleted", ct);
-            }
+            _oneAtATime.Release();
         }
-
-        foreach (var id in await queue.AvailableVolumeIdsAsync(ct))
-        {
-            if (!ours.ContainsKey(id))
-            {
-                reported++;
-                await ReportAsync(id, $"volume is available but LV {options.VolumeGroup}/{VolumeBackend.LvName(id)} does not exist", ct);
-            }
-        }
-
-        return new ReconcileResult(ours.Count, removed, reported);
     }
 
-    private async Task ReportAsync(Guid id, string message, CancellationToken ct)
+    private async Task<ReconcileResult> PassAsync(CancellationToken ct)
     {
-        logger.LogWarning("Reconcile: {Message}", message);
-        await queue.RecordEventAsync(id, "reconcile-mismatch", message, ct);
+        var first = await OurLvsAsync(ct);
+        var records = await store.GetVolumeRecordsAsync(first, ct);
+        var available = await store.AvailableVolumeIdsAsync(ct);
+        var second = await OurLvsAsync(ct);
+        var availableAgain = available.Any(id => !second.Contains(id)) ? await store.AvailableVolumeIdsAsync(ct) : available;
+        var found = ReconcilePlan.Find(store.Host, options.VolumeGroup, first, records, available, second, availableAgain);
+
+        int removed = 0, reported = 0;
+        foreach (var m in found)
+        {
+            if (m.Finding == ReconcileFinding.OrphanOfDeleted && options.Reconcile.RemoveOrphans)
+            {
+                await lvm.RemoveAsync(options.VolumeGroup, VolumeBackend.LvName(m.VolumeId), ct);
+                removed++;
+                logger.LogWarning("Removed {Message}", m.Message);
+                await store.RecordEventAsync(m.VolumeId, "orphan-removed", $"{m.Message}; removed by the reconcile pass", ct);
+                continue;
+            }
+
+            if (_reported.Add((m.VolumeId, m.Finding)))
+            {
+                reported++;
+                var message = m.Message + (m.Finding == ReconcileFinding.OrphanOfDeleted
+                    ? "; reported only (Agent:Reconcile:RemoveOrphans=false)"
+                    : m.Finding == ReconcileFinding.MissingLv ? "" : "; left in place");
+                logger.LogWarning("Reconcile: {Message}", message);
+                await store.RecordEventAsync(m.VolumeId, "reconcile-mismatch", message, ct);
+            }
+        }
+
+        // A mismatch that went away (fixed by hand) is reported again should it come back.
+        _reported.IntersectWith(found.Select(m => (m.VolumeId, m.Finding)));
+        return new ReconcileResult(second.Count, removed, reported);
+    }
+
+    private async Task<HashSet<Guid>> OurLvsAsync(CancellationToken ct)
+    {
+        var ids = new HashSet<Guid>();
+        foreach (var lv in await lvm.ListAsync(options.VolumeGroup, ct))
+        {
+            if (ReconcilePlan.VolumeIdOf(lv.Name) is { } id)
+            {
+                ids.Add(id);
+            }
+        }
+
+        return ids;
     }
 }

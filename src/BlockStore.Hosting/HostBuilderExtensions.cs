@@ -13,10 +13,10 @@ public static class HostBuilderExtensions
     /// <summary>
     /// Wires a BlockStore service process: options, the data layer, live log level, the
     /// registration/control loop, and Quartz (in-memory store) for the periodic passes:
-    /// heartbeat and the fallback poll.
+    /// heartbeat and the fallback poll, plus whatever periodic jobs the host adds with <paramref name="jobs"/>.
     /// </summary>
     public static HostApplicationBuilder AddBlockStoreService(this HostApplicationBuilder builder,
-        Func<IServiceProvider, ServiceIdentity> identity, WakeChannels wakeChannels)
+        Func<IServiceProvider, ServiceIdentity> identity, WakeChannels wakeChannels, Action<IQuartzBuilder>? jobs = null)
     {
         builder.Services.Configure<BlockStoreOptions>(builder.Configuration.GetSection("BlockStore"));
         var options = builder.Configuration.GetSection("BlockStore").Get<BlockStoreOptions>() ?? new BlockStoreOptions();
@@ -59,6 +59,7 @@ public static class HostBuilderExtensions
             q.AddJob<WakeJob>(j => j.WithIdentity(wake));
             q.AddTrigger(t => t.ForJob(wake).StartNow()
                 .WithSimpleSchedule(s => s.WithInterval(TimeSpan.FromSeconds(Math.Max(1, options.PollIntervalSeconds))).RepeatForever()));
+            jobs?.Invoke(q);
         });
         builder.Services.AddQuartzHostedService(o => o.WaitForJobsToComplete = true);
         return builder;

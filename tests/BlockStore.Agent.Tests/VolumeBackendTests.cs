@@ -15,9 +15,19 @@ internal sealed class FakeLvm : ICommandRunner
     /// <summary>Makes the next lvcreate fail after creating the LV (as a crash would look to a retry).</summary>
     public string? FailNextCreateWith { get; set; }
 
+    /// <summary>Runs before each lvs report, with its number (1, 2, ...): lets a test change LVM between reads.</summary>
+    public Action<int>? BeforeReport { get; set; }
+
+    private int _reports;
+
     public Task<CommandResult> RunAsync(string program, IReadOnlyList<string> args, CancellationToken ct)
     {
         Runs.Add((program, args));
+        if (program == "lvs")
+        {
+            BeforeReport?.Invoke(++_reports);
+        }
+
         var rest = args.Count > 1 && args[0] == "--config" ? args.Skip(2).ToList() : args.ToList();
         return Task.FromResult(program switch
         {

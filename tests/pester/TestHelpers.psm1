@@ -148,11 +148,15 @@ function Get-LabHostCommand {
     # Each agent logs in as its own host role: the configuration Register-BlockVolumeHost wrote.
     if ($node[0].PSObject.Properties['configFile'] -and $node[0].configFile) { $cs = "--ConfigFile=$($node[0].configFile)" }
     $activation = if ($Lab.lvmActivation) { 'true' } else { 'false' }
+    # The LV reconcile pass every few seconds (not 5 minutes) so tests see it; the lab removes the
+    # orphan LVs of deleted volumes, as the crash tests expect.
+    $reconcile = if ($Lab.PSObject.Properties['reconcileIntervalSeconds']) { $Lab.reconcileIntervalSeconds } else { 10 }
     return @{
         Name = $Name; WorkingDirectory = $dir; Dll = (Join-Path $dir 'BlockStore.Agent.dll')
         Arguments = @(
             $cs, "--Agent:HostName=$Name", "--Agent:VolumeGroup=$($node[0].vg)", "--Agent:Zone=$($Lab.zone)",
-            '--Agent:BackendType=thick', "--Agent:LvmActivation=$activation", $interval)
+            '--Agent:BackendType=thick', "--Agent:LvmActivation=$activation", $interval,
+            "--Agent:Reconcile:IntervalSeconds=$reconcile", '--Agent:Reconcile:RemoveOrphans=true')
     }
 }
 

@@ -1,0 +1,87 @@
+using BlockStore.Core;
+using BlockStore.Data;
+
+namespace BlockStore.Agent;
+
+/// <summary>What a reconcile pass found about one volume id.</summary>
+public enum ReconcileFinding
+{
+    /// <summary>The LV of a deleted volume with no operation left to run: may be removed.</summary>
+    OrphanOfDeleted,
+
+    /// <summary>An LV of our naming that no volume row explains.</summary>
+    NoVolumeRow,
+
+    /// <summary>An LV here of a volume that lives on another host (or on none).</summary>
+    OtherHost,
+
+    /// <summary>An available volume of this host without its LV.</summary>
+    MissingLv,
+}
+
+public sealed record ReconcileMismatch(Guid VolumeId, ReconcileFinding Finding, string Message);
+
+/// <summary>
+/// The reconcile rules, without I/O. The pass runs beside the agent's own work, so a snapshot may
+/// catch a volume in flight; the inputs are read in an order that rules that out:
+///   lvs (first) → database → lvs (second) → available volumes again.
+/// An LV is judged by the rows read AFTER it was first seen, and must still exist in the second
+/// lvs: a delete that finished before the rows were read removed its LV before that, so an LV
+/// still there is a real orphan, not one being removed. (Rows are inserted before any LV is
+/// made, so an LV seen before its row was read and without a row is not one being created.)
+/// An available volume counts as missing its LV only when it was available before the second
+/// lvs and still is after it: a delete first moves the volume out of available.
+/// </summary>
+public static class ReconcilePlan
+{
+    private const string Prefix = "volume-";
+
+    /// <summary>The volume id of an LV of our naming (volume-&lt;uuid&gt;, lower case), else null.</summary>
+    public static Guid? VolumeIdOf(string lvName) =>
+        lvName.StartsWith(Prefix, StringComparison.Ordinal)
+        && Guid.TryParseExact(lvName[Prefix.Length..], "D", out var id)
+        && VolumeBackend.LvName(id) == lvName
+            ? id
+            : null;
+
+    public static List<ReconcileMismatch> Find(
+        string host,
+        string volumeGroup,
+        IReadOnlyCollection<Guid> firstLvs,
+        IReadOnlyCollection<VolumeRecord> records,
+        IReadOnlyCollection<Guid> available,
+        IReadOnlyCollection<Guid> secondLvs,
+        IReadOnlyCollection<Guid> availableAgain)
+    {
+        var rows = records.ToDictionary(r => r.Id);
+        var second = secondLvs.ToHashSet();
+        var found = new List<ReconcileMismatch>();
+        foreach (var id in firstLvs.Where(second.Contains).Order())
+        {
+            var where = $"{volumeGroup}/{VolumeBackend.LvName(id)}";
+            if (!rows.TryGetValue(id, out var row))
+            {
+                found.Add(new(id, ReconcileFinding.NoVolumeRow, $"LV {where} has no volume row in the database"));
+            }
+            else if (row.Status == VolumeStatus.Deleted)
+            {
+                if (!row.HasLiveOperation)
+                {
+                    found.Add(new(id, ReconcileFinding.OrphanOfDeleted, $"orphan LV {where}: its volume is deleted"));
+                }
+            }
+            else if (row.Host != host)
+            {
+                found.Add(new(id, ReconcileFinding.OtherHost, $"LV {where} exists here but the volume is {row.Status} on host {row.Host ?? "(none)"}"));
+            }
+        }
+
+        var stillAvailable = availableAgain.ToHashSet();
+        foreach (var id in available.Where(id => !second.Contains(id) && stillAvailable.Contains(id)).Order())
+        {
+            found.Add(new(id, ReconcileFinding.MissingLv, $"volume is available but LV {volumeGroup}/{VolumeBackend.LvName(id)} does not exist"));
+        }
+
+        return found;
+    }
+}

@@ -1,0 +1,80 @@
+# The agents' periodic LV reconcile pass (Agent:Reconcile, a Quartz job) against the lab, whose
+# agents run it every reconcileIntervalSeconds (10 s) with RemoveOrphans on. LVs are made by hand
+# with lvcreate in a node's VG while its agent keeps running: what the agent start pass would find
+# must now be found without a restart, and LVs not named volume-<uuid> are never touched.
+# Run by `build.ps1 Test` (Pester 5.7.1); BLOCKSTORE_REPO and BLOCKSTORE_CONNECTION point at the lab.
+
+BeforeAll {
+    Import-Module (Join-Path $PSScriptRoot 'TestHelpers.psm1') -Force -DisableNameChecking
+    Import-Module (Join-Path (Get-LabRepoRoot) 'out/BlockStore/BlockStore.psd1') -Force
+    $lab = Get-LabInfo
+    if (-not $env:BLOCKSTORE_CONNECTION) { $env:BLOCKSTORE_CONNECTION = $lab.connectionString }
+    $script:prefix = 'rc' + [guid]::NewGuid().ToString('N').Substring(0, 6)
+    $script:lvcreate = (Get-Command lvcreate -CommandType Application | Select-Object -First 1).Source
+    $script:lvremove = (Get-Command lvremove -CommandType Application | Select-Object -First 1).Source
+    $script:interval = if ($lab.PSObject.Properties['reconcileIntervalSeconds']) { [int]$lab.reconcileIntervalSeconds } else { 10 }
+    # Within the interval, with room for a pass that is slow on a loaded machine.
+    $script:within = 2 * $interval + 20
+    $script:node = $lab.nodes[0]
+
+    function New-HandLv([string] $Name, [string] $Size = '1g') {
+        & $lvcreate --config $lab.lvmConfig -n $Name -L $Size -y $node.vg 2>&1 | Out-Null
+        $LASTEXITCODE | Should -Be 0 -Because "lvcreate $Name"
+    }
+    function Get-NodeLvs { @(Invoke-LabLvm lvs @('-o', 'lv_name,lv_size,lv_uuid', '--units', 'b', '--nosuffix', $node.vg)) }
+}
+
+Describe 'The periodic LV reconcile pass' {
+    It 'reports within the interval an LV of our naming that no volume has, without an agent restart, and never touches foreign LVs' {
+        $agentPid = Get-LabHostPid -Name $node.name
+        $unknown = [guid]::NewGuid()
+        $foreign = @("$prefix-keep", "volume-$($unknown.ToString().ToUpperInvariant())", "volume-$($unknown.ToString('N'))", "volume-$unknown-x")
+        $clock = [System.Diagnostics.Stopwatch]::StartNew()
+        try {
+            New-HandLv "volume-$unknown"
+            foreach ($f in $foreign) { New-HandLv $f '512m' }
+            $before = @(Get-NodeLvs | Where-Object lv_name -CIn $foreign | Sort-Object lv_name -CaseSensitive | ForEach-Object { "$($_.lv_name) $($_.lv_size) $($_.lv_uuid)" })
+            $before | Should -HaveCount $foreign.Count
+
+            Wait-LabCondition { Get-BlockVolumeEvent -VolumeId $unknown | Where-Object Kind -EQ 'reconcile-mismatch' } -TimeoutSeconds $within |
+                Should -BeTrue -Because "the pass runs every $interval s"
+            $event = @(Get-BlockVolumeEvent -VolumeId $unknown | Where-Object Kind -EQ 'reconcile-mismatch')
+            $event | Should -HaveCount 1
+            $event[0].Host | Should -Be $node.name
+            $event[0].Message | Should -Match "LV $([regex]::Escape("$($node.vg)/volume-$unknown")) has no volume row.*left in place"
+            Write-Host "    reported after $([math]::Round($clock.Elapsed.TotalSeconds, 1)) s (interval $interval s)"
+
+            # Two more passes: reported once, the LV without a row is never removed (the database may be
+            # the one that is wrong), and the foreign LVs are as they were (name, size, LVM uuid).
+            Start-Sleep -Seconds (2 * $interval + 2)
+            @(Get-BlockVolumeEvent -VolumeId $unknown | Where-Object Kind -EQ 'reconcile-mismatch') | Should -HaveCount 1
+            @(Get-NodeLvs).lv_name | Should -Contain "volume-$unknown"
+            @(Get-NodeLvs | Where-Object lv_name -CIn $foreign | Sort-Object lv_name -CaseSensitive | ForEach-Object { "$($_.lv_name) $($_.lv_size) $($_.lv_uuid)" }) |
+                Should -Be $before
+            Get-LabHostPid -Name $node.name | Should -Be $agentPid -Because 'the periodic pass found it, not a start pass'
+        }
+        finally {
+            foreach ($lv in @("volume-$unknown") + $foreign) { & $lvremove --config $lab.lvmConfig -f "$($node.vg)/$lv" 2>&1 | Out-Null }
+        }
+    }
+
+    It 'removes within the interval the LV of a deleted volume that reappeared (the lab sets RemoveOrphans), with an event' {
+        $agentPid = Get-LabHostPid -Name $node.name
+        # A volume on this node: the other nodes are frozen while it is placed.
+        $others = (@($lab.nodeNames | Where-Object { $_ -ne $node.name }) | ForEach-Object { "'$_'" }) -join ','
+        if ($others) { Invoke-LabSql "update bs.services set frozen = true where service = 'volume' and host in ($others)" | Out-Null }
+        try { $v = New-BlockVolume -Name "$prefix-orphan" -AvailabilityZone $lab.zone -SizeGiB 1 -Wait -TimeoutSec 60 }
+        finally { if ($others) { Invoke-LabSql "update bs.services set frozen = false where service = 'volume' and host in ($others)" | Out-Null } }
+        $v.Host | Should -Be $node.name
+        (Remove-BlockVolume -Id $v.Id -Confirm:$false -Wait -PassThru -TimeoutSec 60).Status | Should -Be 'deleted'
+        try {
+            New-HandLv "volume-$($v.Id)"
+            Wait-LabCondition { -not (@(Get-NodeLvs).lv_name -contains "volume-$($v.Id)") } -TimeoutSeconds $within |
+                Should -BeTrue -Because 'the orphan of a deleted volume is removed by the next pass'
+            (Get-BlockVolumeEvent -VolumeId $v.Id | Where-Object Kind -EQ 'orphan-removed').Message |
+                Should -Match 'its volume is deleted; removed by the reconcile pass'
+            Get-LabHostPid -Name $node.name | Should -Be $agentPid
+        }
+        finally { & $lvremove --config $lab.lvmConfig -f "$($node.vg)/volume-$($v.Id)" 2>&1 | Out-Null }
+    }
+}
