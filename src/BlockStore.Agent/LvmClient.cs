@@ -49,6 +49,25 @@ public sealed class LvmClient(ICommandRunner runner, bool activation)
     }
 
     /// <summary>
+    /// The VG's size and free space with its LVs, from one lvs run (a single metadata snapshot: an LV
+    /// created or removed meanwhile is either in all three or in none). Null when the VG has no LVs
+    /// or lvs fails (a missing VG): ask <see cref="GetVolumeGroupAsync"/> then.
+    /// </summary>
+    public async Task<(VolumeGroupInfo Vg, IReadOnlyList<LogicalVolume> Lvs)?> GetUsageAsync(string vg, CancellationToken ct)
+    {
+        var result = await RunAsync("lvs", [.. Config(), "--reportformat", "json", "--units", "g", "--nosuffix", "-o", "vg_name,vg_size,vg_free,lv_name,lv_size,pool_lv", vg], ct, throwOnError: false);
+        var rows = result.Succeeded ? Rows(result.StdOut, "lv") : [];
+        if (rows.Count == 0)
+        {
+            return null;
+        }
+
+        var first = rows[0];
+        return (new VolumeGroupInfo(first["vg_name"], Num(first["vg_size"]), Num(first["vg_free"])),
+            rows.Select(r => new LogicalVolume(r["lv_name"], Num(r["lv_size"]), string.IsNullOrEmpty(r.GetValueOrDefault("pool_lv")) ? null : r["pool_lv"])).ToList());
+    }
+
+    /// <summary>
     /// One LV by name, or null when the VG has no such LV. A selection (-S) rather than vg/lv keeps
     /// "no such LV" (exit 0, no rows) apart from real failures such as a missing VG (an exception).
     /// </summary>

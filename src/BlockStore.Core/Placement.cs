@@ -30,6 +30,13 @@ public sealed record HostCandidate
     /// <summary>Free space the agent last reported (VG free, or pool free for thin).</summary>
     public decimal ReportedFreeGiB { get; init; }
 
+    /// <summary>
+    /// Thick: space of BlockStore's own LVs (volume-&lt;uuid&gt;) in the VG when the agent measured
+    /// (Cinder's allocated_capacity_gb). With <see cref="TotalGiB"/> and <see cref="ReportedFreeGiB"/>
+    /// of the same measurement it tells how much other LVs of the VG use. Null: the agent did not say.
+    /// </summary>
+    public decimal? ReportedAllocatedGiB { get; init; }
+
     /// <summary>Sum of the sizes of live volumes placed on this host (the scheduler's ledger).</summary>
     public decimal ProvisionedGiB { get; init; }
 
@@ -154,17 +161,37 @@ public static class PlacementPolicy
         }
 
         var free = VirtualFreeGiB(host);
-        return free >= sizeGiB
-            ? null
+        if (free >= sizeGiB)
+        {
+            return null;
+        }
+
+        var foreign = ForeignUsedGiB(host);
+        return foreign > reserved
+            ? $"capacity {Fmt(host.TotalGiB)} GiB, {Fmt(foreign)} GiB used by logical volumes that are not BlockStore's (agent report), " +
+              $"{Fmt(host.ProvisionedGiB)} GiB provisioned: {Fmt(Math.Max(0, free))} GiB free for {sizeGiB} GiB"
             : $"capacity {Fmt(host.TotalGiB)} GiB, {Fmt(host.ProvisionedGiB)} GiB provisioned, {host.ReservedPercentage}% reserved: " +
               $"{Fmt(Math.Max(0, free))} GiB free for {sizeGiB} GiB";
     }
 
     /// <summary>
-    /// Free space as the weigher sees it. Thick: total less reserve less what our ledger has placed
-    /// (the ledger counts placements the agent has not run yet, which the agent's last report cannot
-    /// know; the VG is assumed to be BlockStore's alone, as Cinder assumes of its volume group).
-    /// Thin: the over-subscribed capacity not yet provisioned.
+    /// Thick: what LVs that are not BlockStore's use in the VG, from one agent measurement: total −
+    /// free − our LVs. It changes only when someone else creates or removes LVs, so a report a few
+    /// seconds old is still right, unlike the VG's free space, which lags behind every placement.
+    /// 0 for thin (the pool's own free space is checked) and when the agent did not report it.
+    /// </summary>
+    public static decimal ForeignUsedGiB(HostCandidate host) =>
+        host.BackendType == BackendType.Thin || host.ReportedAllocatedGiB is not { } ours
+            ? 0
+            : Math.Max(0, host.TotalGiB - host.ReportedFreeGiB - ours);
+
+    /// <summary>
+    /// Free space as the filter and the weigher see it. Thick: Cinder's CapacityFilter,
+    /// min(free, total − reserved − provisioned), with the free space of the VG now taken as
+    /// total − foreign − provisioned rather than the agent's last vg_free, which cannot know the
+    /// placements the agent has not run yet (the ledger does, at once). That is
+    /// total − provisioned − max(reserved, foreign): LVs of others count against the reserve first,
+    /// as they do in Cinder. Thin: the over-subscribed capacity not yet provisioned.
     /// </summary>
     public static decimal VirtualFreeGiB(HostCandidate host)
     {
@@ -174,7 +201,7 @@ public static class PlacementPolicy
             return host.TotalGiB * host.MaxOverSubscriptionRatio - host.ProvisionedGiB;
         }
 
-        return host.TotalGiB - reserved - host.ProvisionedGiB;
+        return host.TotalGiB - host.ProvisionedGiB - Math.Max(reserved, ForeignUsedGiB(host));
     }
 
     private static string Fmt(decimal v) => decimal.Round(v, 1).ToString("0.#", System.Globalization.CultureInfo.InvariantCulture);

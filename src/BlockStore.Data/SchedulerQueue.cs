@@ -105,7 +105,7 @@ public sealed class SchedulerQueue(StoreConnection store)
         await using (var cmd = new NpgsqlCommand(
             "SELECT s.host, s.zone, s.disabled, s.disabled_reason, s.frozen, s.healthy, s.health_reason, " +
             "  coalesce(s.backend_type, 'thick'), coalesce(s.total_gib, 0), coalesce(s.free_gib, 0), s.reserved_percentage, s.max_over_subscription_ratio, " +
-            "  " + ServiceSql.Up + " AS up " +
+            "  " + ServiceSql.Up + " AS up, s.allocated_gib " +
             "FROM bs.services s WHERE s.service = 'volume' ORDER BY s.id FOR UPDATE OF s", conn, tx))
         {
             await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
@@ -126,6 +126,7 @@ public sealed class SchedulerQueue(StoreConnection store)
                     ReservedPercentage = r.GetInt32(10),
                     MaxOverSubscriptionRatio = r.GetDecimal(11),
                     Up = r.GetBoolean(12),
+                    ReportedAllocatedGiB = r.IsDBNull(13) ? null : r.GetDecimal(13),
                 };
                 hosts[candidate.Host] = candidate;
             }

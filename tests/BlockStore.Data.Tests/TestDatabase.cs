@@ -100,12 +100,12 @@ public sealed class TestDatabase : IAsyncLifetime
 
     /// <summary>A volume host with a fresh heartbeat and a capacity report.</summary>
     public async Task AddHostAsync(string host, decimal totalGiB, string backend = BackendType.Thick, int reservedPercentage = 0,
-        decimal ratio = 20m, string zone = "nova", decimal? freeGiB = null)
+        decimal ratio = 20m, string zone = "nova", decimal? freeGiB = null, decimal allocatedGiB = 0)
     {
         var registry = new ServiceRegistry(Store);
         await registry.RegisterAsync(host, "volume", zone, "test");
         await registry.HeartbeatAsync(host, "volume",
-            new CapacityReport(backend, totalGiB, freeGiB ?? totalGiB, 0, true, null, reservedPercentage, ratio));
+            new CapacityReport(backend, totalGiB, freeGiB ?? totalGiB, allocatedGiB, true, null, reservedPercentage, ratio));
     }
 
     public VolumeRequests Volumes => new(Store);
