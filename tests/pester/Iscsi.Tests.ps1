@@ -321,4 +321,80 @@ Describe 'iSCSI against a real LIO target (lab guest)' -Skip:(-not $hasGuest) {
         Get-GuestTargets | Should -Not -Contain $iqn
         (Invoke-LabGuest -Guest $g -Command "lvs --noheadings -o lv_name $($g.vg)") -join ' ' | Should -Not -Match "volume-$($vol.Id)"
     }
+
+    # --- Multi-attach: two real initiators, each with its own ACL and CHAP credentials on one target.
+
+    It 'multi-attach: A and B get the same target and LUN, each its own CHAP user and secret and its own ACL' {
+        $script:mv = New-BlockVolume -Name "$prefix-ma" -SizeGiB 1 -AvailabilityZone $g.zone -MultiAttach -Wait -TimeoutSec 300
+        $script:mIqn = "iqn.2010-10.org.openstack:volume-$($mv.Id)"
+        $script:initA = "iqn.2024-01.com.example.blockstore:$prefix-ma-a"
+        $script:initB = "iqn.2024-01.com.example.blockstore:$prefix-ma-b"
+        $clock = [System.Diagnostics.Stopwatch]::StartNew()
+        $script:attA = New-BlockVolumeAttachment -VolumeId $mv.Id -InitiatorIqn $initA -Wait -TimeoutSec 600
+        $script:attB = New-BlockVolumeAttachment -VolumeId $mv.Id -InitiatorIqn $initB -Wait -TimeoutSec 600
+        Write-Host ("    two attaches took {0:0.0} s" -f $clock.Elapsed.TotalSeconds)
+        $attA.Status, $attB.Status | Should -Be @('attached', 'attached')
+        $attA.Id | Should -Not -Be $attB.Id
+        $attB.TargetIqn | Should -Be $mIqn
+        $attA.TargetIqn | Should -Be $mIqn
+        $attB.TargetPortal | Should -Be $attA.TargetPortal
+        $attA.TargetLun, $attB.TargetLun | Should -Be @(0, 0)
+        $attB.AuthUsername | Should -Not -Be $attA.AuthUsername
+        (Get-Secret $attB) | Should -Not -Be (Get-Secret $attA)
+        (Get-BlockVolume -Id $mv.Id).Status | Should -Be 'in-use'
+        # In LIO: one target, one LUN, one ACL per initiator, each mapped to LUN 0 with its own CHAP user.
+        $tpg = "/sys/kernel/config/target/iscsi/$mIqn/tpgt_1"
+        Invoke-LabGuest -Guest $g -Command "ls $tpg/lun; ls $tpg/acls; cat $tpg/acls/$initA/auth/userid $tpg/acls/$initB/auth/userid; ls -d $tpg/acls/*/lun_0 | wc -l" |
+            Should -Be @('lun_0', $initA, $initB, $attA.AuthUsername, $attB.AuthUsername, '2')
+    }
+
+    It 'multi-attach: each initiator logs in with its own credentials; A writes a pattern, B reads it back' {
+        foreach ($x in @(@($attA, $initA), @($attB, $initB))) {
+            $r = Invoke-Initiator iscsi-readcapacity16 $x[0] $x[1] $x[0].AuthUsername (Get-Secret $x[0])
+            $r.Code | Should -Be 0 -Because "$($x[1]): $($r.Output)"
+            $r.Output | Should -Match 'Total size:1073741824'
+        }
+        $w = Invoke-QemuIo $attA $initA @('write -P 0xa5 2097152 65536')
+        $w.Code | Should -Be 0 -Because $w.Output
+        $w.Output | Should -Match 'wrote 65536/65536'
+        $r = Invoke-QemuIo $attB $initB @('read -P 0xa5 2097152 65536')
+        $r.Code | Should -Be 0 -Because $r.Output
+        $r.Output | Should -Match 'read 65536/65536'
+        $r.Output | Should -Not -Match 'Pattern verification failed'
+    }
+
+    It "multi-attach: one initiator's credentials are refused under the other's name" {
+        $r = Invoke-Initiator iscsi-inq $attA $initB $attA.AuthUsername (Get-Secret $attA)
+        $r.Code | Should -Not -Be 0
+        $r.Output | Should -Match 'Authentication failure'
+        $r = Invoke-Initiator iscsi-inq $attB $initA $attB.AuthUsername (Get-Secret $attB)
+        $r.Code | Should -Not -Be 0
+        $r.Output | Should -Match 'Authentication failure'
+    }
+
+    It "multi-attach: removing A's attachment refuses A, B still reads the data, the target stays" {
+        Remove-BlockVolumeAttachment -Id $attA.Id -Confirm:$false -Wait -TimeoutSec 600
+        (Get-BlockVolumeAttachment -VolumeId $mv.Id -IncludeDetached | Where-Object Id -EQ $attA.Id).Status | Should -Be 'detached'
+        (Get-BlockVolume -Id $mv.Id).Status | Should -Be 'in-use'
+        $r = Invoke-Initiator iscsi-inq $attA $initA $attA.AuthUsername (Get-Secret $attA)
+        $r.Code | Should -Not -Be 0
+        $r.Output | Should -Match 'Authorization failure' -Because "A's ACL is gone"
+        $r = Invoke-QemuIo $attB $initB @('read -P 0xa5 2097152 65536')
+        $r.Code | Should -Be 0 -Because $r.Output
+        $r.Output | Should -Not -Match 'Pattern verification failed'
+        $tpg = "/sys/kernel/config/target/iscsi/$mIqn/tpgt_1"
+        Invoke-LabGuest -Guest $g -Command "ls $tpg/lun; ls $tpg/acls; cat $tpg/attrib/authentication" | Should -Be @('lun_0', $initB, '1')
+        (Invoke-LabGuest -Guest $g -Command 'targetcli ls') -join "`n" | Should -Not -Match ([regex]::Escape($initA))
+    }
+
+    It 'multi-attach: removing B, the last one, removes target, LUN and backstore; the volume is available' {
+        Remove-BlockVolumeAttachment -Id $attB.Id -Confirm:$false -Wait -TimeoutSec 600
+        (Get-BlockVolumeAttachment -VolumeId $mv.Id -IncludeDetached).Status | Should -Be @('detached', 'detached')
+        (Get-BlockVolume -Id $mv.Id).Status | Should -Be 'available'
+        Get-GuestTargets | Should -Not -Contain $mIqn
+        Invoke-LabGuest -Guest $g -Command "ls /sys/kernel/config/target/core/iblock_*/ 2>/dev/null | grep -c volume-$($mv.Id) || true" | Should -Be '0'
+        $r = Invoke-Initiator iscsi-inq $attB $initB $attB.AuthUsername (Get-Secret $attB)
+        $r.Code | Should -Not -Be 0
+        (Remove-BlockVolume -Id $mv.Id -Confirm:$false -Wait -PassThru -TimeoutSec 300).Status | Should -Be 'deleted'
+    }
 }
