@@ -1,3 +1,4 @@
+using System.ComponentModel;
 using System.Diagnostics;
 
 namespace BlockStore.Agent;
@@ -77,9 +78,22 @@ public sealed class TargetClient(ICommandRunner runner, ITargetStateReader reade
             $"{Scrub(string.Join("; ", remaining.Where(l => l != TargetPlan.Save)), secret)}; targetcli said: {lastErrors}");
     }
 
-    /// <summary>Runs lines in one targetcli process (stdin). "exit" ends the batch explicitly.</summary>
-    public Task<CommandResult> RunBatchAsync(IReadOnlyList<string> lines, CancellationToken ct) =>
-        runner.RunWithInputAsync(options.TargetcliPath, [], string.Join('\n', lines.Append("exit")) + "\n", ct);
+    /// <summary>
+    /// Runs lines in one targetcli process (stdin). "exit" ends the batch explicitly. targetcli
+    /// missing or not executable (removed or half-upgraded package) is a failure of this operation,
+    /// like any other targetcli failure, not an error that would leave the operation claimed.
+    /// </summary>
+    public async Task<CommandResult> RunBatchAsync(IReadOnlyList<string> lines, CancellationToken ct)
+    {
+        try
+        {
+            return await runner.RunWithInputAsync(options.TargetcliPath, [], string.Join('\n', lines.Append("exit")) + "\n", ct);
+        }
+        catch (Win32Exception e)
+        {
+            throw new TargetException($"targetcli ({options.TargetcliPath}) cannot be started: {e.Message}");
+        }
+    }
 
     /// <summary>
     /// Removes the secret from targetcli's output (it echoes "Parameter password is now '...'"),

@@ -115,3 +115,35 @@ public static class AttachmentStatus
     /// <summary>Live attachments hold (or are about to hold) an ACL on the host.</summary>
     public static bool IsLive(string status) => status != Detached;
 }
+
+/// <summary>What an attach request does about the initiator's own current attachment on the volume.</summary>
+public enum AttachRequestAction
+{
+    /// <summary>The initiator has no live attachment: a new one, with new CHAP credentials.</summary>
+    Create,
+
+    /// <summary>Attaching, attached (or being detached): asking twice returns the same attachment.</summary>
+    ReturnExisting,
+
+    /// <summary>
+    /// The last attempt failed: it is closed as history (detached, its reason kept, naming the new
+    /// one) and a new attachment with new credentials is made, as an operator who asks again expects.
+    /// </summary>
+    SupersedeFailed,
+}
+
+/// <summary>Rules for a repeated attach request of the same initiator.</summary>
+public static class AttachRequestRules
+{
+    /// <summary>The action for an attach request, given the status of the initiator's live attachment (null: none).</summary>
+    public static AttachRequestAction ForInitiator(string? currentStatus) => currentStatus switch
+    {
+        null or AttachmentStatus.Detached => AttachRequestAction.Create,
+        AttachmentStatus.Error => AttachRequestAction.SupersedeFailed,
+        _ => AttachRequestAction.ReturnExisting,
+    };
+
+    /// <summary>The reason a superseded failed attachment keeps: why it failed, and which attachment replaced it.</summary>
+    public static string SupersededReason(Guid replacement, string? failure) =>
+        $"superseded by attachment {replacement}; it had failed: {(string.IsNullOrWhiteSpace(failure) ? "(no reason recorded)" : failure)}";
+}

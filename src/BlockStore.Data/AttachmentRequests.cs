@@ -28,7 +28,7 @@ public sealed class AttachmentRequests(StoreConnection store)
     /// <summary>
     /// Requests an attachment of the volume for the initiator. Returns the attachment (with its
     /// secret) and whether it already existed: asking twice for the same initiator returns the same
-    /// attachment; one that failed is retried.
+    /// attachment; after a failed one it is a new attachment (AttachRequestRules).
     /// </summary>
     public Task<(BlockVolumeAttachment Attachment, bool Existed)> RequestAttachAsync(Guid volumeId, string initiatorIqn, CancellationToken ct = default)
     {
@@ -45,10 +45,11 @@ public sealed class AttachmentRequests(StoreConnection store)
             var live = await ReadAsync(conn, tx,
                 "WHERE a.volume_id = @v AND a.status <> 'detached'", p => p.AddWithValue("v", volumeId), includeSecret: true, ct).ConfigureAwait(false);
             var mine = live.FirstOrDefault(a => a.InitiatorIqn == initiator);
-            if (mine is not null && mine.Status != AttachmentStatus.Error)
+            var action = AttachRequestRules.ForInitiator(mine?.Status);
+            if (action == AttachRequestAction.ReturnExisting)
             {
                 await tx.CommitAsync(ct).ConfigureAwait(false);
-                return (mine, true);
+                return (mine!, true);
             }
 
             if (volume.Host is null || volume.Status is VolumeStatus.Creating or VolumeStatus.Error or VolumeStatus.Deleting or VolumeStatus.ErrorDeleting)
@@ -66,32 +67,29 @@ public sealed class AttachmentRequests(StoreConnection store)
 
             await EnsureHostCanExportAsync(conn, tx, volume.Host, ct).ConfigureAwait(false);
 
-            Guid id;
-            string secret;
-            if (mine is not null)
+            // A new attachment, new credentials. A failed one of this initiator is closed first (the
+            // live index allows one per initiator) and stays as history with its reason.
+            var id = Guid.CreateVersion7();
+            if (action == AttachRequestAction.SupersedeFailed)
             {
-                // A failed attachment is retried with the credentials its requester already has.
-                id = mine.Id;
-                secret = await ReadSecretAsync(conn, tx, id, ct).ConfigureAwait(false);
-                await SetAttachmentStatusAsync(conn, tx, id, AttachmentStatus.Attaching, null, ct).ConfigureAwait(false);
+                await SetAttachmentStatusAsync(conn, tx, mine!.Id, AttachmentStatus.Detached,
+                    AttachRequestRules.SupersededReason(id, mine.StatusReason), ct).ConfigureAwait(false);
+                await Events.AddAsync(conn, tx, volumeId, mine.Host, null, "superseded",
+                    $"failed attachment {mine.Id} of initiator {initiator} superseded by {id}", ct).ConfigureAwait(false);
             }
-            else
+
+            var (user, secret) = Iscsi.GenerateChap();
+            await using (var cmd = new NpgsqlCommand(
+                "INSERT INTO bs.attachments (id, volume_id, host, initiator_iqn, status, auth_username) VALUES (@id, @v, @h, @i, 'attaching', @u); " +
+                "INSERT INTO bs.attachment_secrets (attachment_id, auth_secret) VALUES (@id, @s)", conn, tx))
             {
-                id = Guid.CreateVersion7();
-                var (user, generated) = Iscsi.GenerateChap();
-                secret = generated;
-                await using (var cmd = new NpgsqlCommand(
-                    "INSERT INTO bs.attachments (id, volume_id, host, initiator_iqn, status, auth_username) VALUES (@id, @v, @h, @i, 'attaching', @u); " +
-                    "INSERT INTO bs.attachment_secrets (attachment_id, auth_secret) VALUES (@id, @s)", conn, tx))
-                {
-                    cmd.Parameters.AddWithValue("id", id);
-                    cmd.Parameters.AddWithValue("v", volumeId);
-                    cmd.Parameters.AddWithValue("h", volume.Host);
-                    cmd.Parameters.AddWithValue("i", initiator);
-                    cmd.Parameters.AddWithValue("u", user);
-                    cmd.Parameters.AddWithValue("s", secret);
-                    await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
-                }
+                cmd.Parameters.AddWithValue("id", id);
+                cmd.Parameters.AddWithValue("v", volumeId);
+                cmd.Parameters.AddWithValue("h", volume.Host);
+                cmd.Parameters.AddWithValue("i", initiator);
+                cmd.Parameters.AddWithValue("u", user);
+                cmd.Parameters.AddWithValue("s", secret);
+                await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
             }
 
             if (volume.Status is VolumeStatus.Available or VolumeStatus.InUse)
@@ -220,13 +218,6 @@ public sealed class AttachmentRequests(StoreConnection store)
         cmd.Parameters.AddWithValue("s", status);
         cmd.Parameters.AddWithValue("r", (object?)reason ?? DBNull.Value);
         await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
-    }
-
-    internal static async Task<string> ReadSecretAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, Guid id, CancellationToken ct)
-    {
-        await using var cmd = new NpgsqlCommand("SELECT auth_secret FROM bs.attachment_secrets WHERE attachment_id = @id", conn, tx);
-        cmd.Parameters.AddWithValue("id", id);
-        return (string)(await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false))!;
     }
 
     internal static async Task<List<BlockVolumeAttachment>> ReadAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, string whereAndOrder,

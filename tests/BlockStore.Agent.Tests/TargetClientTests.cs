@@ -90,6 +90,24 @@ public class TargetClientTests
     }
 
     [Fact]
+    public async Task ATargetcliThatCannotStartIsATargetFailure()
+    {
+        var e = await Assert.ThrowsAsync<TargetException>(() =>
+            Client(new MissingProgram()).ConvergeAsync("test", s => TargetPlan.Export(TargetPlanTests.Spec, s), () => VolumeTargetState.Absent, "Secret0123456789", false, default));
+        Assert.Contains("targetcli (targetcli) cannot be started", e.Message);
+    }
+
+    /// <summary>What Process.Start does when the program is not there.</summary>
+    private sealed class MissingProgram : ICommandRunner
+    {
+        public Task<CommandResult> RunAsync(string program, IReadOnlyList<string> arguments, CancellationToken ct) =>
+            throw new System.ComponentModel.Win32Exception(2, "No such file or directory");
+
+        public Task<CommandResult> RunWithInputAsync(string program, IReadOnlyList<string> arguments, string standardInput, CancellationToken ct) =>
+            throw new System.ComponentModel.Win32Exception(2, "No such file or directory");
+    }
+
+    [Fact]
     public void ScrubDropsThePreferencesWarning() =>
         Assert.Equal("No such path /x", TargetClient.Scrub("Warning: Could not load preferences file /root/.targetcli/prefs.bin.\nNo such path /x\n", null));
 }

@@ -56,6 +56,26 @@ public class AttachmentStateMachineTests
     public void VolumeStatusFollowsItsAttachments(string[] attachments, string expected) =>
         Assert.Equal(expected, VolumeStateMachine.FromAttachments(attachments));
 
+    [Theory]
+    [InlineData(null, AttachRequestAction.Create)]
+    [InlineData("detached", AttachRequestAction.Create)]
+    [InlineData("attaching", AttachRequestAction.ReturnExisting)]
+    [InlineData("attached", AttachRequestAction.ReturnExisting)]
+    [InlineData("detaching", AttachRequestAction.ReturnExisting)]
+    [InlineData("error", AttachRequestAction.SupersedeFailed)]
+    public void TheSameInitiatorAgainGetsTheSameAttachmentUnlessItFailed(string? current, AttachRequestAction expected) =>
+        Assert.Equal(expected, AttachRequestRules.ForInitiator(current));
+
+    [Fact]
+    public void ASupersededAttachmentKeepsWhyItFailedAndNamesItsReplacement()
+    {
+        var next = Guid.NewGuid();
+        var reason = AttachRequestRules.SupersededReason(next, "targetcli cannot be started");
+        Assert.Contains(next.ToString(), reason);
+        Assert.EndsWith("it had failed: targetcli cannot be started", reason);
+        Assert.Contains("(no reason recorded)", AttachRequestRules.SupersededReason(next, null));
+    }
+
     [Fact]
     public void InUseIsNotTransitional()
     {

@@ -397,4 +397,53 @@ Describe 'iSCSI against a real LIO target (lab guest)' -Skip:(-not $hasGuest) {
         $r.Code | Should -Not -Be 0
         (Remove-BlockVolume -Id $mv.Id -Confirm:$false -Wait -PassThru -TimeoutSec 300).Status | Should -Be 'deleted'
     }
+
+    # --- Re-attach after a real failure in the guest.
+
+    It 'an attach fails while targetcli cannot run (error, reason, no half target); after the repair the same initiator gets a new attachment that works' {
+        $rv = New-BlockVolume -Name "$prefix-re" -SizeGiB 1 -AvailabilityZone $g.zone -Wait -TimeoutSec 300
+        $rIqn = "iqn.2010-10.org.openstack:volume-$($rv.Id)"
+        $init = "iqn.2024-01.com.example.blockstore:$prefix-re"
+        # The fault: targetcli gone from the storage host (a removed or half-upgraded package).
+        Invoke-LabGuest -Guest $g -Command 'mv /usr/bin/targetcli /usr/bin/targetcli.aside' | Out-Null
+        try {
+            { New-BlockVolumeAttachment -VolumeId $rv.Id -InitiatorIqn $init -Wait -TimeoutSec 600 -ErrorAction Stop } |
+                Should -Throw -ErrorId 'AttachmentFailed,BlockStore.Commands.NewBlockVolumeAttachmentCommand'
+        }
+        finally {
+            Invoke-LabGuest -Guest $g -Command 'if [ -e /usr/bin/targetcli.aside ]; then mv /usr/bin/targetcli.aside /usr/bin/targetcli; fi' | Out-Null
+        }
+        $failed = Get-BlockVolumeAttachment -VolumeId $rv.Id -InitiatorIqn $init -IncludeSecret
+        $failed.Status | Should -Be 'error'
+        $failed.StatusReason | Should -Match 'targetcli .* cannot be started'
+        (Get-BlockVolume -Id $rv.Id).Status | Should -Be 'available'
+        Get-GuestTargets | Should -Not -Contain $rIqn
+        Invoke-LabGuest -Guest $g -Command "ls /sys/kernel/config/target/core/iblock_*/ 2>/dev/null | grep -c volume-$($rv.Id) || true" | Should -Be '0'
+
+        # Repaired: the same initiator again is a NEW attachment with new credentials; the failed one
+        # is closed as history (detached) with its reason and the id that replaced it.
+        $again = New-BlockVolumeAttachment -VolumeId $rv.Id -InitiatorIqn $init -Wait -TimeoutSec 600
+        try {
+            $again.Status | Should -Be 'attached'
+            $again.Id | Should -Not -Be $failed.Id
+            $again.AuthUsername | Should -Not -Be $failed.AuthUsername
+            (Get-Secret $again) | Should -Not -Be (Get-Secret $failed)
+            $old = Get-BlockVolumeAttachment -VolumeId $rv.Id -IncludeDetached | Where-Object Id -EQ $failed.Id
+            $old.Status | Should -Be 'detached'
+            $old.StatusReason | Should -Match ("^superseded by attachment $($again.Id); it had failed: .*targetcli .* cannot be started")
+            @(Get-BlockVolumeAttachment -VolumeId $rv.Id).Id | Should -Be @($again.Id) -Because 'one live attachment per initiator'
+            (Get-BlockVolumeEvent -VolumeId $rv.Id | Where-Object Kind -EQ 'superseded').Count | Should -Be 1
+            (Get-BlockVolume -Id $rv.Id).Status | Should -Be 'in-use'
+            $r = Invoke-Initiator iscsi-readcapacity16 $again $init $again.AuthUsername (Get-Secret $again)
+            $r.Code | Should -Be 0 -Because $r.Output
+            $r = Invoke-Initiator iscsi-inq $again $init $failed.AuthUsername (Get-Secret $failed)
+            $r.Output | Should -Match 'Authentication failure' -Because "the failed attachment's credentials were never valid"
+            # Asking once more while it is attached returns the same (new) attachment.
+            (New-BlockVolumeAttachment -VolumeId $rv.Id -InitiatorIqn $init).Id | Should -Be $again.Id
+        }
+        finally {
+            (Remove-BlockVolume -Id $rv.Id -Force -Confirm:$false -Wait -PassThru -TimeoutSec 600).Status | Should -Be 'deleted'
+        }
+        Get-GuestTargets | Should -Not -Contain $rIqn
+    }
 }
