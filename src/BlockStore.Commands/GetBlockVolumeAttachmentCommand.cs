@@ -37,5 +37,17 @@ public sealed class GetBlockVolumeAttachmentCommand : BlockStoreCmdlet
             return Run(ct => Session.Attachments.ListAsync(filter, ct));
         });
         WriteObject(list, enumerateCollection: true);
+
+        // A volume without attachments is normal; an id that names no volume at all is a mistake
+        // (a mistyped id): VolumeNotFound, like Get-BlockVolume. Deleted volumes keep their history.
+        var unattached = (VolumeId ?? []).Where(id => list.All(a => a.VolumeId != id)).ToList();
+        if (unattached.Count > 0)
+        {
+            var known = Terminating(() => Run(ct => Session.Volumes.ListAsync(new VolumeFilter(Ids: unattached, IncludeDeleted: true), ct)));
+            foreach (var id in unattached.Where(id => known.All(v => v.Id != id)))
+            {
+                WriteError(ToErrorRecord(ErrorIds.VolumeNotFound, ErrorKind.ObjectNotFound, $"No volume with id {id}.", id));
+            }
+        }
     }
 }

@@ -33,13 +33,14 @@ public sealed class GetBlockVolumeCommand : BlockStoreCmdlet
 
     protected override void ProcessRecord()
     {
-        // A malformed host name can match nothing: say so instead of returning an empty list.
+        // A malformed host name or status can match nothing: say so instead of returning an empty list.
         foreach (var host in HostName ?? [])
         {
             Terminating(() => { Validation.HostName(host); return 0; });
         }
 
-        var filter = new VolumeFilter(Name, Id, Status, HostName);
+        var statuses = Status?.Select(s => Terminating(() => Validation.VolumeStatusName(s))).ToList();
+        var filter = new VolumeFilter(Name, Id, statuses, HostName);
         var volumes = Terminating(() => Run(ct => Session.Volumes.ListAsync(filter, ct)));
         WriteObject(volumes, enumerateCollection: true);
 

@@ -21,5 +21,12 @@ public sealed class GetBlockVolumeEventCommand : BlockStoreCmdlet
     {
         var events = Terminating(() => Run(ct => Session.Volumes.ListEventsAsync(VolumeId, Last, ct)));
         WriteObject(events, enumerateCollection: true);
+
+        // Every volume has events from its request on, so none means no such volume, perhaps a
+        // mistyped id: say so rather than return nothing. (A deleted volume keeps its history.)
+        if (VolumeId is { } id && events.Count == 0 && Terminating(() => Run(ct => Session.Volumes.GetAsync(id, ct))) is null)
+        {
+            WriteError(ToErrorRecord(ErrorIds.VolumeNotFound, ErrorKind.ObjectNotFound, $"No volume with id {id}.", id));
+        }
     }
 }

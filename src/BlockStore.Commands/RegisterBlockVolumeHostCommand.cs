@@ -1,5 +1,4 @@
 using System.Management.Automation;
-using System.Text;
 using BlockStore.Core;
 using BlockStore.Data;
 
@@ -46,12 +45,22 @@ public sealed class RegisterBlockVolumeHostCommand : VolumeHostCmdlet<string>
                 return;
             }
 
-            var credentials = Run(ct => registry.RegisterAsync(host, ct));
-            var configuration = registry.AgentConfiguration(credentials, Zone, DatabaseHost);
-            if (path is not null)
+            // The file is opened before the role is created or its password rotated: a file that
+            // cannot be written must not leave a host whose only valid configuration was lost.
+            using var file = path is null ? null : OutputFile.Open(path, OutFile!);
+            HostCredentials credentials;
+            try
             {
-                WriteOwnerOnly(path, configuration);
+                credentials = Run(ct => registry.RegisterAsync(host, ct));
             }
+            catch
+            {
+                file?.Abandon();
+                throw;
+            }
+
+            var configuration = registry.AgentConfiguration(credentials, Zone, DatabaseHost);
+            file?.Replace(configuration + "\n");
 
             if (path is not null && !PassThru)
             {
@@ -81,27 +90,5 @@ public sealed class RegisterBlockVolumeHostCommand : VolumeHostCmdlet<string>
         }
 
         return path;
-    }
-
-    /// <summary>
-    /// Writes the file so that no other user can read it at any moment: created 0600, or set to
-    /// 0600 before an existing file is overwritten.
-    /// </summary>
-    private static void WriteOwnerOnly(string path, string text)
-    {
-        const UnixFileMode ownerOnly = UnixFileMode.UserRead | UnixFileMode.UserWrite;
-        if (!OperatingSystem.IsWindows() && File.Exists(path))
-        {
-            File.SetUnixFileMode(path, ownerOnly);
-        }
-
-        var options = new FileStreamOptions { Mode = FileMode.Create, Access = FileAccess.Write };
-        if (!OperatingSystem.IsWindows())
-        {
-            options.UnixCreateMode = ownerOnly;
-        }
-
-        using var stream = new FileStream(path, options);
-        stream.Write(Encoding.UTF8.GetBytes(text + "\n"));
     }
 }

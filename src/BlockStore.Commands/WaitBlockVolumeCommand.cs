@@ -34,17 +34,29 @@ public sealed class WaitBlockVolumeCommand : BlockStoreCmdlet
     [ValidateRange(1, 86400)]
     public int TimeoutSec { get; set; } = 300;
 
+    private List<string>? _statuses;
+
+    /// <summary>A misspelt status would make every wait run into its timeout: refused before waiting.</summary>
+    protected override void BeginProcessing() =>
+        _statuses = Status?.Select(s => Terminating(() => Validation.VolumeStatusName(s))).ToList();
+
     protected override void ProcessRecord()
     {
         var filter = ParameterSetName == ByName ? new VolumeFilter(NamePatterns: Name) : new VolumeFilter(Ids: Id, IncludeDeleted: true);
         var found = Terminating(() => Run(ct => Session.Volumes.ListAsync(filter, ct)));
-        if (found.Count == 0)
+
+        // Each name (a pattern too: waiting for nothing is a mistake) and each id that matches no
+        // volume is an error of its own, with that name or id as target; the others are still waited for.
+        var missing = ParameterSetName == ByName
+            ? Name.Where(n => !found.Any(v => WildcardPattern.Get(n, WildcardOptions.IgnoreCase).IsMatch(v.Name)))
+                .Select(n => (Target: (object)n, Text: $"No volume matches '{n}'."))
+            : Id.Where(id => found.All(v => v.Id != id)).Select(id => (Target: (object)id, Text: $"No volume with id {id}."));
+        foreach (var (target, text) in missing)
         {
-            WriteError(ToErrorRecord(ErrorIds.VolumeNotFound, ErrorKind.ObjectNotFound,
-                $"No volume matches {(ParameterSetName == ByName ? string.Join(", ", Name) : string.Join(", ", Id))}.", null));
+            WriteError(ToErrorRecord(ErrorIds.VolumeNotFound, ErrorKind.ObjectNotFound, text, target));
         }
 
-        _targets.AddRange(found);
+        _targets.AddRange(found.Where(v => _targets.All(t => t.Id != v.Id)));
     }
 
     protected override void EndProcessing()
@@ -55,7 +67,7 @@ public sealed class WaitBlockVolumeCommand : BlockStoreCmdlet
         }
 
         var (done, timedOut) = Terminating(() => Run(ct => Task.FromResult(
-            new VolumeWaiter(this, Session.Volumes, ct).Wait(_targets, Status, TimeoutSec, "Waiting for block volumes"))));
+            new VolumeWaiter(this, Session.Volumes, ct).Wait(_targets, _statuses, TimeoutSec, "Waiting for block volumes"))));
         WriteObject(done, enumerateCollection: true);
         foreach (var v in timedOut)
         {

@@ -47,6 +47,7 @@ public static class ErrorIds
     public const string HostNotRegistered = "HostNotRegistered";
     public const string HostRoleConflict = "HostRoleConflict";
     public const string InvalidOutFile = "InvalidOutFile";
+    public const string InvalidVolumeStatus = "InvalidVolumeStatus";
 }
 
 /// <summary>A failure the user can act on, carrying its stable ErrorId.</summary>

@@ -84,6 +84,18 @@ public static partial class Validation
         }
     }
 
+    /// <summary>
+    /// Returns the canonical (lower-case) spelling of a volume status name, or throws
+    /// InvalidVolumeStatus: a misspelt status would otherwise filter out every volume, or make a
+    /// wait run into its timeout, without a word.
+    /// </summary>
+    public static string VolumeStatusName(string? status)
+    {
+        var match = Core.VolumeStatus.All.FirstOrDefault(s => string.Equals(s, status, StringComparison.OrdinalIgnoreCase));
+        return match ?? throw new BlockStoreException(ErrorIds.InvalidVolumeStatus, ErrorKind.InvalidArgument,
+            $"Volume status '{status}' is not one of {string.Join(", ", Core.VolumeStatus.All)}.", status);
+    }
+
     public static readonly IReadOnlyList<string> LogLevels =
         ["Trace", "Debug", "Information", "Warning", "Error", "Critical"];
 

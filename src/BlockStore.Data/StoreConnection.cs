@@ -21,17 +21,7 @@ public sealed class StoreConnection
                 "No BlockStore database connection. Run Connect-BlockStore -ConnectionString '...' or set $env:BLOCKSTORE_CONNECTION.");
         }
 
-        NpgsqlConnectionStringBuilder builder;
-        try
-        {
-            builder = new NpgsqlConnectionStringBuilder(connectionString);
-        }
-        catch (ArgumentException e)
-        {
-            throw new BlockStoreException(ErrorIds.NotConnected, ErrorKind.ConnectionError,
-                $"The BlockStore connection string is not valid: {e.Message}", null, e);
-        }
-
+        var builder = Parse(connectionString);
         builder.ApplicationName ??= applicationName;
         // Fail fast when the database is down: a cmdlet must not hang for the default 15 s.
         if (!connectionString.Contains("Timeout", StringComparison.OrdinalIgnoreCase))
@@ -59,8 +49,27 @@ public sealed class StoreConnection
     }
 
     /// <summary>Adds user and password to a connection string (from a PSCredential).</summary>
-    public static string WithCredentials(string connectionString, string user, string password) =>
-        new NpgsqlConnectionStringBuilder(connectionString) { Username = user, Password = password }.ConnectionString;
+    public static string WithCredentials(string connectionString, string user, string password)
+    {
+        var builder = Parse(connectionString);
+        builder.Username = user;
+        builder.Password = password;
+        return builder.ConnectionString;
+    }
+
+    /// <summary>The parsed connection string, or NotConnected saying why it is not one (never the raw driver exception).</summary>
+    private static NpgsqlConnectionStringBuilder Parse(string connectionString)
+    {
+        try
+        {
+            return new NpgsqlConnectionStringBuilder(connectionString);
+        }
+        catch (ArgumentException e)
+        {
+            throw new BlockStoreException(ErrorIds.NotConnected, ErrorKind.ConnectionError,
+                $"The BlockStore connection string is not valid: {e.Message}", null, e);
+        }
+    }
 
     /// <summary>Checks that the database answers and has the BlockStore schema.</summary>
     public Task<int> PingAsync(CancellationToken ct = default) =>

@@ -79,4 +79,24 @@ public sealed class ValidationTests
             Assert.Equal(ErrorIds.InvalidAvailabilityZone, Assert.Throws<BlockStoreException>(() => Validation.AvailabilityZone(zone)).ErrorId);
         }
     }
+
+    [Theory]
+    [InlineData("available", "available")]
+    [InlineData("In-Use", "in-use")]
+    [InlineData("ERROR_DELETING", "error_deleting")]
+    public void Volume_status_names_come_back_canonical(string given, string canonical) =>
+        Assert.Equal(canonical, Validation.VolumeStatusName(given));
+
+    [Theory]
+    [InlineData(null)]
+    [InlineData("")]
+    [InlineData("availble")]
+    [InlineData("in_use")]
+    [InlineData("available ")]
+    public void Unknown_volume_statuses_fail_with_InvalidVolumeStatus(string? status)
+    {
+        var e = Assert.Throws<BlockStoreException>(() => Validation.VolumeStatusName(status));
+        Assert.Equal(ErrorIds.InvalidVolumeStatus, e.ErrorId);
+        Assert.Equal(ErrorKind.InvalidArgument, e.Kind);
+    }
 }

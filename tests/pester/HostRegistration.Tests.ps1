@@ -70,6 +70,23 @@ Describe 'Register-BlockVolumeHost' {
         Invoke-LabSql "select count(*) from pg_roles where rolname = 'bs_agent_$prefix-nofile'" | Should -Be '0'
     }
 
+    It 'refuses an -OutFile that cannot be written with InvalidOutFile, before registering or rotating anything' {
+        # A name longer than the file system allows: the folder exists, the file cannot be made (root bypasses modes).
+        $tooLong = Join-Path $dir ('x' * 300)
+        $e = $null
+        try { Register-BlockVolumeHost -HostName "$prefix-badfile" -OutFile $tooLong -Confirm:$false -ErrorAction Stop } catch { $e = $_ }
+        $e.FullyQualifiedErrorId | Should -Be 'InvalidOutFile,BlockStore.Commands.RegisterBlockVolumeHostCommand'
+        $e.CategoryInfo.Category | Should -Be 'InvalidArgument'
+        Invoke-LabSql "select count(*) from pg_roles where rolname = 'bs_agent_$prefix-badfile'" | Should -Be '0'
+
+        # A registered host: its password is not rotated, so its configuration stays valid.
+        $events = Invoke-LabSql "select count(*) from bs.events where host = '$hostName'"
+        { Register-BlockVolumeHost -HostName $hostName -OutFile $tooLong -Confirm:$false -ErrorAction Stop } |
+            Should -Throw -ErrorId 'InvalidOutFile,BlockStore.Commands.RegisterBlockVolumeHostCommand'
+        Invoke-LabSql "select count(*) from bs.events where host = '$hostName'" | Should -Be $events
+        Test-Path -LiteralPath $tooLong | Should -BeFalse
+    }
+
     It 'writes -DatabaseHost into the agent''s connection string instead of the operator''s host' {
         $r = Register-BlockVolumeHost -HostName "$prefix-remote" -DatabaseHost 'db.storage.example' -Confirm:$false
         ($r.Configuration | ConvertFrom-Json).BlockStore.ConnectionString | Should -Match 'Host=db\.storage\.example;'

@@ -299,6 +299,60 @@ try { Get-BlockVolume -ErrorAction Stop } catch { `$e = `$_ }
         { New-BlockVolume -Name "$prefix-big" -SizeGiB 16385 -ErrorAction Stop } | Should -Throw -ErrorId 'InvalidVolumeSize,BlockStore.Commands.NewBlockVolumeCommand'
     }
 
+    It 'InvalidVolumeStatus: a misspelt -Status is refused, not taken as a filter that matches nothing or a wait until the timeout' {
+        $v = New-BlockVolume -Name "$prefix-st1" -SizeGiB 1 -Wait -TimeoutSec 120 -ErrorAction Stop
+        { Get-BlockVolume -Status 'availble' -ErrorAction Stop } | Should -Throw -ErrorId 'InvalidVolumeStatus,BlockStore.Commands.GetBlockVolumeCommand'
+        $clock = [System.Diagnostics.Stopwatch]::StartNew()
+        $e = $null
+        try { $v | Wait-BlockVolume -Status 'avialable' -TimeoutSec 30 -ErrorAction Stop } catch { $e = $_ }
+        $e.FullyQualifiedErrorId | Should -Be 'InvalidVolumeStatus,BlockStore.Commands.WaitBlockVolumeCommand'
+        $e.CategoryInfo.Category | Should -Be 'InvalidArgument'
+        $e.TargetObject | Should -Be 'avialable'
+        $clock.Elapsed.TotalSeconds | Should -BeLessThan 10 -Because 'it is refused before waiting'
+        # Any casing of a real status is that status.
+        (Get-BlockVolume -Name $v.Name -Status 'AVAILABLE').Name | Should -Be $v.Name
+        ($v | Wait-BlockVolume -Status 'Available' -TimeoutSec 30).Status | Should -Be 'available'
+    }
+
+    It 'VolumeNotFound from Wait-BlockVolume: one error per missing id or name, with it as target; the others are waited for' {
+        $missing = [guid]::NewGuid()
+        $keep = New-BlockVolume -Name "$prefix-st2" -SizeGiB 1 -Wait -TimeoutSec 120 -ErrorAction Stop
+        $got = @(Wait-BlockVolume -Id $keep.Id, $missing -TimeoutSec 30 -ErrorVariable errs -ErrorAction SilentlyContinue)
+        $got.Name | Should -Be @($keep.Name)
+        $errs | Should -HaveCount 1
+        $errs[0].FullyQualifiedErrorId | Should -Be 'VolumeNotFound,BlockStore.Commands.WaitBlockVolumeCommand'
+        $errs[0].CategoryInfo.Category | Should -Be 'ObjectNotFound'
+        $errs[0].TargetObject | Should -Be $missing
+        $got = @(Wait-BlockVolume -Name $keep.Name, "$prefix-nope", "$prefix-nope-*" -TimeoutSec 30 -ErrorVariable errs -ErrorAction SilentlyContinue)
+        $got.Name | Should -Be @($keep.Name)
+        @($errs.TargetObject) | Should -Be @("$prefix-nope", "$prefix-nope-*")
+        # The same volume piped twice is waited for once.
+        @($keep, $keep | Wait-BlockVolume -TimeoutSec 30).Count | Should -Be 1
+    }
+
+    It 'VolumeNotFound from Get-BlockVolumeEvent and Get-BlockVolumeAttachment: an id that names no volume is not an empty answer' {
+        $missing = [guid]::NewGuid()
+        $v = New-BlockVolume -Name "$prefix-ev1" -SizeGiB 1 -Wait -TimeoutSec 120 -ErrorAction Stop
+        $e = $null
+        try { Get-BlockVolumeEvent -VolumeId $missing -ErrorAction Stop } catch { $e = $_ }
+        $e.FullyQualifiedErrorId | Should -Be 'VolumeNotFound,BlockStore.Commands.GetBlockVolumeEventCommand'
+        $e.CategoryInfo.Category | Should -Be 'ObjectNotFound'
+        $e.TargetObject | Should -Be $missing
+        @(Get-BlockVolumeEvent -VolumeId $v.Id -ErrorAction Stop).Count | Should -BeGreaterThan 0
+
+        # A volume without attachments answers nothing, and no error; the unknown id gets its error.
+        $got = @(Get-BlockVolumeAttachment -VolumeId $v.Id, $missing -ErrorVariable errs -ErrorAction SilentlyContinue)
+        $got | Should -BeNullOrEmpty
+        $errs | Should -HaveCount 1
+        $errs[0].FullyQualifiedErrorId | Should -Be 'VolumeNotFound,BlockStore.Commands.GetBlockVolumeAttachmentCommand'
+        $errs[0].TargetObject | Should -Be $missing
+
+        # A deleted volume keeps its history: no error.
+        Remove-BlockVolume -Id $v.Id -Confirm:$false -Wait -TimeoutSec 120
+        @(Get-BlockVolumeEvent -VolumeId $v.Id -ErrorAction Stop).Kind | Should -Contain 'deleted'
+        { Get-BlockVolumeAttachment -VolumeId $v.Id -IncludeDetached -ErrorAction Stop } | Should -Not -Throw
+    }
+
     It 'InvalidHostName: Get-BlockVolume -HostName with a malformed name' {
         { Get-BlockVolume -HostName 'Node_1' } | Should -Throw -ErrorId 'InvalidHostName,BlockStore.Commands.GetBlockVolumeCommand'
     }
@@ -429,6 +483,17 @@ catch { `$failed = `$_; `$texts.Add((`$_ | Format-List * -Force | Out-String)); 
         $r.StillConnected | Should -Be $lab.port -Because 'a failed Connect-BlockStore keeps the previous connection'
         ($r.Texts -join "`n") | Should -Match 'Connecting to 127\.0\.0\.1' -Because 'the verbose stream was captured'
         foreach ($t in $r.Texts) { $t | Should -Not -Match $r.Secret }
+    }
+
+    It 'refuses a malformed connection string with -Credential as NotConnected (not a raw driver exception), without the secret' {
+        $secret = 'Pw-' + [guid]::NewGuid().ToString('N')
+        $credential = [pscredential]::new('someone', (ConvertTo-SecureString $secret -AsPlainText -Force))
+        $e = $null
+        try { Connect-BlockStore -ConnectionString 'Host=127.0.0.1;No Such Keyword=1' -Credential $credential -ErrorAction Stop } catch { $e = $_ }
+        $e.FullyQualifiedErrorId | Should -Be 'NotConnected,BlockStore.Commands.ConnectBlockStoreCommand'
+        $e.CategoryInfo.Category | Should -Be 'ConnectionError'
+        ($e | Format-List * -Force | Out-String) + $e.Exception.ToString() | Should -Not -Match $secret
+        (Get-BlockStoreConnection).Port | Should -Be $lab.port -Because 'the session still uses its connection'
     }
 }
 
