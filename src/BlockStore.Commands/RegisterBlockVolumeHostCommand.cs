@@ -23,9 +23,14 @@ public sealed class RegisterBlockVolumeHostCommand : VolumeHostCmdlet<string>
     [ValidateNotNullOrEmpty]
     public string? OutFile { get; set; }
 
-    /// <summary>The database host as the storage host reaches it, when that differs from the operator's.</summary>
+    /// <summary>
+    /// The database host as the storage host reaches it, when that differs from the operator's. A blank
+    /// value used to be dropped without a word (the operator's host was written instead), and one with
+    /// a space in it cannot be a host: both are refused at binding, before anything is registered.
+    /// </summary>
     [Parameter]
-    [ValidateNotNullOrEmpty]
+    [ValidateNotNullOrWhiteSpace]
+    [ValidatePattern(@"^\S+$", ErrorMessage = "-DatabaseHost '{0}' is not a host name, address or socket folder: it contains white space.")]
     public string? DatabaseHost { get; set; }
 
     // -PassThru (from VolumeHostCmdlet) returns the registration with -OutFile too; without

@@ -87,6 +87,14 @@ Describe 'Register-BlockVolumeHost' {
         Test-Path -LiteralPath $tooLong | Should -BeFalse
     }
 
+    It 'refuses a blank -DatabaseHost or one with white space (it used to be dropped silently), before registering anything' {
+        foreach ($bad in ' ', 'db host') {
+            { Register-BlockVolumeHost -HostName "$prefix-blankdb" -DatabaseHost $bad -Confirm:$false -ErrorAction Stop } |
+                Should -Throw -ErrorId 'ParameterArgumentValidationError,BlockStore.Commands.RegisterBlockVolumeHostCommand'
+        }
+        Invoke-LabSql "select count(*) from pg_roles where rolname = 'bs_agent_$prefix-blankdb'" | Should -Be '0'
+    }
+
     It 'writes -DatabaseHost into the agent''s connection string instead of the operator''s host' {
         $r = Register-BlockVolumeHost -HostName "$prefix-remote" -DatabaseHost 'db.storage.example' -Confirm:$false
         ($r.Configuration | ConvertFrom-Json).BlockStore.ConnectionString | Should -Match 'Host=db\.storage\.example;'
