@@ -9,12 +9,13 @@
     dotnet pwsh ./build.ps1 Up [-Hosts N]  start the lab in .blockstore/ (idempotent; default 2 nodes)
     dotnet pwsh ./build.ps1 Down           stop the lab and remove every trace of it (idempotent)
     dotnet pwsh ./build.ps1 Test           Build, fresh lab, xunit + Pester, lab down; last line "N passed, N failed"
+    dotnet pwsh ./build.ps1 Pester [-PesterPath f]  the Pester files against the running lab, as Test runs them
     dotnet pwsh ./build.ps1 Demo           Build, Up, then a narrated tour of the cmdlets (the lab stays up)
 #>
 [CmdletBinding()]
 param(
     [Parameter(Position = 0)]
-    [ValidateSet('Build', 'Up', 'Down', 'Test', 'Demo')]
+    [ValidateSet('Build', 'Up', 'Down', 'Test', 'Pester', 'Demo')]
     [string] $Task = 'Build',
 
     [ValidateRange(1, 16)]
@@ -24,7 +25,15 @@ param(
     [switch] $WithGuest,
 
     # Test: skip the guest (and the iSCSI tests that need it); by default Test boots it when qemu is installed.
-    [switch] $NoGuest
+    [switch] $NoGuest,
+
+    # Test, Pester: multiplies every Pester file's time limit (tests/pester/Timeouts.psd1), e.g. 2 on a
+    # slower machine. Default: $env:BLOCKSTORE_PESTER_TIMEOUT_SCALE, else 1.
+    [ValidateRange(0.01, 100)]
+    [double] $PesterTimeoutScale,
+
+    # Pester: run only these files (default: every tests/pester/*.Tests.ps1).
+    [string[]] $PesterPath
 )
 
 $ErrorActionPreference = 'Stop'
@@ -63,6 +72,10 @@ $ReconcileIntervalSeconds = 10
 # Sparse: only LVM metadata is written with activation off, and a lab of 2 nodes must hold the
 # 200-volume burst of the lifecycle tests (200 x 1-3 GiB) with room to spare.
 $DiskSize = '256G'
+# Whole `dotnet test` of one xunit project in Test (measured 6-44 s each under load).
+$XunitProjectTimeoutSeconds = 1200
+# Lab commands that can block on a lock or a hung server (Register-BlockVolumeHost's pwsh).
+$LabCommandTimeoutSeconds = 300
 
 # ---------------------------------------------------------------------------------------------
 # small helpers
@@ -84,10 +97,17 @@ function Invoke-Checked {
 }
 
 function Invoke-Captured {
-    <# Runs a native command and returns its output (stdout + stderr); throws on failure unless -AllowFailure. #>
+    <#
+    Runs a native command and returns its output (stdout + stderr); throws on failure unless -AllowFailure.
+    Under `timeout`: these are the lab's short commands (losetup, LVM, psql, initdb), and an LVM command
+    waiting on a lock must not stall Up, Down or Test.
+    #>
     param([Parameter(Mandatory)][string] $FilePath, [string[]] $ArgumentList = @(), [switch] $AllowFailure)
-    $output = & $FilePath @ArgumentList 2>&1 | ForEach-Object { "$_" }
+    $output = & timeout -k 10 $LabCommandTimeoutSeconds $FilePath @ArgumentList 2>&1 | ForEach-Object { "$_" }
     $code = $LASTEXITCODE
+    if ($code -eq 124 -or $code -eq 137) {
+        throw "'$FilePath $($ArgumentList -join ' ')' did not finish within $LabCommandTimeoutSeconds s: stopped"
+    }
     if ($code -ne 0 -and -not $AllowFailure) {
         throw "'$FilePath $($ArgumentList -join ' ')' failed with exit code ${code}:`n$($output -join "`n")"
     }
@@ -398,9 +418,10 @@ foreach ($h in @(Get-Content -LiteralPath $HostsJson -Raw | ConvertFrom-Json)) {
     $pwsh = @(Get-PwshCommand)
     $pwshArgs = @($pwsh | Select-Object -Skip 1) + @('-NoProfile', '-NonInteractive', '-File', $script,
         '-Module', $module, '-Connection', $Lab.connectionString, '-HostsJson', $hostsJson)
-    & $pwsh[0] @pwshArgs | Out-Host
+    & timeout -k 10 $LabCommandTimeoutSeconds $pwsh[0] @pwshArgs | Out-Host
     $code = $LASTEXITCODE
     Remove-Item -LiteralPath $script, $hostsJson -Force -ErrorAction Ignore
+    if ($code -eq 124) { throw "Register-BlockVolumeHost did not finish within $LabCommandTimeoutSeconds s" }
     if ($code -ne 0) { throw "Register-BlockVolumeHost failed for $(@($Hosts | ForEach-Object { $_.name }) -join ', ') (exit $code)" }
 }
 
@@ -729,9 +750,15 @@ function Invoke-XunitProject([string] $Project, [string] $ResultsDir, [hashtable
     $trx = Join-Path $ResultsDir $trxName
     Remove-Item -LiteralPath $trx -ErrorAction Ignore
     Write-Step "dotnet test $name"
-    & dotnet test $Project -c Release --nologo --results-directory $ResultsDir --logger "trx;LogFileName=$trxName" `
-        --logger 'console;verbosity=normal' --blame-hang-timeout 5m --blame-hang-dump-type none | Out-Host
+    # --no-build: Invoke-Build has just built the solution, tests included. --blame-hang-timeout ends
+    # one hung test; `timeout` bounds the whole project (measured 6-44 s per project), test host included.
+    & timeout -k 30 $XunitProjectTimeoutSeconds dotnet test $Project -c Release --no-build --nologo --results-directory $ResultsDir `
+        --logger "trx;LogFileName=$trxName" --logger 'console;verbosity=normal' --blame-hang-timeout 5m --blame-hang-dump-type none | Out-Host
     $code = $LASTEXITCODE
+    if ($code -eq 124 -or $code -eq 137) {
+        Write-Host "TIMEOUT: dotnet test $name did not finish within $XunitProjectTimeoutSeconds s: killed, counted as 1 failure" -ForegroundColor Red
+        $Totals.Failed += 1
+    }
     if (Test-Path -LiteralPath $trx) {
         $counts = Read-TrxCounts $trx
         Write-Host "$name`: $($counts.Passed) passed, $($counts.Failed) failed"
@@ -751,58 +778,63 @@ function Invoke-XunitProject([string] $Project, [string] $ResultsDir, [hashtable
     }
 }
 
-function Invoke-PesterTests([object] $Lab, [string] $ResultsDir, [hashtable] $Totals) {
+function Repair-LabAfterKill([object] $Lab) {
+    <# A file killed at its limit skipped its AfterAll: bring back PostgreSQL and any host it had stopped. #>
+    if (-not (Test-LabPostgres $Lab)) { Write-Step 'PostgreSQL was left stopped: starting it'; Start-LabPostgres -Lab $Lab }
+    Start-LabHosts $Lab
+}
+
+function Get-PesterPlan([object] $Lab) {
+    <# Which files, limits and runner settings `Invoke-PesterTests` uses; $null when there is no test file. #>
     $testsDir = Join-Path $Repo 'tests/pester'
-    if (-not (Get-ChildItem -LiteralPath $testsDir -Filter '*.Tests.ps1' -File -ErrorAction Ignore)) {
+    $files = @(if ($PesterPath) { @($PesterPath -split ",") | Where-Object { $_ } | ForEach-Object { Get-Item -LiteralPath $_ } }
+        else { Get-ChildItem -LiteralPath $testsDir -Filter '*.Tests.ps1' -File -ErrorAction Ignore | Sort-Object Name })
+    if ($files.Count -eq 0) { return $null }
+    $scale = if ($PesterTimeoutScale -gt 0) { $PesterTimeoutScale }
+        elseif ($env:BLOCKSTORE_PESTER_TIMEOUT_SCALE) { [double]::Parse($env:BLOCKSTORE_PESTER_TIMEOUT_SCALE, [cultureinfo]::InvariantCulture) }
+        else { 1.0 }
+    Import-Module (Join-Path $testsDir 'PesterRunner.psm1') -Force -DisableNameChecking
+    $env:BLOCKSTORE_CONNECTION = $Lab.connectionString
+    $env:BLOCKSTORE_REPO = $Repo
+    return @{
+        Files = $files; Scale = $scale; PesterManifest = (Get-PesterManifest); PwshCommand = @(Get-PwshCommand)
+        Limits = (Import-PowerShellDataFile -LiteralPath (Join-Path $testsDir 'Timeouts.psd1'))
+        # What every file imports first, and a first call into the module: loaded while the previous file runs.
+        Preload = @((Join-Path $testsDir 'TestHelpers.psm1'), (Join-Path $Out 'BlockStore/BlockStore.psd1'))
+        WarmUp = 'Get-BlockVolumeService | Out-Null'
+    }
+}
+
+function Start-PesterEarly([hashtable] $Plan, [string] $ResultsDir) {
+    <# Starts the Pester pwsh early: it loads Pester and the module, then waits for "go". #>
+    return (Start-PesterFileProcess -Files $Plan.Files -PwshCommand $Plan.PwshCommand -PesterManifest $Plan.PesterManifest -ResultsDir $ResultsDir `
+            -Preload $Plan.Preload -WarmUp $Plan.WarmUp)
+}
+
+function Invoke-PesterTests([object] $Lab, [string] $ResultsDir, [hashtable] $Totals, [hashtable] $Plan, [object] $FirstRun) {
+    if (-not $Plan) { $Plan = Get-PesterPlan $Lab }
+    if (-not $Plan) {
         Write-Host 'pester: no *.Tests.ps1 files'
         return
     }
-    Write-Step 'Pester 5.7.1 (tests/pester) in a fresh pwsh'
-    $manifest = Get-PesterManifest
-    $countsFile = Join-Path $ResultsDir 'pester-counts.json'
-    $runner = Join-Path $ResultsDir 'run-pester.ps1'
-    Remove-Item -LiteralPath $countsFile -ErrorAction Ignore
-    Set-Content -LiteralPath $runner -Value @'
-param([string] $PesterManifest, [string] $TestsPath, [string] $ResultXml, [string] $CountsFile)
-$ErrorActionPreference = 'Stop'
-Import-Module $PesterManifest -Force
-$config = New-PesterConfiguration
-$config.Run.Path = $TestsPath
-$config.Run.PassThru = $true
-$config.Output.Verbosity = 'Detailed'
-$config.TestResult.Enabled = $true
-$config.TestResult.OutputFormat = 'NUnitXml'
-$config.TestResult.OutputPath = $ResultXml
-$result = Invoke-Pester -Configuration $config
-[ordered]@{
-    PassedCount           = $result.PassedCount
-    FailedCount           = $result.FailedCount
-    FailedBlocksCount     = $result.FailedBlocksCount
-    FailedContainersCount = $result.FailedContainersCount
-    SkippedCount          = $result.SkippedCount
-    NotRunCount           = $result.NotRunCount
-} | ConvertTo-Json | Set-Content -LiteralPath $CountsFile
-'@
-    $pwsh = @(Get-PwshCommand)
-    $env:BLOCKSTORE_CONNECTION = $Lab.connectionString
-    $env:BLOCKSTORE_REPO = $Repo
-    $pwshArgs = @($pwsh | Select-Object -Skip 1) + @('-NoProfile', '-NonInteractive', '-File', $runner,
-        '-PesterManifest', $manifest, '-TestsPath', $testsDir, '-ResultXml', (Join-Path $ResultsDir 'pester.xml'), '-CountsFile', $countsFile)
-    & $pwsh[0] @pwshArgs | Out-Host
-    $code = $LASTEXITCODE
-    if (-not (Test-Path -LiteralPath $countsFile)) {
-        Write-Warning "pester: the runner exited $code without writing counts: counted as 1 failure"
-        $Totals.Failed += 1; $Totals.Crashed = $true
-        return
-    }
-    $c = Get-Content -LiteralPath $countsFile -Raw | ConvertFrom-Json
-    # A failing BeforeAll already marks its tests failed; count a failed block on its own only
-    # when no test failed (an AfterAll failure). A file that fails discovery has no tests: count it.
-    $failed = [int]$c.FailedCount + [int]$c.FailedContainersCount
-    if ([int]$c.FailedCount -eq 0) { $failed += [int]$c.FailedBlocksCount }
-    Write-Host "pester: $($c.PassedCount) passed, $failed failed (tests $($c.FailedCount), blocks $($c.FailedBlocksCount), files $($c.FailedContainersCount))"
-    $Totals.Passed += [int]$c.PassedCount
-    $Totals.Failed += $failed
+    Write-Step "Pester 5.7.1: $($Plan.Files.Count) file(s), each under its time limit (tests/pester/Timeouts.psd1, scale $($Plan.Scale))"
+    $result = Invoke-PesterFiles -Files $Plan.Files -PwshCommand $Plan.PwshCommand -PesterManifest $Plan.PesterManifest -ResultsDir $ResultsDir `
+        -Limits $Plan.Limits -Scale $Plan.Scale -Preload $Plan.Preload -WarmUp $Plan.WarmUp -FirstRun $FirstRun `
+        -RepairLab { Repair-LabAfterKill $Lab }.GetNewClosure()
+    Write-Host "pester: $($result.Passed) passed, $($result.Failed) failed"
+    $Totals.Passed += $result.Passed
+    $Totals.Failed += $result.Failed
+}
+
+function Invoke-PesterTask {
+    <# Pester only, against the running lab (Up first): the same runner and limits as Test. #>
+    $resultsDir = Join-Path $Out 'test-results'
+    New-Item -ItemType Directory -Force -Path $resultsDir | Out-Null
+    $totals = @{ Passed = 0; Failed = 0; Crashed = $false }
+    Invoke-PesterTests (Get-LabInfo -Repo $Repo) $resultsDir $totals
+    Write-Host "$($totals.Passed) passed, $($totals.Failed) failed"
+    if ($totals.Failed -gt 0) { exit 1 }
+    exit 0
 }
 
 function Invoke-Test {
@@ -827,10 +859,13 @@ function Invoke-Test {
 
         $env:BLOCKSTORE_TEST_ADMIN_CONNECTION = $lab.adminConnectionString
         $env:BLOCKSTORE_CONNECTION = $lab.connectionString
+        # The Pester pwsh loads Pester and the module while the xunit projects run.
+        $plan = Get-PesterPlan $lab
+        $firstRun = if ($plan) { Start-PesterEarly $plan $resultsDir } else { $null }
         $projects = @(Get-ChildItem -Path (Join-Path $Repo 'tests/*/*.Tests.csproj') -File | Sort-Object { $_.Name -notlike '*Core*' }, Name)
         foreach ($p in $projects) { Invoke-XunitProject $p.FullName $resultsDir $totals }
 
-        Invoke-PesterTests $lab $resultsDir $totals
+        Invoke-PesterTests $lab $resultsDir $totals $plan $firstRun
     }
     catch {
         Write-Host "ERROR: $_" -ForegroundColor Red
@@ -928,6 +963,7 @@ switch ($Task) {
     'Up' { Invoke-Up -NodeCount $Hosts }
     'Down' { Invoke-Down }
     'Test' { Invoke-Test }
+    'Pester' { Invoke-PesterTask }
     'Demo' { Invoke-Demo }
 }
 exit 0

@@ -10,6 +10,18 @@ $PSNativeCommandUseErrorActionPreference = $false
 # LVM prints "File descriptor N leaked" for every fd it inherits; the lab does not care.
 $env:LVM_SUPPRESS_FD_WARNINGS = '1'
 
+# Every external command of these helpers runs under `timeout`: an LVM command waiting on a lock
+# or a psql on a hung server must fail the test, not stall the run. Far above what they take
+# (well under a second; tens of seconds on a loaded machine). BLOCKSTORE_LAB_COMMAND_TIMEOUT overrides.
+$script:LabCommandTimeoutSeconds = if ($env:BLOCKSTORE_LAB_COMMAND_TIMEOUT -match '^\d+$') { [int]$env:BLOCKSTORE_LAB_COMMAND_TIMEOUT } else { 300 }
+
+function Assert-LabCommandInTime([int] $ExitCode, [string] $What) {
+    # timeout(1) exits 124 when it had to stop the command (137 when it needed SIGKILL).
+    if ($ExitCode -eq 124 -or $ExitCode -eq 137) {
+        throw "$What did not finish within $script:LabCommandTimeoutSeconds s (BLOCKSTORE_LAB_COMMAND_TIMEOUT): stopped"
+    }
+}
+
 function Get-LabRepoRoot {
     <# The repository root: $env:BLOCKSTORE_REPO, else the folder two levels above this module. #>
     [CmdletBinding()]
@@ -75,7 +87,8 @@ function Invoke-LabLvm {
     $exe = if ($exe) { $exe.Source } else { "/usr/sbin/$Command" }
     $errFile = [System.IO.Path]::GetTempFileName()
     try {
-        $out = & $exe --reportformat json --config $config @Arguments 2>$errFile
+        $out = & timeout -k 5 $script:LabCommandTimeoutSeconds $exe --reportformat json --config $config @Arguments 2>$errFile
+        Assert-LabCommandInTime $LASTEXITCODE "$Command $($Arguments -join ' ')"
         if ($LASTEXITCODE -ne 0) {
             throw "$Command $($Arguments -join ' ') failed (exit $LASTEXITCODE): $(Get-Content -LiteralPath $errFile -Raw)"
         }
@@ -106,7 +119,8 @@ function Invoke-LabSql {
     $pgHost = if ($Lab.PSObject.Properties['socketDir'] -and $Lab.socketDir) { $Lab.socketDir } else { $Lab.host }
     $errFile = [System.IO.Path]::GetTempFileName()
     try {
-        $out = & $psql -X -q -At -v ON_ERROR_STOP=1 -h $pgHost -p $Lab.port -U $Lab.user -d $Database -c $Sql 2>$errFile
+        $out = & timeout -k 5 $script:LabCommandTimeoutSeconds $psql -X -q -At -v ON_ERROR_STOP=1 -h $pgHost -p $Lab.port -U $Lab.user -d $Database -c $Sql 2>$errFile
+        Assert-LabCommandInTime $LASTEXITCODE 'psql'
         if ($LASTEXITCODE -ne 0) {
             throw "psql failed (exit $LASTEXITCODE): $(Get-Content -LiteralPath $errFile -Raw)"
         }
@@ -343,12 +357,14 @@ function Invoke-LabPgCtl {
     <# Runs pg_ctl on the lab's data directory as the postgres OS user; output appended to the lab's postgres.log. #>
     param([Parameter(Mandatory)][string[]] $Arguments, [object] $Lab)
     if (-not $Lab) { $Lab = Get-LabInfo }
-    $words = @((Join-Path $Lab.pgBinDir 'pg_ctl'), '-D', $Lab.pgDataDir) + $Arguments | ForEach-Object { ConvertTo-LabShellWord $_ }
+    $words = @('timeout', '-k', '5', "$script:LabCommandTimeoutSeconds", (Join-Path $Lab.pgBinDir 'pg_ctl'), '-D', $Lab.pgDataDir) + $Arguments |
+        ForEach-Object { ConvertTo-LabShellWord $_ }
     $cmd = $words -join ' '
     if (Test-LabIsRoot) { $cmd = "runuser -u postgres -- $cmd" }
     $log = Join-Path $Lab.stateDir 'logs/postgres.log'
     $wd = if ($Lab.PSObject.Properties['pgHome']) { $Lab.pgHome } else { '/' }
     & bash -c ('cd ' + (ConvertTo-LabShellWord $wd) + ' && ' + $cmd + ' >> ' + (ConvertTo-LabShellWord $log) + ' 2>&1 < /dev/null')
+    Assert-LabCommandInTime $LASTEXITCODE "pg_ctl $($Arguments -join ' ')"
     if ($LASTEXITCODE -ne 0) { throw "pg_ctl $($Arguments -join ' ') failed (exit $LASTEXITCODE); see $log" }
 }
 
