@@ -405,6 +405,39 @@ try { Get-BlockVolume -ErrorAction Stop } catch { `$e = `$_ }
 }
 
 Describe 'Waiting' {
+    It 'Remove-BlockVolumeAttachment -Wait: WaitTimeout while the host is frozen (the request goes on), then the detach settles' {
+        # The attachment is written directly (these hosts have no LIO to attach with); the detach is the
+        # agent's real work, so the attachment wait runs end to end on the host-only lab too.
+        $v = New-BlockVolume -Name "$prefix-att" -SizeGiB 1 -Wait -TimeoutSec 120 -ErrorAction Stop
+        $att = [guid]::NewGuid()
+        Invoke-LabSql ("insert into bs.attachments (id, volume_id, host, initiator_iqn, status, auth_username, target_iqn, target_portal, target_lun) " +
+            "values ('$att', '$($v.Id)', '$($v.Host)', 'iqn.2024-01.com.example:mb', 'attached', 'u0000000000000000000', 'iqn.2010-10.org.openstack:volume-$($v.Id)', '127.0.0.1:3260', 0); " +
+            "insert into bs.attachment_secrets values ('$att', 'ThisIsTheSecret1'); update bs.volumes set status = 'in-use' where id = '$($v.Id)'") | Out-Null
+        try {
+            Set-HostFrozen $v.Host $true
+            $clock = [System.Diagnostics.Stopwatch]::StartNew()
+            $out = @(Remove-BlockVolumeAttachment -Id $att -Wait -TimeoutSec 2 -PassThru -Confirm:$false -ErrorVariable errs -ErrorAction SilentlyContinue)
+            $clock.Elapsed.TotalSeconds | Should -BeLessThan 15
+            $out | Should -BeNullOrEmpty
+            $errs | Should -HaveCount 1
+            $errs[0].FullyQualifiedErrorId | Should -Be 'WaitTimeout,BlockStore.Commands.RemoveBlockVolumeAttachmentCommand'
+            $errs[0].CategoryInfo.Category | Should -Be 'OperationTimeout'
+            $errs[0].TargetObject.Status | Should -Be 'detaching'
+            Set-HostFrozen $v.Host $false
+
+            # Asking again while it is detaching waits for the same request: it ends detached, or failed with the agent's reason.
+            $done = @(Remove-BlockVolumeAttachment -Id $att -Wait -TimeoutSec 60 -PassThru -Confirm:$false -ErrorVariable errs2 -ErrorAction SilentlyContinue)
+            $status = (Get-BlockVolumeAttachment -VolumeId $v.Id -IncludeDetached | Where-Object Id -EQ $att).Status
+            if ($status -eq 'detached') { $done.Status | Should -Be 'detached'; $errs2 | Should -BeNullOrEmpty }
+            else { $errs2[0].FullyQualifiedErrorId | Should -Be 'AttachmentFailed,BlockStore.Commands.RemoveBlockVolumeAttachmentCommand'; $done | Should -BeNullOrEmpty }
+        }
+        finally {
+            Set-HostFrozen $v.Host $false
+            # Whatever the agent made of it, leave a volume the file's AfterAll can remove.
+            Invoke-LabSql "update bs.attachments set status = 'detached', detached_at = now() where id = '$att'; update bs.volumes set status = 'available' where id = '$($v.Id)' and status <> 'deleted'" | Out-Null
+        }
+    }
+
     It 'Wait-BlockVolume shows progress and stops promptly on Ctrl+C (StopProcessing); the request goes on' {
         $v = New-BlockVolume -Name "$prefix-frozen" -SizeGiB 1 -Wait -TimeoutSec 120
         Set-HostFrozen $v.Host $true
