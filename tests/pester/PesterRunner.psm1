@@ -91,8 +91,11 @@ function Wait-PesterFileProcess {
     limit. Returns one record per file it started: @{ File; Name; Log; Xml; Counts; LimitSeconds;
     TimedOut; Crashed; Seconds }. Files it never started are not in the list (they go to a fresh pwsh).
     #>
-    param([Parameter(Mandatory)][object] $Run, [Parameter(Mandatory)][hashtable] $Limits, [double] $Scale = 1, [scriptblock] $OnFileDone)
+    param([Parameter(Mandatory)][object] $Run, [Parameter(Mandatory)][hashtable] $Limits, [double] $Scale = 1, [scriptblock] $OnFileDone,
+        # Longest time with no file running: loading before the first file, Pester's work between two.
+        [int] $IdleSeconds = 600)
     $p = $Run.Process
+    $idle = [System.Diagnostics.Stopwatch]::StartNew()
     try { $p.StandardInput.WriteLine('go'); $p.StandardInput.Close() }
     catch { Write-Warning "its pwsh exited before it could start (see $($Run.Log))" }
     $stream = [System.IO.FileStream]::new($Run.Log, [System.IO.FileMode]::Open, [System.IO.FileAccess]::Read, [System.IO.FileShare]::ReadWrite -bor [System.IO.FileShare]::Delete)
@@ -122,6 +125,7 @@ function Wait-PesterFileProcess {
             $done.Add($script:current)
             if ($OnFileDone) { & $OnFileDone $script:current }
             $script:current = $null
+            $idle.Restart()
             return
         }
         Write-Host $line
@@ -137,6 +141,12 @@ function Wait-PesterFileProcess {
             # (Not $lines[0..($lines.Count - 2)]: with one element that range is 0..-1, two items.)
             for ($i = 0; $i -lt $lines.Count - 1; $i++) { & $handle $lines[$i].TrimEnd("`r") }
             if ($exited) { break }
+            if (-not $script:current -and $idle.Elapsed.TotalSeconds -ge $IdleSeconds) {
+                Write-Host "TIMEOUT: the Pester pwsh ran no file for $IdleSeconds s (loading, or between two files): killed (see $($Run.Log))" -ForegroundColor Red
+                try { $p.Kill($true) } catch { Write-Warning "kill of pid $($p.Id) failed: $_" }
+                [void]$p.WaitForExit(15000)
+                break
+            }
             if ($script:current -and $script:current.Clock.Elapsed.TotalSeconds -ge $script:current.LimitSeconds) {
                 $script:current.TimedOut = $true
                 # The whole tree: the pwsh and whatever it started (psql, lvm, dotnet, qemu-io...).
@@ -272,7 +282,9 @@ function Invoke-PesterFiles {
         [string[]] $Preload = @(),
         [string] $WarmUp,
         # A pwsh for these same files, started earlier (Start-PesterFileProcess) so it loads while other work runs.
-        [object] $FirstRun
+        [object] $FirstRun,
+        # Longest time a pwsh may run no file (loading it, or Pester's work between two files).
+        [int] $IdleSeconds = 600
     )
     $total = [pscustomobject]@{ Passed = 0; Failed = 0; Lines = [System.Collections.Generic.List[string]]::new() }
     $parts = [System.Collections.Generic.List[object]]::new()
@@ -289,7 +301,7 @@ function Invoke-PesterFiles {
             if (-not $run) {
                 $run = Start-PesterFileProcess -Files $remaining -PwshCommand $PwshCommand -PesterManifest $PesterManifest -ResultsDir $ResultsDir -Preload $Preload -WarmUp $WarmUp
             }
-            try { $started = @(Wait-PesterFileProcess -Run $run -Limits $Limits -Scale $Scale -OnFileDone $onFileDone) }
+            try { $started = @(Wait-PesterFileProcess -Run $run -Limits $Limits -Scale $Scale -OnFileDone $onFileDone -IdleSeconds $IdleSeconds) }
             catch { Write-Warning "Pester runner: $_"; $started = @() }
             if ($started.Count -eq 0) {
                 # The pwsh died before its first file: count that file, go on with the next ones.
