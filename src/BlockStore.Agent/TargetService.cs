@@ -63,28 +63,57 @@ public sealed class TargetService(
         var backstores = targets.Reader.ListBlockBackstores();
         var expected = await attachments.ExpectedExportsAsync(ct);
         var (leaks, orphanBackstores) = exporter.FindLeaks(seen, backstores, expected);
+        var recorded = new HashSet<string>(StringComparer.Ordinal);
         foreach (var (volumeId, initiator) in leaks)
         {
             var what = initiator is null ? $"target {exporter.TargetIqn(volumeId)}" : $"ACL {initiator} on {exporter.TargetIqn(volumeId)}";
-            logger.LogWarning("Leaked {What}: no live attachment explains it{Action}", what, options.Iscsi.RemoveLeakedTargets ? "; removing it" : "");
-            await attachments.RecordHostEventAsync(volumeId, "leaked-target", $"{what} has no live attachment" +
-                (options.Iscsi.RemoveLeakedTargets ? "; removed" : "; reported only (Agent:Iscsi:RemoveLeakedTargets=false)"), ct);
-            if (options.Iscsi.RemoveLeakedTargets)
-            {
-                var othersRemain = initiator is not null && expected.Any(e => e.VolumeId == volumeId);
-                await exporter.EnsureAccessRemovedAsync(volumeId, initiator, othersRemain, ct);
-            }
+            var othersRemain = initiator is not null && expected.Any(e => e.VolumeId == volumeId);
+            await ReportLeakAsync(volumeId, what, () => exporter.EnsureAccessRemovedAsync(volumeId, initiator, othersRemain, ct), recorded, ct);
         }
 
         foreach (var volumeId in orphanBackstores)
         {
-            logger.LogWarning("Leaked backstore volume-{Volume} (no target, no attachment){Action}", volumeId, options.Iscsi.RemoveLeakedTargets ? "; removing it" : "");
-            await attachments.RecordHostEventAsync(volumeId, "leaked-target", $"backstore volume-{volumeId} has no live attachment" +
-                (options.Iscsi.RemoveLeakedTargets ? "; removed" : "; reported only"), ct);
-            if (options.Iscsi.RemoveLeakedTargets)
+            await ReportLeakAsync(volumeId, $"backstore volume-{volumeId}", () => exporter.EnsureUnexportedAsync(volumeId, ct), recorded, ct);
+        }
+
+        _recordedLastPass = recorded;
+    }
+
+    // What the previous pass recorded as events. A leak that is only reported stays until an
+    // operator acts; recording it again every pass would bury the event log, so an unchanged
+    // finding is logged but recorded once (again after an agent restart, or when it comes back).
+    private HashSet<string> _recordedLastPass = new(StringComparer.Ordinal);
+
+    /// <summary>
+    /// Logs and records one leak; when configured, removes it first, so that the event says what
+    /// actually happened ("removed" only once LIO no longer has it, or why the removal failed).
+    /// </summary>
+    private async Task ReportLeakAsync(Guid volumeId, string what, Func<Task<TargetRun>> remove, HashSet<string> recorded, CancellationToken ct)
+    {
+        string outcome;
+        if (!options.Iscsi.RemoveLeakedTargets)
+        {
+            outcome = "reported only (Agent:Iscsi:RemoveLeakedTargets=false)";
+        }
+        else
+        {
+            try
             {
-                await exporter.EnsureUnexportedAsync(volumeId, ct);
+                await remove();
+                outcome = "removed";
             }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                outcome = $"removal failed: {e.Message}";
+            }
+        }
+
+        var message = $"{what} has no live attachment; {outcome}";
+        logger.LogWarning("Leaked {Message}", message);
+        recorded.Add(message);
+        if (!_recordedLastPass.Contains(message))
+        {
+            await attachments.RecordHostEventAsync(volumeId, "leaked-target", message, ct);
         }
     }
 }
