@@ -134,34 +134,49 @@ Describe '<Name>' -ForEach $cmdlets {
 
 Describe 'ErrorId <ErrorId>' -ForEach $errorIds {
     BeforeAll {
-        $repo = Get-LabRepoRoot
-        # Raised: the catalogue constant is passed where an error is made (new BlockStoreException(ErrorIds.X, ...),
-        # ServiceRules' target-typed new(ErrorIds.X, ...), ToErrorRecord(ErrorIds.X, ...)), in the code the module
-        # ships (Core, Data, Commands), wherever the raise sits: a cmdlet, a data call or a shared Core helper.
-        # A reference that only tests an id (catch ... when e.ErrorId == ErrorIds.X) raises nothing and does not count.
-        $shipped = foreach ($project in 'BlockStore.Core', 'BlockStore.Data', 'BlockStore.Commands') {
-            Get-ChildItem -Path (Join-Path $repo "src/$project") -Filter '*.cs' -Recurse |
-                Where-Object { $_.FullName -notmatch '[\\/](bin|obj)[\\/]' -and $_.Name -ne 'Errors.cs' }
-        }
-        $raises = @($shipped | Select-String -Pattern "(\bnew(\s+BlockStoreException)?|\bToErrorRecord)\s*\(\s*ErrorIds\.$ErrorId\b")
+        # Read once for every id (the parse of the test files is the slow part).
+        if (-not (Get-Variable -Name errorIdEvidence -Scope Script -ErrorAction Ignore)) {
+            $repo = Get-LabRepoRoot
+            # Raised: the catalogue constant is passed where an error is made (new BlockStoreException(ErrorIds.X, ...),
+            # ServiceRules' target-typed new(ErrorIds.X, ...), ToErrorRecord(ErrorIds.X, ...)), in the code the module
+            # ships (Core, Data, Commands), wherever the raise sits: a cmdlet, a data call or a shared Core helper.
+            # A reference that only tests an id (catch ... when e.ErrorId == ErrorIds.X) raises nothing and does not count.
+            $shipped = foreach ($project in 'BlockStore.Core', 'BlockStore.Data', 'BlockStore.Commands') {
+                Get-ChildItem -Path (Join-Path $repo "src/$project") -Filter '*.cs' -Recurse |
+                    Where-Object { $_.FullName -notmatch '[\\/](bin|obj)[\\/]' -and $_.Name -ne 'Errors.cs' }
+            }
+            # Whole files, not lines: a call may put ErrorIds.X on the line after the parenthesis.
+            $raised = @(foreach ($file in $shipped) {
+                    $text = Get-Content -Raw -LiteralPath $file.FullName
+                    foreach ($m in [regex]::Matches($text, '(\bnew(\s+BlockStoreException)?|\bToErrorRecord)\s*\(\s*ErrorIds\.(?<id>\w+)\b')) {
+                        [pscustomobject]@{ Id = $m.Groups['id'].Value; Where = "$($file.Name):$(($text.Substring(0, $m.Index) -split "`n").Count)" }
+                    }
+                })
 
-        # Asserted: a Pester file other than this one holds the fully qualified id ('X,BlockStore.Commands.YCommand',
-        # the string -ErrorId and FullyQualifiedErrorId are compared with) as a string in its code. Read with the
-        # PowerShell parser, so a comment does not count, nor a string inside an It marked -Skip; Y must be a cmdlet
-        # of the module, so a test of a renamed or misspelt cmdlet does not count either.
-        $cmdletTypes = @(Get-Command -Module BlockStore -CommandType Cmdlet | ForEach-Object { $_.ImplementingType.FullName })
-        $asserted = foreach ($file in Get-ChildItem -LiteralPath $PSScriptRoot -Filter '*.Tests.ps1' | Where-Object Name -NE 'ModuleConventions.Tests.ps1') {
-            $ast = [System.Management.Automation.Language.Parser]::ParseFile($file.FullName, [ref] $null, [ref] $null)
-            $skipped = @($ast.FindAll({ param($n)
-                        $n -is [System.Management.Automation.Language.CommandAst] -and $n.GetCommandName() -eq 'It' -and
-                        @($n.CommandElements | Where-Object { $_ -is [System.Management.Automation.Language.CommandParameterAst] -and $_.ParameterName -eq 'Skip' }).Count -gt 0
-                    }, $true) | ForEach-Object Extent)
-            $ast.FindAll({ param($n) $n -is [System.Management.Automation.Language.StringConstantExpressionAst] -or
-                    $n -is [System.Management.Automation.Language.ExpandableStringExpressionAst] }, $true) |
-                Where-Object { $s = $_.Extent; -not @($skipped | Where-Object { $_.StartOffset -le $s.StartOffset -and $s.EndOffset -le $_.EndOffset }) } |
-                Where-Object { $_.Value -match "^$ErrorId,(?<type>BlockStore\.Commands\.\w+)$" -and $Matches.type -in $cmdletTypes } |
-                ForEach-Object { "$($file.Name):$($_.Extent.StartLineNumber) $($_.Value)" }
+            # Asserted: a Pester file other than this one holds the fully qualified id ('X,BlockStore.Commands.YCommand',
+            # the string -ErrorId and FullyQualifiedErrorId are compared with) as a string in its code. Read with the
+            # PowerShell parser, so a comment does not count, nor a string inside an It marked -Skip; Y must be a cmdlet
+            # of the module, so a test of a renamed or misspelt cmdlet does not count either.
+            $cmdletTypes = @(Get-Command -Module BlockStore -CommandType Cmdlet | ForEach-Object { $_.ImplementingType.FullName })
+            $asserted = foreach ($file in Get-ChildItem -LiteralPath $PSScriptRoot -Filter '*.Tests.ps1' | Where-Object Name -NE 'ModuleConventions.Tests.ps1') {
+                $ast = [System.Management.Automation.Language.Parser]::ParseFile($file.FullName, [ref] $null, [ref] $null)
+                $skipped = @($ast.FindAll({ param($n)
+                            $n -is [System.Management.Automation.Language.CommandAst] -and $n.GetCommandName() -eq 'It' -and
+                            @($n.CommandElements | Where-Object { $_ -is [System.Management.Automation.Language.CommandParameterAst] -and $_.ParameterName -eq 'Skip' }).Count -gt 0
+                        }, $true) | ForEach-Object Extent)
+                $ast.FindAll({ param($n) $n -is [System.Management.Automation.Language.StringConstantExpressionAst] -or
+                        $n -is [System.Management.Automation.Language.ExpandableStringExpressionAst] }, $true) |
+                    Where-Object { $s = $_.Extent; -not @($skipped | Where-Object { $_.StartOffset -le $s.StartOffset -and $s.EndOffset -le $_.EndOffset }) } |
+                    ForEach-Object {
+                        if ($_.Value -match '^(?<id>\w+),(?<type>BlockStore\.Commands\.\w+)$' -and $Matches.type -in $cmdletTypes) {
+                            [pscustomobject]@{ Id = $Matches.id; Where = "$($file.Name):$($_.Extent.StartLineNumber) $($_.Value)" }
+                        }
+                    }
+            }
+            $script:errorIdEvidence = @{ Raised = $raised; Asserted = @($asserted) }
         }
+        $raises = @($errorIdEvidence.Raised | Where-Object Id -CEQ $ErrorId)
+        $asserted = @($errorIdEvidence.Asserted | Where-Object Id -CEQ $ErrorId)
 
         # No id is skipped: every id in the catalogue is raised and tested. An id added ahead of its code would have
         # to be listed here with the reason, and the guard then insists it is not raised yet (the entry cannot go stale).
