@@ -18,6 +18,8 @@ public sealed class TargetService(
     AgentOptions options,
     ILogger<TargetService> logger) : BackgroundService
 {
+    private int _passes;
+
     protected override async Task ExecuteAsync(CancellationToken ct)
     {
         await runtime.Registered.WaitAsync(ct);
@@ -77,6 +79,13 @@ public sealed class TargetService(
         }
 
         _recordedLastPass = recorded;
+
+        // The first pass after a start says what it found even when all is well (after a reboot of
+        // the host, that is the evidence that the restored exports match the attachments); logged
+        // last, so its events are already recorded when the line appears.
+        var level = _passes++ == 0 || leaks.Count + orphanBackstores.Count > 0 ? LogLevel.Information : LogLevel.Debug;
+        logger.Log(level, "iSCSI reconcile pass: {Targets} target(s) in LIO, {Expected} live attachment(s), {Leaks} leaked target(s)/ACL(s), {Orphans} orphan backstore(s)",
+            seen.Count, expected.Count, leaks.Count, orphanBackstores.Count);
     }
 
     // What the previous pass recorded as events. A leak that is only reported stays until an

@@ -59,8 +59,8 @@ function Start-LabGuest {
         [int] $TimeoutSeconds = 300,
         [string] $ConfigFile
     )
-    $qemu = (Get-Command qemu-system-x86_64 -CommandType Application -ErrorAction Ignore | Select-Object -First 1)
-    if (-not $qemu) { throw 'qemu-system-x86_64 is missing: apt-get install qemu-system-x86 debootstrap cpio zstd kmod' }
+    if (-not (Get-Command qemu-system-x86_64 -CommandType Application -ErrorAction Ignore)) {
+        throw 'qemu-system-x86_64 is missing: apt-get install qemu-system-x86 debootstrap cpio zstd kmod' }
     $image = Get-LabGuestImage
     $dir = Join-Path $Lab.stateDir 'guest'
     $share = Join-Path $dir 'share'
@@ -93,28 +93,57 @@ function Start-LabGuest {
 
     $disk = Join-Path $dir "$Name.img"
     if (-not (Test-Path -LiteralPath $disk)) { & truncate -s $DiskSize $disk }
-    $dotnetRoot = Split-Path -Parent ([System.IO.Path]::GetFullPath((Get-Command dotnet -CommandType Application | Select-Object -First 1).Source))
-    $resolved = (Get-Item -LiteralPath (Join-Path $dotnetRoot 'dotnet')).ResolvedTarget
-    if ($resolved) { $dotnetRoot = Split-Path -Parent $resolved }
     # The agent is deployed into a folder of the lab (not shared straight from out/hosts/agent: a
     # rebuild deletes and recreates that folder, which leaves the guest's 9p mount pointing at
     # nothing). Update-LabGuestAgent copies a new build in and restarts the agent.
-    $agentDir = Join-Path $dir 'agent'
-    Copy-LabGuestAgent -Lab $Lab -Destination $agentDir
-    $pidFile = Join-Path $dir 'qemu.pid'
-    $console = Join-Path $Lab.stateDir "logs/$Name-console.log"
+    Copy-LabGuestAgent -Lab $Lab -Destination (Join-Path $dir 'agent')
+    $guest = [ordered]@{
+        name = $Name; zone = $Zone; vg = $vg; thinPool = $pool; sshPort = $sshPort; iscsiPort = $iscsiPort
+        sshKey = $key; pidFile = (Join-Path $dir 'qemu.pid'); console = (Join-Path $Lab.stateDir "logs/$Name-console.log")
+        image = $image; memoryMiB = $MemoryMiB
+    }
+    $labJson = Join-Path $Lab.stateDir 'lab.json'
+    $raw = Get-Content -LiteralPath $labJson -Raw | ConvertFrom-Json -AsHashtable
+    $raw['guest'] = $guest
+    $raw | ConvertTo-Json -Depth 6 | Set-Content -LiteralPath $labJson
+    $guestObj = [pscustomobject]$guest
+    Start-LabGuestMachine -Lab $Lab -Guest $guestObj -TimeoutSeconds $TimeoutSeconds
+    return $guestObj
+}
+
+function Start-LabGuestMachine {
+    <#
+    Starts qemu for a guest described in lab.json (its disk, shares and forwarded ports) and waits
+    until sshd answers and - unless -NoAgent - its agent has reported its iSCSI capability.
+    -NoAgent boots with bs.agent=off: init restores LIO's saved configuration but starts no agent.
+    #>
+    param([Parameter(Mandatory)][object] $Lab, [Parameter(Mandatory)][object] $Guest, [int] $TimeoutSeconds = 300, [switch] $NoAgent)
+    $qemu = (Get-Command qemu-system-x86_64 -CommandType Application -ErrorAction Ignore | Select-Object -First 1)
+    if (-not $qemu) { throw 'qemu-system-x86_64 is missing: apt-get install qemu-system-x86 debootstrap cpio zstd kmod' }
+    $Name = $Guest.name
+    $dir = Join-Path $Lab.stateDir 'guest'
+    # LIO's saved configuration (/etc/rtslib-fb-target in the guest): read-write, kept across
+    # reboots of the guest like a storage server's root disk (see init).
+    $state = Join-Path $dir 'state'
+    New-Item -ItemType Directory -Force -Path $state | Out-Null
+    $dotnetRoot = Split-Path -Parent ([System.IO.Path]::GetFullPath((Get-Command dotnet -CommandType Application | Select-Object -First 1).Source))
+    $resolved = (Get-Item -LiteralPath (Join-Path $dotnetRoot 'dotnet')).ResolvedTarget
+    if ($resolved) { $dotnetRoot = Split-Path -Parent $resolved }
+    $memory = if ($Guest.PSObject.Properties['memoryMiB']) { $Guest.memoryMiB } else { 1024 }
+    $append = 'console=ttyS0 panic=-1 quiet' + $(if ($NoAgent) { ' bs.agent=off' } else { '' })
     $arguments = @(
-        '-name', "blockstore-$Name", '-accel', 'tcg', '-cpu', 'max', '-smp', '1', '-m', "$MemoryMiB", '-no-reboot',
-        '-kernel', (Join-Path $image 'vmlinuz'), '-initrd', (Join-Path $image 'initrd.cpio.zst'),
-        '-append', 'console=ttyS0 panic=-1 quiet',
-        '-drive', "file=$disk,if=virtio,format=raw,cache=unsafe",
-        '-netdev', "user,id=n0,hostfwd=tcp:127.0.0.1:$iscsiPort-:3260,hostfwd=tcp:127.0.0.1:$sshPort-:22",
+        '-name', "blockstore-$Name", '-accel', 'tcg', '-cpu', 'max', '-smp', '1', '-m', "$memory", '-no-reboot',
+        '-kernel', (Join-Path $Guest.image 'vmlinuz'), '-initrd', (Join-Path $Guest.image 'initrd.cpio.zst'),
+        '-append', $append,
+        '-drive', "file=$(Join-Path $dir "$Name.img"),if=virtio,format=raw,cache=unsafe",
+        '-netdev', "user,id=n0,hostfwd=tcp:127.0.0.1:$($Guest.iscsiPort)-:3260,hostfwd=tcp:127.0.0.1:$($Guest.sshPort)-:22",
         '-device', 'virtio-net-pci,netdev=n0',
-        '-virtfs', "local,path=$share,mount_tag=config,security_model=none,readonly=on",
-        '-virtfs', "local,path=$agentDir,mount_tag=agent,security_model=none,readonly=on",
+        '-virtfs', "local,path=$(Join-Path $dir 'share'),mount_tag=config,security_model=none,readonly=on",
+        '-virtfs', "local,path=$(Join-Path $dir 'agent'),mount_tag=agent,security_model=none,readonly=on",
         '-virtfs', "local,path=$dotnetRoot,mount_tag=dotnet,security_model=none,readonly=on",
-        '-serial', "file:$console", '-monitor', 'none', '-display', 'none',
-        '-pidfile', $pidFile, '-daemonize')
+        '-virtfs', "local,path=$state,mount_tag=state,security_model=none",
+        '-serial', "file:$($Guest.console)", '-monitor', 'none', '-display', 'none',
+        '-pidfile', $Guest.pidFile, '-daemonize')
     # A restarted guest's service row still holds the last capability report: clear it, so "ready"
     # below means this boot's agent has probed LIO.
     $psql = Join-Path $Lab.pgBinDir 'psql'
@@ -125,41 +154,77 @@ function Start-LabGuest {
     & $qemu.Source @arguments
     if ($LASTEXITCODE -ne 0) { throw "qemu failed to start (exit $LASTEXITCODE)" }
 
-    $guest = [ordered]@{
-        name = $Name; zone = $Zone; vg = $vg; thinPool = $pool; sshPort = $sshPort; iscsiPort = $iscsiPort
-        sshKey = $key; pidFile = $pidFile; console = $console; image = $image
-    }
-    $labJson = Join-Path $Lab.stateDir 'lab.json'
-    $raw = Get-Content -LiteralPath $labJson -Raw | ConvertFrom-Json -AsHashtable
-    $raw['guest'] = $guest
-    $raw | ConvertTo-Json -Depth 6 | Set-Content -LiteralPath $labJson
-    $guestObj = [pscustomobject]$guest
-
     # Ready = sshd answers, then the agent has registered and reported its iSCSI capability.
     $deadline = [DateTime]::UtcNow.AddSeconds($TimeoutSeconds)
     while ($true) {
-        if ([DateTime]::UtcNow -gt $deadline) { throw "guest $Name did not boot within $TimeoutSeconds s (see $console)" }
-        $out = Invoke-LabGuest -Guest $guestObj -Command 'true' -AllowFailure -TimeoutSeconds 10
+        if ([DateTime]::UtcNow -gt $deadline) { throw "guest $Name did not boot within $TimeoutSeconds s (see $($Guest.console))" }
+        $out = Invoke-LabGuest -Guest $Guest -Command 'true' -AllowFailure -TimeoutSeconds 10
         if ($LASTEXITCODE -eq 0) { break }
         Start-Sleep -Seconds 2
     }
     $booted = $clock.Elapsed.TotalSeconds
+    if ($NoAgent) {
+        Write-Host ("guest {0}: booted in {1:0} s without its agent (portal 127.0.0.1:{2}, ssh port {3})" -f $Name, $booted, $Guest.iscsiPort, $Guest.sshPort)
+        return
+    }
+    Wait-LabGuestAgent -Lab $Lab -Guest $Guest -Deadline $deadline -Clock $clock -Booted $booted
+}
+
+function Wait-LabGuestAgent {
+    <# Waits until the guest's agent has registered and reported its iSCSI capability (cleared before it started). #>
+    param([Parameter(Mandatory)][object] $Lab, [Parameter(Mandatory)][object] $Guest, [DateTime] $Deadline = [DateTime]::UtcNow.AddSeconds(300),
+        [System.Diagnostics.Stopwatch] $Clock = [System.Diagnostics.Stopwatch]::StartNew(), [double] $Booted = 0)
+    $Name = $Guest.name
+    $psql = Join-Path $Lab.pgBinDir 'psql'
+    $pgHost = if ($Lab.PSObject.Properties['socketDir'] -and $Lab.socketDir) { $Lab.socketDir } else { $Lab.host }
     while ($true) {
         $state = & $psql -X -q -At -h $pgHost -p $Lab.port -U $Lab.user -d $Lab.database -c "select capabilities->>'iscsi' from bs.services where host = '$Name' and service = 'volume' and capabilities ? 'iscsi'" 2>$null
         if ($state) { break }
-        if ([DateTime]::UtcNow -gt $deadline) {
-            $log = Invoke-LabGuest -Guest $guestObj -Command 'tail -30 /var/log/blockstore-agent.log' -AllowFailure
-            throw "the agent in guest $Name did not report within $TimeoutSeconds s. Its log:`n$($log -join "`n")"
+        if ([DateTime]::UtcNow -gt $Deadline) {
+            $log = Invoke-LabGuest -Guest $Guest -Command 'tail -30 /var/log/blockstore-agent.log' -AllowFailure
+            throw "the agent in guest $Name did not report in time. Its log:`n$($log -join "`n")"
         }
         Start-Sleep -Seconds 2
     }
     Write-Host ("guest {0}: booted in {1:0} s, agent ready after {2:0} s, iSCSI capability: {3} (portal 127.0.0.1:{4}, ssh port {5})" -f
-        $Name, $booted, $clock.Elapsed.TotalSeconds, $state, $iscsiPort, $sshPort)
+        $Name, $Booted, $Clock.Elapsed.TotalSeconds, $state, $Guest.iscsiPort, $Guest.sshPort)
     if ($state -ne 'true') {
         $why = & $psql -X -q -At -h $pgHost -p $Lab.port -U $Lab.user -d $Lab.database -c "select capabilities->>'iscsi_reason' from bs.services where host = '$Name'"
         Write-Warning "guest $Name cannot export over iSCSI: $why"
     }
-    return $guestObj
+}
+
+function Restart-LabGuest {
+    <#
+    Restarts the storage-host guest with the same disk, shares, LIO state folder and forwarded
+    ports (lab.json's .guest). -Hard (default) kills qemu with SIGKILL: a crash or power loss, no
+    shutdown, nothing flushed by the guest. -NoAgent boots without starting the agent (bs.agent=off),
+    so what works after the boot is the distribution-style restore of LIO's saved configuration;
+    start the agent later with Invoke-LabGuest 'bs-agent start' and Wait-LabGuestAgent.
+    #>
+    [CmdletBinding()]
+    param([object] $Lab, [switch] $NoAgent, [int] $TimeoutSeconds = 480)
+    if (-not $Lab) { $Lab = Get-Content -LiteralPath (Join-Path $env:BLOCKSTORE_REPO '.blockstore/lab.json') -Raw | ConvertFrom-Json }
+    $qemuPid = Get-LabGuestQemuPid -StateDir $Lab.stateDir
+    if (-not $qemuPid) { throw "the guest of this lab is not running (no qemu for $($Lab.stateDir)/guest/qemu.pid)" }
+    Write-Host "power-off of guest $($Lab.guest.name): SIGKILL qemu (pid $qemuPid)"
+    & kill -KILL $qemuPid 2>$null
+    $deadline = [DateTime]::UtcNow.AddSeconds(10)
+    while ((Test-Path -LiteralPath "/proc/$qemuPid") -and [DateTime]::UtcNow -lt $deadline) { Start-Sleep -Milliseconds 100 }
+    if (Test-Path -LiteralPath "/proc/$qemuPid") { throw "qemu (pid $qemuPid) did not die" }
+    Remove-Item -LiteralPath $Lab.guest.pidFile -Force -ErrorAction Ignore
+    Start-LabGuestMachine -Lab $Lab -Guest $Lab.guest -TimeoutSeconds $TimeoutSeconds -NoAgent:$NoAgent
+}
+
+function Get-LabGuestQemuPid([string] $StateDir) {
+    <# The pid of this lab's guest qemu (PID file, checked against the process's command line), or $null. #>
+    $pidFile = Join-Path $StateDir 'guest/qemu.pid'
+    $text = Get-Content -LiteralPath $pidFile -Raw -ErrorAction Ignore
+    if (-not $text -or $text.Trim() -notmatch '^\d+$') { return $null }
+    $qemuPid = [int]$text.Trim()
+    $cmdline = "/proc/$qemuPid/cmdline"
+    if ((Test-Path -LiteralPath $cmdline) -and ([System.IO.File]::ReadAllText($cmdline).Contains('blockstore-'))) { return $qemuPid }
+    return $null
 }
 
 function Copy-LabGuestAgent {
@@ -188,19 +253,15 @@ function Stop-LabGuest {
     param([Parameter(Mandatory)][string] $StateDir)
     $pidFile = Join-Path $StateDir 'guest/qemu.pid'
     if (-not (Test-Path -LiteralPath $pidFile)) { return $false }
-    $text = (Get-Content -LiteralPath $pidFile -Raw -ErrorAction Ignore)
     $stopped = $false
-    if ($text -and $text.Trim() -match '^\d+$') {
-        $qemuPid = [int]$text.Trim()
-        $cmdline = "/proc/$qemuPid/cmdline"
-        if ((Test-Path -LiteralPath $cmdline) -and ([System.IO.File]::ReadAllText($cmdline).Contains('blockstore-'))) {
-            Write-Host "stopping guest qemu (pid $qemuPid)"
-            & kill -TERM $qemuPid 2>$null
-            $deadline = [DateTime]::UtcNow.AddSeconds(10)
-            while ((Test-Path -LiteralPath "/proc/$qemuPid") -and [DateTime]::UtcNow -lt $deadline) { Start-Sleep -Milliseconds 200 }
-            if (Test-Path -LiteralPath "/proc/$qemuPid") { & kill -KILL $qemuPid 2>$null }
-            $stopped = $true
-        }
+    $qemuPid = Get-LabGuestQemuPid -StateDir $StateDir
+    if ($qemuPid) {
+        Write-Host "stopping guest qemu (pid $qemuPid)"
+        & kill -TERM $qemuPid 2>$null
+        $deadline = [DateTime]::UtcNow.AddSeconds(10)
+        while ((Test-Path -LiteralPath "/proc/$qemuPid") -and [DateTime]::UtcNow -lt $deadline) { Start-Sleep -Milliseconds 200 }
+        if (Test-Path -LiteralPath "/proc/$qemuPid") { & kill -KILL $qemuPid 2>$null }
+        $stopped = $true
     }
     Remove-Item -LiteralPath $pidFile -Force -ErrorAction Ignore
     return $stopped
@@ -243,4 +304,4 @@ function ConvertTo-LabGuestWord([string] $Text) {
     return "'" + $Text.Replace("'", "'\''") + "'"
 }
 
-Export-ModuleMember -Function Get-LabGuestImage, Start-LabGuest, Stop-LabGuest, Update-LabGuestAgent, Invoke-LabGuest, ConvertTo-LabGuestWord
+Export-ModuleMember -Function Get-LabGuestImage, Start-LabGuest, Restart-LabGuest, Wait-LabGuestAgent, Stop-LabGuest, Update-LabGuestAgent, Invoke-LabGuest, ConvertTo-LabGuestWord
