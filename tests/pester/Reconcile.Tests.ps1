@@ -36,7 +36,8 @@ Describe 'The periodic LV reconcile pass' {
             $before = @(Get-NodeLvs | Where-Object lv_name -CIn $foreign | Sort-Object lv_name -CaseSensitive | ForEach-Object { "$($_.lv_name) $($_.lv_size) $($_.lv_uuid)" })
             $before | Should -HaveCount $foreign.Count
 
-            Wait-LabCondition { Get-BlockVolumeEvent -VolumeId $unknown | Where-Object Kind -EQ 'reconcile-mismatch' } -TimeoutSeconds $within |
+            # -ErrorAction SilentlyContinue: until the first event, the id names nothing (VolumeNotFound).
+            Wait-LabCondition { Get-BlockVolumeEvent -VolumeId $unknown -ErrorAction SilentlyContinue | Where-Object Kind -EQ 'reconcile-mismatch' } -TimeoutSeconds $within |
                 Should -BeTrue -Because "the pass runs every $interval s"
             $event = @(Get-BlockVolumeEvent -VolumeId $unknown | Where-Object Kind -EQ 'reconcile-mismatch')
             $event | Should -HaveCount 1

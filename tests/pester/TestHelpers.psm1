@@ -349,6 +349,26 @@ function Wait-LabCondition {
     return [bool](& $Condition)
 }
 
+function Wait-LabCapacityReported {
+    <#
+    Waits until every node's service row reports its VG as it is now (free space as vgs sees it,
+    within 0.1 GiB). Tests that change a VG behind BlockStore's back (an LV that is not ours) call it
+    after undoing that, so the scheduler does not keep off space that is free again. Returns whether
+    it held within -TimeoutSeconds.
+    #>
+    [CmdletBinding()]
+    param([double] $TimeoutSeconds = 60, [object] $Lab)
+    if (-not $Lab) { $Lab = Get-LabInfo }
+    return (Wait-LabCondition -TimeoutSeconds $TimeoutSeconds -IntervalMilliseconds 500 -Condition {
+        foreach ($node in $Lab.nodes) {
+            $actual = [decimal](Invoke-LabLvm vgs @('-o', 'vg_free', '--units', 'g', '--nosuffix', $node.vg) -Lab $Lab)[0].vg_free
+            $reported = Invoke-LabSql -Lab $Lab "select free_gib from bs.services where host = '$($node.name)' and service = 'volume'"
+            if (-not $reported -or [Math]::Abs([decimal]$reported - $actual) -gt 0.1) { return $false }
+        }
+        return $true
+    })
+}
+
 # ---------------------------------------------------------------------------------------------
 # The lab's PostgreSQL (for outage tests)
 # ---------------------------------------------------------------------------------------------
@@ -391,6 +411,7 @@ function Start-LabPostgres {
 }
 
 Export-ModuleMember -Function @(
+    'Wait-LabCapacityReported',
     'Get-LabRepoRoot', 'Get-LabStateDir', 'Get-LabInfo', 'Test-LabIsRoot', 'Test-LabDeviceMapper', 'Get-LabLvmConfig',
     'Invoke-LabLvm', 'Invoke-LabSql',
     'Get-LabHostCommand', 'Get-LabHostPid', 'Test-LabPidAlive', 'Test-LabHost', 'Start-LabHost', 'Stop-LabHost',

@@ -200,25 +200,37 @@ Describe 'Volume lifecycle' {
 
     Context 'a failure on the host' {
         BeforeAll {
-            # Fill both VGs behind BlockStore's back with an LV that is not ours: the ledger places the
-            # volume, and lvcreate on the host fails. (The reconcile pass must never touch such LVs.)
+            # An LV that is not ours fills the VG AFTER the scheduler has placed the volume and before
+            # the agent runs lvcreate: what no placement rule can foresee (the scheduler keeps off
+            # foreign space it has been told about - ForeignSpace.Tests.ps1 - so filling first would
+            # only test that). The agents are stopped while the volume is placed, then started.
             $script:filler = "$prefix-filler"
-            $lvcreate = (Get-Command lvcreate -CommandType Application | Select-Object -First 1).Source
-            foreach ($vg in $lab.volumeGroups) {
-                & $lvcreate --config $lab.lvmConfig -l '100%FREE' -n $filler -y $vg 2>&1 | Out-Null
-                $LASTEXITCODE | Should -Be 0
-            }
+            $script:lvcreate = (Get-Command lvcreate -CommandType Application | Select-Object -First 1).Source
+            foreach ($n in $lab.nodeNames) { Stop-LabAgent -Name $n }
+            Update-Heartbeat 'volume'
         }
 
         AfterAll {
+            foreach ($n in $lab.nodeNames) { Start-LabAgent -Name $n | Out-Null }
             $lvremove = (Get-Command lvremove -CommandType Application | Select-Object -First 1).Source
             foreach ($vg in $lab.volumeGroups) { & $lvremove --config $lab.lvmConfig -f "$vg/$filler" 2>&1 | Out-Null }
+            # The agents' last reports still show the filler as foreign space; the tests after this one
+            # must not be refused because of it.
+            Wait-LabCapacityReported -TimeoutSeconds 60 | Should -BeTrue -Because 'every node reports its VG without the filler'
         }
 
         It 'ends error with LVM''s own message as the reason, recorded as an event from that host' {
-            $v = New-BlockVolume -Name "$prefix-nospace" -AvailabilityZone $lab.zone -SizeGiB 1 -Wait -TimeoutSec 60
+            $v = New-BlockVolume -Name "$prefix-nospace" -AvailabilityZone $lab.zone -SizeGiB 1
+            Wait-LabCondition { (Get-BlockVolume -Id $v.Id).Host } -TimeoutSeconds 30 | Should -BeTrue -Because 'the scheduler places it'
+            $placedOn = (Get-BlockVolume -Id $v.Id).Host
+            $vg = ($lab.nodes | Where-Object name -EQ $placedOn).vg
+            & $lvcreate --config $lab.lvmConfig -l '100%FREE' -n $filler -y $vg 2>&1 | Out-Null
+            $LASTEXITCODE | Should -Be 0
+            foreach ($n in $lab.nodeNames) { Start-LabAgent -Name $n | Out-Null }
+
+            $v = Wait-BlockVolume -Id $v.Id -TimeoutSec 120
             $v.Status | Should -Be 'error'
-            $v.Host | Should -BeIn $lab.nodeNames
+            $v.Host | Should -Be $placedOn
             $v.StatusReason | Should -Match 'lvcreate failed .*insufficient free space'
             $last = @(Get-BlockVolumeEvent -VolumeId $v.Id)[-1]
             $last.Kind | Should -Be 'error'
