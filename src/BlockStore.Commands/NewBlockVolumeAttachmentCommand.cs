@@ -16,7 +16,9 @@ public sealed class NewBlockVolumeAttachmentCommand : BlockStoreCmdlet
 {
     private const string ById = "ById";
     private const string ByObject = "ByObject";
-    private readonly List<BlockVolumeAttachment> _requested = [];
+    private readonly RequestedItems<BlockVolumeAttachment> _requested;
+
+    public NewBlockVolumeAttachmentCommand() => _requested = new(this);
 
     [Parameter(ParameterSetName = ById, Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
     [Alias("Id")]
@@ -63,43 +65,18 @@ public sealed class NewBlockVolumeAttachmentCommand : BlockStoreCmdlet
                 WriteVerbose($"Initiator {initiator} already has attachment {attachment.Id} ({attachment.Status}): returning it.");
             }
 
-            if (Wait && attachment.Status == AttachmentStatus.Attaching)
-            {
-                _requested.Add(attachment);
-            }
-            else
-            {
-                WriteObject(attachment);
-            }
+            // One that is already attached (or failed) has nothing to wait for: written at once.
+            _requested.Add(attachment, Wait && attachment.Status == AttachmentStatus.Attaching, write: true);
         });
     }
 
-    protected override void EndProcessing()
-    {
-        if (_requested.Count == 0)
-        {
-            return;
-        }
-
-        var (done, timedOut) = Run(ct => Task.FromResult(
-            new AttachmentWaiter(this, Session.Attachments, ct).Wait(_requested, AttachmentStatus.Attaching, TimeoutSec, includeSecret: true, "Attaching block volumes")));
-        foreach (var a in done)
-        {
-            if (a.Status == AttachmentStatus.Error)
-            {
-                WriteError(ToErrorRecord(ErrorIds.AttachmentFailed, ErrorKind.InvalidOperation,
-                    $"Attaching volume '{a.VolumeName}' for {a.InitiatorIqn} failed: {a.StatusReason}", a));
-            }
-            else
-            {
-                WriteObject(a);
-            }
-        }
-
-        foreach (var a in timedOut)
-        {
-            WriteError(ToErrorRecord(ErrorIds.WaitTimeout, ErrorKind.OperationTimeout,
+    protected override void EndProcessing() =>
+        _requested.WaitAndReport(
+            items => Run(ct => Task.FromResult(
+                new AttachmentWaiter(this, Session.Attachments, ct).Wait(items, AttachmentStatus.Attaching, TimeoutSec, includeSecret: true, "Attaching block volumes"))),
+            a => a.Status != AttachmentStatus.Error ? null : ToErrorRecord(ErrorIds.AttachmentFailed, ErrorKind.InvalidOperation,
+                $"Attaching volume '{a.VolumeName}' for {a.InitiatorIqn} failed: {a.StatusReason}", a),
+            write: true,
+            a => ToErrorRecord(ErrorIds.WaitTimeout, ErrorKind.OperationTimeout,
                 $"Attachment of volume '{a.VolumeName}' for {a.InitiatorIqn} is still {a.Status} after {TimeoutSec} s. The request goes on; Get-BlockVolumeAttachment shows it.", a));
-        }
-    }
 }

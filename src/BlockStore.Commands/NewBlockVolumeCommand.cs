@@ -12,7 +12,9 @@ namespace BlockStore.Commands;
 [OutputType(typeof(BlockVolume))]
 public sealed class NewBlockVolumeCommand : BlockStoreCmdlet
 {
-    private readonly List<BlockVolume> _requested = [];
+    private readonly RequestedItems<BlockVolume> _requested;
+
+    public NewBlockVolumeCommand() => _requested = new(this);
 
     [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
     [ValidateNotNullOrEmpty]
@@ -60,35 +62,17 @@ public sealed class NewBlockVolumeCommand : BlockStoreCmdlet
             }
 
             var volume = Run(ct => Session.Volumes.CreateAsync(Name, SizeGiB, AvailabilityZone, Description, MultiAttach.IsPresent, ct));
-            if (Wait)
-            {
-                _requested.Add(volume);
-            }
-            else
-            {
-                WriteObject(volume);
-            }
+            _requested.Add(volume, Wait, write: true);
         });
     }
 
-    protected override void EndProcessing()
-    {
-        if (!Wait || _requested.Count == 0)
-        {
-            return;
-        }
-
-        var (done, timedOut) = Run(ct => Task.FromResult(
-            new VolumeWaiter(this, Session.Volumes, ct).Wait(_requested, [VolumeStatus.Available], TimeoutSec, "Creating block volumes")));
-        foreach (var v in done)
-        {
-            WriteObject(v);
-        }
-
-        foreach (var v in timedOut)
-        {
-            WriteError(ToErrorRecord(ErrorIds.WaitTimeout, ErrorKind.OperationTimeout,
+    /// <summary>A volume that ends failed is written as it is (its Status says so), not as an error.</summary>
+    protected override void EndProcessing() =>
+        _requested.WaitAndReport(
+            items => Run(ct => Task.FromResult(
+                new VolumeWaiter(this, Session.Volumes, ct).Wait(items, [VolumeStatus.Available], TimeoutSec, "Creating block volumes"))),
+            failure: _ => null,
+            write: true,
+            v => ToErrorRecord(ErrorIds.WaitTimeout, ErrorKind.OperationTimeout,
                 $"Volume '{v.Name}' is still {v.Status} after {TimeoutSec} s. The request goes on; use Wait-BlockVolume to wait again.", v));
-        }
-    }
 }

@@ -14,7 +14,9 @@ public sealed class RemoveBlockVolumeAttachmentCommand : BlockStoreCmdlet
 {
     private const string ById = "ById";
     private const string ByVolume = "ByVolume";
-    private readonly List<BlockVolumeAttachment> _removing = [];
+    private readonly RequestedItems<BlockVolumeAttachment> _removing;
+
+    public RemoveBlockVolumeAttachmentCommand() => _removing = new(this);
 
     /// <summary>Attachment ids (pipe Get-BlockVolumeAttachment in).</summary>
     [Parameter(ParameterSetName = ById, Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
@@ -78,44 +80,18 @@ public sealed class RemoveBlockVolumeAttachmentCommand : BlockStoreCmdlet
                 }
 
                 var updated = Run(ct => Session.Attachments.RequestDetachAsync(a.Id, ct));
-                if (Wait)
-                {
-                    _removing.Add(updated);
-                }
-                else if (PassThru)
-                {
-                    WriteObject(updated);
-                }
+                _removing.Add(updated, Wait, PassThru);
             });
         }
     }
 
-    protected override void EndProcessing()
-    {
-        if (!Wait || _removing.Count == 0)
-        {
-            return;
-        }
-
-        var (done, timedOut) = Run(ct => Task.FromResult(
-            new AttachmentWaiter(this, Session.Attachments, ct).Wait(_removing, AttachmentStatus.Detaching, TimeoutSec, includeSecret: false, "Detaching block volumes")));
-        foreach (var a in done)
-        {
-            if (a.Status != AttachmentStatus.Detached)
-            {
-                WriteError(ToErrorRecord(ErrorIds.AttachmentFailed, ErrorKind.InvalidOperation,
-                    $"Detaching volume '{a.VolumeName}' from {a.InitiatorIqn} ended {a.Status}: {a.StatusReason}", a));
-            }
-            else if (PassThru)
-            {
-                WriteObject(a);
-            }
-        }
-
-        foreach (var a in timedOut)
-        {
-            WriteError(ToErrorRecord(ErrorIds.WaitTimeout, ErrorKind.OperationTimeout,
+    protected override void EndProcessing() =>
+        _removing.WaitAndReport(
+            items => Run(ct => Task.FromResult(
+                new AttachmentWaiter(this, Session.Attachments, ct).Wait(items, AttachmentStatus.Detaching, TimeoutSec, includeSecret: false, "Detaching block volumes"))),
+            a => a.Status == AttachmentStatus.Detached ? null : ToErrorRecord(ErrorIds.AttachmentFailed, ErrorKind.InvalidOperation,
+                $"Detaching volume '{a.VolumeName}' from {a.InitiatorIqn} ended {a.Status}: {a.StatusReason}", a),
+            PassThru,
+            a => ToErrorRecord(ErrorIds.WaitTimeout, ErrorKind.OperationTimeout,
                 $"Detaching volume '{a.VolumeName}' from {a.InitiatorIqn} is still {a.Status} after {TimeoutSec} s. The request goes on.", a));
-        }
-    }
 }

@@ -14,7 +14,9 @@ public sealed class RemoveBlockVolumeCommand : BlockStoreCmdlet
 {
     private const string ById = "ById";
     private const string ByName = "ByName";
-    private readonly List<BlockVolume> _removing = [];
+    private readonly RequestedItems<BlockVolume> _removing;
+
+    public RemoveBlockVolumeCommand() => _removing = new(this);
 
     [Parameter(ParameterSetName = ById, Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
     [Alias("VolumeId")]
@@ -70,44 +72,18 @@ public sealed class RemoveBlockVolumeCommand : BlockStoreCmdlet
                 }
 
                 var updated = Run(ct => Session.Volumes.RequestDeleteAsync(volume.Id, Force.IsPresent, ct));
-                if (Wait)
-                {
-                    _removing.Add(updated);
-                }
-                else if (PassThru)
-                {
-                    WriteObject(updated);
-                }
+                _removing.Add(updated, Wait, PassThru);
             });
         }
     }
 
-    protected override void EndProcessing()
-    {
-        if (!Wait || _removing.Count == 0)
-        {
-            return;
-        }
-
-        var (done, timedOut) = Run(ct => Task.FromResult(
-            new VolumeWaiter(this, Session.Volumes, ct).Wait(_removing, [VolumeStatus.Deleted], TimeoutSec, "Removing block volumes")));
-        foreach (var v in done)
-        {
-            if (v.Status != VolumeStatus.Deleted)
-            {
-                WriteError(ToErrorRecord(ErrorIds.InvalidVolumeState, ErrorKind.InvalidOperation,
-                    $"Volume '{v.Name}' ended {v.Status}: {v.StatusReason}", v));
-            }
-            else if (PassThru)
-            {
-                WriteObject(v);
-            }
-        }
-
-        foreach (var v in timedOut)
-        {
-            WriteError(ToErrorRecord(ErrorIds.WaitTimeout, ErrorKind.OperationTimeout,
+    protected override void EndProcessing() =>
+        _removing.WaitAndReport(
+            items => Run(ct => Task.FromResult(
+                new VolumeWaiter(this, Session.Volumes, ct).Wait(items, [VolumeStatus.Deleted], TimeoutSec, "Removing block volumes"))),
+            v => v.Status == VolumeStatus.Deleted ? null : ToErrorRecord(ErrorIds.InvalidVolumeState, ErrorKind.InvalidOperation,
+                $"Volume '{v.Name}' ended {v.Status}: {v.StatusReason}", v),
+            PassThru,
+            v => ToErrorRecord(ErrorIds.WaitTimeout, ErrorKind.OperationTimeout,
                 $"Volume '{v.Name}' is still {v.Status} after {TimeoutSec} s. The deletion goes on; use Wait-BlockVolume to wait again.", v));
-        }
-    }
 }

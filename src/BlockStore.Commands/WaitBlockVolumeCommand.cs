@@ -14,7 +14,9 @@ public sealed class WaitBlockVolumeCommand : BlockStoreCmdlet
 {
     private const string ById = "ById";
     private const string ByName = "ByName";
-    private readonly List<BlockVolume> _targets = [];
+    private readonly RequestedItems<BlockVolume> _targets;
+
+    public WaitBlockVolumeCommand() => _targets = new(this);
 
     [Parameter(ParameterSetName = ById, Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
     [Alias("VolumeId")]
@@ -56,23 +58,19 @@ public sealed class WaitBlockVolumeCommand : BlockStoreCmdlet
             WriteError(ToErrorRecord(ErrorIds.VolumeNotFound, ErrorKind.ObjectNotFound, text, target));
         }
 
-        _targets.AddRange(found.Where(v => _targets.All(t => t.Id != v.Id)));
+        foreach (var v in found.Where(v => _targets.Items.All(t => t.Id != v.Id)))
+        {
+            _targets.Add(v, wait: true, write: false);
+        }
     }
 
-    protected override void EndProcessing()
-    {
-        if (_targets.Count == 0)
-        {
-            return;
-        }
-
-        var (done, timedOut) = Terminating(() => Run(ct => Task.FromResult(
-            new VolumeWaiter(this, Session.Volumes, ct).Wait(_targets, _statuses, TimeoutSec, "Waiting for block volumes"))));
-        WriteObject(done, enumerateCollection: true);
-        foreach (var v in timedOut)
-        {
-            WriteError(ToErrorRecord(ErrorIds.WaitTimeout, ErrorKind.OperationTimeout,
+    /// <summary>Every finished volume is written, in whatever status it ended (a failed one too): this waits, it does not judge.</summary>
+    protected override void EndProcessing() =>
+        _targets.WaitAndReport(
+            items => Terminating(() => Run(ct => Task.FromResult(
+                new VolumeWaiter(this, Session.Volumes, ct).Wait(items, _statuses, TimeoutSec, "Waiting for block volumes")))),
+            failure: _ => null,
+            write: true,
+            v => ToErrorRecord(ErrorIds.WaitTimeout, ErrorKind.OperationTimeout,
                 $"Volume '{v.Name}' is still {v.Status} after {TimeoutSec} s.", v));
-        }
-    }
 }
