@@ -42,7 +42,7 @@ public sealed class AgentQueueReconcileStore(AgentQueue queue) : IReconcileStore
 public sealed class Reconciler(LvmClient lvm, IReconcileStore store, AgentOptions options, ILogger<Reconciler> logger)
 {
     private readonly SemaphoreSlim _oneAtATime = new(1, 1);
-    private readonly HashSet<(Guid, ReconcileFinding)> _reported = [];
+    private readonly ReportedFindings<(Guid, ReconcileFinding)> _reported = new();
 
     public async Task<ReconcileResult> RunAsync(CancellationToken ct)
     {
@@ -78,7 +78,7 @@ public sealed class Reconciler(LvmClient lvm, IReconcileStore store, AgentOption
                 continue;
             }
 
-            if (_reported.Add((m.VolumeId, m.Finding)))
+            if (_reported.IsNew((m.VolumeId, m.Finding)))
             {
                 reported++;
                 var message = m.Message + (m.Finding == ReconcileFinding.OrphanOfDeleted
@@ -86,11 +86,12 @@ public sealed class Reconciler(LvmClient lvm, IReconcileStore store, AgentOption
                     : m.Finding == ReconcileFinding.MissingLv ? "" : "; left in place");
                 logger.LogWarning("Reconcile: {Message}", message);
                 await store.RecordEventAsync(m.VolumeId, "reconcile-mismatch", message, ct);
+                _reported.Recorded((m.VolumeId, m.Finding));
             }
         }
 
         // A mismatch that went away (fixed by hand) is reported again should it come back.
-        _reported.IntersectWith(found.Select(m => (m.VolumeId, m.Finding)));
+        _reported.EndPass(found.Select(m => (m.VolumeId, m.Finding)));
         return new ReconcileResult(second.Count, removed, reported);
     }
 

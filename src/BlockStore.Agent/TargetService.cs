@@ -65,20 +65,20 @@ public sealed class TargetService(
         var backstores = targets.Reader.ListBlockBackstores();
         var expected = await attachments.ExpectedExportsAsync(ct);
         var (leaks, orphanBackstores) = exporter.FindLeaks(seen, backstores, expected);
-        var recorded = new HashSet<string>(StringComparer.Ordinal);
+        var found = new List<string>();
         foreach (var (volumeId, initiator) in leaks)
         {
             var what = initiator is null ? $"target {exporter.TargetIqn(volumeId)}" : $"ACL {initiator} on {exporter.TargetIqn(volumeId)}";
             var othersRemain = initiator is not null && expected.Any(e => e.VolumeId == volumeId);
-            await ReportLeakAsync(volumeId, what, () => exporter.EnsureAccessRemovedAsync(volumeId, initiator, othersRemain, ct), recorded, ct);
+            await ReportLeakAsync(volumeId, what, () => exporter.EnsureAccessRemovedAsync(volumeId, initiator, othersRemain, ct), found, ct);
         }
 
         foreach (var volumeId in orphanBackstores)
         {
-            await ReportLeakAsync(volumeId, $"backstore volume-{volumeId}", () => exporter.EnsureUnexportedAsync(volumeId, ct), recorded, ct);
+            await ReportLeakAsync(volumeId, $"backstore volume-{volumeId}", () => exporter.EnsureUnexportedAsync(volumeId, ct), found, ct);
         }
 
-        _recordedLastPass = recorded;
+        _reported.EndPass(found);
 
         // The first pass after a start says what it found even when all is well (after a reboot of
         // the host, that is the evidence that the restored exports match the attachments); logged
@@ -88,16 +88,14 @@ public sealed class TargetService(
             seen.Count, expected.Count, leaks.Count, orphanBackstores.Count);
     }
 
-    // What the previous pass recorded as events. A leak that is only reported stays until an
-    // operator acts; recording it again every pass would bury the event log, so an unchanged
-    // finding is logged but recorded once (again after an agent restart, or when it comes back).
-    private HashSet<string> _recordedLastPass = new(StringComparer.Ordinal);
+    // Leaks already recorded as events: one that is only reported stays until an operator acts.
+    private readonly ReportedFindings<string> _reported = new();
 
     /// <summary>
     /// Logs and records one leak; when configured, removes it first, so that the event says what
     /// actually happened ("removed" only once LIO no longer has it, or why the removal failed).
     /// </summary>
-    private async Task ReportLeakAsync(Guid volumeId, string what, Func<Task<TargetRun>> remove, HashSet<string> recorded, CancellationToken ct)
+    private async Task ReportLeakAsync(Guid volumeId, string what, Func<Task<TargetRun>> remove, List<string> found, CancellationToken ct)
     {
         string outcome;
         if (!options.Iscsi.RemoveLeakedTargets)
@@ -119,10 +117,11 @@ public sealed class TargetService(
 
         var message = $"{what} has no live attachment; {outcome}";
         logger.LogWarning("Leaked {Message}", message);
-        recorded.Add(message);
-        if (!_recordedLastPass.Contains(message))
+        found.Add(message);
+        if (_reported.IsNew(message))
         {
             await attachments.RecordHostEventAsync(volumeId, "leaked-target", message, ct);
+            _reported.Recorded(message);
         }
     }
 }
