@@ -36,10 +36,7 @@ Describe 'Leaked targets are removed when the agent is configured to (lab guest)
             <# Restarts the agent in the guest and waits until it has probed LIO again (its capability row is fresh). #>
             Invoke-LabSql "update bs.services set capabilities = capabilities - 'iscsi' - 'iscsi_reason' where host = '$($g.name)'" | Out-Null
             Invoke-LabGuest -Guest $g -Command 'bs-agent stop; bs-agent start' -TimeoutSeconds 120 | Out-Null
-            $ready = Wait-LabCondition -TimeoutSeconds 600 -IntervalMilliseconds 2000 -Condition {
-                [bool](Invoke-LabSql "select 1 from bs.services where host = '$($g.name)' and service = 'volume' and capabilities ? 'iscsi'")
-            }
-            if (-not $ready) { throw "the guest agent did not come back within 600 s: $((Invoke-LabGuest -Guest $g -Command 'tail -20 /var/log/blockstore-agent.log' -AllowFailure) -join "`n")" }
+            Wait-LabGuestAgent -Lab $lab -Guest $g -Deadline ([DateTime]::UtcNow.AddSeconds(600))
         }
 
         function Get-GuestTargets { @(Invoke-LabGuest -Guest $g -Command 'ls /sys/kernel/config/target/iscsi 2>/dev/null | grep "^iqn\." || true') }
