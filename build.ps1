@@ -503,8 +503,11 @@ function Invoke-Up([int] $NodeCount) {
         'unix_socket_permissions = 0700',
         "password_encryption = 'scram-sha-256'",
         'max_connections = 200',
+        # fsync off: the lab's OS does not crash (a PostgreSQL crash is what the tests inject, and the
+        # OS page cache keeps what was written). synchronous_commit stays on: with it off a crash of
+        # PostgreSQL drops commits the cmdlets already reported, which the product promises never to lose.
         'fsync = off                 # throw-away lab cluster',
-        'synchronous_commit = off',
+        'synchronous_commit = on',
         'full_page_writes = off')
     Set-Content -LiteralPath (Join-Path $pgData 'pg_hba.conf') -Value $hba
     Add-Content -LiteralPath (Join-Path $pgData 'postgresql.conf') -Value $conf

@@ -101,6 +101,20 @@ public sealed class StoreConnection
             return await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false) as string;
         }, ct);
 
+    /// <summary>
+    /// Why the server can lose commits it acknowledged (synchronous_commit off, or local with a
+    /// synchronous standby), or null when it cannot. Hosts warn about it at start.
+    /// </summary>
+    public Task<string?> DurabilityWarningAsync(CancellationToken ct = default) =>
+        RunAsync(async conn =>
+        {
+            await using var cmd = new NpgsqlCommand(
+                "SELECT current_setting('synchronous_commit'), current_setting('synchronous_standby_names')", conn);
+            await using var reader = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            await reader.ReadAsync(ct).ConfigureAwait(false);
+            return Durability.CommitRisk(reader.GetString(0), reader.GetString(1));
+        }, ct);
+
     public async Task<NpgsqlConnection> OpenAsync(CancellationToken ct = default)
     {
         try

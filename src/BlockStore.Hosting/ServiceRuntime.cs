@@ -104,6 +104,13 @@ public sealed class ServiceRuntime(
                         "Run hosts with their own roles (Register-BlockVolumeHost, bs_scheduler); see docs/security.md", store.Describe().Username, why);
                 }
 
+                if (await store.DurabilityWarningAsync(ct) is { } risk)
+                {
+                    // The promise "an accepted request is never lost" rests on the database keeping
+                    // what it acknowledged; say so at start, where operators look (docs/operations.md).
+                    logger.LogWarning("The database {Store} runs with {Risk}. See docs/operations.md", store.DisplayName, risk);
+                }
+
                 _registered.TrySetResult();
                 return;
             }
