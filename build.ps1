@@ -53,6 +53,7 @@ if (-not ($env:PATH -split ':' -contains '/usr/sbin')) { $env:PATH = "$($env:PAT
 # The lab's host command lines, PID files and LVM/SQL helpers live in one place, shared with the tests.
 Import-Module (Join-Path $Repo 'tests/pester/TestHelpers.psm1') -Force -DisableNameChecking
 Import-Module (Join-Path $Repo 'tests/lab/guest/LabGuest.psm1') -Force -DisableNameChecking
+Import-Module (Join-Path $Repo 'tests/lab/BlockStoreLab.psm1') -Force -DisableNameChecking
 
 $Out = Join-Path $Repo 'out'
 $StateDir = Join-Path $Repo '.blockstore'
@@ -585,7 +586,9 @@ function Invoke-Up([int] $NodeCount) {
         loopDevices           = @($nodes | ForEach-Object { $_.loopDevice })
     }
     $lab | ConvertTo-Json -Depth 5 | Set-Content -LiteralPath $labJson
-    Set-Content -LiteralPath (Join-Path $StateDir 'lab.env') -Value "BLOCKSTORE_CONNECTION=$cs"
+    # Quoted (tests/lab/BlockStoreLab.psm1): bash `set -a; . lab.env`, systemd's EnvironmentFile= and
+    # Get-BlockStoreLabEnvironment all read the whole connection string, ';' included.
+    Set-Content -LiteralPath (Join-Path $StateDir 'lab.env') -Value (ConvertTo-BlockStoreLabEnvLine -Name BLOCKSTORE_CONNECTION -Value $cs)
     $lab = Get-LabInfo -Repo $Repo
 
     # --- schema -------------------------------------------------------------------------------------
