@@ -5,10 +5,8 @@
 
 BeforeAll {
     Import-Module (Join-Path $PSScriptRoot 'TestHelpers.psm1') -Force -DisableNameChecking
-    Import-Module (Join-Path (Get-LabRepoRoot) 'out/BlockStore/BlockStore.psd1') -Force
-    $lab = Get-LabInfo
-    if (-not $env:BLOCKSTORE_CONNECTION) { $env:BLOCKSTORE_CONNECTION = $lab.connectionString }
-    $script:prefix = 'fs' + [guid]::NewGuid().ToString('N').Substring(0, 6)
+    $lab = Initialize-LabTest
+    $script:prefix = New-LabTestPrefix 'fs'
     $script:node = $lab.nodes[0]
     $script:others = (@($lab.nodeNames | Where-Object { $_ -ne $node.name }) | ForEach-Object { "'$_'" }) -join ','
     $script:foreign = "$prefix-not-ours"

@@ -5,10 +5,8 @@
 
 BeforeAll {
     Import-Module (Join-Path $PSScriptRoot 'TestHelpers.psm1') -Force -DisableNameChecking
-    Import-Module (Join-Path (Get-LabRepoRoot) 'out/BlockStore/BlockStore.psd1') -Force
-    $lab = Get-LabInfo
-    if (-not $env:BLOCKSTORE_CONNECTION) { $env:BLOCKSTORE_CONNECTION = $lab.connectionString }
-    $script:prefix = 'hr' + [guid]::NewGuid().ToString('N').Substring(0, 6)
+    $lab = Initialize-LabTest
+    $script:prefix = New-LabTestPrefix 'hr'
     $script:hostName = "$prefix-node"
     $script:dir = Join-Path ([System.IO.Path]::GetTempPath()) $prefix
     New-Item -ItemType Directory -Path $dir | Out-Null

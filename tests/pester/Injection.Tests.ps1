@@ -19,10 +19,8 @@ BeforeDiscovery {
 
 BeforeAll {
     Import-Module (Join-Path $PSScriptRoot 'TestHelpers.psm1') -Force -DisableNameChecking
-    Import-Module (Join-Path (Get-LabRepoRoot) 'out/BlockStore/BlockStore.psd1') -Force
-    $lab = Get-LabInfo
-    if (-not $env:BLOCKSTORE_CONNECTION) { $env:BLOCKSTORE_CONNECTION = $lab.connectionString }
-    $script:prefix = 'ij' + [guid]::NewGuid().ToString('N').Substring(0, 6)
+    $lab = Initialize-LabTest
+    $script:prefix = New-LabTestPrefix 'ij'
     $script:marker = "/tmp/pwned-$prefix"
     $script:injections = @(
         "'; DROP TABLE bs.volumes; --",

@@ -14,11 +14,8 @@ BeforeDiscovery {
 
 BeforeAll {
     Import-Module (Join-Path $PSScriptRoot 'TestHelpers.psm1') -Force -DisableNameChecking
-    Import-Module (Join-Path (Get-LabRepoRoot) 'tests/lab/guest/LabGuest.psm1') -Force -DisableNameChecking
-    Import-Module (Join-Path (Get-LabRepoRoot) 'out/BlockStore/BlockStore.psd1') -Force
-    $lab = Get-LabInfo
-    if (-not $env:BLOCKSTORE_CONNECTION) { $env:BLOCKSTORE_CONNECTION = $lab.connectionString }
-    $script:prefix = 'is' + [guid]::NewGuid().ToString('N').Substring(0, 6)
+    $lab = Initialize-LabTest -Guest
+    $script:prefix = New-LabTestPrefix 'is'
     $script:initiator = "iqn.2024-01.com.example.blockstore:$prefix-a"
 
     function Get-RowCounts {

@@ -15,12 +15,9 @@ BeforeDiscovery {
 Describe 'Leaked targets are removed when the agent is configured to (lab guest)' -Skip:(-not $hasGuest) {
     BeforeAll {
         Import-Module (Join-Path $PSScriptRoot 'TestHelpers.psm1') -Force -DisableNameChecking
-        Import-Module (Join-Path (Get-LabRepoRoot) 'tests/lab/guest/LabGuest.psm1') -Force -DisableNameChecking
-        Import-Module (Join-Path (Get-LabRepoRoot) 'out/BlockStore/BlockStore.psd1') -Force
-        $lab = Get-LabInfo
-        if (-not $env:BLOCKSTORE_CONNECTION) { $env:BLOCKSTORE_CONNECTION = $lab.connectionString }
+        $lab = Initialize-LabTest -Guest
         $script:g = $lab.guest
-        $script:prefix = 'lk' + [guid]::NewGuid().ToString('N').Substring(0, 6)
+        $script:prefix = New-LabTestPrefix 'lk'
         $script:initiator = "iqn.2024-01.com.example.blockstore:$prefix-live"
         $script:strayInitiator = "iqn.2024-01.com.example.blockstore:$prefix-stray"
         $script:strayTargetVolume = [guid]::NewGuid()

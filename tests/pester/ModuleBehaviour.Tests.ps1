@@ -5,12 +5,10 @@
 
 BeforeAll {
     Import-Module (Join-Path $PSScriptRoot 'TestHelpers.psm1') -Force -DisableNameChecking
-    $repo = Get-LabRepoRoot
+    $lab = Initialize-LabTest
+    $repo = $lab.repo
     $module = Join-Path $repo 'out/BlockStore/BlockStore.psd1'
-    Import-Module $module -Force
-    $lab = Get-LabInfo
-    if (-not $env:BLOCKSTORE_CONNECTION) { $env:BLOCKSTORE_CONNECTION = $lab.connectionString }
-    $script:prefix = 'mb' + [guid]::NewGuid().ToString('N').Substring(0, 6)
+    $script:prefix = New-LabTestPrefix 'mb'
 
     function Get-RowCounts {
         Invoke-LabSql 'select (select count(*) from bs.volumes) || '','' || (select count(*) from bs.operations) || '','' || (select count(*) from bs.events)'

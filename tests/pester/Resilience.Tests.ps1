@@ -4,10 +4,8 @@
 
 BeforeAll {
     Import-Module (Join-Path $PSScriptRoot 'TestHelpers.psm1') -Force -DisableNameChecking
-    Import-Module (Join-Path (Get-LabRepoRoot) 'out/BlockStore/BlockStore.psd1') -Force
-    $lab = Get-LabInfo
-    if (-not $env:BLOCKSTORE_CONNECTION) { $env:BLOCKSTORE_CONNECTION = $lab.connectionString }
-    $script:prefix = 'rs' + [guid]::NewGuid().ToString('N').Substring(0, 6)
+    $lab = Initialize-LabTest
+    $script:prefix = New-LabTestPrefix 'rs'
 
     function Get-LvHosts {
         <# volume id -> list of VGs holding its LV, for every volume-* LV of the lab. #>

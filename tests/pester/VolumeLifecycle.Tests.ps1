@@ -11,10 +11,8 @@ BeforeDiscovery {
 
 BeforeAll {
     Import-Module (Join-Path $PSScriptRoot 'TestHelpers.psm1') -Force -DisableNameChecking
-    Import-Module (Join-Path (Get-LabRepoRoot) 'out/BlockStore/BlockStore.psd1') -Force
-    $lab = Get-LabInfo
-    if (-not $env:BLOCKSTORE_CONNECTION) { $env:BLOCKSTORE_CONNECTION = $lab.connectionString }
-    $script:prefix = 'lc' + [guid]::NewGuid().ToString('N').Substring(0, 6)
+    $lab = Initialize-LabTest
+    $script:prefix = New-LabTestPrefix 'lc'
     $script:vgOf = @{}
     foreach ($n in $lab.nodes) { $script:vgOf[$n.name] = $n.vg }
 

@@ -5,9 +5,7 @@
 
 BeforeAll {
     Import-Module (Join-Path $PSScriptRoot 'TestHelpers.psm1') -Force -DisableNameChecking
-    $lab = Get-LabInfo
-    Import-Module (Join-Path $lab.repo 'out/BlockStore/BlockStore.psd1') -Force
-    if (-not $env:BLOCKSTORE_CONNECTION) { $env:BLOCKSTORE_CONNECTION = $lab.connectionString }
+    $lab = Initialize-LabTest
 
     # The invalid-input cases name hosts literally (test cases are built before BeforeAll runs).
     $node1, $node2 = $lab.nodes[0].name, $lab.nodes[1].name

@@ -10,6 +10,8 @@
 
 Set-StrictMode -Version 3.0
 $PSNativeCommandUseErrorActionPreference = $false
+# Free ports, shell quoting, SQL and native commands under a deadline: the lab's, not copies.
+Import-Module (Join-Path $PSScriptRoot '../Lab.psm1') -DisableNameChecking
 
 $script:GuestDir = $PSScriptRoot
 $script:ImageCache = if ($env:BLOCKSTORE_GUEST_CACHE) { $env:BLOCKSTORE_GUEST_CACHE } else { '/var/cache/blockstore-guest' }
@@ -35,12 +37,6 @@ function Get-LabGuestImage {
         Write-Host ("guest image built in {0:0} s" -f $clock.Elapsed.TotalSeconds)
     }
     return $dir
-}
-
-function Get-LabGuestFreePort {
-    $listener = [System.Net.Sockets.TcpListener]::new([System.Net.IPAddress]::Loopback, 0)
-    $listener.Start()
-    try { return ([System.Net.IPEndPoint]$listener.LocalEndpoint).Port } finally { $listener.Stop() }
 }
 
 function Start-LabGuest {
@@ -72,8 +68,8 @@ function Start-LabGuest {
     }
     Copy-Item -LiteralPath "$key.pub" -Destination (Join-Path $share 'authorized_keys') -Force
 
-    $sshPort = Get-LabGuestFreePort
-    $iscsiPort = Get-LabGuestFreePort
+    $sshPort = Get-LabFreePort
+    $iscsiPort = Get-LabFreePort
     $vg = "bs-$Name"
     $pool = 'pool'
     Set-Content -LiteralPath (Join-Path $share 'guest.env') -Value @(
@@ -146,10 +142,7 @@ function Start-LabGuestMachine {
         '-pidfile', $Guest.pidFile, '-daemonize')
     # A restarted guest's service row still holds the last capability report: clear it, so "ready"
     # below means this boot's agent has probed LIO.
-    $psql = Join-Path $Lab.pgBinDir 'psql'
-    # The lab's superuser logs in through the unix socket only (build.ps1 Up).
-    $pgHost = if ($Lab.PSObject.Properties['socketDir'] -and $Lab.socketDir) { $Lab.socketDir } else { $Lab.host }
-    & $psql -X -q -At -h $pgHost -p $Lab.port -U $Lab.user -d $Lab.database -c "update bs.services set capabilities = capabilities - 'iscsi' - 'iscsi_reason' where host = '$Name'" 2>$null | Out-Null
+    Invoke-LabSql -Lab $Lab "update bs.services set capabilities = capabilities - 'iscsi' - 'iscsi_reason' where host = '$Name'" | Out-Null
     $clock = [System.Diagnostics.Stopwatch]::StartNew()
     & $qemu.Source @arguments
     if ($LASTEXITCODE -ne 0) { throw "qemu failed to start (exit $LASTEXITCODE)" }
@@ -175,10 +168,9 @@ function Wait-LabGuestAgent {
     param([Parameter(Mandatory)][object] $Lab, [Parameter(Mandatory)][object] $Guest, [DateTime] $Deadline = [DateTime]::UtcNow.AddSeconds(300),
         [System.Diagnostics.Stopwatch] $Clock = [System.Diagnostics.Stopwatch]::StartNew(), [double] $Booted = 0)
     $Name = $Guest.name
-    $psql = Join-Path $Lab.pgBinDir 'psql'
-    $pgHost = if ($Lab.PSObject.Properties['socketDir'] -and $Lab.socketDir) { $Lab.socketDir } else { $Lab.host }
     while ($true) {
-        $state = & $psql -X -q -At -h $pgHost -p $Lab.port -U $Lab.user -d $Lab.database -c "select capabilities->>'iscsi' from bs.services where host = '$Name' and service = 'volume' and capabilities ? 'iscsi'" 2>$null
+        $state = try { Invoke-LabSql -Lab $Lab "select capabilities->>'iscsi' from bs.services where host = '$Name' and service = 'volume' and capabilities ? 'iscsi'" }
+        catch { $null }   # PostgreSQL restarting: ask again until the deadline
         if ($state) { break }
         if ([DateTime]::UtcNow -gt $Deadline) {
             $log = Invoke-LabGuest -Guest $Guest -Command 'tail -30 /var/log/blockstore-agent.log' -AllowFailure
@@ -189,7 +181,7 @@ function Wait-LabGuestAgent {
     Write-Host ("guest {0}: booted in {1:0} s, agent ready after {2:0} s, iSCSI capability: {3} (portal 127.0.0.1:{4}, ssh port {5})" -f
         $Name, $Booted, $Clock.Elapsed.TotalSeconds, $state, $Guest.iscsiPort, $Guest.sshPort)
     if ($state -ne 'true') {
-        $why = & $psql -X -q -At -h $pgHost -p $Lab.port -U $Lab.user -d $Lab.database -c "select capabilities->>'iscsi_reason' from bs.services where host = '$Name'"
+        $why = Invoke-LabSql -Lab $Lab "select capabilities->>'iscsi_reason' from bs.services where host = '$Name'"
         Write-Warning "guest $Name cannot export over iSCSI: $why"
     }
 }
@@ -204,7 +196,7 @@ function Restart-LabGuest {
     #>
     [CmdletBinding()]
     param([object] $Lab, [switch] $NoAgent, [int] $TimeoutSeconds = 480)
-    if (-not $Lab) { $Lab = Get-Content -LiteralPath (Join-Path $env:BLOCKSTORE_REPO '.blockstore/lab.json') -Raw | ConvertFrom-Json }
+    if (-not $Lab) { $Lab = Get-LabInfo }
     $qemuPid = Get-LabGuestQemuPid -StateDir $Lab.stateDir
     if (-not $qemuPid) { throw "the guest of this lab is not running (no qemu for $($Lab.stateDir)/guest/qemu.pid)" }
     Write-Host "power-off of guest $($Lab.guest.name): SIGKILL qemu (pid $qemuPid)"
@@ -241,7 +233,7 @@ function Update-LabGuestAgent {
     <# Deploys the current build (out/hosts/agent) to the guest and restarts its agent, like an upgrade of a storage server. #>
     [CmdletBinding()]
     param([object] $Lab)
-    if (-not $Lab) { $Lab = Get-Content -LiteralPath (Join-Path $env:BLOCKSTORE_REPO '.blockstore/lab.json') -Raw | ConvertFrom-Json }
+    if (-not $Lab) { $Lab = Get-LabInfo }
     Invoke-LabGuest -Guest $Lab.guest -Command 'bs-agent stop' | Out-Null
     Copy-LabGuestAgent -Lab $Lab -Destination (Join-Path $Lab.stateDir 'guest/agent')
     Invoke-LabGuest -Guest $Lab.guest -Command 'bs-agent start' | Out-Null
@@ -271,7 +263,7 @@ function Invoke-LabGuest {
     <#
     Runs a command in the guest over ssh and returns its output lines ($LASTEXITCODE is ssh's).
     The remote side is a shell: pass fixed command text, and quote any value with
-    ConvertTo-LabGuestWord. Throws on failure unless -AllowFailure.
+    ConvertTo-LabShellWord. Throws on failure unless -AllowFailure.
     #>
     [CmdletBinding()]
     param(
@@ -282,26 +274,17 @@ function Invoke-LabGuest {
         [int] $TimeoutSeconds = 120
     )
     if (-not $Guest) {
-        $lab = Get-Content -LiteralPath (Join-Path $env:BLOCKSTORE_REPO '.blockstore/lab.json') -Raw | ConvertFrom-Json
+        $lab = Get-LabInfo
         $Guest = $lab.guest
     }
     $sshArgs = @('-i', $Guest.sshKey, '-p', "$($Guest.sshPort)", '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null',
         '-o', 'LogLevel=ERROR', '-o', 'BatchMode=yes', '-o', "ConnectTimeout=$([Math]::Min(30, $TimeoutSeconds))", 'root@127.0.0.1', $Command)
-    if ($PSBoundParameters.ContainsKey('InputText')) {
-        $out = $InputText | & timeout $TimeoutSeconds ssh @sshArgs 2>&1 | ForEach-Object { "$_" }
-    }
-    else {
-        $out = & timeout $TimeoutSeconds ssh -n @sshArgs 2>&1 | ForEach-Object { "$_" }
-    }
-    if ($LASTEXITCODE -ne 0 -and -not $AllowFailure) {
-        throw "guest command '$Command' failed (exit $LASTEXITCODE): $($out -join "`n")"
-    }
-    return $out
+    $native = @{ TimeoutSeconds = $TimeoutSeconds; MergeError = $true; AllowFailure = $AllowFailure; What = "guest command '$Command'" }
+    if ($PSBoundParameters.ContainsKey('InputText')) { return (Invoke-LabNative ssh $sshArgs -InputText $InputText @native) }
+    return (Invoke-LabNative ssh (@('-n') + $sshArgs) @native)
 }
 
-function ConvertTo-LabGuestWord([string] $Text) {
-    <# Quotes one word for the guest's shell (ssh passes the command through /bin/sh -c). #>
-    return "'" + $Text.Replace("'", "'\''") + "'"
-}
+# Quoting a word for the guest's shell (ssh passes the command through /bin/sh -c) is the lab's one shell quoting.
+Set-Alias -Name ConvertTo-LabGuestWord -Value ConvertTo-LabShellWord
 
-Export-ModuleMember -Function Get-LabGuestImage, Start-LabGuest, Restart-LabGuest, Wait-LabGuestAgent, Stop-LabGuest, Update-LabGuestAgent, Invoke-LabGuest, ConvertTo-LabGuestWord
+Export-ModuleMember -Function Get-LabGuestImage, Start-LabGuest, Restart-LabGuest, Wait-LabGuestAgent, Stop-LabGuest, Update-LabGuestAgent, Invoke-LabGuest -Alias ConvertTo-LabGuestWord

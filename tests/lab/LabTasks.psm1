@@ -1,0 +1,176 @@
+# build.ps1's lab tasks: Up (a handful of named steps), Down (every trace, also without lab.json)
+# and the storage-host guest, built from the lab's blocks (Lab.psm1) and the guest (guest/LabGuest.psm1).
+
+Set-StrictMode -Version 3.0
+$PSNativeCommandUseErrorActionPreference = $false
+Import-Module (Join-Path $PSScriptRoot 'Lab.psm1') -DisableNameChecking
+Import-Module (Join-Path $PSScriptRoot 'guest/LabGuest.psm1') -DisableNameChecking
+Import-Module (Join-Path $PSScriptRoot 'BlockStoreLab.psm1') -DisableNameChecking
+
+function Invoke-LabUp {
+    <# Starts the lab in <repo>/.blockstore (idempotent: an up lab is left as it is, dead hosts restarted). #>
+    param([Parameter(Mandatory)][int] $NodeCount, [switch] $WithGuest, [string] $Repo = (Get-LabRepoRoot))
+    $stateDir = Get-LabStateDir -Repo $Repo
+    if (-not (Resolve-LabLeftovers -Repo $Repo -WithGuest:$WithGuest)) {
+        if (-not (Test-LabIsRoot)) { throw 'The lab needs root: it creates loop devices and LVM volume groups (run as root).' }
+        Install-LabPackages
+        $secretsDir = New-LabFolders -StateDir $stateDir
+        $cluster = New-LabPostgresCluster -StateDir $stateDir -Repo $Repo
+        $activation = Test-LabDeviceMapper
+        if (-not $activation) { Write-Host 'device-mapper not available: LVM runs with activation off (metadata operations only)' -ForegroundColor Yellow }
+        $lvmConfig = Get-LabLvmConfig -Activation $activation
+        $nodes = @(New-LabNodeDisks -NodeCount $NodeCount -StateDir $stateDir -LvmConfig $lvmConfig -SecretsDir $secretsDir -Repo $Repo)
+        $lab = Write-LabDescription -Repo $Repo -StateDir $stateDir -SecretsDir $secretsDir -Cluster $cluster -Activation $activation -LvmConfig $lvmConfig -Nodes $nodes
+        if (Test-LabHostsBuilt -Repo $Repo) {
+            Initialize-LabSchema -Lab $lab
+            New-LabRoles -Lab $lab -PgPass (Join-Path $secretsDir 'pgpass')
+            Register-LabHosts -Lab $lab
+        }
+        else { Write-Warning 'out/hosts/scheduler is not built: no migrations ran.' }
+        Start-LabHosts $lab
+    }
+    if ($WithGuest) { Invoke-LabGuestUp -Repo $Repo }
+    Write-LabUsage (Get-LabInfo -Repo $Repo)
+}
+
+function Resolve-LabLeftovers {
+    <#
+    What Up finds: a lab that is up ($true: nothing to start; its dead hosts restarted), or the
+    leftovers of a broken one, taken down ($false: start afresh).
+    #>
+    param([Parameter(Mandatory)][string] $Repo, [switch] $WithGuest)
+    $stateDir = Get-LabStateDir -Repo $Repo
+    if (Test-Path -LiteralPath (Join-Path $stateDir 'lab.json')) {
+        $lab = Get-LabInfo -Repo $Repo
+        if (Test-LabPostgresRunning -Lab $lab) {
+            $dead = @(Get-LabHostNames $lab | Where-Object { -not (Test-LabHost -Name $_ -Lab $lab) })
+            if ($dead.Count -eq 0 -or -not (Test-LabHostsBuilt -Repo $Repo)) {
+                Write-Host "lab is already up ($(@($lab.nodes).Count) nodes; connection: $($lab.connectionString))"
+                if ($dead.Count -gt 0) { Write-Warning "not running (hosts not built): $($dead -join ', ')" }
+                return $true
+            }
+            Write-LabStep "lab is up but not running: $($dead -join ', '); restarting them"
+            Start-LabHosts $lab
+            return $true
+        }
+        Write-LabStep 'a previous lab is incomplete (PostgreSQL is not running): taking it down first'
+        Invoke-LabDown -Repo $Repo
+    }
+    elseif ((Test-Path -LiteralPath $stateDir) -or @(Get-LabLoopDevices -Folder (Join-Path $stateDir 'disks')).Count -gt 0) {
+        Write-LabStep 'leftovers of a previous lab found: taking them down first'
+        Invoke-LabDown -Repo $Repo
+    }
+    return $false
+}
+
+function New-LabFolders {
+    <# .blockstore with logs, pids, disks and the root-only secrets folder; returns the secrets folder. #>
+    param([Parameter(Mandatory)][string] $StateDir)
+    foreach ($d in 'logs', 'pids', 'disks') { New-Item -ItemType Directory -Force -Path (Join-Path $StateDir $d) | Out-Null }
+    & chmod 755 $StateDir
+    # Runtime roles' passwords go to a root-only pgpass file here, so no secret is in lab.json,
+    # lab.env or any command line.
+    $secretsDir = Join-Path $StateDir 'secrets'
+    New-Item -ItemType Directory -Force -Path $secretsDir | Out-Null
+    & chmod 700 $secretsDir
+    return $secretsDir
+}
+
+function Write-LabDescription {
+    <# Writes lab.json (read by the tests, the benchmarks and every lab function) and lab.env; returns the lab. #>
+    param([string] $Repo, [string] $StateDir, [string] $SecretsDir, [object] $Cluster, [bool] $Activation, [string] $LvmConfig, [object[]] $Nodes)
+    $s = Get-LabSettings
+    $pgpass = Join-Path $SecretsDir 'pgpass'
+    $roleCs = { param($role) "Host=127.0.0.1;Port=$($Cluster.port);Username=$role;Database=$($s.Database);Passfile=$pgpass" }
+    $cs = & $roleCs $s.OperatorRole
+    $lab = [ordered]@{
+        repo                     = $Repo
+        stateDir                 = $StateDir
+        host                     = '127.0.0.1'
+        port                     = $Cluster.port
+        user                     = $s.User
+        database                 = $s.Database
+        connectionString         = $cs
+        readerConnectionString   = (& $roleCs $s.ReaderRole)
+        ownerConnectionString    = "Host=$($Cluster.socketDir);Port=$($Cluster.port);Username=$($s.User);Database=$($s.Database)"
+        adminConnectionString    = "Host=$($Cluster.socketDir);Port=$($Cluster.port);Username=$($s.User);Database=postgres"
+        secretsDir               = $SecretsDir
+        pgBinDir                 = $s.PgBinDir
+        pgDataDir                = $Cluster.pgDataDir
+        pgHome                   = $Cluster.pgHome
+        socketDir                = $Cluster.socketDir
+        lvmActivation            = $Activation
+        lvmConfig                = $LvmConfig
+        zone                     = $s.Zone
+        reportIntervalSeconds    = $s.ReportIntervalSeconds
+        serviceDownSeconds       = $s.ServiceDownSeconds
+        reconcileIntervalSeconds = $s.ReconcileIntervalSeconds
+        scheduler                = [ordered]@{ name = $s.SchedulerName; connectionString = (& $roleCs $s.SchedulerRole) }
+        nodes                    = @($Nodes)
+        nodeNames                = @($Nodes | ForEach-Object { $_.name })
+        volumeGroups             = @($Nodes | ForEach-Object { $_.vg })
+        loopDevices              = @($Nodes | ForEach-Object { $_.loopDevice })
+    }
+    $lab | ConvertTo-Json -Depth 5 | Set-Content -LiteralPath (Join-Path $StateDir 'lab.json')
+    # Quoted (BlockStoreLab.psm1): bash `set -a; . lab.env`, systemd's EnvironmentFile= and
+    # Get-BlockStoreLabEnvironment all read the whole connection string, ';' included.
+    Set-Content -LiteralPath (Join-Path $StateDir 'lab.env') -Value (ConvertTo-BlockStoreLabEnvLine -Name BLOCKSTORE_CONNECTION -Value $cs)
+    return (Get-LabInfo -Repo $Repo)
+}
+
+function Write-LabUsage([object] $Lab) {
+    Write-Host ''
+    Write-Host 'The lab is up. Use the module:' -ForegroundColor Green
+    Write-Host "  Import-Module ./out/BlockStore/BlockStore.psd1; `$env:BLOCKSTORE_CONNECTION = '$($Lab.connectionString)'"
+    Write-Host "  (also in .blockstore/lab.env; logs in .blockstore/logs/; LVM: vgs --config '$($Lab.lvmConfig)')"
+    Write-Host '  Take it down with: dotnet pwsh ./build.ps1 Down'
+}
+
+function Invoke-LabGuestUp {
+    <# Boots the storage-host guest (LIO) unless it is already running. See guest/LabGuest.psm1. #>
+    param([string] $Repo = (Get-LabRepoRoot))
+    $lab = Get-LabInfo -Repo $Repo
+    if ($lab.PSObject.Properties['guest'] -and (Test-Path -LiteralPath $lab.guest.pidFile)) {
+        $qemuPid = (Get-Content -LiteralPath $lab.guest.pidFile -Raw).Trim()
+        if ($qemuPid -match '^\d+$' -and (Test-Path -LiteralPath "/proc/$qemuPid")) {
+            Write-Host "guest $($lab.guest.name) is already up (ssh port $($lab.guest.sshPort), portal 127.0.0.1:$($lab.guest.iscsiPort))"
+            return
+        }
+    }
+    if (-not (Test-LabHostsBuilt -Repo $Repo)) { throw 'out/hosts/agent is not built: the guest runs the published agent (run Build).' }
+    Install-LabPackages -Guest
+    # The guest's agent is onboarded like any storage host: its own role, its configuration in the
+    # guest's read-only share (root-only), the database as the guest sees it (the user-net gateway).
+    $share = Join-Path $lab.stateDir 'guest/share'
+    New-Item -ItemType Directory -Force -Path $share | Out-Null
+    $guestConfig = Join-Path $share 'agent.json'
+    Register-LabHosts -Lab $lab -Hosts @(@{ name = 'guest1'; zone = 'guest'; configFile = $guestConfig; databaseHost = '10.0.2.2' })
+    Write-LabStep 'boot the storage-host guest (qemu TCG, LIO + targetcli, agent inside)'
+    # 480 s: under TCG on a busy machine the agent's start alone can take minutes.
+    Start-LabGuest -Lab $lab -Name 'guest1' -Zone 'guest' -ConfigFile '/mnt/share/agent.json' -TimeoutSeconds 480 | Out-Null
+}
+
+function Invoke-LabDown {
+    <# Stops the lab and removes every trace of it: guest, hosts, PostgreSQL, VGs, loop devices, files (idempotent). #>
+    param([string] $Repo = (Get-LabRepoRoot))
+    $stateDir = Get-LabStateDir -Repo $Repo
+    $lab = $null
+    if (Test-Path -LiteralPath (Join-Path $stateDir 'lab.json')) {
+        try { $lab = Get-LabInfo -Repo $Repo } catch { Write-Warning "lab.json is unreadable: $_" }
+    }
+    $did = @(
+        (Stop-LabGuest -StateDir $stateDir)
+        (Stop-LabHostProcesses -StateDir $stateDir)
+    )
+    $pgHomes = @((Get-LabPgHome -Repo $Repo), (Get-LabPgHome -Repo $Repo -Fallback))
+    if ($lab -and $lab.PSObject.Properties['pgHome']) { $pgHomes = @($lab.pgHome) + $pgHomes }
+    foreach ($pgHome in ($pgHomes | Select-Object -Unique)) { $did += Stop-LabPostgresCluster -PgHome $pgHome }
+    $activation = if ($lab) { [bool]$lab.lvmActivation } else { Test-LabDeviceMapper }
+    $did += Remove-LabNodeDisks -StateDir $stateDir -Activation $activation
+    foreach ($dir in @($stateDir) + $pgHomes | Select-Object -Unique) {
+        if (Test-Path -LiteralPath $dir) { Remove-Item -LiteralPath $dir -Recurse -Force; $did += $true }
+    }
+    if ($did -contains $true) { Write-Host 'lab is down' } else { Write-Host 'no lab to take down' }
+}
+
+Export-ModuleMember -Function Invoke-LabUp, Invoke-LabDown, Invoke-LabGuestUp

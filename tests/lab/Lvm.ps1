@@ -1,0 +1,116 @@
+# The lab's LVM: one sparse file per node on a loop device, one VG each (activation off when the
+# kernel has no device-mapper), and the LVM report commands the tests read.
+
+function Test-LabDeviceMapper {
+    <# True when the kernel has device-mapper (LVM can activate volumes). #>
+    # Ask the kernel, not /dev: a /dev/mapper/control node can exist without the driver (libdevmapper
+    # creates the node itself), and then every lvcreate with activation fails.
+    if (Test-Path -LiteralPath '/sys/class/misc/device-mapper') { return $true }
+    $misc = Get-Content -LiteralPath '/proc/misc' -ErrorAction Ignore
+    return [bool](@($misc) -match '\sdevice-mapper$')
+}
+
+function Get-LabLvmConfig {
+    <# The --config string every LVM command of the lab uses (activation off without device-mapper). #>
+    [CmdletBinding()]
+    param([Nullable[bool]] $Activation)
+    if ($null -eq $Activation) { $Activation = Test-LabDeviceMapper }
+    if ($Activation) { return 'devices { use_devicesfile = 0 }' }
+    return 'global { activation = 0 } devices { use_devicesfile = 0 }'
+}
+
+function Invoke-LabLvm {
+    <#
+    Runs an LVM report command (vgs, lvs, pvs) with --reportformat json and the lab's --config,
+    and returns the report rows as objects (e.g. vg_name, lv_name, lv_size).
+    Example: Invoke-LabLvm lvs -Arguments @('-o', 'lv_name,lv_size', '--units', 'g', 'bs-node1')
+    -Lab needs only lvmConfig (or lvmActivation).
+    #>
+    [CmdletBinding()]
+    param(
+        [Parameter(Mandatory, Position = 0)][ValidateSet('vgs', 'lvs', 'pvs')][string] $Command,
+        [Parameter(Position = 1)][string[]] $Arguments = @(),
+        [object] $Lab
+    )
+    if (-not $Lab) { $Lab = Get-LabInfo }
+    $config = if ($Lab.PSObject.Properties['lvmConfig']) { $Lab.lvmConfig } else { Get-LabLvmConfig -Activation ([bool]$Lab.lvmActivation) }
+    $out = Invoke-LabNative (Get-LabLvmExe $Command) (@('--reportformat', 'json', '--config', $config) + $Arguments) -What "$Command $($Arguments -join ' ')"
+    $key = @{ vgs = 'vg'; lvs = 'lv'; pvs = 'pv' }[$Command]
+    $report = ($out -join "`n") | ConvertFrom-Json
+    foreach ($part in $report.report) {
+        if ($part.PSObject.Properties[$key]) { $part.$key }
+    }
+}
+
+function Get-LabLvmExe([string] $Command) {
+    $exe = Get-Command $Command -CommandType Application -ErrorAction Ignore | Select-Object -First 1
+    if ($exe) { return $exe.Source }
+    return "/usr/sbin/$Command"
+}
+
+function Get-LabLoopDevices {
+    <# Loop devices whose backing file lies in -Folder (also when the file was deleted). #>
+    param([Parameter(Mandatory)][string] $Folder)
+    $json = Invoke-LabNative losetup @('-l', '-J') -AllowFailure
+    if (-not $json -or $LASTEXITCODE -ne 0) { return @() }
+    $prefix = $Folder.TrimEnd('/') + '/'
+    $list = ($json -join "`n") | ConvertFrom-Json
+    if (-not $list -or -not $list.PSObject.Properties['loopdevices']) { return @() }
+    @($list.loopdevices | Where-Object { $_.'back-file' -and ($_.'back-file' -replace ' \(deleted\)$', '').StartsWith($prefix) } |
+        ForEach-Object name)
+}
+
+function New-LabNodeDisks {
+    <#
+    For node1..nodeN: a sparse file in <stateDir>/disks, a loop device, a PV and a VG named
+    bs-<checkout tag>-nodeK. Returns the node descriptions for lab.json.
+    #>
+    param([Parameter(Mandatory)][int] $NodeCount, [Parameter(Mandatory)][string] $StateDir, [Parameter(Mandatory)][string] $LvmConfig,
+        [Parameter(Mandatory)][string] $SecretsDir, [string] $Repo = (Get-LabRepoRoot), [string] $DiskSize = $script:LabSettings.DiskSize)
+    $existingVgs = @()
+    try { $existingVgs = @(Invoke-LabLvm vgs @('-o', 'vg_name') -Lab ([pscustomobject]@{ lvmConfig = $LvmConfig }) | ForEach-Object vg_name) } catch { }
+    foreach ($k in 1..$NodeCount) {
+        $name = "node$k"
+        # VG names are global on a machine: a per-checkout tag lets labs of several clones coexist.
+        $vg = "bs-$(Get-LabTag -Repo $Repo)-$name"
+        if ($vg -in $existingVgs) {
+            throw "Volume group $vg already exists outside this lab (another lab running from a different folder?). Take that one down first."
+        }
+        $img = Join-Path $StateDir "disks/$name.img"
+        Write-LabStep "$name`: sparse $DiskSize $img, loop device, VG $vg"
+        Invoke-LabNative truncate @('-s', $DiskSize, $img) | Out-Null
+        $loop = ((Invoke-LabNative losetup @('-f', '--show', $img)) | Select-Object -Last 1).Trim()
+        Invoke-LabNative (Get-LabLvmExe pvcreate) @('--config', $LvmConfig, '-y', $loop) | Out-Null
+        Invoke-LabNative (Get-LabLvmExe vgcreate) @('--config', $LvmConfig, $vg, $loop) | Out-Null
+        [ordered]@{ name = $name; vg = $vg; loopDevice = $loop; disk = $img; configFile = (Join-Path $SecretsDir "$name.json") }
+    }
+}
+
+function Remove-LabNodeDisks {
+    <#
+    Removes the VGs and PVs on the loop devices backed by files in <stateDir>/disks and detaches them
+    (found from the backing files, so this works without lab.json too). Returns whether there were any.
+    #>
+    param([Parameter(Mandatory)][string] $StateDir, [Nullable[bool]] $Activation)
+    $loops = @(Get-LabLoopDevices -Folder (Join-Path $StateDir 'disks'))
+    if ($loops.Count -eq 0) { return $false }
+    $cfg = Get-LabLvmConfig -Activation $Activation
+    $pvs = @()
+    try { $pvs = @(Invoke-LabLvm pvs @('-o', 'pv_name,vg_name') -Lab ([pscustomobject]@{ lvmConfig = $cfg })) }
+    catch { Write-Warning "pvs failed: $_" }
+    foreach ($loop in $loops) {
+        foreach ($vg in @($pvs | Where-Object { $_.pv_name -eq $loop -and $_.vg_name } | ForEach-Object vg_name | Select-Object -Unique)) {
+            Write-Host "removing VG $vg"
+            $o = Invoke-LabNative (Get-LabLvmExe vgremove) @('--config', $cfg, '-f', '-y', $vg) -AllowFailure -MergeError
+            if ($LASTEXITCODE -ne 0) { Write-Warning "vgremove $vg failed: $($o -join ' ')" }
+        }
+        if (@($pvs | Where-Object pv_name -EQ $loop).Count -gt 0) {
+            $o = Invoke-LabNative (Get-LabLvmExe pvremove) @('--config', $cfg, '-ff', '-y', $loop) -AllowFailure -MergeError
+            if ($LASTEXITCODE -ne 0) { Write-Warning "pvremove $loop failed: $($o -join ' ')" }
+        }
+        Write-Host "detaching $loop"
+        $o = Invoke-LabNative losetup @('-d', $loop) -AllowFailure -MergeError
+        if ($LASTEXITCODE -ne 0) { Write-Warning "losetup -d $loop failed: $($o -join ' ')" }
+    }
+    return $true
+}
