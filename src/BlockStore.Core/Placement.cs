@@ -44,6 +44,12 @@ public sealed record HostCandidate
     public decimal MaxOverSubscriptionRatio { get; init; } = 20m;
 }
 
+/// <summary>One volume to place: its size and the zone it asks for (null: any).</summary>
+public sealed record PlacementRequest(int SizeGiB, string? Zone);
+
+/// <summary>The decisions for a batch, in request order, and the hosts with the space the batch took.</summary>
+public sealed record BatchPlacement(IReadOnlyList<PlacementResult> Results, IReadOnlyDictionary<string, HostCandidate> Hosts);
+
 /// <summary>Why one host was not chosen.</summary>
 public sealed record HostRejection(string Host, string Reason);
 
@@ -104,8 +110,85 @@ public static class PlacementPolicy
         return new PlacementResult(best?.Host, rejections, best is null ? null : bestFree);
     }
 
+    /// <summary>
+    /// Places a batch in request order, each request seeing the space the ones before it took:
+    /// the same decisions as <see cref="Place"/> called once per request with the hosts updated
+    /// after each placement, without filtering every host for every request. What a host's state
+    /// allows does not change within a batch, only its free space, so the eligible hosts are kept
+    /// ordered by the weigher (most free, then name) and the first one either fits or none does.
+    /// A request that fits nowhere gets <see cref="Place"/>'s full explanation.
+    /// </summary>
+    public static BatchPlacement PlaceAll(IReadOnlyList<PlacementRequest> requests, IEnumerable<HostCandidate> hosts)
+    {
+        var current = new Dictionary<string, HostCandidate>(StringComparer.Ordinal);
+        foreach (var host in hosts)
+        {
+            current[host.Host] = host;
+        }
+
+        var anyZone = new SortedSet<(decimal Free, string Host)>(ByWeight);
+        var byZone = new Dictionary<string, SortedSet<(decimal Free, string Host)>>(StringComparer.Ordinal);
+        foreach (var host in current.Values)
+        {
+            if (StateRejection(host) is null && !ThinPoolExhausted(host))
+            {
+                var key = (VirtualFreeGiB(host), host.Host);
+                anyZone.Add(key);
+                if (!byZone.TryGetValue(host.Zone, out var zoneSet))
+                {
+                    byZone[host.Zone] = zoneSet = new SortedSet<(decimal Free, string Host)>(ByWeight);
+                }
+
+                zoneSet.Add(key);
+            }
+        }
+
+        var results = new List<PlacementResult>(requests.Count);
+        foreach (var request in requests)
+        {
+            var eligible = request.Zone is null ? anyZone : byZone.GetValueOrDefault(request.Zone);
+            if (eligible is not { Count: > 0 } || eligible.Min.Free < request.SizeGiB)
+            {
+                results.Add(Place(request.SizeGiB, request.Zone, current.Values));
+                continue;
+            }
+
+            var (free, name) = eligible.Min;
+            var before = current[name];
+            var after = before with { ProvisionedGiB = before.ProvisionedGiB + request.SizeGiB };
+            current[name] = after;
+            anyZone.Remove((free, name));
+            anyZone.Add((VirtualFreeGiB(after), name));
+            byZone[before.Zone].Remove((free, name));
+            byZone[before.Zone].Add((VirtualFreeGiB(after), name));
+            results.Add(new PlacementResult(name, [], free));
+        }
+
+        return new BatchPlacement(results, current);
+    }
+
+    // The weigher's order: most free first, ties by host name (as Place breaks them).
+    private static readonly Comparer<(decimal Free, string Host)> ByWeight = Comparer<(decimal Free, string Host)>.Create(
+        (x, y) => x.Free != y.Free ? y.Free.CompareTo(x.Free) : string.CompareOrdinal(x.Host, y.Host));
+
     /// <summary>Returns why a host cannot take the volume, or null if it can.</summary>
     public static string? RejectionReason(HostCandidate host, int sizeGiB, string? zone)
+    {
+        if (StateRejection(host) is { } state)
+        {
+            return state;
+        }
+
+        if (zone is not null && !string.Equals(zone, host.Zone, StringComparison.Ordinal))
+        {
+            return $"in zone {host.Zone}, not {zone}";
+        }
+
+        return CapacityRejection(host, sizeGiB);
+    }
+
+    /// <summary>Why the host's service state (enabled, up, frozen, healthy) rules it out, or null.</summary>
+    public static string? StateRejection(HostCandidate host)
     {
         if (!host.Enabled)
         {
@@ -127,12 +210,7 @@ public static class PlacementPolicy
             return host.HealthReason is { Length: > 0 } h ? $"unhealthy ({h})" : "unhealthy";
         }
 
-        if (zone is not null && !string.Equals(zone, host.Zone, StringComparison.Ordinal))
-        {
-            return $"in zone {host.Zone}, not {zone}";
-        }
-
-        return CapacityRejection(host, sizeGiB);
+        return null;
     }
 
     /// <summary>
@@ -152,7 +230,7 @@ public static class PlacementPolicy
                        $"{Fmt(host.ProvisionedGiB)} GiB already provisioned, {sizeGiB} GiB more does not fit";
             }
 
-            if (host.ReportedFreeGiB - reserved <= 0)
+            if (ThinPoolExhausted(host))
             {
                 return $"thin pool has {Fmt(host.ReportedFreeGiB)} GiB free, within the {host.ReservedPercentage}% reserve";
             }
@@ -173,6 +251,10 @@ public static class PlacementPolicy
             : $"capacity {Fmt(host.TotalGiB)} GiB, {Fmt(host.ProvisionedGiB)} GiB provisioned, {host.ReservedPercentage}% reserved: " +
               $"{Fmt(Math.Max(0, free))} GiB free for {sizeGiB} GiB";
     }
+
+    /// <summary>Thin: the pool has no free space left outside its reserve, whatever the over-subscription allows.</summary>
+    public static bool ThinPoolExhausted(HostCandidate host) =>
+        host.BackendType == BackendType.Thin && host.ReportedFreeGiB - host.TotalGiB * host.ReservedPercentage / 100m <= 0;
 
     /// <summary>
     /// Thick: what LVs that are not BlockStore's use in the VG, from one agent measurement: total −

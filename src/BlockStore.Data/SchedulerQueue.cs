@@ -8,13 +8,26 @@ public sealed record PlacementOutcome(long OperationId, Guid VolumeId, string? H
 
 /// <summary>
 /// The scheduler's side of the queue. A pass claims a batch of pending create operations with
-/// FOR UPDATE SKIP LOCKED (concurrent schedulers never take the same row), locks the volume
-/// service rows (so concurrent schedulers serialise on the capacity ledger and a burst cannot
-/// overcommit a host), places each with the pure PlacementPolicy, and commits host assignment
-/// and capacity consumption together.
+/// FOR UPDATE SKIP LOCKED (concurrent schedulers never take the same row), reads the volume hosts
+/// and their capacity ledger rows (bs.capacity_ledger, kept by triggers in the same transaction
+/// as every assignment and release: no scan of the volumes), places the batch with Core's
+/// PlacementPolicy, then locks the ledger rows of only the hosts it chose and re-checks the
+/// placement against their values as of the lock. The assignments are written by set-based
+/// statements, which move the ledger in the same transaction.
 /// </summary>
 public sealed class SchedulerQueue(StoreConnection store)
 {
+    // Rounds of "place, lock the hosts chosen, re-place with their values as of the lock" before
+    // the batch is placed only on hosts already locked.
+    private const int MaxLockRounds = 4;
+
+    // Candidate hosts: the service row (state, capacity report, up from the database clock) and the ledger.
+    private const string CandidateSelect =
+        "SELECT s.host, s.zone, s.disabled, s.disabled_reason, s.frozen, s.healthy, s.health_reason, " +
+        "  coalesce(s.backend_type, 'thick'), coalesce(s.total_gib, 0), coalesce(s.free_gib, 0), s.reserved_percentage, s.max_over_subscription_ratio, " +
+        "  " + ServiceSql.Up + " AS up, s.allocated_gib, coalesce(l.provisioned_gib, 0) " +
+        "FROM bs.services s LEFT JOIN bs.capacity_ledger l ON l.host = s.host WHERE s.service = 'volume'";
+
     public Task<bool> IsEnabledAsync(string schedulerHost, CancellationToken ct = default) =>
         store.RunAsync(async conn =>
         {
@@ -24,156 +37,263 @@ public sealed class SchedulerQueue(StoreConnection store)
             return await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false) is true;
         }, ct);
 
-    /// <summary>Places up to <paramref name="batchSize"/> pending operations; returns what it decided.</summary>
-    public Task<List<PlacementOutcome>> PlaceBatchAsync(string schedulerHost, int batchSize, CancellationToken ct = default) =>
-        store.RunAsync(async conn =>
+    /// <summary>
+    /// Places up to <paramref name="batchSize"/> pending operations; returns what it decided. An
+    /// operation that could only be decided with a host another scheduler holds at that moment is
+    /// left pending and tried again at once (in a new transaction), so every operation claimed
+    /// here ends placed or failed, as before.
+    /// </summary>
+    public async Task<List<PlacementOutcome>> PlaceBatchAsync(string schedulerHost, int batchSize, CancellationToken ct = default)
+    {
+        var all = new List<PlacementOutcome>();
+        for (var attempt = 1; ; attempt++)
         {
-            var outcomes = new List<PlacementOutcome>();
-            await using var tx = await conn.BeginTransactionAsync(ct).ConfigureAwait(false);
-
-            // Holding our own service row FOR SHARE makes a disable wait for this batch, and
-            // this batch see a disable that committed first: once Disable-BlockVolumeService
-            // returns, this scheduler places nothing more, even in the middle of draining a backlog.
-            await using (var enabled = new NpgsqlCommand(
-                "SELECT NOT disabled FROM bs.services WHERE host = @h AND service = 'scheduler' FOR SHARE", conn, tx))
+            var (outcomes, deferred) = await store.RunAsync(conn => PlaceOnceAsync(conn, schedulerHost, batchSize, ct), ct).ConfigureAwait(false);
+            all.AddRange(outcomes);
+            if (deferred == 0 || all.Count >= batchSize)
             {
-                enabled.Parameters.AddWithValue("h", schedulerHost);
-                if (await enabled.ExecuteScalarAsync(ct).ConfigureAwait(false) is not true)
-                {
-                    await tx.CommitAsync(ct).ConfigureAwait(false);
-                    return outcomes;
-                }
+                return all;
             }
 
-            var work = new List<(long OpId, Guid VolumeId, int Size, string? Zone)>();
-            await using (var cmd = new NpgsqlCommand(
+            if (outcomes.Count == 0)
+            {
+                // Only busy hosts could decide: their holder commits within milliseconds.
+                await Task.Delay(Math.Min(attempt, 20), ct).ConfigureAwait(false);
+            }
+        }
+    }
+
+    private static async Task<(List<PlacementOutcome> Outcomes, int Deferred)> PlaceOnceAsync(
+        NpgsqlConnection conn, string schedulerHost, int batchSize, CancellationToken ct)
+    {
+        var outcomes = new List<PlacementOutcome>();
+        await using var tx = await conn.BeginTransactionAsync(ct).ConfigureAwait(false);
+
+        // Holding our own service row FOR SHARE makes a disable wait for this batch, and
+        // this batch see a disable that committed first: once Disable-BlockVolumeService
+        // returns, this scheduler places nothing more, even in the middle of draining a backlog.
+        // The claim is the next statement of the same round trip and re-checks the flag.
+        var work = new List<(long OpId, Guid VolumeId, int Size, string? Zone)>();
+        await using (var batch = new NpgsqlBatch(conn, tx))
+        {
+            var enabled = new NpgsqlBatchCommand(
+                "SELECT NOT disabled FROM bs.services WHERE host = @h AND service = 'scheduler' FOR SHARE");
+            enabled.Parameters.AddWithValue("h", schedulerHost);
+            var claim = new NpgsqlBatchCommand(
                 "SELECT o.id, o.volume_id, v.size_gib, v.zone FROM bs.operations o JOIN bs.volumes v ON v.id = o.volume_id " +
-                "WHERE o.stage = 'pending' ORDER BY o.id LIMIT @n FOR UPDATE OF o SKIP LOCKED", conn, tx))
+                "WHERE o.stage = 'pending' " +
+                "  AND EXISTS (SELECT 1 FROM bs.services s WHERE s.host = @h AND s.service = 'scheduler' AND NOT s.disabled) " +
+                "ORDER BY o.id LIMIT @n FOR UPDATE OF o SKIP LOCKED");
+            claim.Parameters.AddWithValue("h", schedulerHost);
+            claim.Parameters.AddWithValue("n", batchSize);
+            batch.BatchCommands.Add(enabled);
+            batch.BatchCommands.Add(claim);
+            await using var r = await batch.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            await r.NextResultAsync(ct).ConfigureAwait(false);
+            while (await r.ReadAsync(ct).ConfigureAwait(false))
             {
-                cmd.Parameters.AddWithValue("n", batchSize);
-                await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
-                while (await r.ReadAsync(ct).ConfigureAwait(false))
-                {
-                    work.Add((r.GetInt64(0), r.GetGuid(1), r.GetInt32(2), r.IsDBNull(3) ? null : r.GetString(3)));
-                }
+                work.Add((r.GetInt64(0), r.GetGuid(1), r.GetInt32(2), r.IsDBNull(3) ? null : r.GetString(3)));
+            }
+        }
+
+        if (work.Count == 0)
+        {
+            await tx.CommitAsync(ct).ConfigureAwait(false);
+            return (outcomes, 0);
+        }
+
+        var requests = work.Select(w => new PlacementRequest(w.Size, w.Zone)).ToList();
+        var (plan, onlyLocked) = await PlanAndLockAsync(conn, tx, requests, ct).ConfigureAwait(false);
+
+        var placed = new List<(long OpId, Guid VolumeId, string Host, string Zone, string Message)>();
+        var failed = new List<(long OpId, Guid VolumeId, string Reason)>();
+        var deferred = 0;
+        for (var i = 0; i < work.Count; i++)
+        {
+            var (opId, volumeId, size, zone) = work[i];
+            var result = plan.Results[i];
+            if (result.Placed)
+            {
+                var host = plan.Hosts[result.Host!];
+                placed.Add((opId, volumeId, host.Host, host.Zone,
+                    $"placed on {host.Host} by {schedulerHost} ({decimal.Round(result.HostFreeGiB ?? 0, 1)} GiB free before)"));
+                outcomes.Add(new PlacementOutcome(opId, volumeId, host.Host, "placed"));
+            }
+            else if (onlyLocked)
+            {
+                deferred++; // decided without some hosts: stays pending for the next pass
+            }
+            else
+            {
+                var reason = result.Explain(size, zone);
+                failed.Add((opId, volumeId, reason));
+                outcomes.Add(new PlacementOutcome(opId, volumeId, null, reason));
+            }
+        }
+
+        await WriteAsync(conn, tx, placed, failed, ct).ConfigureAwait(false);
+        await tx.CommitAsync(ct).ConfigureAwait(false);
+        return (outcomes, deferred);
+    }
+
+    /// <summary>
+    /// Places the batch on a snapshot of every host, locks the ledger rows of the hosts it chose
+    /// (SKIP LOCKED: a host another scheduler holds is left out, never waited for, so schedulers
+    /// cannot deadlock), re-reads them as of the lock and places again, until every placement is
+    /// on a locked host. Returns the plan and whether it was made without some hosts (busy, or
+    /// after <see cref="MaxLockRounds"/> only the locked ones): then a failure is not final.
+    /// </summary>
+    private static async Task<(BatchPlacement Plan, bool OnlyLocked)> PlanAndLockAsync(
+        NpgsqlConnection conn, NpgsqlTransaction tx, List<PlacementRequest> requests, CancellationToken ct)
+    {
+        var snapshot = await ReadCandidatesAsync(conn, tx, ct).ConfigureAwait(false);
+        var locked = new Dictionary<string, HostCandidate>(StringComparer.Ordinal);
+        var busy = new HashSet<string>(StringComparer.Ordinal);
+        for (var round = 1; ; round++)
+        {
+            var lastRound = round > MaxLockRounds;
+            var view = lastRound
+                ? locked.Values
+                : snapshot.Where(h => !busy.Contains(h.Host)).Select(h => locked.GetValueOrDefault(h.Host) ?? h);
+            var plan = PlacementPolicy.PlaceAll(requests, view);
+            var wanted = plan.Results.Where(r => r.Placed && !locked.ContainsKey(r.Host!)).Select(r => r.Host!)
+                .Distinct().Order(StringComparer.Ordinal).ToArray();
+            if (wanted.Length == 0)
+            {
+                return (plan, lastRound || busy.Count > 0);
             }
 
-            if (work.Count == 0)
+            var fresh = await LockHostsAsync(conn, tx, wanted, ct).ConfigureAwait(false);
+            foreach (var host in wanted)
             {
-                await tx.CommitAsync(ct).ConfigureAwait(false);
-                return outcomes;
-            }
-
-            var hosts = await LockCandidatesAsync(conn, tx, ct).ConfigureAwait(false);
-            foreach (var (opId, volumeId, size, zone) in work)
-            {
-                var result = PlacementPolicy.Place(size, zone, hosts.Values);
-                if (result.Placed)
+                if (fresh.TryGetValue(host, out var candidate))
                 {
-                    var host = hosts[result.Host!];
-                    // Consume capacity in the in-memory copy too, so the rest of this batch sees it.
-                    hosts[host.Host] = host with { ProvisionedGiB = host.ProvisionedGiB + size };
-                    await AssignAsync(conn, tx, opId, volumeId, host.Host, host.Zone, ct).ConfigureAwait(false);
-                    await Events.AddAsync(conn, tx, volumeId, host.Host, "scheduler",
-                        "scheduled", $"placed on {host.Host} by {schedulerHost} ({decimal.Round(result.HostFreeGiB ?? 0, 1)} GiB free before)", ct).ConfigureAwait(false);
-                    outcomes.Add(new PlacementOutcome(opId, volumeId, host.Host, "placed"));
+                    locked[host] = candidate;
                 }
                 else
                 {
-                    var reason = result.Explain(size, zone);
-                    await FailAsync(conn, tx, opId, volumeId, reason, ct).ConfigureAwait(false);
-                    await Events.AddAsync(conn, tx, volumeId, null, "scheduler", "error", reason, ct).ConfigureAwait(false);
-                    await Events.NotifyAsync(conn, tx, Channels.VolumeStatus, volumeId.ToString(), ct).ConfigureAwait(false);
-                    outcomes.Add(new PlacementOutcome(opId, volumeId, null, reason));
-                }
-            }
-
-            foreach (var host in outcomes.Where(o => o.Host is not null).Select(o => o.Host!).Distinct())
-            {
-                await Events.NotifyAsync(conn, tx, Channels.Agent, host, ct).ConfigureAwait(false);
-            }
-
-            await tx.CommitAsync(ct).ConfigureAwait(false);
-            return outcomes;
-        }, ct);
-
-    private static async Task<Dictionary<string, HostCandidate>> LockCandidatesAsync(NpgsqlConnection conn, NpgsqlTransaction tx, CancellationToken ct)
-    {
-        // Locking every volume service row in id order is deadlock-free and makes the ledger
-        // read + assignment atomic across schedulers. Placement is cheap, so the wait is short.
-        var hosts = new Dictionary<string, HostCandidate>(StringComparer.Ordinal);
-        await using (var cmd = new NpgsqlCommand(
-            "SELECT s.host, s.zone, s.disabled, s.disabled_reason, s.frozen, s.healthy, s.health_reason, " +
-            "  coalesce(s.backend_type, 'thick'), coalesce(s.total_gib, 0), coalesce(s.free_gib, 0), s.reserved_percentage, s.max_over_subscription_ratio, " +
-            "  " + ServiceSql.Up + " AS up, s.allocated_gib " +
-            "FROM bs.services s WHERE s.service = 'volume' ORDER BY s.id FOR UPDATE OF s", conn, tx))
-        {
-            await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
-            while (await r.ReadAsync(ct).ConfigureAwait(false))
-            {
-                var candidate = new HostCandidate
-                {
-                    Host = r.GetString(0),
-                    Zone = r.GetString(1),
-                    Enabled = !r.GetBoolean(2),
-                    DisabledReason = r.IsDBNull(3) ? null : r.GetString(3),
-                    Frozen = r.GetBoolean(4),
-                    Healthy = r.GetBoolean(5),
-                    HealthReason = r.IsDBNull(6) ? null : r.GetString(6),
-                    BackendType = r.GetString(7),
-                    TotalGiB = r.GetDecimal(8),
-                    ReportedFreeGiB = r.GetDecimal(9),
-                    ReservedPercentage = r.GetInt32(10),
-                    MaxOverSubscriptionRatio = r.GetDecimal(11),
-                    Up = r.GetBoolean(12),
-                    ReportedAllocatedGiB = r.IsDBNull(13) ? null : r.GetDecimal(13),
-                };
-                hosts[candidate.Host] = candidate;
-            }
-        }
-
-        // The ledger is read by a second statement, after the locks are held. In READ COMMITTED a
-        // statement sees the data committed when it started: a sum computed inside the locking
-        // statement above would miss what a concurrent scheduler committed while we waited for
-        // its locks, and two schedulers could then fill the same free space twice.
-        await using (var cmd = new NpgsqlCommand(
-            "SELECT v.host, sum(v.size_gib) FROM bs.volumes v " +
-            "WHERE v.host IS NOT NULL AND v.status NOT IN ('deleted', 'error') GROUP BY v.host", conn, tx))
-        {
-            await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
-            while (await r.ReadAsync(ct).ConfigureAwait(false))
-            {
-                var host = r.GetString(0);
-                if (hosts.TryGetValue(host, out var candidate))
-                {
-                    hosts[host] = candidate with { ProvisionedGiB = Convert.ToDecimal(r.GetValue(1), System.Globalization.CultureInfo.InvariantCulture) };
+                    busy.Add(host);
                 }
             }
         }
-
-        return hosts;
     }
 
-    private static async Task AssignAsync(NpgsqlConnection conn, NpgsqlTransaction tx, long opId, Guid volumeId, string host, string zone, CancellationToken ct)
+    /// <summary>
+    /// Locks the ledger rows of <paramref name="hosts"/> that no one else holds and returns those
+    /// hosts as of now: a second statement (a new snapshot in READ COMMITTED), so it sees what a
+    /// scheduler that held the row before us committed, and any disable or freeze (which takes
+    /// the ledger lock too).
+    /// </summary>
+    private static async Task<Dictionary<string, HostCandidate>> LockHostsAsync(
+        NpgsqlConnection conn, NpgsqlTransaction tx, string[] hosts, CancellationToken ct)
     {
-        await using var cmd = new NpgsqlCommand(
-            "UPDATE bs.operations SET stage = 'scheduled', host = @h, updated_at = now() WHERE id = @op; " +
-            "UPDATE bs.volumes SET host = @h, zone = coalesce(zone, @z), updated_at = now() WHERE id = @v", conn, tx);
-        cmd.Parameters.AddWithValue("op", opId);
-        cmd.Parameters.AddWithValue("v", volumeId);
-        cmd.Parameters.AddWithValue("h", host);
-        cmd.Parameters.AddWithValue("z", zone);
-        await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+        var lockedNames = new HashSet<string>(StringComparer.Ordinal);
+        var result = new Dictionary<string, HostCandidate>(StringComparer.Ordinal);
+        await using var batch = new NpgsqlBatch(conn, tx);
+        var lockRows = new NpgsqlBatchCommand(
+            "SELECT l.host FROM bs.capacity_ledger l WHERE l.host = ANY(@hosts) ORDER BY l.host FOR UPDATE SKIP LOCKED");
+        lockRows.Parameters.AddWithValue("hosts", hosts);
+        var read = new NpgsqlBatchCommand(CandidateSelect + " AND s.host = ANY(@hosts)");
+        read.Parameters.AddWithValue("hosts", hosts);
+        batch.BatchCommands.Add(lockRows);
+        batch.BatchCommands.Add(read);
+        await using var r = await batch.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        while (await r.ReadAsync(ct).ConfigureAwait(false))
+        {
+            lockedNames.Add(r.GetString(0));
+        }
+
+        await r.NextResultAsync(ct).ConfigureAwait(false);
+        while (await r.ReadAsync(ct).ConfigureAwait(false))
+        {
+            var candidate = ReadCandidate(r);
+            if (lockedNames.Contains(candidate.Host))
+            {
+                result[candidate.Host] = candidate;
+            }
+        }
+
+        return result;
     }
 
-    private static async Task FailAsync(NpgsqlConnection conn, NpgsqlTransaction tx, long opId, Guid volumeId, string reason, CancellationToken ct)
+    /// <summary>Every volume host with its ledger row, without locks (a snapshot to plan with).</summary>
+    private static async Task<List<HostCandidate>> ReadCandidatesAsync(NpgsqlConnection conn, NpgsqlTransaction tx, CancellationToken ct)
     {
-        await using var cmd = new NpgsqlCommand(
-            "UPDATE bs.operations SET stage = 'failed', error = @r, finished_at = now(), updated_at = now() WHERE id = @op; " +
-            "UPDATE bs.volumes SET status = 'error', status_reason = @r, updated_at = now() WHERE id = @v AND status = 'creating'", conn, tx);
-        cmd.Parameters.AddWithValue("op", opId);
-        cmd.Parameters.AddWithValue("v", volumeId);
-        cmd.Parameters.AddWithValue("r", reason);
-        await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+        await using var cmd = new NpgsqlCommand(CandidateSelect, conn, tx);
+        return await Rows.ListAsync(cmd, ReadCandidate, ct).ConfigureAwait(false);
+    }
+
+    private static HostCandidate ReadCandidate(NpgsqlDataReader r) => new()
+    {
+        Host = r.GetString(0),
+        Zone = r.GetString(1),
+        Enabled = !r.GetBoolean(2),
+        DisabledReason = r.IsDBNull(3) ? null : r.GetString(3),
+        Frozen = r.GetBoolean(4),
+        Healthy = r.GetBoolean(5),
+        HealthReason = r.IsDBNull(6) ? null : r.GetString(6),
+        BackendType = r.GetString(7),
+        TotalGiB = r.GetDecimal(8),
+        ReportedFreeGiB = r.GetDecimal(9),
+        ReservedPercentage = r.GetInt32(10),
+        MaxOverSubscriptionRatio = r.GetDecimal(11),
+        Up = r.GetBoolean(12),
+        ReportedAllocatedGiB = r.IsDBNull(13) ? null : r.GetDecimal(13),
+        ProvisionedGiB = r.GetInt64(14),
+    };
+
+    /// <summary>
+    /// Writes the batch's decisions with set-based statements in one round trip: placed operations
+    /// become scheduled on their host (the volume update moves the ledger, by trigger) with a
+    /// 'scheduled' event each; failed ones end failed with the volume in error and an 'error' event,
+    /// and wake any -Wait; each host with new work is notified once.
+    /// </summary>
+    private static async Task WriteAsync(NpgsqlConnection conn, NpgsqlTransaction tx,
+        List<(long OpId, Guid VolumeId, string Host, string Zone, string Message)> placed,
+        List<(long OpId, Guid VolumeId, string Reason)> failed, CancellationToken ct)
+    {
+        await using var batch = new NpgsqlBatch(conn, tx);
+        if (placed.Count > 0)
+        {
+            var assign = new NpgsqlBatchCommand(
+                "WITH p AS (SELECT * FROM unnest(@ops::bigint[], @vols::uuid[], @hosts::text[], @zones::text[], @msgs::text[]) AS p(op, vol, host, zone, msg)), " +
+                "o AS (UPDATE bs.operations o SET stage = 'scheduled', host = p.host, updated_at = now() FROM p WHERE o.id = p.op), " +
+                "v AS (UPDATE bs.volumes v SET host = p.host, zone = coalesce(v.zone, p.zone), updated_at = now() FROM p WHERE v.id = p.vol) " +
+                "INSERT INTO bs.events (volume_id, host, service, kind, message) SELECT p.vol, p.host, 'scheduler', 'scheduled', p.msg FROM p");
+            assign.Parameters.AddWithValue("ops", placed.Select(p => p.OpId).ToArray());
+            assign.Parameters.AddWithValue("vols", placed.Select(p => p.VolumeId).ToArray());
+            assign.Parameters.AddWithValue("hosts", placed.Select(p => p.Host).ToArray());
+            assign.Parameters.AddWithValue("zones", placed.Select(p => p.Zone).ToArray());
+            assign.Parameters.AddWithValue("msgs", placed.Select(p => p.Message).ToArray());
+            batch.BatchCommands.Add(assign);
+
+            var wake = new NpgsqlBatchCommand("SELECT pg_notify(@c, h) FROM unnest(@hosts::text[]) AS h");
+            wake.Parameters.AddWithValue("c", Channels.Agent);
+            wake.Parameters.AddWithValue("hosts", placed.Select(p => p.Host).Distinct().ToArray());
+            batch.BatchCommands.Add(wake);
+        }
+
+        if (failed.Count > 0)
+        {
+            var fail = new NpgsqlBatchCommand(
+                "WITH f AS (SELECT * FROM unnest(@ops::bigint[], @vols::uuid[], @reasons::text[]) AS f(op, vol, reason)), " +
+                "o AS (UPDATE bs.operations o SET stage = 'failed', error = f.reason, finished_at = now(), updated_at = now() FROM f WHERE o.id = f.op), " +
+                "v AS (UPDATE bs.volumes v SET status = 'error', status_reason = f.reason, updated_at = now() FROM f WHERE v.id = f.vol AND v.status = 'creating') " +
+                "INSERT INTO bs.events (volume_id, host, service, kind, message) SELECT f.vol, NULL, 'scheduler', 'error', f.reason FROM f");
+            fail.Parameters.AddWithValue("ops", failed.Select(f => f.OpId).ToArray());
+            fail.Parameters.AddWithValue("vols", failed.Select(f => f.VolumeId).ToArray());
+            fail.Parameters.AddWithValue("reasons", failed.Select(f => f.Reason).ToArray());
+            batch.BatchCommands.Add(fail);
+
+            var wake = new NpgsqlBatchCommand("SELECT pg_notify(@c, v::text) FROM unnest(@vols::uuid[]) AS v");
+            wake.Parameters.AddWithValue("c", Channels.VolumeStatus);
+            wake.Parameters.AddWithValue("vols", failed.Select(f => f.VolumeId).ToArray());
+            batch.BatchCommands.Add(wake);
+        }
+
+        if (batch.BatchCommands.Count > 0)
+        {
+            await batch.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+        }
     }
 }

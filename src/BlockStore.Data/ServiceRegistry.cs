@@ -36,8 +36,8 @@ public sealed class ServiceRegistry(StoreConnection store)
         "SELECT s.host, s.service, s.zone, s.disabled, s.disabled_reason, s.frozen, s.heartbeat_at, s.started_at, s.version, " +
         "  s.log_level, s.total_gib, s.free_gib, s.allocated_gib, s.backend_type, s.healthy, s.health_reason, s.modified_by, " +
         "  " + ServiceSql.Up + " AS up, " +
-        // The scheduler's ledger rule (SchedulerQueue): live volumes placed on the host; a failed create holds no LV.
-        "  (SELECT coalesce(sum(v.size_gib), 0) FROM bs.volumes v WHERE v.host = s.host AND v.status NOT IN ('deleted', 'error')) AS provisioned " +
+        // The scheduler's capacity ledger (migration 0008): live volumes placed on the host; a failed create holds no LV.
+        "  coalesce((SELECT l.provisioned_gib FROM bs.capacity_ledger l WHERE l.host = s.host), 0) AS provisioned " +
         "FROM bs.services s";
 
     /// <summary>Registers (or re-registers) a host's service and marks it started now.</summary>

@@ -147,4 +147,46 @@ public sealed class PlacementPolicyTests
         Assert.Equal(50, hosts["a"].ProvisionedGiB);
         Assert.Equal(10, hosts["b"].ProvisionedGiB);
     }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(3)]
+    [InlineData(4)]
+    public void A_batch_decides_exactly_as_placing_one_by_one(int seed)
+    {
+        var random = new Random(seed);
+        var hosts = Enumerable.Range(0, 40).Select(i => Host($"h{i:00}", random.Next(0, 6) * 10 + random.Next(0, 3),
+            provisioned: random.Next(0, 20), reserved: random.Next(0, 3) * 10,
+            backend: random.Next(4) == 0 ? BackendType.Thin : BackendType.Thick,
+            zone: random.Next(3) == 0 ? "z2" : "nova",
+            free: random.Next(0, 30), ratio: random.Next(2) == 0 ? 20m : 1.5m) with
+        {
+            Enabled = random.Next(10) > 0,
+            Frozen = random.Next(15) == 0,
+            Up = random.Next(12) > 0,
+            ReportedAllocatedGiB = random.Next(3) == 0 ? null : random.Next(0, 10),
+        }).ToList();
+        var requests = Enumerable.Range(0, 400).Select(_ => new PlacementRequest(random.Next(1, 12),
+            random.Next(4) switch { 0 => null, 1 => "z2", 2 => "nowhere", _ => "nova" })).ToList();
+
+        var batch = PlacementPolicy.PlaceAll(requests, hosts);
+
+        var current = hosts.ToDictionary(h => h.Host);
+        for (var i = 0; i < requests.Count; i++)
+        {
+            var one = PlacementPolicy.Place(requests[i].SizeGiB, requests[i].Zone, current.Values);
+            Assert.Equal(one.Host, batch.Results[i].Host);
+            Assert.Equal(one.HostFreeGiB, batch.Results[i].HostFreeGiB);
+            Assert.Equal(one.Explain(requests[i].SizeGiB, requests[i].Zone), batch.Results[i].Explain(requests[i].SizeGiB, requests[i].Zone));
+            if (one.Placed)
+            {
+                current[one.Host!] = current[one.Host!] with { ProvisionedGiB = current[one.Host!].ProvisionedGiB + requests[i].SizeGiB };
+            }
+        }
+
+        Assert.Equal(current.Values.OrderBy(h => h.Host), batch.Hosts.Values.OrderBy(h => h.Host));
+        Assert.Contains(batch.Results, r => r.Placed);
+        Assert.Contains(batch.Results, r => !r.Placed);
+    }
 }

@@ -60,7 +60,7 @@ public sealed class TestDatabase : IAsyncLifetime
 
     /// <summary>Empties every table, so each test of a class starts from nothing.</summary>
     public Task ResetAsync() =>
-        ExecuteAsync("TRUNCATE bs.events, bs.operations, bs.volumes, bs.services RESTART IDENTITY CASCADE");
+        ExecuteAsync("TRUNCATE bs.events, bs.operations, bs.volumes, bs.services, bs.capacity_ledger RESTART IDENTITY CASCADE");
 
     public async Task<int> ExecuteAsync(string sql)
     {
@@ -163,6 +163,21 @@ public sealed class TestDatabase : IAsyncLifetime
     }
 
     public async Task<string> StatusAsync(Guid volumeId) => (await Volumes.GetAsync(volumeId))!.Status;
+
+    /// <summary>
+    /// The reconcile check of the capacity ledger: each host whose ledger row differs from the sum
+    /// from scratch (bs.capacity_held, which every table that holds space extends). Empty when right.
+    /// </summary>
+    public Task<List<string>> LedgerDriftAsync() => ColumnAsync(
+        "SELECT host || ': ledger ' || ledger_gib || ' GiB in ' || ledger_volumes || ', held ' || held_gib || ' GiB in ' || held_volumes " +
+        "FROM bs.capacity_ledger_drift ORDER BY host");
+
+    /// <summary>Registers <paramref name="count"/> volume hosts host-0001.. with a fresh heartbeat and report, in one statement.</summary>
+    public Task AddHostsAsync(int count, decimal totalGiB, string zone = "nova") =>
+        ExecuteAsync(
+            "INSERT INTO bs.services (host, service, zone, version, started_at, heartbeat_at, backend_type, total_gib, free_gib, allocated_gib) " +
+            $"SELECT 'host-' || lpad(i::text, 4, '0'), 'volume', '{zone}', 'test', now(), now(), 'thick', {totalGiB.ToString(System.Globalization.CultureInfo.InvariantCulture)}, " +
+            $"{totalGiB.ToString(System.Globalization.CultureInfo.InvariantCulture)}, 0 FROM generate_series(1, {count}) i");
 
     /// <summary>Sum of sizes our ledger has placed on each host (live volumes only).</summary>
     public async Task<Dictionary<string, decimal>> ProvisionedAsync()

@@ -1,0 +1,263 @@
+using BlockStore.Core;
+using Npgsql;
+
+namespace BlockStore.Data.Tests;
+
+/// <summary>
+/// The capacity ledger (migration 0008) against the sum from scratch (bs.capacity_ledger_drift):
+/// after every kind of change a volume goes through, through the product's own code paths and by
+/// hand, it is right; and placement locks only the hosts it uses.
+/// </summary>
+public sealed class CapacityLedgerReconcileTests(TestDatabase db) : IClassFixture<TestDatabase>
+{
+    private async Task FreshAsync()
+    {
+        await db.ResetAsync();
+        await db.AddSchedulerAsync();
+    }
+
+    private async Task AssertNoDriftAsync(string when) =>
+        Assert.True((await db.LedgerDriftAsync()).Count == 0, $"{when}: {string.Join("; ", await db.LedgerDriftAsync())}");
+
+    private Task<long> LedgerAsync(string host) =>
+        db.ScalarAsync<long>($"SELECT coalesce((SELECT provisioned_gib FROM bs.capacity_ledger WHERE host = '{host}'), -1)");
+
+    [Fact]
+    public async Task Core_and_sql_agree_on_what_holds_space()
+    {
+        foreach (var status in VolumeStatus.All)
+        {
+            foreach (var host in new[] { null, "host-a" })
+            {
+                var sql = await db.ScalarAsync<bool>(
+                    $"SELECT bs.volume_holds_space({(host is null ? "NULL" : $"'{host}'")}, '{status}')");
+                Assert.True(VolumeStatus.HoldsSpace(host, status) == sql, $"{status} on {host ?? "no host"}: Core {!sql}, SQL {sql}");
+            }
+        }
+    }
+
+    [Fact]
+    public async Task A_registered_host_has_a_ledger_row_at_zero()
+    {
+        await FreshAsync();
+        await db.AddHostAsync("host-a", 10);
+        Assert.Equal(0, await LedgerAsync("host-a"));
+        Assert.Equal(-1, await LedgerAsync("sched1")); // schedulers hold no space
+    }
+
+    [Fact]
+    public async Task The_ledger_follows_every_step_of_the_lifecycle()
+    {
+        await FreshAsync();
+        await db.AddHostAsync("host-a", 20);
+        await db.AddHostAsync("host-b", 8);
+
+        var created = await db.CreateAsync("life", 4, 3);
+        Assert.Equal(0, await LedgerAsync("host-a"));
+        await AssertNoDriftAsync("requested");
+
+        var outcomes = await db.PlaceAllAsync(batch: 3);
+        Assert.Equal(12, await LedgerAsync("host-a") + await LedgerAsync("host-b"));
+        await AssertNoDriftAsync("placed");
+
+        var tooBig = (await db.CreateAsync("big", 1, 30))[0];
+        await db.PlaceAllAsync();
+        Assert.Equal(VolumeStatus.Error, await db.StatusAsync(tooBig.Id));
+        await AssertNoDriftAsync("failed placement");
+
+        // A create that fails on the host releases its space; one that succeeds keeps it.
+        var failing = created[0];
+        var failingHost = outcomes.Single(o => o.VolumeId == failing.Id).Host!;
+        var agent = db.Agent(failingHost);
+        var claimed = await agent.ClaimAsync("agent", TimeSpan.FromSeconds(30), 8);
+        foreach (var op in claimed)
+        {
+            await agent.CompleteAsync("agent", op, op.VolumeId == failing.Id ? "lvcreate failed" : null);
+        }
+
+        await db.RunAgentAsync("host-a");
+        await db.RunAgentAsync("host-b");
+        Assert.Equal(VolumeStatus.Error, await db.StatusAsync(failing.Id));
+        Assert.Equal(9, await LedgerAsync("host-a") + await LedgerAsync("host-b"));
+        await AssertNoDriftAsync("created and failed on the host");
+
+        // Deleting holds the space until the LV is gone; a failed delete keeps holding it.
+        await db.Volumes.RequestDeleteAsync(created[1].Id);
+        await db.Volumes.RequestDeleteAsync(created[2].Id);
+        Assert.Equal(9, await LedgerAsync("host-a") + await LedgerAsync("host-b"));
+        foreach (var host in new[] { "host-a", "host-b" })
+        {
+            var q = db.Agent(host);
+            foreach (var op in await q.ClaimAsync("agent", TimeSpan.FromSeconds(30), 8))
+            {
+                await q.CompleteAsync("agent", op, op.VolumeId == created[2].Id ? "lvremove failed" : null);
+            }
+        }
+
+        Assert.Equal(VolumeStatus.Deleted, await db.StatusAsync(created[1].Id));
+        Assert.Equal(VolumeStatus.ErrorDeleting, await db.StatusAsync(created[2].Id));
+        Assert.Equal(6, await LedgerAsync("host-a") + await LedgerAsync("host-b"));
+        await AssertNoDriftAsync("deleted, and failed to delete");
+
+        // Deleting a volume that never reached a host and one that failed placement changes nothing.
+        var unplaced = (await db.CreateAsync("unplaced", 1, 2))[0];
+        await db.Volumes.RequestDeleteAsync(unplaced.Id);
+        await db.Volumes.RequestDeleteAsync(tooBig.Id);
+        await db.Volumes.RequestDeleteAsync(failing.Id);
+        await db.RunAgentAsync(failingHost);
+        Assert.Equal(6, await LedgerAsync("host-a") + await LedgerAsync("host-b"));
+        await AssertNoDriftAsync("deleted before placement");
+    }
+
+    [Fact]
+    public async Task Changes_by_hand_in_sql_keep_it_right_too()
+    {
+        await FreshAsync();
+        await db.AddHostAsync("host-a", 100);
+        await db.AddHostAsync("host-b", 100);
+        // Bulk insert of placed volumes (as a benchmark seeds them), a move, a resize, a delete of rows.
+        await db.ExecuteAsync(
+            "INSERT INTO bs.volumes (id, name, size_gib, status, host) " +
+            "SELECT gen_random_uuid(), 'seed-' || i, 1 + i % 3, CASE WHEN i % 5 = 0 THEN 'error' ELSE 'available' END, " +
+            "  CASE WHEN i % 2 = 0 THEN 'host-a' ELSE 'host-b' END FROM generate_series(1, 40) i");
+        await AssertNoDriftAsync("bulk insert");
+        await db.ExecuteAsync("UPDATE bs.volumes SET host = 'host-b' WHERE name IN ('seed-2', 'seed-4')");
+        await db.ExecuteAsync("UPDATE bs.volumes SET size_gib = size_gib + 5 WHERE name LIKE 'seed-1%'");
+        await db.ExecuteAsync("UPDATE bs.volumes SET status = 'available' WHERE name = 'seed-5'");
+        await AssertNoDriftAsync("updates");
+        await db.ExecuteAsync("DELETE FROM bs.volumes WHERE name LIKE 'seed-3%'");
+        await AssertNoDriftAsync("delete");
+        Assert.True(await LedgerAsync("host-a") > 0);
+    }
+
+    [Fact]
+    public async Task A_drift_is_seen_by_the_reconcile_query()
+    {
+        await FreshAsync();
+        await db.AddHostAsync("host-a", 100);
+        await db.CreateAsync("d", 2, 5);
+        await db.PlaceAllAsync();
+        await AssertNoDriftAsync("placed");
+        await db.ExecuteAsync("UPDATE bs.capacity_ledger SET provisioned_gib = provisioned_gib + 1 WHERE host = 'host-a'");
+        Assert.Equal(["host-a: ledger 11 GiB in 2, held 10 GiB in 2"], await db.LedgerDriftAsync());
+    }
+
+    [Fact]
+    public async Task A_random_mix_of_requests_never_lets_it_drift()
+    {
+        await FreshAsync();
+        await db.AddHostAsync("host-a", 40);
+        await db.AddHostAsync("host-b", 30);
+        var random = new Random(11);
+        var live = new List<Guid>();
+        for (var step = 0; step < 40; step++)
+        {
+            switch (random.Next(4))
+            {
+                case 0 or 1:
+                    live.AddRange((await db.CreateAsync($"mix{step}", random.Next(1, 4), random.Next(1, 9))).Select(v => v.Id));
+                    break;
+                case 2 when live.Count > 0:
+                    var victim = live[random.Next(live.Count)];
+                    live.Remove(victim);
+                    var status = await db.StatusAsync(victim);
+                    if (VolumeStateMachine.CanRequestDelete(status))
+                    {
+                        await db.Volumes.RequestDeleteAsync(victim);
+                    }
+
+                    break;
+                default:
+                    await db.PlaceAllAsync(batch: 1 + random.Next(5));
+                    foreach (var host in new[] { "host-a", "host-b" })
+                    {
+                        var q = db.Agent(host);
+                        foreach (var op in await q.ClaimAsync("agent", TimeSpan.FromSeconds(30), 4))
+                        {
+                            await q.CompleteAsync("agent", op, random.Next(5) == 0 ? "simulated LVM failure" : null);
+                        }
+                    }
+
+                    break;
+            }
+
+            await AssertNoDriftAsync($"step {step}");
+        }
+
+        Assert.True(await LedgerAsync("host-a") <= 40 && await LedgerAsync("host-b") <= 30);
+    }
+
+    [Fact]
+    public async Task Placement_skips_a_host_another_transaction_holds_and_does_not_wait_for_it()
+    {
+        await FreshAsync();
+        await db.AddHostAsync("host-a", 100);
+        await db.AddHostAsync("host-b", 50);
+        await using var holder = new NpgsqlConnection(db.ConnectionString);
+        await holder.OpenAsync();
+        await using var tx = await holder.BeginTransactionAsync();
+        await using (var lockA = new NpgsqlCommand("SELECT 1 FROM bs.capacity_ledger WHERE host = 'host-a' FOR UPDATE", holder, tx))
+        {
+            await lockA.ExecuteNonQueryAsync();
+        }
+
+        // host-a has the most free space but is held: the burst goes to host-b, without waiting.
+        await db.CreateAsync("busy", 3, 1);
+        var outcomes = await db.PlaceAllAsync().WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.Equal(["host-b", "host-b", "host-b"], outcomes.Select(o => o.Host));
+
+        // Heartbeats and capacity reports do not wait for placement (they write the service row only).
+        await new ServiceRegistry(db.Store).HeartbeatAsync("host-a", "volume",
+            new CapacityReport(BackendType.Thick, 100, 100, 0, true, null, 0, 20)).WaitAsync(TimeSpan.FromSeconds(30));
+        await tx.RollbackAsync();
+        await AssertNoDriftAsync("after");
+    }
+
+    [Fact]
+    public async Task A_request_only_a_held_host_can_take_waits_for_it_instead_of_failing()
+    {
+        await FreshAsync();
+        await db.AddHostAsync("host-a", 100);
+        await db.AddHostAsync("host-b", 5);
+        var big = (await db.CreateAsync("only-a", 1, 50))[0];
+        await using var holder = new NpgsqlConnection(db.ConnectionString);
+        await holder.OpenAsync();
+        var tx = await holder.BeginTransactionAsync();
+        await using (var lockA = new NpgsqlCommand("SELECT 1 FROM bs.capacity_ledger WHERE host = 'host-a' FOR UPDATE", holder, tx))
+        {
+            await lockA.ExecuteNonQueryAsync();
+        }
+
+        var placing = db.Scheduler.PlaceBatchAsync("sched1", 8);
+        await Task.Delay(300);
+        Assert.False(placing.IsCompleted);
+        Assert.Equal("pending", await db.ScalarAsync<string>($"SELECT stage FROM bs.operations WHERE volume_id = '{big.Id}'"));
+        await tx.RollbackAsync();
+        Assert.Equal("host-a", Assert.Single(await placing.WaitAsync(TimeSpan.FromSeconds(30))).Host);
+    }
+
+    [Fact]
+    public async Task Disabling_a_host_waits_for_a_batch_that_holds_it_and_later_batches_see_it()
+    {
+        await FreshAsync();
+        await db.AddHostAsync("host-a", 100);
+        await using var holder = new NpgsqlConnection(db.ConnectionString);
+        await holder.OpenAsync();
+        var tx = await holder.BeginTransactionAsync();
+        await using (var lockA = new NpgsqlCommand("SELECT 1 FROM bs.capacity_ledger WHERE host = 'host-a' FOR UPDATE", holder, tx))
+        {
+            await lockA.ExecuteNonQueryAsync();
+        }
+
+        var disabling = db.ExecuteAsync("UPDATE bs.services SET disabled = true, disabled_reason = 'maintenance' WHERE host = 'host-a'");
+        await Task.Delay(300);
+        Assert.False(disabling.IsCompleted);
+        await tx.RollbackAsync();
+        await disabling.WaitAsync(TimeSpan.FromSeconds(30));
+
+        await db.CreateAsync("after-disable", 1, 1);
+        var outcome = Assert.Single(await db.PlaceAllAsync());
+        Assert.Null(outcome.Host);
+        Assert.Contains("host-a: disabled (maintenance)", outcome.Reason);
+    }
+}
