@@ -11,6 +11,8 @@
     dotnet pwsh ./build.ps1 Test           Build, fresh lab, xunit + Pester, lab down; last line "N passed, N failed"
     dotnet pwsh ./build.ps1 Pester [-PesterPath f]  the Pester files against the running lab, as Test runs them
     dotnet pwsh ./build.ps1 Demo           Build, Up, then a narrated tour of the cmdlets (the lab stays up)
+    dotnet pwsh ./build.ps1 Bench [-Hosts 1000] [-Volumes 100000]  Build, Up, then the control-plane load benchmark
+                                           with that many simulated hosts (tests/bench/Scale.Bench.ps1; writes docs/benchmarks.md)
 
     This file is the entry point only: parameters, Build and the dispatch below. The lab lives in
     tests/lab/ (Lab.psm1: PostgreSQL, LVM, hosts; LabTasks.psm1: Up, Down, guest; guest/), the test
@@ -20,11 +22,16 @@
 [CmdletBinding()]
 param(
     [Parameter(Position = 0)]
-    [ValidateSet('Build', 'Up', 'Down', 'Test', 'Pester', 'Demo')]
+    [ValidateSet('Build', 'Up', 'Down', 'Test', 'Pester', 'Demo', 'Bench')]
     [string] $Task = 'Build',
 
-    [ValidateRange(1, 16)]
+    # Up, Test: lab nodes (1-16). Bench: simulated volume hosts (default 1000).
+    [ValidateRange(1, 5000)]
     [int] $Hosts = 2,
+
+    # Bench: existing volumes the simulated hosts hold.
+    [ValidateRange(0, 1000000)]
+    [int] $Volumes = 100000,
 
     # Up: also boot the storage-host guest (qemu, LIO + targetcli; see tests/lab/guest/LabGuest.psm1).
     [switch] $WithGuest,
@@ -169,6 +176,7 @@ function Invoke-Demo {
 
 $testRun = @{ Repo = $Repo; PesterPath = $PesterPath; PesterTimeoutScale = $PesterTimeoutScale }
 try {
+    if ($Task -ne 'Bench' -and $Hosts -gt 16) { throw "-Hosts is the number of lab nodes (1-16) for $Task; only Bench takes more (simulated hosts)." }
     switch ($Task) {
         'Build' { Invoke-Build }
         'Up' { Invoke-Up }
@@ -176,6 +184,7 @@ try {
         'Test' { Import-Module (Join-Path $Repo 'tests/pester/TestRun.psm1') -Force; exit @(Invoke-TestRun @testRun -Build { Invoke-Build } -Hosts $Hosts -NoGuest:$NoGuest)[-1] }
         'Pester' { Import-Module (Join-Path $Repo 'tests/pester/TestRun.psm1') -Force; exit @(Invoke-PesterTask @testRun)[-1] }
         'Demo' { Invoke-Demo }
+        'Bench' { Invoke-Build; Invoke-LabUp -NodeCount 2 -Repo $Repo; & (Join-Path $Repo 'tests/bench/Scale.Bench.ps1') -Hosts $(if ($PSBoundParameters.ContainsKey('Hosts')) { $Hosts } else { 1000 }) -Volumes $Volumes }
     }
 }
 catch {

@@ -191,12 +191,9 @@ public sealed class ServiceRegistry(StoreConnection store)
             return await Rows.ListAsync(cmd, r => r.GetString(0), ct).ConfigureAwait(false);
         }, ct);
 
-    internal static async Task<bool> IsSchedulerAvailableAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, CancellationToken ct)
-    {
-        await using var cmd = new NpgsqlCommand(
-            "SELECT EXISTS (SELECT 1 FROM bs.services s WHERE s.service = 'scheduler' AND NOT s.disabled AND " + ServiceSql.Up + ")", conn, tx);
-        return (bool)(await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false))!;
-    }
+    /// <summary>A boolean expression: is an enabled scheduler up (requests are refused without one).</summary>
+    internal const string SchedulerAvailableSql =
+        "SELECT EXISTS (SELECT 1 FROM bs.services s WHERE s.service = 'scheduler' AND NOT s.disabled AND " + ServiceSql.Up + ")";
 
     private static async Task<BlockVolumeService?> GetOneAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, string host, string service, CancellationToken ct)
     {

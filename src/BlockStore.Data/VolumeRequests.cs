@@ -35,52 +35,41 @@ public sealed class VolumeRequests(StoreConnection store)
 
         Validation.Description(description);
 
+        // One statement, one round trip, one implicit transaction: the scheduler check, the volume,
+        // its create operation, the 'requested' event and the NOTIFY (delivered at commit) either all
+        // happen or none does. Without an available scheduler nothing is inserted (no row comes back).
         return store.RunAsync(async conn =>
         {
-            await using var tx = await conn.BeginTransactionAsync(ct).ConfigureAwait(false);
-            if (!await ServiceRegistry.IsSchedulerAvailableAsync(conn, tx, ct).ConfigureAwait(false))
-            {
-                throw new BlockStoreException(ErrorIds.SchedulerUnavailable, ErrorKind.ResourceUnavailable,
-                    "No enabled, running scheduler service: the volume was not requested. " +
-                    "Check Get-BlockVolumeService -Service scheduler, enable it with Enable-BlockVolumeService, or start a scheduler host.");
-            }
-
-            var id = Guid.CreateVersion7();
-            await using (var cmd = new NpgsqlCommand(
-                "INSERT INTO bs.volumes (id, name, description, size_gib, status, zone, multiattach) VALUES (@id, @n, @d, @s, 'creating', " +
+            await using var cmd = new NpgsqlCommand(
+                "WITH ok AS (" + ServiceRegistry.SchedulerAvailableSql + " AS available), " +
+                "v AS (INSERT INTO bs.volumes (id, name, description, size_gib, status, zone, multiattach) " +
                 // No zone asked for: the operator's default zone, if one is set (empty means any).
-                "coalesce(@z, nullif((SELECT value FROM bs.settings WHERE key = 'default_availability_zone'), '')), @m)", conn, tx))
+                "  SELECT @id, @n, @d, @s, 'creating', coalesce(@z, nullif((SELECT value FROM bs.settings WHERE key = 'default_availability_zone'), '')), @m " +
+                "  FROM ok WHERE ok.available RETURNING *), " +
+                "o AS (INSERT INTO bs.operations (volume_id, kind, stage) SELECT v.id, 'create', 'pending' FROM v RETURNING id), " +
+                "e AS (INSERT INTO bs.events (volume_id, host, service, kind, message) SELECT v.id, NULL, NULL, 'requested', @msg FROM v), " +
+                "n AS (SELECT pg_notify(@channel, o.id::text) FROM o) " +
+                $"SELECT {VolumeColumns} FROM v, (SELECT count(*) FROM n) notified", conn);
+            cmd.Parameters.AddWithValue("id", Guid.CreateVersion7());
+            cmd.Parameters.AddWithValue("m", multiAttach);
+            cmd.Parameters.AddWithValue("n", name);
+            cmd.Parameters.AddWithValue("d", (object?)description ?? DBNull.Value);
+            cmd.Parameters.AddWithValue("s", sizeGiB);
+            cmd.Parameters.AddWithValue("z", NpgsqlTypes.NpgsqlDbType.Text, (object?)zone ?? DBNull.Value);
+            cmd.Parameters.AddWithValue("msg", $"create of {sizeGiB} GiB requested");
+            cmd.Parameters.AddWithValue("channel", Channels.Schedule);
+            try
             {
-                cmd.Parameters.AddWithValue("id", id);
-                cmd.Parameters.AddWithValue("m", multiAttach);
-                cmd.Parameters.AddWithValue("n", name);
-                cmd.Parameters.AddWithValue("d", (object?)description ?? DBNull.Value);
-                cmd.Parameters.AddWithValue("s", sizeGiB);
-                cmd.Parameters.AddWithValue("z", (object?)zone ?? DBNull.Value);
-                try
-                {
-                    await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
-                }
-                catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UniqueViolation)
-                {
-                    throw new BlockStoreException(ErrorIds.VolumeNameInUse, ErrorKind.ResourceExists,
-                        $"A volume named '{name}' already exists. Names are unique among volumes that are not deleted.", name);
-                }
+                return await Rows.FirstOrDefaultAsync(cmd, ReadVolume, ct).ConfigureAwait(false)
+                    ?? throw new BlockStoreException(ErrorIds.SchedulerUnavailable, ErrorKind.ResourceUnavailable,
+                        "No enabled, running scheduler service: the volume was not requested. " +
+                        "Check Get-BlockVolumeService -Service scheduler, enable it with Enable-BlockVolumeService, or start a scheduler host.");
             }
-
-            long opId;
-            await using (var cmd = new NpgsqlCommand(
-                "INSERT INTO bs.operations (volume_id, kind, stage) VALUES (@id, 'create', 'pending') RETURNING id", conn, tx))
+            catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UniqueViolation)
             {
-                cmd.Parameters.AddWithValue("id", id);
-                opId = (long)(await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false))!;
+                throw new BlockStoreException(ErrorIds.VolumeNameInUse, ErrorKind.ResourceExists,
+                    $"A volume named '{name}' already exists. Names are unique among volumes that are not deleted.", name);
             }
-
-            await Events.AddAsync(conn, tx, id, null, null, "requested", $"create of {sizeGiB} GiB requested", ct).ConfigureAwait(false);
-            await Events.NotifyAsync(conn, tx, Channels.Schedule, opId.ToString(System.Globalization.CultureInfo.InvariantCulture), ct).ConfigureAwait(false);
-            var volume = await GetOneAsync(conn, tx, id, ct).ConfigureAwait(false);
-            await tx.CommitAsync(ct).ConfigureAwait(false);
-            return volume!;
         }, ct);
     }
 
@@ -295,6 +284,7 @@ public sealed class VolumeRequests(StoreConnection store)
         await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
     }
 
+    // Column order of VolumeColumns (a RETURNING * or a join may add others after them).
     private static BlockVolume ReadVolume(NpgsqlDataReader r) => new()
     {
         Id = r.GetGuid(0),
