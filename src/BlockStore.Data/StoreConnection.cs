@@ -29,8 +29,18 @@ public sealed class StoreConnection
             builder.Timeout = 5;
         }
 
+        if (IsMultiHost(builder.Host) && !connectionString.Contains("Recheck", StringComparison.OrdinalIgnoreCase))
+        {
+            // After a failover the new primary is remembered as a standby until its cached state
+            // expires (10 s by default), and Target Session Attributes=primary skips it meanwhile:
+            // check again after 1 s so hosts and cmdlets find the new primary as soon as it is one.
+            builder.HostRecheckSeconds = 1;
+        }
+
         ConnectionString = builder.ConnectionString;
-        DisplayName = $"{builder.Host}:{builder.Port}/{builder.Database} as {builder.Username}";
+        DisplayName = IsMultiHost(builder.Host)
+            ? $"{builder.Host}/{builder.Database} as {builder.Username}"
+            : $"{builder.Host}:{builder.Port}/{builder.Database} as {builder.Username}";
         DataSource = Sources.GetOrAdd(ConnectionString, cs => NpgsqlDataSource.Create(cs));
     }
 
@@ -40,6 +50,9 @@ public sealed class StoreConnection
     public string DisplayName { get; }
 
     public NpgsqlDataSource DataSource { get; }
+
+    /// <summary>True for a list of servers (Host=a:5432,b:5432), as for a Patroni cluster.</summary>
+    private static bool IsMultiHost(string? host) => host is not null && host.Contains(',', StringComparison.Ordinal);
 
     /// <summary>Host, port, database and user: the parts that are safe to show.</summary>
     public (string? Host, int Port, string? Database, string? Username) Describe()
@@ -134,6 +147,7 @@ public sealed class StoreConnection
     /// </remarks>
     public async Task<T> RunAsync<T>(Func<NpgsqlConnection, Task<T>> action, CancellationToken ct = default)
     {
+        var staleRetried = false;
         for (var attempt = 1; ; attempt++)
         {
             await using var conn = await OpenAsync(ct).ConfigureAwait(false);
@@ -144,6 +158,15 @@ public sealed class StoreConnection
             catch (PostgresException e) when (attempt < 4 && e.SqlState is PostgresErrorCodes.DeadlockDetected or PostgresErrorCodes.SerializationFailure)
             {
                 await Task.Delay(TimeSpan.FromMilliseconds(20 * attempt), ct).ConfigureAwait(false);
+            }
+            catch (Exception e) when (!staleRetried && IsStalePooledConnection(e))
+            {
+                // A pooled connection to a server that restarted or failed over: the server had
+                // closed it before our command (nothing of the action ran). Drop the pool and try
+                // once more on a fresh connection, which finds the current primary; if there is
+                // none, OpenAsync says StoreUnavailable.
+                staleRetried = true;
+                DataSource.Clear();
             }
             catch (Exception e) when (IsUnavailable(e))
             {
@@ -160,11 +183,28 @@ public sealed class StoreConnection
         }
     }
 
+    /// <summary>
+    /// The server ended this connection while it sat in the pool (shutdown, crash, demotion in a
+    /// failover): the failure comes before the server ran anything of ours. 25006 is a write on a
+    /// server that became a standby under the connection.
+    /// </summary>
+    private static bool IsStalePooledConnection(Exception e) => e switch
+    {
+        PostgresException pg => pg.SqlState is "57P01" or "57P02" or "57P03" or "25006",
+        NpgsqlException { InnerException: IOException or SocketException or EndOfStreamException } => true,
+        _ => false,
+    };
+
     public static bool IsUnavailable(Exception e) => e switch
     {
         BlockStoreException => false,
-        PostgresException pg => pg.SqlState is "57P01" or "57P02" or "57P03" or "53300" or "08006" or "08001" or "08004" or "3D000" or "28P01" or "28000",
+        // 25006: read-only transaction, i.e. the server is a standby (a failover is under way).
+        PostgresException pg => pg.SqlState is "57P01" or "57P02" or "57P03" or "53300" or "08006" or "08001" or "08004" or "3D000" or "28P01" or "28000" or "25006",
         NpgsqlException { InnerException: SocketException or IOException or TimeoutException } => true,
+        // A list of servers (Host=a,b): Npgsql reports every server's failure, or that none of the
+        // reachable ones is the primary (mid-failover): no primary to talk to.
+        NpgsqlException { InnerException: AggregateException } => true,
+        NpgsqlException n when n.Message.StartsWith("No suitable host", StringComparison.Ordinal) => true,
         NpgsqlException n => n.IsTransient,
         SocketException or TimeoutException => true,
         _ => false,
