@@ -13,6 +13,8 @@
     dotnet pwsh ./build.ps1 Demo           Build, Up, then a narrated tour of the cmdlets (the lab stays up)
     dotnet pwsh ./build.ps1 Bench [-Hosts 1000] [-Volumes 100000]  Build, Up, then the control-plane load benchmark
                                            with that many simulated hosts (tests/bench/Scale.Bench.ps1; writes docs/benchmarks.md)
+    dotnet pwsh ./build.ps1 Up -Ha         the lab with PostgreSQL as a Patroni cluster (primary + synchronous standby)
+    dotnet pwsh ./build.ps1 Chaos [-Rounds N] [-Ha]  requests under injected faults, then the invariants (tests/lab/Chaos.psm1)
 
     This file is the entry point only: parameters, Build and the dispatch below. The lab lives in
     tests/lab/ (Lab.psm1: PostgreSQL, LVM, hosts; LabTasks.psm1: Up, Down, guest; guest/), the test
@@ -22,7 +24,7 @@
 [CmdletBinding()]
 param(
     [Parameter(Position = 0)]
-    [ValidateSet('Build', 'Up', 'Down', 'Test', 'Pester', 'Demo', 'Bench')]
+    [ValidateSet('Build', 'Up', 'Down', 'Test', 'Pester', 'Demo', 'Bench', 'Chaos')]
     [string] $Task = 'Build',
 
     # Up, Test: lab nodes (1-16). Bench: simulated volume hosts (default 1000).
@@ -32,6 +34,13 @@ param(
     # Bench: existing volumes the simulated hosts hold.
     [ValidateRange(0, 1000000)]
     [int] $Volumes = 100000,
+
+    # Up, Chaos: PostgreSQL as a Patroni cluster (primary + synchronous standby, etcd; tests/lab/Patroni.ps1).
+    [switch] $Ha,
+
+    # Chaos: rounds of requests and faults (tests/lab/Chaos.psm1).
+    [ValidateRange(1, 100000)]
+    [int] $Rounds = 10,
 
     # Up: also boot the storage-host guest (qemu, LIO + targetcli; see tests/lab/guest/LabGuest.psm1).
     [switch] $WithGuest,
@@ -152,7 +161,7 @@ function Invoke-Build {
 function Invoke-Up {
     # A lab without hosts is no lab: build them first, and a failed build fails Up.
     if (-not (Test-LabHostsBuilt -Repo $Repo)) { Write-LabStep 'out/hosts is missing: building first'; Invoke-Build }
-    Invoke-LabUp -NodeCount $Hosts -WithGuest:$WithGuest -Repo $Repo
+    Invoke-LabUp -NodeCount $Hosts -WithGuest:$WithGuest -Repo $Repo -Ha:$Ha
 }
 
 function Invoke-Demo {
@@ -185,6 +194,7 @@ try {
         'Pester' { Import-Module (Join-Path $Repo 'tests/pester/TestRun.psm1') -Force; exit @(Invoke-PesterTask @testRun)[-1] }
         'Demo' { Invoke-Demo }
         'Bench' { Invoke-Build; Invoke-LabUp -NodeCount 2 -Repo $Repo; & (Join-Path $Repo 'tests/bench/Scale.Bench.ps1') -Hosts $(if ($PSBoundParameters.ContainsKey('Hosts')) { $Hosts } else { 1000 }) -Volumes $Volumes }
+        'Chaos' { Import-Module (Join-Path $Repo 'tests/lab/Chaos.psm1') -Force -DisableNameChecking; exit @(Invoke-ChaosTask -Repo $Repo -Rounds $Rounds -Ha:$Ha -Hosts $Hosts -Build { Invoke-Build })[-1] }
     }
 }
 catch {

@@ -13,9 +13,10 @@ function Get-LabHostCommand {
     $hostsDir = Join-Path $Lab.repo 'out/hosts'
     $interval = "--BlockStore:ReportIntervalSeconds=$($Lab.reportIntervalSeconds)"
     $cs = "--BlockStore:ConnectionString=$($Lab.connectionString)"
-    if ($Name -eq $Lab.scheduler.name) {
-        # The scheduler logs in as the lab's bs_scheduler member (password in the root-only pgpass file).
-        if ($Lab.scheduler.PSObject.Properties['connectionString']) { $cs = "--BlockStore:ConnectionString=$($Lab.scheduler.connectionString)" }
+    if ($Name -in (Get-LabSchedulerNames -Lab $Lab)) {
+        # Each scheduler logs in as its own bs_scheduler member (passwords in the root-only pgpass file).
+        $entry = if ($Lab.PSObject.Properties['schedulers']) { @($Lab.schedulers | Where-Object name -EQ $Name)[0] } else { $Lab.scheduler }
+        if ($entry.PSObject.Properties['connectionString']) { $cs = "--BlockStore:ConnectionString=$($entry.connectionString)" }
         $dir = Join-Path $hostsDir 'scheduler'
         return @{
             Name = $Name; WorkingDirectory = $dir; Dll = (Join-Path $dir 'BlockStore.Scheduler.dll')
@@ -24,7 +25,7 @@ function Get-LabHostCommand {
     }
     $node = @($Lab.nodes | Where-Object name -EQ $Name)
     if ($node.Count -ne 1) {
-        throw "Unknown lab host '$Name'. Known: $((@($Lab.scheduler.name) + @($Lab.nodes.name)) -join ', ')"
+        throw "Unknown lab host '$Name'. Known: $((Get-LabHostNames $Lab) -join ', ')"
     }
     $dir = Join-Path $hostsDir 'agent'
     # Each agent logs in as its own host role: the configuration Register-BlockVolumeHost wrote.
@@ -87,7 +88,7 @@ function Test-LabHost {
     if (-not $Lab) { $Lab = Get-LabInfo }
     $hostPid = Get-LabHostPid -Name $Name -Lab $Lab
     if (-not $hostPid) { return $false }
-    $dll = if ($Name -eq $Lab.scheduler.name) { 'BlockStore.Scheduler.dll' } else { 'BlockStore.Agent.dll' }
+    $dll = if ($Name -in (Get-LabSchedulerNames -Lab $Lab)) { 'BlockStore.Scheduler.dll' } else { 'BlockStore.Agent.dll' }
     return (Test-LabPidAlive -ProcessId $hostPid -CommandLike $dll)
 }
 
@@ -165,7 +166,7 @@ function Stop-LabHost {
     if (-not $Lab) { $Lab = Get-LabInfo }
     $hostPid = Get-LabHostPid -Name $Name -Lab $Lab
     if ($hostPid) {
-        $dll = if ($Name -eq $Lab.scheduler.name) { 'BlockStore.Scheduler.dll' } else { 'BlockStore.Agent.dll' }
+        $dll = if ($Name -in (Get-LabSchedulerNames -Lab $Lab)) { 'BlockStore.Scheduler.dll' } else { 'BlockStore.Agent.dll' }
         Stop-LabProcess -ProcessId $hostPid -TimeoutSeconds $TimeoutSeconds -CommandLike $dll
     }
     Remove-Item -LiteralPath (Get-LabPidFile -Name $Name -Lab $Lab) -ErrorAction Ignore
@@ -186,19 +187,19 @@ function Stop-LabAgent {
 }
 
 function Start-LabScheduler {
-    <# Starts the lab's scheduler host. #>
+    <# Starts the lab's scheduler hosts (every one of them: with one stopped the other places the work). #>
     [CmdletBinding()]
     param([switch] $NoWait)
     $lab = Get-LabInfo
-    Start-LabHost -Name $lab.scheduler.name -Lab $lab -NoWait:$NoWait
+    foreach ($n in Get-LabSchedulerNames -Lab $lab) { Start-LabHost -Name $n -Lab $lab -NoWait:$NoWait }
 }
 
 function Stop-LabScheduler {
-    <# Stops the lab's scheduler host. #>
+    <# Stops the lab's scheduler hosts (all of them: "no scheduler running"). #>
     [CmdletBinding()]
     param([int] $TimeoutSeconds = 5)
     $lab = Get-LabInfo
-    Stop-LabHost -Name $lab.scheduler.name -Lab $lab -TimeoutSeconds $TimeoutSeconds
+    foreach ($n in Get-LabSchedulerNames -Lab $lab) { Stop-LabHost -Name $n -Lab $lab -TimeoutSeconds $TimeoutSeconds }
 }
 
 function Test-LabHostsBuilt {

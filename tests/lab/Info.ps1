@@ -12,6 +12,9 @@ $script:LabSettings = [ordered]@{
     ReaderRole               = 'lab_reader'
     SchedulerRole            = 'lab_scheduler'
     SchedulerName            = 'scheduler1'
+    # Two schedulers, each with its own login (both members of bs_scheduler): they share the queue
+    # (FOR UPDATE SKIP LOCKED) and either one covers for the other when it is disabled or dies.
+    Schedulers               = @(@{ Name = 'scheduler1'; Role = 'lab_scheduler' }, @{ Name = 'scheduler2'; Role = 'lab_scheduler2' })
     ReportIntervalSeconds    = 2
     ServiceDownSeconds       = 10
     # The agents' LV reconcile pass (Agent:Reconcile:IntervalSeconds; the product default is 300).
@@ -65,9 +68,18 @@ function Get-LabInfo {
     return ($script:LabInfoCache.Json | ConvertFrom-Json)
 }
 
+function Get-LabSchedulerNames {
+    <# The lab's schedulers (scheduler1, scheduler2; only scheduler1 in a lab written before there were two). #>
+    [CmdletBinding()]
+    param([object] $Lab)
+    if (-not $Lab) { $Lab = Get-LabInfo }
+    if ($Lab.PSObject.Properties['schedulers']) { return @($Lab.schedulers | ForEach-Object name) }
+    return @($Lab.scheduler.name)
+}
+
 function Get-LabHostNames([object] $Lab) {
-    <# The lab's hosts on this machine: the scheduler, then node1..nodeN (not the guest). #>
-    return @($Lab.scheduler.name) + @($Lab.nodes | ForEach-Object name)
+    <# The lab's hosts on this machine: the schedulers, then node1..nodeN (not the guest). #>
+    return @(Get-LabSchedulerNames -Lab $Lab) + @($Lab.nodes | ForEach-Object name)
 }
 
 function Get-LabSettings { <# The lab's fixed settings (read-only by convention). #> return $script:LabSettings }

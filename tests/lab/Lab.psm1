@@ -8,6 +8,6 @@ $PSNativeCommandUseErrorActionPreference = $false
 # LVM prints "File descriptor N leaked" for every fd it inherits; the lab does not care.
 $env:LVM_SUPPRESS_FD_WARNINGS = '1'
 
-foreach ($part in 'Native', 'Info', 'Postgres', 'Lvm', 'Hosts', 'Packages') { . (Join-Path $PSScriptRoot "$part.ps1") }
+foreach ($part in 'Native', 'Info', 'Postgres', 'Patroni', 'Lvm', 'Hosts', 'Packages') { . (Join-Path $PSScriptRoot "$part.ps1") }
 
 Export-ModuleMember -Function *-Lab*

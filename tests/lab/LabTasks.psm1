@@ -9,13 +9,16 @@ Import-Module (Join-Path $PSScriptRoot 'BlockStoreLab.psm1') -DisableNameCheckin
 
 function Invoke-LabUp {
     <# Starts the lab in <repo>/.blockstore (idempotent: an up lab is left as it is, dead hosts restarted). #>
-    param([Parameter(Mandatory)][int] $NodeCount, [switch] $WithGuest, [string] $Repo = (Get-LabRepoRoot))
+    param([Parameter(Mandatory)][int] $NodeCount, [switch] $WithGuest, [string] $Repo = (Get-LabRepoRoot),
+        # PostgreSQL as a Patroni cluster: primary + synchronous standby, etcd (Patroni.ps1).
+        [switch] $Ha)
     $stateDir = Get-LabStateDir -Repo $Repo
     if (-not (Resolve-LabLeftovers -Repo $Repo -WithGuest:$WithGuest)) {
         if (-not (Test-LabIsRoot)) { throw 'The lab needs root: it creates loop devices and LVM volume groups (run as root).' }
         Install-LabPackages
+        if ($Ha) { Install-LabPackages -Ha }
         $secretsDir = New-LabFolders -StateDir $stateDir
-        $cluster = New-LabPostgresCluster -StateDir $stateDir -Repo $Repo
+        $cluster = if ($Ha) { New-LabPatroniCluster -StateDir $stateDir -Repo $Repo } else { New-LabPostgresCluster -StateDir $stateDir -Repo $Repo }
         $activation = Test-LabDeviceMapper
         if (-not $activation) { Write-Host 'device-mapper not available: LVM runs with activation off (metadata operations only)' -ForegroundColor Yellow }
         $lvmConfig = Get-LabLvmConfig -Activation $activation
@@ -45,7 +48,7 @@ function Resolve-LabLeftovers {
         if (Test-LabPostgresRunning -Lab $lab) {
             $dead = @(Get-LabHostNames $lab | Where-Object { -not (Test-LabHost -Name $_ -Lab $lab) })
             if ($dead.Count -eq 0 -or -not (Test-LabHostsBuilt -Repo $Repo)) {
-                Write-Host "lab is already up ($(@($lab.nodes).Count) nodes; connection: $($lab.connectionString))"
+                Write-Host "lab is already up ($(@($lab.nodes).Count) nodes$(if ($lab.PSObject.Properties['ha']) { ', Patroni' }); connection: $($lab.connectionString))"
                 if ($dead.Count -gt 0) { Write-Warning "not running (hosts not built): $($dead -join ', ')" }
                 return $true
             }
@@ -82,6 +85,15 @@ function Write-LabDescription {
     $s = Get-LabSettings
     $pgpass = Join-Path $SecretsDir 'pgpass'
     $roleCs = { param($role) "Host=127.0.0.1;Port=$($Cluster.port);Username=$role;Database=$($s.Database);Passfile=$pgpass" }
+    $ownerCs = "Host=$($Cluster.socketDir);Port=$($Cluster.port);Username=$($s.User);Database=$($s.Database)"
+    $adminCs = "Host=$($Cluster.socketDir);Port=$($Cluster.port);Username=$($s.User);Database=postgres"
+    $ha = $Cluster.PSObject.Properties['ha']
+    if ($ha) {
+        # Up -Ha: every component gets the list of servers and asks for the primary, as in production.
+        $roleCs = { param($role) "Host=$($Cluster.tcpHosts);Target Session Attributes=primary;Username=$role;Database=$($s.Database);Passfile=$pgpass" }
+        $ownerCs = "Host=$($Cluster.socketHosts);Target Session Attributes=primary;Username=$($s.User);Database=$($s.Database)"
+        $adminCs = "Host=$($Cluster.socketHosts);Target Session Attributes=primary;Username=$($s.User);Database=postgres"
+    }
     $cs = & $roleCs $s.OperatorRole
     $lab = [ordered]@{
         repo                     = $Repo
@@ -92,8 +104,8 @@ function Write-LabDescription {
         database                 = $s.Database
         connectionString         = $cs
         readerConnectionString   = (& $roleCs $s.ReaderRole)
-        ownerConnectionString    = "Host=$($Cluster.socketDir);Port=$($Cluster.port);Username=$($s.User);Database=$($s.Database)"
-        adminConnectionString    = "Host=$($Cluster.socketDir);Port=$($Cluster.port);Username=$($s.User);Database=postgres"
+        ownerConnectionString    = $ownerCs
+        adminConnectionString    = $adminCs
         secretsDir               = $SecretsDir
         pgBinDir                 = $s.PgBinDir
         pgDataDir                = $Cluster.pgDataDir
@@ -106,11 +118,13 @@ function Write-LabDescription {
         serviceDownSeconds       = $s.ServiceDownSeconds
         reconcileIntervalSeconds = $s.ReconcileIntervalSeconds
         scheduler                = [ordered]@{ name = $s.SchedulerName; connectionString = (& $roleCs $s.SchedulerRole) }
+        schedulers               = @($s.Schedulers | ForEach-Object { [ordered]@{ name = $_.Name; connectionString = (& $roleCs $_.Role) } })
         nodes                    = @($Nodes)
         nodeNames                = @($Nodes | ForEach-Object { $_.name })
         volumeGroups             = @($Nodes | ForEach-Object { $_.vg })
         loopDevices              = @($Nodes | ForEach-Object { $_.loopDevice })
     }
+    if ($ha) { $lab['ha'] = $Cluster.ha }
     $lab | ConvertTo-Json -Depth 5 | Set-Content -LiteralPath (Join-Path $StateDir 'lab.json')
     # Quoted (BlockStoreLab.psm1): bash `set -a; . lab.env`, systemd's EnvironmentFile= and
     # Get-BlockStoreLabEnvironment all read the whole connection string, ';' included.
@@ -164,6 +178,8 @@ function Invoke-LabDown {
     )
     $pgHomes = @((Get-LabPgHome -Repo $Repo), (Get-LabPgHome -Repo $Repo -Fallback))
     if ($lab -and $lab.PSObject.Properties['pgHome']) { $pgHomes = @($lab.pgHome) + $pgHomes }
+    # Up -Ha: Patroni stops its servers, then etcd; then any single-server cluster.
+    $did += Stop-LabPatroniCluster -StateDir $stateDir -PgHomes ($pgHomes | Select-Object -Unique)
     foreach ($pgHome in ($pgHomes | Select-Object -Unique)) { $did += Stop-LabPostgresCluster -PgHome $pgHome }
     $activation = if ($lab) { [bool]$lab.lvmActivation } else { Test-LabDeviceMapper }
     $did += Remove-LabNodeDisks -StateDir $stateDir -Activation $activation

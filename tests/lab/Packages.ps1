@@ -11,10 +11,13 @@ $script:LabGuestPackages = [ordered]@{
     'qemu-block-extra' = '/usr/lib/x86_64-linux-gnu/qemu/block-iscsi.so'
 }
 
+# Up -Ha: Patroni, its etcd v3 client and etcd (tests/lab/Patroni.ps1).
+$script:LabHaPackages = [ordered]@{ patroni = 'patroni'; 'etcd-server' = 'etcd'; 'python3-etcd' = '/usr/lib/python3/dist-packages/etcd' }
+
 function Install-LabPackages {
-    <# Installs the lab's packages (-Guest: the guest's) that are missing; without root, says which. #>
-    param([switch] $Guest)
-    $table = if ($Guest) { $script:LabGuestPackages } else { $script:LabPackages }
+    <# Installs the lab's packages (-Guest: the guest's, -Ha: Patroni's) that are missing; without root, says which. #>
+    param([switch] $Guest, [switch] $Ha)
+    $table = if ($Guest) { $script:LabGuestPackages } elseif ($Ha) { $script:LabHaPackages } else { $script:LabPackages }
     $need = @(foreach ($p in $table.Keys) {
             $file = $table[$p]
             $present = if ($file.StartsWith('/')) { Test-Path -LiteralPath $file }
@@ -22,7 +25,7 @@ function Install-LabPackages {
             if (-not $present) { $p }
         })
     if ($need.Count -eq 0) { return }
-    $for = if ($Guest) { ' for the guest' } else { '' }
+    $for = if ($Guest) { ' for the guest' } elseif ($Ha) { ' for Up -Ha' } else { '' }
     if (-not (Test-LabIsRoot)) { throw "Missing packages${for}: $($need -join ', '). Install them as root: sudo apt-get install -y $($need -join ' ')" }
     Write-LabStep "apt-get install $($need -join ' ')"
     $env:DEBIAN_FRONTEND = 'noninteractive'

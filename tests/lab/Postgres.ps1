@@ -43,6 +43,8 @@ function Test-LabPostgresRunning {
     [CmdletBinding()]
     param([object] $Lab)
     if (-not $Lab) { $Lab = Get-LabInfo }
+    # Up -Ha: running means a primary answers (Patroni's REST API says which member it is).
+    if ($Lab.PSObject.Properties['ha']) { return [bool](Get-LabPatroniPrimary -Lab $Lab) }
     Invoke-LabNative (Join-Path $Lab.pgBinDir 'pg_isready') @('-q', '-h', $Lab.host, '-p', "$($Lab.port)", '-t', '2') -AllowFailure | Out-Null
     return ($LASTEXITCODE -eq 0)
 }
@@ -78,8 +80,13 @@ function Invoke-LabSql {
     # The lab's superuser logs in through the unix socket only (see New-LabPostgresCluster).
     $pgHost = if ($Lab.PSObject.Properties['socketDir'] -and $Lab.socketDir) { $Lab.socketDir } else { $Lab.host }
     $what = if ($File) { @('-f', $File) } else { @('-c', $Sql) }
-    return (Invoke-LabNative (Join-Path $Lab.pgBinDir 'psql') (@('-X', '-q', '-At', '-v', 'ON_ERROR_STOP=1', '-h', $pgHost, '-p', "$($Lab.port)",
-                '-U', $Lab.user, '-d', $Database) + $what) -What 'psql')
+    $target = @('-h', $pgHost, '-p', "$($Lab.port)", '-U', $Lab.user, '-d', $Database)
+    if ($Lab.PSObject.Properties['ha']) {
+        # Up -Ha: whichever Patroni member is the primary now (libpq tries the sockets in turn).
+        $members = @($Lab.ha.members)
+        $target = @('-d', "host=$(@($members.socketDir) -join ',') port=$(@($members.port) -join ',') user=$($Lab.user) dbname=$Database target_session_attrs=read-write connect_timeout=5")
+    }
+    return (Invoke-LabNative (Join-Path $Lab.pgBinDir 'psql') (@('-X', '-q', '-At', '-v', 'ON_ERROR_STOP=1') + $target + $what) -What 'psql')
 }
 
 function New-LabPostgresCluster {
@@ -186,10 +193,12 @@ function New-LabRoles {
     #>
     param([Parameter(Mandatory)][object] $Lab, [Parameter(Mandatory)][string] $PgPass)
     $s = $script:LabSettings
-    Write-LabStep "login roles $($s.OperatorRole), $($s.ReaderRole), $($s.SchedulerRole) (passwords in .blockstore/secrets/pgpass)"
+    # One login per scheduler, all members of bs_scheduler.
+    $logins = @(@($s.OperatorRole, 'bs_operator'), @($s.ReaderRole, 'bs_reader')) + @($s.Schedulers | ForEach-Object { , @($_.Role, 'bs_scheduler') })
+    Write-LabStep "login roles $(@($logins | ForEach-Object { $_[0] }) -join ', ') (passwords in .blockstore/secrets/pgpass)"
     $sqlFile = Join-Path $Lab.secretsDir 'roles.sql'
     $pass = [ordered]@{}
-    $sql = foreach ($r in @(@($s.OperatorRole, 'bs_operator'), @($s.ReaderRole, 'bs_reader'), @($s.SchedulerRole, 'bs_scheduler'))) {
+    $sql = foreach ($r in $logins) {
         $pass[$r[0]] = New-LabPassword
         "CREATE ROLE $($r[0]) LOGIN PASSWORD '$($pass[$r[0]])' IN ROLE $($r[1]);"
     }

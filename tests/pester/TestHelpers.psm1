@@ -72,7 +72,7 @@ Export-ModuleMember -Function @(
     'Initialize-LabTest', 'New-LabTestPrefix', 'Wait-LabCondition', 'Wait-LabCapacityReported',
     'Get-LabRepoRoot', 'Get-LabStateDir', 'Get-LabInfo', 'Test-LabIsRoot', 'Test-LabDeviceMapper', 'Get-LabLvmConfig',
     'Invoke-LabLvm', 'Invoke-LabSql', 'Invoke-LabNative', 'Get-LabFreePort',
-    'Get-LabHostCommand', 'Get-LabHostPid', 'Test-LabPidAlive', 'Test-LabHost', 'Start-LabHost', 'Stop-LabHost',
+    'Get-LabHostCommand', 'Get-LabSchedulerNames', 'Get-LabHostPid', 'Test-LabPidAlive', 'Test-LabHost', 'Start-LabHost', 'Stop-LabHost',
     'Stop-LabProcess', 'Start-LabAgent', 'Stop-LabAgent', 'Start-LabScheduler', 'Stop-LabScheduler',
     'ConvertTo-LabShellWord', 'Get-LabPwshCommand',
     'Invoke-LabPgCtl', 'Test-LabPostgresRunning', 'Stop-LabPostgres', 'Start-LabPostgres'

@@ -176,6 +176,10 @@ function Invoke-TestRun {
         foreach ($p in $projects) { Invoke-XunitProject $p.FullName $resultsDir $totals }
 
         Invoke-PesterTests $lab $resultsDir $totals $plan $firstRun
+
+        # A short chaos stream on this lab, then on a fresh Patroni lab (tests/lab/Chaos.psm1): one test each.
+        Import-Module (Join-Path $Repo 'tests/lab/Chaos.psm1') -Force -DisableNameChecking
+        Invoke-TestChaos -Repo $Repo -Hosts $Hosts -Totals $totals
     }
     catch {
         Write-Host "ERROR: $_" -ForegroundColor Red

@@ -26,6 +26,7 @@
         'ModuleConventions.Tests.ps1' = 300    # 8 s, 21 s
         'Reconcile.Tests.ps1'         = 300    # new: 39 s, 42 s (waits for two 10-s reconcile passes)
         'Resilience.Tests.ps1'        = 300    # 20 s, -
+        'Schedulers.Tests.ps1'        = 600    # new: 92 s idle-ish, 135 s at load 40
         'VolumeLifecycle.Tests.ps1'   = 900    # 65 s, 160 s
         'VolumeService.Tests.ps1'     = 480    # 43 s, 58 s
     }

@@ -58,7 +58,7 @@ BeforeAll {
 }
 
 AfterAll {
-    foreach ($n in @($lab.scheduler.name) + @($lab.nodeNames)) {
+    foreach ($n in @(Get-LabSchedulerNames) + @($lab.nodeNames)) {
         if (-not (Test-LabHost -Name $n)) { Start-LabHost -Name $n | Out-Null }
     }
     Remove-TestVolumes "$prefix*"

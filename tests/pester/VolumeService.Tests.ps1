@@ -14,6 +14,13 @@ BeforeAll {
         throw "These tests expect the lab's node1, node2 and scheduler1, not $node1, $node2, $sched"
     }
     $allHosts = @($sched, $node1, $node2)
+    # These tests are about one scheduler; the lab's others (scheduler2) are stopped and disabled
+    # meanwhile (how two cover for each other: Schedulers.Tests.ps1).
+    $script:otherSchedulers = @(Get-LabSchedulerNames | Where-Object { $_ -ne $sched })
+    foreach ($s in $otherSchedulers) {
+        Stop-LabHost -Name $s
+        Invoke-LabSql "update bs.services set disabled = true, disabled_reason = 'VolumeService.Tests: one scheduler' where host = '$s' and service = 'scheduler'" | Out-Null
+    }
     $prefix = 'svc' + [guid]::NewGuid().ToString('N').Substring(0, 6) + '-'
 
     function New-TestVolume([string] $Suffix, [switch] $NoWait) {
@@ -79,6 +86,10 @@ BeforeAll {
 
 AfterAll {
     Restore-LabServices
+    foreach ($s in $otherSchedulers) {
+        Invoke-LabSql "update bs.services set disabled = false, disabled_reason = null where host = '$s' and service = 'scheduler'" | Out-Null
+        Start-LabHost -Name $s | Out-Null
+    }
     Get-BlockVolume -Name "$prefix*" | Remove-BlockVolume -Confirm:$false -Wait -TimeoutSec 120
 }
 
