@@ -14,7 +14,8 @@
     dotnet pwsh ./build.ps1 Bench [-Hosts 1000] [-Volumes 100000]  Build, Up, then the control-plane load benchmark
                                            with that many simulated hosts (tests/bench/Scale.Bench.ps1; writes docs/benchmarks.md)
     dotnet pwsh ./build.ps1 Up -Ha         the lab with PostgreSQL as a Patroni cluster (primary + synchronous standby)
-    dotnet pwsh ./build.ps1 Chaos [-Rounds N] [-Ha]  requests under injected faults, then the invariants (tests/lab/Chaos.psm1)
+    dotnet pwsh ./build.ps1 Chaos [-Rounds N] [-Ha] [-WithGuest]  requests (with -WithGuest also iSCSI attaches) under
+                                           injected faults, then the invariants (tests/lab/Chaos.psm1)
 
     This file is the entry point only: parameters, Build and the dispatch below. The lab lives in
     tests/lab/ (Lab.psm1: PostgreSQL, LVM, hosts; LabTasks.psm1: Up, Down, guest; guest/), the test
@@ -42,7 +43,7 @@ param(
     [ValidateRange(1, 100000)]
     [int] $Rounds = 10,
 
-    # Up: also boot the storage-host guest (qemu, LIO + targetcli; see tests/lab/guest/LabGuest.psm1).
+    # Up, Chaos: also boot the storage-host guest (qemu, LIO + targetcli; see tests/lab/guest/LabGuest.psm1).
     [switch] $WithGuest,
 
     # Test: skip the guest (and the iSCSI tests that need it); by default Test boots it when qemu is installed.
@@ -194,7 +195,7 @@ try {
         'Pester' { Import-Module (Join-Path $Repo 'tests/pester/TestRun.psm1') -Force; exit @(Invoke-PesterTask @testRun)[-1] }
         'Demo' { Invoke-Demo }
         'Bench' { Invoke-Build; Invoke-LabUp -NodeCount 2 -Repo $Repo; & (Join-Path $Repo 'tests/bench/Scale.Bench.ps1') -Hosts $(if ($PSBoundParameters.ContainsKey('Hosts')) { $Hosts } else { 1000 }) -Volumes $Volumes }
-        'Chaos' { Import-Module (Join-Path $Repo 'tests/lab/Chaos.psm1') -Force -DisableNameChecking; exit @(Invoke-ChaosTask -Repo $Repo -Rounds $Rounds -Ha:$Ha -Hosts $Hosts -Build { Invoke-Build })[-1] }
+        'Chaos' { Import-Module (Join-Path $Repo 'tests/lab/Chaos.psm1') -Force -DisableNameChecking; exit @(Invoke-ChaosTask -Repo $Repo -Rounds $Rounds -Ha:$Ha -WithGuest:$WithGuest -Hosts $Hosts -Build { Invoke-Build })[-1] }
     }
 }
 catch {
