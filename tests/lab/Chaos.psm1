@@ -56,39 +56,48 @@ function Get-ChaosMedian([System.Collections.Generic.List[double]] $Values) {
     return ($sorted[$sorted.Count / 2 - 1] + $sorted[$sorted.Count / 2]) / 2
 }
 
-function Invoke-ChaosSwitchoverProbe {
+function Invoke-ChaosFailoverProbe {
     <#
-    While a background patronictl switchover runs: a create every 250 ms (each an accepted request
-    like any other, later deleted by the stream) until the switchover has ended and a create was
-    accepted after the last refusal. Returns the longest window in which creates were refused, from
-    the last accepted create before it to the first one after it (ms), or $null when none was refused.
+    Right after a Patroni fault: a create every 250 ms (each an accepted request like any other, later
+    deleted by the stream) until the window in which creates are refused has closed and, for a
+    switchover (-Switchover, running in the background), patronictl has ended; after a kill with no
+    refusal for 10 s the probe stops. Returns @{ WindowMs (last create accepted before the refusals
+    to the first one after them); RecoveredMs (fault to that first create) } or $null when no create
+    was refused. Creates that commit in the instant of a kill still reach the dying primary's
+    surviving backends (their commit is acknowledged by the synchronous standby), so "first create
+    after the fault" alone would time nothing.
     #>
-    param([Parameter(Mandatory)][object] $Switchover, [Parameter(Mandatory)][string] $Run,
+    param([Parameter(Mandatory)][System.Diagnostics.Stopwatch] $Clock, [object] $Switchover, [Parameter(Mandatory)][string] $Run,
         [Parameter(Mandatory)][AllowEmptyCollection()][System.Collections.Generic.List[object]] $Accepted,
         [Parameter(Mandatory)][AllowEmptyCollection()][System.Collections.Generic.List[guid]] $Live,
         [Parameter(Mandatory)][AllowEmptyCollection()][System.Collections.Generic.List[string]] $OtherErrors)
-    $clock = [System.Diagnostics.Stopwatch]::StartNew()
-    $lastOk = 0.0; $refusedSince = $null; $longest = $null
-    while ($clock.Elapsed.TotalSeconds -lt 240) {
-        $ended = $Switchover.Process.HasExited
+    $lastOk = 0.0; $refusedSince = $null; $result = $null
+    while ($Clock.Elapsed.TotalSeconds -lt 240) {
+        $ended = if ($Switchover) { $Switchover.Process.HasExited } else { $null -ne $result -or $Clock.Elapsed.TotalSeconds -ge 10 }
+        if ($ended -and $null -eq $refusedSince) { break }
         $script:ChaosProbe++
         $name = "$Run-s$($script:ChaosProbe)"
         try {
             $v = New-BlockVolume -Name $name -SizeGiB 1 -Confirm:$false -ErrorAction Stop
             $Accepted.Add([pscustomobject]@{ Id = $v.Id; Kind = 'create'; Expect = 'available'; Name = $name })
             $Live.Add($v.Id)
-            $now = $clock.Elapsed.TotalMilliseconds
-            if ($null -ne $refusedSince) { $longest = [Math]::Max([double]$longest, $now - $lastOk); $refusedSince = $null }
+            $now = $Clock.Elapsed.TotalMilliseconds
+            if ($null -ne $refusedSince) {
+                if ($null -eq $result -or $now - $lastOk -gt $result.WindowMs) { $result = [pscustomobject]@{ WindowMs = $now - $lastOk; RecoveredMs = $now } }
+                $refusedSince = $null
+            }
             $lastOk = $now
-            if ($ended) { break }
         }
         catch {
-            if (-not (Test-ChaosUnavailable $_)) { $OtherErrors.Add("create $name (switchover probe): $($_.FullyQualifiedErrorId): $($_.Exception.Message)"); if ($ended) { break } }
-            elseif ($null -eq $refusedSince) { $refusedSince = $clock.Elapsed.TotalMilliseconds }
+            if (-not (Test-ChaosUnavailable $_)) { $OtherErrors.Add("create $name (failover probe): $($_.FullyQualifiedErrorId): $($_.Exception.Message)"); if ($ended) { break } }
+            else {
+                $script:ChaosProbeRefused++
+                if ($null -eq $refusedSince) { $refusedSince = $Clock.Elapsed.TotalMilliseconds }
+            }
         }
         Start-Sleep -Milliseconds 250
     }
-    return $longest
+    return $result
 }
 
 function Invoke-LabChaos {
@@ -118,7 +127,7 @@ function Invoke-LabChaos {
     else { $faults['PostgreSQL crash (pg_ctl stop -m immediate)'] = 0 }
     if ($guest) { $faults['SIGKILL guest agent'] = 0 }
     $accepted = [System.Collections.Generic.List[object]]::new()   # @{ Id; Kind; Expect }
-    $refused = 0; $otherErrors = [System.Collections.Generic.List[string]]::new()
+    $refused = 0; $script:ChaosProbeRefused = 0; $otherErrors = [System.Collections.Generic.List[string]]::new()
     $live = [System.Collections.Generic.List[guid]]::new()        # created by this run, not yet asked to delete
     $dead = @{}                                                   # host name -> round to restart it
     $failoverMs = [System.Collections.Generic.List[double]]::new()        # SIGKILL of the primary / PostgreSQL crash -> first accepted create
@@ -154,20 +163,26 @@ function Invoke-LabChaos {
                 if ($dbFault) {
                     $failoverStart = [System.Diagnostics.Stopwatch]::StartNew()
                     if ($ha) {
-                        if ($rng.Next(0, 2) -eq 0) {
+                        $kill = $rng.Next(0, 2) -eq 0
+                        if ($kill) {
                             $m = Invoke-LabPatroniKillPrimary -Lab $Lab
                             $faults['SIGKILL primary postmaster (failover)']++
                             Write-Host "  round $round`: SIGKILL postmaster of primary $($m.name)"
                         }
                         else {
-                            # In the background: the creates below go on meanwhile, as users' would.
+                            # In the background: the probe's creates go on meanwhile, as users' would.
                             $switchover = Invoke-LabPatroniSwitchover -Lab $Lab -NoWait
-                            # The creates right after the start still reach the old primary: the window a
-                            # switchover costs clients is measured by the probe at the end of the round.
-                            $failoverStart = $null
                             $faults['patronictl switchover']++
                             Write-Host "  round $round`: switchover to $($switchover.Candidate)"
                         }
+                        $p = Invoke-ChaosFailoverProbe -Clock $failoverStart -Switchover $switchover -Run $run -Accepted $accepted -Live $live -OtherErrors $otherErrors
+                        $failoverStart = $null
+                        $what = if ($kill) { 'the kill' } else { 'the switchover' }
+                        if ($p) {
+                            if ($kill) { $failoverMs.Add($p.RecoveredMs) } else { $switchoverGapMs.Add($p.WindowMs) }
+                            Write-Host ("  round $round`: creates refused for {0:0} ms; the first accepted after {1:0} ms after the start of $what" -f $p.WindowMs, $p.RecoveredMs)
+                        }
+                        else { Write-Host "  round $round`: no create refused after $what" }
                     }
                     else {
                         Invoke-LabPgCtl -Lab $Lab -Arguments @('-m', 'immediate', 'stop')
@@ -267,9 +282,6 @@ function Invoke-LabChaos {
             Invoke-ChaosGuestRequest -State $guest -Round $round -Run $run -Rng $rng -Accepted $accepted -Live $live -OtherErrors $otherErrors
         }
         if ($switchover) {
-            $gap = Invoke-ChaosSwitchoverProbe -Switchover $switchover -Run $run -Accepted $accepted -Live $live -OtherErrors $otherErrors
-            if ($null -ne $gap) { $switchoverGapMs.Add($gap); Write-Host ("  round $round`: switchover refused creates for {0:0} ms" -f $gap) }
-            else { Write-Host "  round $round`: no create refused during the switchover" }
             if (-not $switchover.Process.WaitForExit(150000)) { $switchover.Process.Kill($true) }
             if ($switchover.Process.ExitCode -ne 0) { $otherErrors.Add("patronictl switchover exited $($switchover.Process.ExitCode): $($switchover.Process.StandardError.ReadToEnd())") }
             $switchover = $null
@@ -281,6 +293,7 @@ function Invoke-LabChaos {
         Start-Sleep -Milliseconds ($rng.Next(200, 1200))
     }
     $streamSeconds = $clock.Elapsed.TotalSeconds
+    $refused += $script:ChaosProbeRefused
 
     # --- settle: every host back, every request to its end ----------------------------------------
     Write-Host "==> stream done in $([int]$streamSeconds) s: $($accepted.Count) request(s) accepted, $refused refused while no primary/server answered; letting everything settle" -ForegroundColor Cyan
@@ -391,8 +404,8 @@ function Invoke-LabChaos {
     Write-Host "Requests: $($accepted.Count) accepted ($byKind), $refused refused with StoreUnavailable"
     $median = Get-ChaosMedian $failoverMs
     if ($failoverMs.Count) {
-        $what = if ($ha) { 'SIGKILL of the primary (failover)' } else { 'PostgreSQL crash' }
-        Write-Host ("$what -> first accepted create: median {0:0} ms, min {1:0}, max {2:0} (n={3})" -f $median, ($failoverMs | Measure-Object -Minimum).Minimum, ($failoverMs | Measure-Object -Maximum).Maximum, $failoverMs.Count)
+        $what = if ($ha) { 'SIGKILL of the primary (failover) -> first create accepted after the refused ones' } else { 'PostgreSQL crash -> first accepted create' }
+        Write-Host ("$what`: median {0:0} ms, min {1:0}, max {2:0} (n={3} of {4})" -f $median, ($failoverMs | Measure-Object -Minimum).Minimum, ($failoverMs | Measure-Object -Maximum).Maximum, $failoverMs.Count, $(if ($ha) { $faults['SIGKILL primary postmaster (failover)'] } else { $faults['PostgreSQL crash (pg_ctl stop -m immediate)'] }))
     }
     $switchoverMedian = Get-ChaosMedian $switchoverGapMs
     if ($switchoverGapMs.Count) {

@@ -20,7 +20,8 @@ function New-ChaosGuestState([object] $Lab) {
 
 function Test-ChaosGuestKillDue([object] $State, [int] $Round, [System.Random] $Rng) {
     <# The guest's agent takes a minute to start at TCG speed: kill it at most once in twelve rounds. #>
-    return ($State -and -not $State.Dead -and $Round - $State.LastKill -ge 12 -and $Rng.Next(0, 3) -eq 0)
+    # Not in the first rounds either: the stream's first guest volume needs its agent to get going.
+    return ($State -and -not $State.Dead -and $Round -ge 6 -and $Round - $State.LastKill -ge 12 -and $Rng.Next(0, 3) -eq 0)
 }
 
 function Invoke-ChaosGuestAgent([object] $State, [ValidateSet('kill', 'start')][string] $Action) {
@@ -135,8 +136,9 @@ function Get-ChaosGuestFindings([object] $State, [object] $Lab, [System.Collecti
 
 function Invoke-ChaosGuestTail {
     <#
-    After the stream (an attach at TCG speed outlasts a short stream): waits for the attaches still in
-    flight, then detaches every attachment the stream made that is attached, and on a coin toss
+    After the stream (an attach at TCG speed outlasts a short stream): when the stream got no attach
+    through, attaches one guest volume that is available (so every run drives LIO at least once);
+    waits for the attaches in flight, then detaches every attachment the stream made that is attached, and on a coin toss
     SIGKILLs the guest's agent while those detaches run (started again at once: the settle then
     waits for its recovery). Returns the number of agent kills.
     #>
@@ -147,8 +149,21 @@ function Invoke-ChaosGuestTail {
         [Parameter(Mandatory)][AllowEmptyCollection()][System.Collections.Generic.List[string]] $OtherErrors,
         [int] $TimeoutSeconds = 420
     )
-    if ($State.Attached.Count -eq 0) { return 0 }
     $deadline = [DateTime]::UtcNow.AddSeconds($TimeoutSeconds)
+    if ($State.Attached.Count -eq 0) {
+        $ready = $null
+        while (-not $ready -and $State.Volumes.Count -gt 0 -and [DateTime]::UtcNow -lt $deadline) {
+            $ready = @($State.Volumes | Where-Object { (Get-BlockVolume -Id $_ -ErrorAction Stop).Status -eq 'available' })[0]
+            if (-not $ready) { Start-Sleep -Seconds 2 }
+        }
+        if (-not $ready) { $OtherErrors.Add('guest: no guest volume became available for an attach'); return 0 }
+        $State.N++
+        $att = New-BlockVolumeAttachment -VolumeId $ready -InitiatorIqn "iqn.2026-12.lab.chaos:tail-$($State.N)" -ErrorAction Stop
+        $Accepted.Add([pscustomobject]@{ Id = $att.Id; Kind = 'attach'; Expect = 'attached'; Name = '' })
+        $State.Attached.Add([pscustomobject]@{ Id = $att.Id; VolumeId = $ready; Round = 0 })
+        $State.Volumes.Remove($ready) | Out-Null
+        Write-Host "  after the stream: attach of guest volume $ready requested"
+    }
     $statusOf = { param($a) @(Get-BlockVolumeAttachment -VolumeId $a.VolumeId -IncludeDetached -ErrorAction Stop | Where-Object Id -EQ $a.Id)[0].Status }
     while ([DateTime]::UtcNow -lt $deadline -and @($State.Attached | Where-Object { (& $statusOf $_) -eq 'attaching' }).Count -gt 0) { Start-Sleep -Seconds 2 }
     $detaching = 0
