@@ -8,7 +8,7 @@
     dotnet pwsh ./build.ps1 Build          build the solution, publish the hosts, lay out the module in out/
     dotnet pwsh ./build.ps1 Up [-Hosts N]  start the lab in .blockstore/ (idempotent; default 2 nodes)
     dotnet pwsh ./build.ps1 Down           stop the lab and remove every trace of it (idempotent)
-    dotnet pwsh ./build.ps1 Test           Build, fresh lab, xunit + Pester, lab down; last line "N passed, N failed"
+    dotnet pwsh ./build.ps1 Test           Build, fresh lab, xunit + Pester, lab down; last line "N passed, N failed, N skipped"
     dotnet pwsh ./build.ps1 Pester [-PesterPath f]  the Pester files against the running lab, as Test runs them
     dotnet pwsh ./build.ps1 Demo           Build, Up, then a narrated tour of the cmdlets (the lab stays up)
     dotnet pwsh ./build.ps1 Bench [-Hosts 1000] [-Volumes 100000]  Build, Up, then the control-plane load benchmark

@@ -36,6 +36,18 @@ foreach ($file in @(Get-Content -LiteralPath $ListFile | Where-Object { $_ })) {
     $config.TestResult.OutputFormat = 'NUnitXml'
     $config.TestResult.OutputPath = Join-Path $PartDir "$base.xml"
     $result = Invoke-Pester -Configuration $config
+    # A Describe/Context that yields no test at all: what an empty data-driven list (-ForEach @())
+    # leaves behind. Pester creates no test for it and says nothing; the runner counts it as failed.
+    $emptyBlocks = [System.Collections.Generic.List[string]]::new()
+    $countTests = $null
+    $countTests = {
+        param($block)
+        $n = @($block.Tests).Count
+        foreach ($child in @($block.Blocks)) { $n += & $countTests $child }
+        if ($n -eq 0) { $emptyBlocks.Add(($block.ExpandedPath -join ' > ')) }
+        return $n
+    }
+    foreach ($container in @($result.Containers)) { foreach ($block in @($container.Blocks)) { $null = & $countTests $block } }
     [ordered]@{
         PassedCount           = $result.PassedCount
         FailedCount           = $result.FailedCount
@@ -43,6 +55,9 @@ foreach ($file in @(Get-Content -LiteralPath $ListFile | Where-Object { $_ })) {
         FailedContainersCount = $result.FailedContainersCount
         SkippedCount          = $result.SkippedCount
         NotRunCount           = $result.NotRunCount
+        InconclusiveCount     = $result.InconclusiveCount
+        TotalCount            = $result.TotalCount
+        EmptyBlocks           = @($emptyBlocks)
         DurationSeconds       = [math]::Round($result.Duration.TotalSeconds, 1)
     } | ConvertTo-Json | Set-Content -LiteralPath (Join-Path $PartDir "$base.json")
     [Console]::Out.WriteLine("##blockstore-pester end $file")

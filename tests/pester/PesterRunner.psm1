@@ -194,7 +194,7 @@ function Get-PesterFileOutcome {
         $running = Get-PesterRunningTest -Lines $lines
         $message = "TIMEOUT: $($Run.Name) did not finish within its limit of $($Run.LimitSeconds) s (tests/pester/Timeouts.psd1); " +
             "killed it and every process it started. Running: $running. Its output up to then: $($Run.Log)"
-        return [pscustomobject]@{ Passed = $passed; Failed = $failed; Failure = $message; Tail = @($lines | Select-Object -Last 40)
+        return [pscustomobject]@{ Passed = $passed; Failed = $failed; Skipped = 0; Failure = $message; Tail = @($lines | Select-Object -Last 40)
             Line = "$($Run.Name): $passed passed, $failed failed (killed at its time limit after $($Wait.Seconds) s)" }
     }
     if (-not $Run.Counts -or -not (Test-Path -LiteralPath $Run.Counts)) {
@@ -202,14 +202,22 @@ function Get-PesterFileOutcome {
         $failed = @($lines -match '^\s*\[-\] ').Count + 1
         $message = "$($Run.Name): its pwsh exited $($Wait.ExitCode) after $($Wait.Seconds) s in this file without writing its results; " +
             "running: $(Get-PesterRunningTest -Lines $lines) (see $($Run.Log))"
-        return [pscustomobject]@{ Passed = $passed; Failed = $failed; Failure = $message; Tail = @($lines | Select-Object -Last 40)
+        return [pscustomobject]@{ Passed = $passed; Failed = $failed; Skipped = 0; Failure = $message; Tail = @($lines | Select-Object -Last 40)
             Line = "$($Run.Name): $passed passed, $failed failed (its pwsh died)" }
     }
     $c = Get-Content -LiteralPath $Run.Counts -Raw | ConvertFrom-Json
     $failed = [int]$c.FailedCount + [int]$c.FailedContainersCount
     if ([int]$c.FailedCount -eq 0) { $failed += [int]$c.FailedBlocksCount }
-    return [pscustomobject]@{ Passed = [int]$c.PassedCount; Failed = $failed; Failure = $null; Tail = @()
-        Line = "$($Run.Name): $($c.PassedCount) passed, $failed failed in $($Wait.Seconds) s (tests $($c.FailedCount), blocks $($c.FailedBlocksCount), files $($c.FailedContainersCount))" }
+    # What did not run is reported, never passed over: skipped, not run (a skipped block) and inconclusive.
+    $skipped = [int]$c.SkippedCount + [int]$c.NotRunCount + [int]$c.InconclusiveCount
+    # A file that ran no test at all, and a block an empty data-driven list left without tests, fail.
+    $problems = [System.Collections.Generic.List[string]]::new()
+    if ([int]$c.TotalCount -eq 0 -and [int]$c.FailedContainersCount -eq 0) { $problems.Add("$($Run.Name): the file ran no test at all") }
+    foreach ($b in @($c.EmptyBlocks | Where-Object { $_ })) { $problems.Add("$($Run.Name): '$b' has no test (an empty data-driven -ForEach list?)") }
+    $failed += $problems.Count
+    $message = if ($problems.Count) { 'FAILED: ' + ($problems -join '; ') } else { $null }
+    return [pscustomobject]@{ Passed = [int]$c.PassedCount; Failed = $failed; Skipped = $skipped; Failure = $message; Tail = @()
+        Line = "$($Run.Name): $($c.PassedCount) passed, $failed failed, $skipped skipped in $($Wait.Seconds) s (tests $($c.FailedCount), blocks $($c.FailedBlocksCount), files $($c.FailedContainersCount), no test $($problems.Count))" }
 }
 
 function Merge-PesterResultXml {
@@ -269,7 +277,7 @@ function Invoke-PesterFiles {
     Runs the files one after another, each under its limit, in one pwsh until a file hangs or its
     pwsh dies; the files after that one go on in a fresh pwsh. After a file was killed, -RepairLab
     brings back what its cleanup could not (a stopped agent or PostgreSQL) for the next files.
-    Returns @{ Passed; Failed; Lines = per-file lines }.
+    Returns @{ Passed; Failed; Skipped; Lines = per-file lines }.
     #>
     param(
         [Parameter(Mandatory)][System.IO.FileInfo[]] $Files,
@@ -286,7 +294,7 @@ function Invoke-PesterFiles {
         # Longest time a pwsh may run no file (loading it, or Pester's work between two files).
         [int] $IdleSeconds = 600
     )
-    $total = [pscustomobject]@{ Passed = 0; Failed = 0; Lines = [System.Collections.Generic.List[string]]::new() }
+    $total = [pscustomobject]@{ Passed = 0; Failed = 0; Skipped = 0; Lines = [System.Collections.Generic.List[string]]::new() }
     $parts = [System.Collections.Generic.List[object]]::new()
     $remaining = @($Files)
     # Called by Wait-PesterFileProcess, from inside this function: $total, $parts and $RepairLab are in scope.
@@ -327,7 +335,7 @@ function Invoke-PesterFileDone {
     param([object] $Record, [object] $Total, [System.Collections.Generic.List[object]] $Parts, [scriptblock] $RepairLab)
     try { $outcome = Get-PesterFileOutcome -Run $Record }
     catch {
-        $outcome = [pscustomobject]@{ Passed = 0; Failed = 1; Failure = "$($Record.Name): its results could not be read: $_"; Tail = @()
+        $outcome = [pscustomobject]@{ Passed = 0; Failed = 1; Skipped = 0; Failure = "$($Record.Name): its results could not be read: $_"; Tail = @()
             Line = "$($Record.Name): 0 passed, 1 failed (results unreadable)" }
     }
     if ($outcome.Failure) {
@@ -343,6 +351,7 @@ function Invoke-PesterFileDone {
     $Total.Lines.Add($outcome.Line)
     $Total.Passed += $outcome.Passed
     $Total.Failed += $outcome.Failed
+    $Total.Skipped += $outcome.Skipped
     $Parts.Add([pscustomobject]@{ File = $Record.File; Name = $Record.Name; Xml = $Record.Xml; Failure = $outcome.Failure; Tail = $outcome.Tail; Seconds = $Record.Seconds })
 }
 

@@ -43,6 +43,9 @@ function Read-TrxCounts([string] $Path) {
     return [pscustomobject]@{
         Passed = (& $n 'passed')
         Failed = (& $n 'failed') + (& $n 'error') + (& $n 'timeout') + (& $n 'aborted')
+        # xunit's skipped tests are "notExecuted" in a trx.
+        Skipped = (& $n 'notExecuted') + (& $n 'inconclusive') + (& $n 'notRunnable')
+        Total = (& $n 'total')
     }
 }
 
@@ -64,21 +67,47 @@ function Invoke-XunitProject([string] $Project, [string] $ResultsDir, [hashtable
     }
     if (Test-Path -LiteralPath $trx) {
         $counts = Read-TrxCounts $trx
-        Write-Host "$name`: $($counts.Passed) passed, $($counts.Failed) failed"
+        Write-Host "$name`: $($counts.Passed) passed, $($counts.Failed) failed, $($counts.Skipped) skipped"
         $Totals.Passed += $counts.Passed
         $Totals.Failed += $counts.Failed
+        $Totals.Skipped += $counts.Skipped
+        if ($counts.Total -eq 0) {
+            Write-Host "FAILED: $name ran no test at all (counted as 1 failure)" -ForegroundColor Red
+            $Totals.Failed += 1
+        }
         if ($code -ne 0 -and $counts.Failed -eq 0) {
             Write-Warning "$name`: dotnet test exited $code with no failed test: counted as 1 failure"
             $Totals.Failed += 1; $Totals.Crashed = $true
         }
     }
     elseif ($code -eq 0) {
-        Write-Host "$name`: no tests"
+        Write-Host "FAILED: $name ran no test at all and wrote no results (counted as 1 failure)" -ForegroundColor Red
+        $Totals.Failed += 1
     }
     else {
         Write-Warning "$name`: dotnet test exited $code and wrote no results: counted as 1 failure"
         $Totals.Failed += 1; $Totals.Crashed = $true
     }
+}
+
+function Test-GuestExpected {
+    <# Test boots the storage-host guest unless -NoGuest or qemu is not installed. #>
+    param([switch] $NoGuest)
+    return (-not $NoGuest -and [bool](Get-Command qemu-system-x86_64 -CommandType Application -ErrorAction Ignore))
+}
+
+function Get-GuestOutcome {
+    <#
+    What the guest means for the closing count: a guest that was expected and did not come up is a
+    failure with its reason (its suites then report as skipped); one that was not expected is said so.
+    #>
+    param([bool] $Expected, [bool] $Up, [string] $ErrorText, [switch] $NoGuest)
+    if ($Expected -and -not $Up) {
+        return [pscustomobject]@{ Failed = 1; Line = "FAILED: the storage-host guest was expected (qemu is installed, no -NoGuest) but did not come up: $ErrorText" }
+    }
+    if ($Expected) { return [pscustomobject]@{ Failed = 0; Line = 'guest: up' } }
+    $why = if ($NoGuest) { '-NoGuest' } else { 'qemu-system-x86_64 is not installed' }
+    return [pscustomobject]@{ Failed = 0; Line = "guest: not booted ($why): the iSCSI guest suites report as skipped" }
 }
 
 function Repair-LabAfterKill([object] $Lab) {
@@ -118,14 +147,15 @@ function Invoke-PesterTests {
     $result = Invoke-PesterFiles -Files $Plan.Files -PwshCommand $Plan.PwshCommand -PesterManifest $Plan.PesterManifest -ResultsDir $ResultsDir `
         -Limits $Plan.Limits -Scale $Plan.Scale -Preload $Plan.Preload -WarmUp $Plan.WarmUp -FirstRun $FirstRun `
         -RepairLab { Repair-LabAfterKill $Lab }.GetNewClosure()
-    Write-Host "pester: $($result.Passed) passed, $($result.Failed) failed"
+    Write-Host "pester: $($result.Passed) passed, $($result.Failed) failed, $($result.Skipped) skipped"
     $Totals.Passed += $result.Passed
     $Totals.Failed += $result.Failed
+    $Totals.Skipped += $result.Skipped
 }
 
 function Write-TestSummary([hashtable] $Totals) {
-    <# The closing line CI reads; returns the process exit code. #>
-    Write-Host "$($Totals.Passed) passed, $($Totals.Failed) failed"
+    <# The closing line CI reads (skipped: tests that did not run, for any reason); returns the process exit code. #>
+    Write-Host "$($Totals.Passed) passed, $($Totals.Failed) failed, $($Totals.Skipped) skipped"
     if ($Totals.Failed -gt 0 -or $Totals.Crashed) { return 1 }
     return 0
 }
@@ -135,7 +165,7 @@ function Invoke-PesterTask {
     param([Parameter(Mandatory)][string] $Repo, [string[]] $PesterPath, [double] $PesterTimeoutScale)
     $resultsDir = Join-Path $Repo 'out/test-results'
     New-Item -ItemType Directory -Force -Path $resultsDir | Out-Null
-    $totals = @{ Passed = 0; Failed = 0; Crashed = $false }
+    $totals = @{ Passed = 0; Failed = 0; Skipped = 0; Crashed = $false }
     $lab = Get-LabInfo -Repo $Repo
     Invoke-PesterTests $lab $resultsDir $totals (Get-PesterPlan -Lab $lab -Repo $Repo -PesterPath $PesterPath -PesterTimeoutScale $PesterTimeoutScale)
     return (Write-TestSummary $totals)
@@ -145,7 +175,7 @@ function Invoke-TestRun {
     <# Build, a fresh lab (and the guest unless -NoGuest), xunit + Pester, lab down. Returns the exit code. #>
     param([Parameter(Mandatory)][string] $Repo, [Parameter(Mandatory)][scriptblock] $Build, [int] $Hosts = 2, [switch] $NoGuest,
         [string[]] $PesterPath, [double] $PesterTimeoutScale)
-    $totals = @{ Passed = 0; Failed = 0; Crashed = $false }
+    $totals = @{ Passed = 0; Failed = 0; Skipped = 0; Crashed = $false }
     $resultsDir = Join-Path $Repo 'out/test-results'
     try {
         & $Build
@@ -155,13 +185,18 @@ function Invoke-TestRun {
         Invoke-LabDown -Repo $Repo
         Write-LabStep 'Up a throw-away lab'
         Invoke-LabUp -NodeCount $Hosts -Repo $Repo
-        if (-not $NoGuest) {
-            # The iSCSI tests need a real LIO target: the guest. Its failure to boot is a test failure,
-            # the other suites still run (Iscsi.Tests.ps1 then reports its guest part as failed).
+        # The iSCSI tests need a real LIO target: the guest. When it is expected and fails to boot,
+        # that is a failure (the other suites still run; the guest suites then show as skipped).
+        $guestExpected = Test-GuestExpected -NoGuest:$NoGuest
+        $guestError = $null
+        if ($guestExpected) {
             $guestClock = [System.Diagnostics.Stopwatch]::StartNew()
             try { Invoke-LabGuestUp -Repo $Repo; Write-Host ("guest up in {0:0} s" -f $guestClock.Elapsed.TotalSeconds) }
-            catch { Write-Host "ERROR: guest did not come up: $_" -ForegroundColor Red; $totals.Failed += 1 }
+            catch { $guestError = "$_" }
         }
+        $guest = Get-GuestOutcome -Expected $guestExpected -Up ($guestExpected -and -not $guestError) -ErrorText $guestError -NoGuest:$NoGuest
+        Write-Host $guest.Line -ForegroundColor $(if ($guest.Failed) { 'Red' } else { 'Gray' })
+        $totals.Failed += $guest.Failed
         $lab = Get-LabInfo -Repo $Repo
 
         $env:BLOCKSTORE_TEST_ADMIN_CONNECTION = $lab.adminConnectionString
@@ -194,4 +229,4 @@ function Invoke-TestRun {
     return (Write-TestSummary $totals)
 }
 
-Export-ModuleMember -Function Invoke-TestRun, Invoke-PesterTask
+Export-ModuleMember -Function Invoke-TestRun, Invoke-PesterTask, Read-TrxCounts, Get-GuestOutcome, Test-GuestExpected, Write-TestSummary

@@ -27,6 +27,7 @@
         'Reconcile.Tests.ps1'         = 300    # new: 39 s, 42 s (waits for two 10-s reconcile passes)
         'Resilience.Tests.ps1'        = 300    # 20 s, -
         'Schedulers.Tests.ps1'        = 600    # new: 92 s idle-ish, 135 s at load 40
+        'TestRunner.Tests.ps1'        = 300    # new: 7 s (four scratch files in a child pwsh)
         'VolumeLifecycle.Tests.ps1'   = 900    # 65 s, 160 s
         'VolumeService.Tests.ps1'     = 480    # 43 s, 58 s
     }

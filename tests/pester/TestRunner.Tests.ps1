@@ -1,0 +1,95 @@
+# The test run itself (tests/pester/PesterRunner.psm1, TestRun.psm1): its closing line must count what
+# did not run, and what silently runs nothing must fail. Runs the real runner (a child pwsh with
+# Pester, as build.ps1 Test does) on scratch test files in TestDrive; needs no lab.
+
+BeforeAll {
+    $repo = Resolve-Path (Join-Path $PSScriptRoot '../..')
+    Import-Module (Join-Path $repo 'tests/pester/PesterRunner.psm1') -Force -DisableNameChecking
+    Import-Module (Join-Path $repo 'tests/pester/TestRun.psm1') -Force -DisableNameChecking
+    Import-Module (Join-Path $repo 'tests/lab/Lab.psm1') -DisableNameChecking
+
+    $scratch = Join-Path $TestDrive 'scratch'
+    New-Item -ItemType Directory -Force -Path $scratch | Out-Null
+    $files = [ordered]@{
+        # one test of each outcome
+        'Mixed.Tests.ps1'     = "Describe 'mixed' { It 'passes' { 1 | Should -Be 1 }; It 'fails' { 1 | Should -Be 2 }; It 'is skipped' -Skip { 1 | Should -Be 1 } }"
+        # a data-driven list that came out empty: Pester makes no test of it and says nothing
+        'EmptyList.Tests.ps1' = "BeforeDiscovery { `$cases = @(Get-ChildItem -Path '/nonexistent-blockstore-dir' -ErrorAction Ignore) }`n" +
+            "Describe 'data-driven' { It 'case <_>' -ForEach `$cases { `$_ | Should -Not -BeNullOrEmpty } }`n" +
+            "Describe 'other' { It 'runs' { 1 | Should -Be 1 } }"
+        # a file without a single test
+        'Zero.Tests.ps1'      = "`$x = 1"
+        # data-driven with its list: must not be flagged
+        'Fine.Tests.ps1'      = "Describe 'fine' { It 'case <_>' -ForEach @(1, 2) { `$_ | Should -BeGreaterThan 0 } }"
+    }
+    foreach ($name in $files.Keys) { Set-Content -LiteralPath (Join-Path $scratch $name) -Value $files[$name] }
+
+    $manifest = Join-Path (Get-Module Pester).ModuleBase 'Pester.psd1'
+    $results = Join-Path $TestDrive 'results'
+    $script:run = Invoke-PesterFiles -Files @($files.Keys | ForEach-Object { Get-Item -LiteralPath (Join-Path $scratch $_) }) `
+        -PwshCommand @(Get-LabPwshCommand) -PesterManifest $manifest -ResultsDir $results -Limits @{ DefaultSeconds = 300; Files = @{} }
+    function Get-RunLine([string] $File) { @($run.Lines | Where-Object { $_ -like "$File`:*" })[0] }
+}
+
+Describe 'the Pester runner counts what did not run' {
+    It 'reports passed, failed and skipped of a file' {
+        Get-RunLine 'Mixed.Tests.ps1' | Should -Match '^Mixed\.Tests\.ps1: 1 passed, 1 failed, 1 skipped '
+    }
+
+    It 'fails a block that an empty data-driven list left without tests, naming it' {
+        Get-RunLine 'EmptyList.Tests.ps1' | Should -Match '^EmptyList\.Tests\.ps1: 1 passed, 1 failed, 0 skipped .*no test 1\)$'
+        $xml = [xml](Get-Content -LiteralPath (Join-Path $results 'pester.xml') -Raw)
+        ($xml.SelectNodes('//test-case') | Where-Object { $_.name -like 'EmptyList.Tests.ps1 (whole file)' }).description |
+            Should -Match "'data-driven' has no test"
+    }
+
+    It 'fails a file that runs no test at all' {
+        Get-RunLine 'Zero.Tests.ps1' | Should -Match '^Zero\.Tests\.ps1: 0 passed, 1 failed, 0 skipped '
+    }
+
+    It 'does not flag a data-driven list that has its cases' {
+        Get-RunLine 'Fine.Tests.ps1' | Should -Match '^Fine\.Tests\.ps1: 2 passed, 0 failed, 0 skipped .*no test 0\)$'
+    }
+
+    It 'adds them up: 4 passed, 3 failed, 1 skipped' {
+        $run.Passed | Should -Be 4
+        $run.Failed | Should -Be 3
+        $run.Skipped | Should -Be 1
+    }
+}
+
+Describe 'the closing line' {
+    It 'is "N passed, N failed, N skipped" and fails the run when anything failed' {
+        $code = Write-TestSummary @{ Passed = 4; Failed = 3; Skipped = 1; Crashed = $false } 6>&1 | Tee-Object -Variable printed | Select-Object -Last 1
+        ($printed | Where-Object { $_ -is [System.Management.Automation.InformationRecord] } | Select-Object -Last 1).ToString() | Should -Be '4 passed, 3 failed, 1 skipped'
+        $code | Should -Be 1
+        (Write-TestSummary @{ Passed = 4; Failed = 0; Skipped = 1; Crashed = $false } 6>$null) | Should -Be 0
+    }
+
+    It 'counts an xunit project''s not-executed tests as skipped' {
+        $trx = Join-Path $TestDrive 'x.trx'
+        Set-Content -LiteralPath $trx -Value ('<TestRun xmlns="http://microsoft.com/schemas/VisualStudio/TeamTest/2010"><ResultSummary outcome="Completed">' +
+            '<Counters total="6" executed="4" passed="3" failed="1" error="0" timeout="0" aborted="0" inconclusive="0" notRunnable="0" notExecuted="2" /></ResultSummary></TestRun>')
+        $c = Read-TrxCounts $trx
+        "$($c.Passed) $($c.Failed) $($c.Skipped) $($c.Total)" | Should -Be '3 1 2 6'
+    }
+}
+
+Describe 'the storage-host guest' {
+    It 'an expected guest that did not boot is a failure with its reason' {
+        $o = Get-GuestOutcome -Expected $true -Up $false -ErrorText 'qemu exited 1 before the guest answered on ssh'
+        $o.Failed | Should -Be 1
+        $o.Line | Should -Match '^FAILED: the storage-host guest was expected .* did not come up: qemu exited 1'
+    }
+
+    It 'a guest left out on purpose is said so and is not a failure (its suites count as skipped)' {
+        $o = Get-GuestOutcome -Expected $false -Up $false -NoGuest
+        $o.Failed | Should -Be 0
+        $o.Line | Should -Match '-NoGuest'
+    }
+
+    It 'is expected when qemu is installed and -NoGuest is not given' {
+        Test-GuestExpected -NoGuest | Should -BeFalse
+        Test-GuestExpected | Should -Be ([bool](Get-Command qemu-system-x86_64 -CommandType Application -ErrorAction Ignore))
+    }
+}
