@@ -73,8 +73,8 @@ public abstract class BlockStoreCmdlet : PSCmdlet
         }
     }
 
-    /// <summary>Calls <paramref name="action"/>; any BlockStore failure ends the command.</summary>
-    protected T Terminating<T>(Func<T> action)
+    /// <summary>Calls <paramref name="action"/>; any BlockStore failure ends the command (with its ErrorId).</summary>
+    protected internal T Terminating<T>(Func<T> action)
     {
         try
         {

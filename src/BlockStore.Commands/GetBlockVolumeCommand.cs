@@ -39,6 +39,12 @@ public sealed class GetBlockVolumeCommand : BlockStoreCmdlet
             Terminating(() => { Validation.HostName(host); return 0; });
         }
 
+        // A malformed wildcard is refused before anything is read (it used to match nothing, silently).
+        foreach (var n in Name ?? [])
+        {
+            Terminating(() => { WildcardTranslator.Validate(n); return 0; });
+        }
+
         var statuses = Status?.Select(s => Terminating(() => Validation.VolumeStatusName(s))).ToList();
         var filter = new VolumeFilter(Name, Id, statuses, HostName);
         var volumes = Terminating(() => Run(ct => Session.Volumes.ListAsync(filter, ct)));
@@ -47,7 +53,7 @@ public sealed class GetBlockVolumeCommand : BlockStoreCmdlet
         // Like Get-Item: asking for a specific name or id that does not exist is an error.
         foreach (var n in Name ?? [])
         {
-            if (!WildcardPattern.ContainsWildcardCharacters(n) && !volumes.Any(v => string.Equals(v.Name, n, StringComparison.OrdinalIgnoreCase)))
+            if (!WildcardPattern.ContainsWildcardCharacters(n) && !volumes.Any(v => string.Equals(v.Name, WildcardTranslator.Unescape(n), StringComparison.OrdinalIgnoreCase)))
             {
                 WriteError(ToErrorRecord(ErrorIds.VolumeNotFound, ErrorKind.ObjectNotFound, $"No volume named '{n}'.", n));
             }

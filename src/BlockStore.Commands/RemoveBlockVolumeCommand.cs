@@ -47,8 +47,13 @@ public sealed class RemoveBlockVolumeCommand : BlockStoreCmdlet
         List<BlockVolume> targets;
         if (ParameterSetName == ByName)
         {
+            foreach (var n in Name)
+            {
+                Terminating(() => { WildcardTranslator.Validate(n); return 0; });
+            }
+
             targets = Terminating(() => Run(ct => Session.Volumes.ListAsync(new VolumeFilter(NamePatterns: Name), ct)));
-            foreach (var n in Name.Where(n => !WildcardPattern.ContainsWildcardCharacters(n) && !targets.Any(v => string.Equals(v.Name, n, StringComparison.OrdinalIgnoreCase))))
+            foreach (var n in Name.Where(n => !WildcardPattern.ContainsWildcardCharacters(n) && !targets.Any(v => string.Equals(v.Name, WildcardTranslator.Unescape(n), StringComparison.OrdinalIgnoreCase))))
             {
                 WriteError(ToErrorRecord(ErrorIds.VolumeNotFound, ErrorKind.ObjectNotFound, $"No volume named '{n}'.", n));
             }

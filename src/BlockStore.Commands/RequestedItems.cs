@@ -42,7 +42,9 @@ internal sealed class RequestedItems<T>(BlockStoreCmdlet cmdlet)
             return;
         }
 
-        var (done, pending) = waitFor(_toWaitFor);
+        // A store failure during the wait (PostgreSQL gone) ends the command with its catalogue ErrorId
+        // (StoreUnavailable), as anywhere else; it used to escape EndProcessing as a bare exception.
+        var (done, pending) = cmdlet.Terminating(() => waitFor(_toWaitFor));
         foreach (var item in done)
         {
             if (failure(item) is { } error)

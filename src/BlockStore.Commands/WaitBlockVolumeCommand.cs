@@ -44,6 +44,11 @@ public sealed class WaitBlockVolumeCommand : BlockStoreCmdlet
 
     protected override void ProcessRecord()
     {
+        foreach (var n in ParameterSetName == ByName ? Name : [])
+        {
+            Terminating(() => { WildcardTranslator.Validate(n); return 0; });
+        }
+
         var filter = ParameterSetName == ByName ? new VolumeFilter(NamePatterns: Name) : new VolumeFilter(Ids: Id, IncludeDeleted: true);
         var found = Terminating(() => Run(ct => Session.Volumes.ListAsync(filter, ct)));
 
@@ -67,8 +72,8 @@ public sealed class WaitBlockVolumeCommand : BlockStoreCmdlet
     /// <summary>Every finished volume is written, in whatever status it ended (a failed one too): this waits, it does not judge.</summary>
     protected override void EndProcessing() =>
         _targets.WaitAndReport(
-            items => Terminating(() => Run(ct => Task.FromResult(
-                new VolumeWaiter(this, Session.Volumes, ct).Wait(items, _statuses, TimeoutSec, "Waiting for block volumes")))),
+            items => Run(ct => Task.FromResult(
+                new VolumeWaiter(this, Session.Volumes, ct).Wait(items, _statuses, TimeoutSec, "Waiting for block volumes"))),
             failure: _ => null,
             write: true,
             v => ToErrorRecord(ErrorIds.WaitTimeout, ErrorKind.OperationTimeout,

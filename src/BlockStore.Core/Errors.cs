@@ -48,6 +48,7 @@ public static class ErrorIds
     public const string HostRoleConflict = "HostRoleConflict";
     public const string InvalidOutFile = "InvalidOutFile";
     public const string InvalidVolumeStatus = "InvalidVolumeStatus";
+    public const string InvalidWildcardPattern = "InvalidWildcardPattern";
 }
 
 /// <summary>A failure the user can act on, carrying its stable ErrorId.</summary>

@@ -120,6 +120,8 @@ public sealed class AgentAttachments(StoreConnection store, string host)
                 _ => ("error", $"{reason} (initiator {attachment.InitiatorIqn})"),
             };
             await Events.AddAsync(conn, tx, volumeId, host, "volume", eventKind, message, ct).ConfigureAwait(false);
+            // Wakes an -Wait on this attachment at once (delivered at commit); the poll stays the guarantee.
+            await Events.NotifyAsync(conn, tx, Channels.VolumeStatus, attachmentId.ToString(), ct).ConfigureAwait(false);
             await tx.CommitAsync(ct).ConfigureAwait(false);
             return true;
         }, ct);

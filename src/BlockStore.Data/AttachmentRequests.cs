@@ -21,6 +21,9 @@ public sealed record AttachmentFilter(
 /// </summary>
 public sealed class AttachmentRequests(StoreConnection store)
 {
+    /// <summary>Notifications of attachments (and volumes) reaching a final status: see Channels.VolumeStatus.</summary>
+    public Task<VolumeStatusListener> ListenAsync(CancellationToken ct = default) => VolumeStatusListener.StartAsync(store, ct);
+
     private const string Columns =
         "a.id, a.volume_id, v.name, a.host, a.initiator_iqn, a.status, a.status_reason, a.target_iqn, a.target_portal, " +
         "a.target_lun, a.auth_method, a.auth_username, a.created_at, a.updated_at";

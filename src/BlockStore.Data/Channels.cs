@@ -16,6 +16,9 @@ public static class Channels
     /// <summary>A service's settings changed: log level, enabled, frozen (payload: host/service).</summary>
     public const string Control = "bs_control";
 
-    /// <summary>A volume reached a final status (payload: volume id); wakes cmdlets waiting with -Wait.</summary>
+    /// <summary>
+    /// A volume reached a final status (payload: volume id), or an attachment did (payload: attachment
+    /// id); wakes cmdlets waiting with -Wait.
+    /// </summary>
     public const string VolumeStatus = "bs_volume";
 }

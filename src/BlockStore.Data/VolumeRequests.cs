@@ -185,9 +185,24 @@ public sealed class VolumeRequests(StoreConnection store)
 
             if (filter.NamePatterns is { Count: > 0 })
             {
-                // Wildcards are translated to LIKE patterns; the values stay parameters.
-                where.Add("v.name ILIKE ANY(@names)");
-                cmd.Parameters.AddWithValue("names", filter.NamePatterns.Select(WildcardToLike).ToArray());
+                // Wildcards are translated to LIKE patterns, or, with a [set] or an escape, to anchored
+                // regular expressions (WildcardTranslator); the values stay parameters.
+                var likes = filter.NamePatterns.Where(p => !WildcardTranslator.NeedsRegex(p)).Select(WildcardTranslator.ToLike).ToArray();
+                var regexes = filter.NamePatterns.Where(WildcardTranslator.NeedsRegex).Select(WildcardTranslator.ToRegex).ToArray();
+                var names = new List<string>();
+                if (likes.Length > 0)
+                {
+                    names.Add("v.name ILIKE ANY(@names)");
+                    cmd.Parameters.AddWithValue("names", likes);
+                }
+
+                if (regexes.Length > 0)
+                {
+                    names.Add("v.name ~* ANY(@nameRegexes)");
+                    cmd.Parameters.AddWithValue("nameRegexes", regexes);
+                }
+
+                where.Add(names.Count == 1 ? names[0] : $"({string.Join(" OR ", names)})");
             }
 
             if (filter.Ids is { Count: > 0 })
@@ -234,25 +249,8 @@ public sealed class VolumeRequests(StoreConnection store)
             }, ct).ConfigureAwait(false);
         }, ct);
 
-    /// <summary>Converts a PowerShell wildcard (*, ?) into an escaped LIKE pattern.</summary>
-    public static string WildcardToLike(string pattern)
-    {
-        var sb = new System.Text.StringBuilder();
-        foreach (var c in pattern)
-        {
-            sb.Append(c switch
-            {
-                '*' => "%",
-                '?' => "_",
-                '%' => "\\%",
-                '_' => "\\_",
-                '\\' => "\\\\",
-                _ => c.ToString(),
-            });
-        }
-
-        return sb.ToString();
-    }
+    /// <summary>Converts a PowerShell wildcard (*, ?) into an escaped LIKE pattern (see WildcardTranslator).</summary>
+    public static string WildcardToLike(string pattern) => WildcardTranslator.ToLike(pattern);
 
     internal static Task<BlockVolume?> GetOneAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, Guid id, CancellationToken ct) =>
         ReadOneAsync(conn, tx, id, "", ct);

@@ -12,6 +12,8 @@ public sealed class VolumeStatusListener : IAsyncDisposable
 {
     private readonly NpgsqlConnection _conn;
     private readonly HashSet<Guid> _changed = [];
+    // The LISTEN connection failed: waits only sleep (the callers poll anyway).
+    private bool _broken;
 
     private VolumeStatusListener(NpgsqlConnection conn)
     {
@@ -70,10 +72,37 @@ public sealed class VolumeStatusListener : IAsyncDisposable
                 return false;
             }
 
-            // Whole milliseconds, at least 1: Npgsql reads a timeout of 0 ms as "wait forever".
-            await _conn.WaitAsync(Math.Max(1, (int)Math.Ceiling(left.TotalMilliseconds)), ct).ConfigureAwait(false);
+            if (_broken)
+            {
+                await Task.Delay(left, ct).ConfigureAwait(false);
+                return false;
+            }
+
+            try
+            {
+                // Whole milliseconds, at least 1: Npgsql reads a timeout of 0 ms as "wait forever".
+                await _conn.WaitAsync(Math.Max(1, (int)Math.Ceiling(left.TotalMilliseconds)), ct).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is NpgsqlException || StoreConnection.IsUnavailable(e))
+            {
+                // The server ended the LISTEN connection (a restart, a crash, a failover). A
+                // notification is only a hint: sleep out the pause, and let the caller's next poll
+                // (through StoreConnection) find the new primary or say StoreUnavailable, with its
+                // ErrorId. A raw PostgresException used to escape the -Wait of the cmdlets here.
+                _broken = true;
+            }
         }
     }
 
-    public ValueTask DisposeAsync() => _conn.DisposeAsync();
+    public async ValueTask DisposeAsync()
+    {
+        try
+        {
+            await _conn.DisposeAsync().ConfigureAwait(false);
+        }
+        catch (Exception e) when (_broken && (e is NpgsqlException || StoreConnection.IsUnavailable(e)))
+        {
+            // Closing a connection the server already ended: nothing left to release.
+        }
+    }
 }

@@ -24,6 +24,22 @@ public sealed class AttachRequestTests(TestDatabase db) : IClassFixture<TestData
     }
 
     [Fact]
+    public async Task A_completed_attach_wakes_the_waiter_of_that_attachment()
+    {
+        var v = await AvailableVolumeAsync();
+        var requests = new AttachmentRequests(db.Store);
+        var (att, _) = await requests.RequestAttachAsync(v.Id, Initiator);
+        await using var listener = await requests.ListenAsync();
+        var op = (await db.Agent("host-a").ClaimAsync("a", TimeSpan.FromSeconds(30), 8)).Single(o => o.AttachmentId == att.Id);
+        Assert.False(await listener.WaitAsync([att.Id], TimeSpan.FromMilliseconds(300), default));
+
+        var done = await new AgentAttachments(db.Store, "host-a").CompleteAsync("a", op.Id, OperationKind.Attach, v.Id, att.Id,
+            new AttachmentOutcome(null, $"iqn.2010-10.org.openstack:volume-{v.Id}", "127.0.0.1:3260", 0));
+        Assert.True(done);
+        Assert.True(await listener.WaitAsync([att.Id], TimeSpan.FromSeconds(10), default));
+    }
+
+    [Fact]
     public async Task The_same_initiator_again_gets_the_same_attachment_while_it_is_live()
     {
         var v = await AvailableVolumeAsync();
