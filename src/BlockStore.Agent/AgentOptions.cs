@@ -19,8 +19,21 @@ public sealed class AgentOptions
     /// </summary>
     public bool LvmActivation { get; set; } = true;
 
+    /// <summary>Where lvcreate, lvs, ... are (empty: found through PATH).</summary>
+    public string? LvmBinDirectory { get; set; }
+
     /// <summary>How long a claimed operation is ours without renewal.</summary>
     public int LeaseSeconds { get; set; } = 30;
+
+    /// <summary>
+    /// Attempts of one operation when it fails for a reason that may pass (the lvm binary missing,
+    /// an unreadable report, an I/O error): retried with exponential backoff (RetryBaseSeconds x 2^n,
+    /// at most RetryMaxSeconds, +-20 % jitter), then the volume or attachment ends in error. LVM's and
+    /// targetcli's own refusals are final at once.
+    /// </summary>
+    public int MaxAttempts { get; set; } = 5;
+    public double RetryBaseSeconds { get; set; } = 2;
+    public double RetryMaxSeconds { get; set; } = 60;
 
     /// <summary>Operations claimed per pass.</summary>
     public int ClaimBatch { get; set; } = 8;

@@ -10,7 +10,10 @@ namespace BlockStore.Agent;
 /// running; then sleep until woken, claim this host's operations, run each under a renewed lease,
 /// and write the final status. LVM failures are final (the volume goes to error with LVM's
 /// message); database failures are not: the operation stays claimed and is retried after its
-/// lease runs out, which is safe because every step is idempotent.
+/// lease runs out, which is safe because every step is idempotent. Any other failure (issue 17:
+/// the lvm binary missing, an unreadable report, an I/O error) is an attempt: given back to the
+/// queue with backoff (RetryPolicy), and after the last allowed attempt the volume or attachment
+/// ends in error with the reason, never claimed again and again.
 /// </summary>
 public sealed class AgentWorker(
     AgentQueue queue,
@@ -25,6 +28,12 @@ public sealed class AgentWorker(
     ILogger<AgentWorker> logger) : BackgroundService
 {
     private TimeSpan Lease => TimeSpan.FromSeconds(options.Value.LeaseSeconds);
+
+    private readonly RetryPolicy _retry = new(options.Value.MaxAttempts, options.Value.RetryBaseSeconds, options.Value.RetryMaxSeconds);
+
+    /// <summary>Failures that are attempts: not a shutdown, not the database away (the lease covers that).</summary>
+    private static bool IsAttemptFailure(Exception e) =>
+        e is not OperationCanceledException && !(e is BlockStoreException b && b.ErrorId == ErrorIds.StoreUnavailable);
 
     protected override async Task ExecuteAsync(CancellationToken ct)
     {
@@ -96,13 +105,27 @@ public sealed class AgentWorker(
 
     private async Task RunAsync(ClaimedOperation op, CancellationToken ct)
     {
+        var attachment = op.Kind is OperationKind.Attach or OperationKind.Detach;
+        if (_retry.IsExhausted(op.Attempts))
+        {
+            // Claimed more often than allowed: every earlier attempt ended without any result.
+            logger.LogError("{Kind} of volume {Volume}: {Message}", op.Kind, op.VolumeId, GaveUpMessage(op));
+            await (attachment ? attachmentRunner.FailAsync(identity.InstanceId, op, GaveUpMessage(op), ct) : CompleteAsync(op, GaveUpMessage(op), null, ct));
+            return;
+        }
+
         using var renewal = CancellationTokenSource.CreateLinkedTokenSource(ct);
         var renewTask = RenewLeaseAsync(op, renewal.Token);
-        if (op.Kind is OperationKind.Attach or OperationKind.Detach)
+        if (attachment)
         {
+            Exception? failed = null;
             try
             {
                 await attachmentRunner.RunAsync(identity.InstanceId, op, ct);
+            }
+            catch (Exception e) when (IsAttemptFailure(e))
+            {
+                failed = e;
             }
             finally
             {
@@ -110,11 +133,17 @@ public sealed class AgentWorker(
                 await renewTask;
             }
 
+            if (failed is not null)
+            {
+                await RetryOrFailAsync(op, failed, reason => attachmentRunner.FailAsync(identity.InstanceId, op, reason, ct), ct);
+            }
+
             return;
         }
 
         string? error = null;
         string? note = null;
+        Exception? unexpected = null;
         try
         {
             if (op.Kind == OperationKind.Delete)
@@ -138,13 +167,55 @@ public sealed class AgentWorker(
             error = e.Message;
             logger.LogError("{Kind} volume {Volume} failed: {Error}", op.Kind, op.VolumeId, e.Message);
         }
+        catch (Exception e) when (IsAttemptFailure(e))
+        {
+            unexpected = e;
+        }
         finally
         {
             await renewal.CancelAsync();
             await renewTask;
         }
 
+        if (unexpected is not null)
+        {
+            await RetryOrFailAsync(op, unexpected, reason => CompleteAsync(op, reason, null, ct), ct);
+            return;
+        }
+
         await CompleteAsync(op, error, note, ct);
+    }
+
+    private string GaveUpMessage(ClaimedOperation op) =>
+        $"gave up after {op.Attempts - 1} attempt(s): each ended without a result (the agent stopped during it)";
+
+    /// <summary>
+    /// An attempt failed unexpectedly: give the operation back with backoff, or, after the last
+    /// allowed attempt, end it with the reason (<paramref name="fail"/>).
+    /// </summary>
+    private async Task RetryOrFailAsync(ClaimedOperation op, Exception e, Func<string, Task> fail, CancellationToken ct)
+    {
+        var what = $"{e.GetType().Name}: {e.Message}";
+        var decision = _retry.Decide(op.Attempts, what, retryable: true, Random.Shared);
+        logger.LogError("{Kind} of volume {Volume}: {Decision}", op.Kind, op.VolumeId, decision.Message);
+        if (!decision.Retry)
+        {
+            await fail(decision.Message);
+            return;
+        }
+
+        try
+        {
+            if (!await queue.RetryLaterAsync(identity.InstanceId, op, decision.Delay, decision.Message, ct))
+            {
+                logger.LogWarning("Lost the lease on operation {Op} before giving it back; the newer claim finishes it", op.Id);
+            }
+        }
+        catch (BlockStoreException store) when (store.ErrorId == ErrorIds.StoreUnavailable)
+        {
+            // The lease runs out and the operation is claimed again: that claim counts as the next attempt.
+            logger.LogWarning("Could not give operation {Op} back ({Message}); its lease will run out", op.Id, store.Message);
+        }
     }
 
     /// <summary>

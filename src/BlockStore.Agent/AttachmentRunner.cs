@@ -20,6 +20,15 @@ public sealed class AttachmentRunner(AgentAttachments attachments, VolumeExporte
         }
     }
 
+    /// <summary>Ends an attach/detach whose attempts are used up: the attachment goes to its error outcome with the reason.</summary>
+    public async Task FailAsync(string owner, ClaimedOperation op, string reason, CancellationToken ct)
+    {
+        if (!await attachments.CompleteAsync(owner, op.Id, op.Kind, op.VolumeId, op.AttachmentId!.Value, new AttachmentOutcome(reason), ct))
+        {
+            logger.LogWarning("Lost the lease on operation {Op} before completing it; the newer claim finishes it", op.Id);
+        }
+    }
+
     private async Task<AttachmentOutcome> RunCoreAsync(ClaimedOperation op, CancellationToken ct)
     {
         var work = await attachments.GetWorkAsync(op.AttachmentId!.Value, ct);

@@ -16,7 +16,7 @@ public sealed class LvmException(string message) : Exception(message);
 /// The LVM commands the agent needs (Cinder's brick/local_dev/lvm.py and TopoLVM's lvmd do the
 /// same), run with argument lists and read through LVM's JSON reports, never column text.
 /// </summary>
-public sealed class LvmClient(ICommandRunner runner, bool activation)
+public sealed class LvmClient(ICommandRunner runner, bool activation, string? binDirectory = null)
 {
     private IEnumerable<string> Config()
     {
@@ -99,7 +99,8 @@ public sealed class LvmClient(ICommandRunner runner, bool activation)
 
     private async Task<CommandResult> RunAsync(string program, IReadOnlyList<string> args, CancellationToken ct, bool throwOnError = true)
     {
-        var result = await runner.RunAsync(program, args, ct);
+        // By name through PATH, or from Agent:LvmBinDirectory when the host keeps LVM elsewhere.
+        var result = await runner.RunAsync(string.IsNullOrEmpty(binDirectory) ? program : Path.Combine(binDirectory, program), args, ct);
         if (throwOnError && !result.Succeeded)
         {
             throw new LvmException($"{program} failed (exit {result.ExitCode}): {Clean(result.StdErr)}");

@@ -51,7 +51,7 @@ builder.AddBlockStoreService(
             .WithSimpleSchedule(s => s.WithInterval(every).RepeatForever()));
     });
 builder.Services.AddSingleton<ICommandRunner, ProcessCommandRunner>();
-builder.Services.AddSingleton(sp => new LvmClient(sp.GetRequiredService<ICommandRunner>(), agent.LvmActivation));
+builder.Services.AddSingleton(sp => new LvmClient(sp.GetRequiredService<ICommandRunner>(), agent.LvmActivation, agent.LvmBinDirectory));
 builder.Services.AddSingleton(agent);
 builder.Services.AddSingleton<VolumeBackend>();
 builder.Services.AddSingleton<IReconcileStore>(sp => new AgentQueueReconcileStore(sp.GetRequiredService<AgentQueue>()));

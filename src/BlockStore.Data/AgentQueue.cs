@@ -48,7 +48,8 @@ public sealed class AgentQueue(StoreConnection store, string host)
             await using var cmd = new NpgsqlCommand(
                 "WITH next AS ( " +
                 "  SELECT o.id FROM bs.operations o " +
-                "  WHERE o.host = @h AND (o.stage = 'scheduled' OR (o.stage = 'running' AND o.lease_expires_at < now())) " +
+                "  WHERE o.host = @h AND ((o.stage = 'scheduled' AND (o.next_attempt_at IS NULL OR o.next_attempt_at <= now())) " +
+                "    OR (o.stage = 'running' AND o.lease_expires_at < now())) " +
                 "    AND NOT EXISTS (SELECT 1 FROM bs.services s WHERE s.host = @h AND s.service = 'volume' AND s.frozen) " +
                 "    AND NOT EXISTS (SELECT 1 FROM bs.operations p WHERE p.volume_id = o.volume_id AND p.id < o.id " +
                 "                    AND p.stage IN ('pending', 'scheduled', 'running')) " +
@@ -131,6 +132,35 @@ public sealed class AgentQueue(StoreConnection store, string host)
                 await Events.NotifyAsync(conn, tx, Channels.VolumeStatus, op.VolumeId.ToString(), ct).ConfigureAwait(false);
             }
 
+            await tx.CommitAsync(ct).ConfigureAwait(false);
+            return true;
+        }, ct);
+
+    /// <summary>
+    /// Gives a failed attempt back to the queue (issue 17): the operation is 'scheduled' again with
+    /// its error and the time of its next attempt, unclaimed, and the attempt is an event the user
+    /// sees (Get-BlockVolumeEvent). False when this worker no longer holds the lease.
+    /// </summary>
+    public Task<bool> RetryLaterAsync(string owner, ClaimedOperation op, TimeSpan delay, string message, CancellationToken ct = default) =>
+        store.RunAsync(async conn =>
+        {
+            await using var tx = await conn.BeginTransactionAsync(ct).ConfigureAwait(false);
+            await using (var cmd = new NpgsqlCommand(
+                "UPDATE bs.operations SET stage = 'scheduled', lease_owner = NULL, lease_expires_at = NULL, error = @e, " +
+                "  next_attempt_at = now() + @d, updated_at = now() WHERE id = @id AND lease_owner = @o AND stage = 'running'", conn, tx))
+            {
+                cmd.Parameters.AddWithValue("id", op.Id);
+                cmd.Parameters.AddWithValue("o", owner);
+                cmd.Parameters.AddWithValue("e", message);
+                cmd.Parameters.AddWithValue("d", delay);
+                if (await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false) == 0)
+                {
+                    await tx.RollbackAsync(ct).ConfigureAwait(false);
+                    return false;
+                }
+            }
+
+            await Events.AddAsync(conn, tx, op.VolumeId, Host, "volume", "retry", $"{op.Kind}: {message}", ct).ConfigureAwait(false);
             await tx.CommitAsync(ct).ConfigureAwait(false);
             return true;
         }, ct);

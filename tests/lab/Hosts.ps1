@@ -99,7 +99,9 @@ function Start-LabHost {
     Does nothing when it is already running. Returns the PID.
     #>
     [CmdletBinding()]
-    param([Parameter(Mandatory)][string] $Name, [object] $Lab, [switch] $NoWait)
+    param([Parameter(Mandatory)][string] $Name, [object] $Lab, [switch] $NoWait,
+        # More --Section:Key=value arguments after the lab's own (a later one wins), e.g. a fault a test injects.
+        [string[]] $ExtraArguments = @())
     if (-not $Lab) { $Lab = Get-LabInfo }
     if (Test-LabHost -Name $Name -Lab $Lab) {
         Write-Verbose "$Name is already running"
@@ -117,7 +119,7 @@ function Start-LabHost {
     # The working directory is the lab's state folder, not the publish folder: `build.ps1 Build`
     # deletes and re-creates out/hosts, which would leave a running host in a deleted directory
     # (then starting lvm or any process fails). --contentRoot keeps appsettings lookups in place.
-    $words = @($dotnet, $cmd.Dll) + $cmd.Arguments + @("--contentRoot=$($cmd.WorkingDirectory)") |
+    $words = @($dotnet, $cmd.Dll) + $cmd.Arguments + $ExtraArguments + @("--contentRoot=$($cmd.WorkingDirectory)") |
         ForEach-Object { ConvertTo-LabShellWord $_ }
     # setsid: own session and process group, so the host outlives this script and its terminal.
     # In a non-interactive bash the background child is no group leader, so setsid execs in place
