@@ -22,6 +22,9 @@ public sealed class AgentOptions
     /// <summary>Where lvcreate, lvs, ... are (empty: found through PATH).</summary>
     public string? LvmBinDirectory { get; set; }
 
+    /// <summary>How long each external command may run before it is killed (Agent:Deadlines:LvmSeconds, ...).</summary>
+    public CommandDeadlines Deadlines { get; set; } = new();
+
     /// <summary>How long a claimed operation is ours without renewal.</summary>
     public int LeaseSeconds { get; set; } = 30;
 
@@ -32,6 +35,10 @@ public sealed class AgentOptions
     /// targetcli's own refusals are final at once.
     /// </summary>
     public int MaxAttempts { get; set; } = 5;
+
+    /// <summary>MaxAttempts for one operation kind (Agent:MaxAttemptsByKind:delete=10); kinds not named use MaxAttempts.</summary>
+    public Dictionary<string, int> MaxAttemptsByKind { get; set; } = new(StringComparer.OrdinalIgnoreCase);
+
     public double RetryBaseSeconds { get; set; } = 2;
     public double RetryMaxSeconds { get; set; } = 60;
 

@@ -29,7 +29,10 @@ public sealed class AgentWorker(
 {
     private TimeSpan Lease => TimeSpan.FromSeconds(options.Value.LeaseSeconds);
 
-    private readonly RetryPolicy _retry = new(options.Value.MaxAttempts, options.Value.RetryBaseSeconds, options.Value.RetryMaxSeconds);
+    /// <summary>The retry policy of an operation kind: its own attempt limit if configured, else MaxAttempts.</summary>
+    private RetryPolicy RetryFor(string kind) =>
+        new(options.Value.MaxAttemptsByKind.TryGetValue(kind, out var max) ? max : options.Value.MaxAttempts,
+            options.Value.RetryBaseSeconds, options.Value.RetryMaxSeconds);
 
     /// <summary>Failures that are attempts: not a shutdown, not the database away (the lease covers that).</summary>
     private static bool IsAttemptFailure(Exception e) =>
@@ -106,7 +109,7 @@ public sealed class AgentWorker(
     private async Task RunAsync(ClaimedOperation op, CancellationToken ct)
     {
         var attachment = op.Kind is OperationKind.Attach or OperationKind.Detach;
-        if (_retry.IsExhausted(op.Attempts))
+        if (RetryFor(op.Kind).IsExhausted(op.Attempts))
         {
             // Claimed more often than allowed: every earlier attempt ended without any result.
             logger.LogError("{Kind} of volume {Volume}: {Message}", op.Kind, op.VolumeId, GaveUpMessage(op));
@@ -196,7 +199,7 @@ public sealed class AgentWorker(
     private async Task RetryOrFailAsync(ClaimedOperation op, Exception e, Func<string, Task> fail, CancellationToken ct)
     {
         var what = $"{e.GetType().Name}: {e.Message}";
-        var decision = _retry.Decide(op.Attempts, what, retryable: true, Random.Shared);
+        var decision = RetryFor(op.Kind).Decide(op.Attempts, what, retryable: true, Random.Shared);
         logger.LogError("{Kind} of volume {Volume}: {Decision}", op.Kind, op.VolumeId, decision.Message);
         if (!decision.Retry)
         {

@@ -24,9 +24,11 @@ public interface ICommandRunner
 
 /// <summary>
 /// Runs programs with an argument list (ProcessStartInfo.ArgumentList), never through a shell,
-/// so no argument is ever re-parsed.
+/// so no argument is ever re-parsed. Each command runs under its deadline (CommandDeadlines); on
+/// the deadline or on cancellation the process is killed with every process it started, so a
+/// hung lvcreate or targetcli neither outlives its attempt nor keeps holding a lock.
 /// </summary>
-public sealed class ProcessCommandRunner(ILogger<ProcessCommandRunner> logger) : ICommandRunner
+public sealed class ProcessCommandRunner(ILogger<ProcessCommandRunner> logger, CommandDeadlines deadlines) : ICommandRunner
 {
     public Task<CommandResult> RunAsync(string program, IReadOnlyList<string> arguments, CancellationToken ct) =>
         RunCoreAsync(program, arguments, null, ct);
@@ -53,19 +55,54 @@ public sealed class ProcessCommandRunner(ILogger<ProcessCommandRunner> logger) :
         psi.Environment["LC_ALL"] = "C";
 
         var started = Stopwatch.GetTimestamp();
+        var deadline = deadlines.For(program);
         using var process = Process.Start(psi) ?? throw new InvalidOperationException($"Cannot start {program}");
-        var stdout = process.StandardOutput.ReadToEndAsync(ct);
-        var stderr = process.StandardError.ReadToEndAsync(ct);
-        if (standardInput is not null)
+        using var limit = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        limit.CancelAfter(deadline);
+        var stdout = process.StandardOutput.ReadToEndAsync(limit.Token);
+        var stderr = process.StandardError.ReadToEndAsync(limit.Token);
+        try
         {
-            await process.StandardInput.WriteAsync(standardInput.AsMemory(), ct);
-            process.StandardInput.Close();
+            if (standardInput is not null)
+            {
+                await process.StandardInput.WriteAsync(standardInput.AsMemory(), limit.Token);
+                process.StandardInput.Close();
+            }
+
+            await process.WaitForExitAsync(limit.Token);
+            await Task.WhenAll(stdout, stderr);
+        }
+        catch (Exception e) when (e is OperationCanceledException || (limit.IsCancellationRequested && e is IOException))
+        {
+            KillTree(process, program);
+            var ran = Stopwatch.GetElapsedTime(started);
+            if (ct.IsCancellationRequested)
+            {
+                throw;
+            }
+
+            logger.LogError("{Program} {Args} ran past its deadline of {Deadline} s; killed after {Ms:0} ms", program, string.Join(' ', arguments),
+                deadline.TotalSeconds, ran.TotalMilliseconds);
+            throw new CommandDeadlineException(program, deadline, ran);
         }
 
-        await process.WaitForExitAsync(ct);
         var result = new CommandResult(process.ExitCode, await stdout, await stderr);
         logger.LogDebug("{Program} {Args} -> {Exit} in {Ms:0} ms", program, string.Join(' ', arguments), result.ExitCode,
             Stopwatch.GetElapsedTime(started).TotalMilliseconds);
         return result;
+    }
+
+    /// <summary>Kills the process and its descendants (a wrapper script's children too); it may already have exited.</summary>
+    private void KillTree(Process process, string program)
+    {
+        try
+        {
+            process.Kill(entireProcessTree: true);
+            process.WaitForExit(5000);
+        }
+        catch (Exception e) when (e is InvalidOperationException or System.ComponentModel.Win32Exception)
+        {
+            logger.LogDebug("{Program} was already gone when killed: {Message}", program, e.Message);
+        }
     }
 }

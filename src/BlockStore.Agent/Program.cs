@@ -50,6 +50,7 @@ builder.AddBlockStoreService(
         q.AddTrigger(t => t.ForJob(reconcile).StartAt(DateTimeOffset.UtcNow + every)
             .WithSimpleSchedule(s => s.WithInterval(every).RepeatForever()));
     });
+builder.Services.AddSingleton(agent.Deadlines);
 builder.Services.AddSingleton<ICommandRunner, ProcessCommandRunner>();
 builder.Services.AddSingleton(sp => new LvmClient(sp.GetRequiredService<ICommandRunner>(), agent.LvmActivation, agent.LvmBinDirectory));
 builder.Services.AddSingleton(agent);

@@ -9,6 +9,9 @@ BeforeDiscovery {
     # The catalogue as written in the source (the guard below must see every constant).
     $errorsCs = Get-Content -Raw (Join-Path (Get-LabRepoRoot) 'src/BlockStore.Core/Errors.cs')
     $errorIds = @([regex]::Matches($errorsCs, 'public const string \w+ = "(?<id>\w+)"') | ForEach-Object { @{ ErrorId = $_.Groups['id'].Value } })
+    # Cmdlets that wait on the store: the Wait verb, or a -Wait switch (issue 17: each keeps its ErrorIds while waiting).
+    $waiters = @(Get-Command -Module BlockStore -CommandType Cmdlet | Where-Object { $_.Verb -eq 'Wait' -or $_.Parameters.ContainsKey('Wait') } |
+        Sort-Object Name | ForEach-Object { @{ Name = $_.Name } })
 }
 
 BeforeAll {
@@ -29,6 +32,50 @@ BeforeAll {
     function Get-HelpText($Node) {
         # Get-Help hands out maml:para as objects with a Text property (or plain strings).
         (@($Node) | ForEach-Object { if ($_ -is [string]) { $_ } else { $_.Text } }) -join "`n"
+    }
+
+    function Get-ErrorIdEvidence {
+        <# Where each catalogue id is raised in the shipped source and asserted in a Pester file (read once: the parse is the slow part). #>
+        if (Get-Variable -Name errorIdEvidence -Scope Script -ErrorAction Ignore) { return $script:errorIdEvidence }
+        $repo = Get-LabRepoRoot
+        # Raised: the catalogue constant is passed where an error is made (new BlockStoreException(ErrorIds.X, ...),
+        # ServiceRules' target-typed new(ErrorIds.X, ...), ToErrorRecord(ErrorIds.X, ...)), in the code the module
+        # ships (Core, Data, Commands), wherever the raise sits: a cmdlet, a data call or a shared Core helper.
+        # A reference that only tests an id (catch ... when e.ErrorId == ErrorIds.X) raises nothing and does not count.
+        $shipped = foreach ($project in 'BlockStore.Core', 'BlockStore.Data', 'BlockStore.Commands') {
+            Get-ChildItem -Path (Join-Path $repo "src/$project") -Filter '*.cs' -Recurse |
+                Where-Object { $_.FullName -notmatch '[\\/](bin|obj)[\\/]' -and $_.Name -ne 'Errors.cs' }
+        }
+        # Whole files, not lines: a call may put ErrorIds.X on the line after the parenthesis.
+        $raised = @(foreach ($file in $shipped) {
+                $text = Get-Content -Raw -LiteralPath $file.FullName
+                foreach ($m in [regex]::Matches($text, '(\bnew(\s+BlockStoreException)?|\bToErrorRecord)\s*\(\s*ErrorIds\.(?<id>\w+)\b')) {
+                    [pscustomobject]@{ Id = $m.Groups['id'].Value; Where = "$($file.Name):$(($text.Substring(0, $m.Index) -split "`n").Count)" }
+                }
+            })
+
+        # Asserted: a Pester file other than this one holds the fully qualified id ('X,BlockStore.Commands.YCommand',
+        # the string -ErrorId and FullyQualifiedErrorId are compared with) as a string in its code. Read with the
+        # PowerShell parser, so a comment does not count, nor a string inside an It marked -Skip; Y must be a cmdlet
+        # of the module, so a test of a renamed or misspelt cmdlet does not count either.
+        $cmdletTypes = @(Get-Command -Module BlockStore -CommandType Cmdlet | ForEach-Object { $_.ImplementingType.FullName })
+        $asserted = foreach ($file in Get-ChildItem -LiteralPath $PSScriptRoot -Filter '*.Tests.ps1' | Where-Object Name -NE 'ModuleConventions.Tests.ps1') {
+            $ast = [System.Management.Automation.Language.Parser]::ParseFile($file.FullName, [ref] $null, [ref] $null)
+            $skipped = @($ast.FindAll({ param($n)
+                        $n -is [System.Management.Automation.Language.CommandAst] -and $n.GetCommandName() -eq 'It' -and
+                        @($n.CommandElements | Where-Object { $_ -is [System.Management.Automation.Language.CommandParameterAst] -and $_.ParameterName -eq 'Skip' }).Count -gt 0
+                    }, $true) | ForEach-Object Extent)
+            $ast.FindAll({ param($n) $n -is [System.Management.Automation.Language.StringConstantExpressionAst] -or
+                    $n -is [System.Management.Automation.Language.ExpandableStringExpressionAst] }, $true) |
+                Where-Object { $s = $_.Extent; -not @($skipped | Where-Object { $_.StartOffset -le $s.StartOffset -and $s.EndOffset -le $_.EndOffset }) } |
+                ForEach-Object {
+                    if ($_.Value -match '^(?<id>\w+),(?<type>BlockStore\.Commands\.\w+)$' -and $Matches.type -in $cmdletTypes) {
+                        [pscustomobject]@{ Id = $Matches.id; Type = $Matches.type; Where = "$($file.Name):$($_.Extent.StartLineNumber) $($_.Value)" }
+                    }
+                }
+        }
+        $script:errorIdEvidence = @{ Raised = $raised; Asserted = @($asserted) }
+        return $script:errorIdEvidence
     }
 }
 
@@ -134,47 +181,7 @@ Describe '<Name>' -ForEach $cmdlets {
 
 Describe 'ErrorId <ErrorId>' -ForEach $errorIds {
     BeforeAll {
-        # Read once for every id (the parse of the test files is the slow part).
-        if (-not (Get-Variable -Name errorIdEvidence -Scope Script -ErrorAction Ignore)) {
-            $repo = Get-LabRepoRoot
-            # Raised: the catalogue constant is passed where an error is made (new BlockStoreException(ErrorIds.X, ...),
-            # ServiceRules' target-typed new(ErrorIds.X, ...), ToErrorRecord(ErrorIds.X, ...)), in the code the module
-            # ships (Core, Data, Commands), wherever the raise sits: a cmdlet, a data call or a shared Core helper.
-            # A reference that only tests an id (catch ... when e.ErrorId == ErrorIds.X) raises nothing and does not count.
-            $shipped = foreach ($project in 'BlockStore.Core', 'BlockStore.Data', 'BlockStore.Commands') {
-                Get-ChildItem -Path (Join-Path $repo "src/$project") -Filter '*.cs' -Recurse |
-                    Where-Object { $_.FullName -notmatch '[\\/](bin|obj)[\\/]' -and $_.Name -ne 'Errors.cs' }
-            }
-            # Whole files, not lines: a call may put ErrorIds.X on the line after the parenthesis.
-            $raised = @(foreach ($file in $shipped) {
-                    $text = Get-Content -Raw -LiteralPath $file.FullName
-                    foreach ($m in [regex]::Matches($text, '(\bnew(\s+BlockStoreException)?|\bToErrorRecord)\s*\(\s*ErrorIds\.(?<id>\w+)\b')) {
-                        [pscustomobject]@{ Id = $m.Groups['id'].Value; Where = "$($file.Name):$(($text.Substring(0, $m.Index) -split "`n").Count)" }
-                    }
-                })
-
-            # Asserted: a Pester file other than this one holds the fully qualified id ('X,BlockStore.Commands.YCommand',
-            # the string -ErrorId and FullyQualifiedErrorId are compared with) as a string in its code. Read with the
-            # PowerShell parser, so a comment does not count, nor a string inside an It marked -Skip; Y must be a cmdlet
-            # of the module, so a test of a renamed or misspelt cmdlet does not count either.
-            $cmdletTypes = @(Get-Command -Module BlockStore -CommandType Cmdlet | ForEach-Object { $_.ImplementingType.FullName })
-            $asserted = foreach ($file in Get-ChildItem -LiteralPath $PSScriptRoot -Filter '*.Tests.ps1' | Where-Object Name -NE 'ModuleConventions.Tests.ps1') {
-                $ast = [System.Management.Automation.Language.Parser]::ParseFile($file.FullName, [ref] $null, [ref] $null)
-                $skipped = @($ast.FindAll({ param($n)
-                            $n -is [System.Management.Automation.Language.CommandAst] -and $n.GetCommandName() -eq 'It' -and
-                            @($n.CommandElements | Where-Object { $_ -is [System.Management.Automation.Language.CommandParameterAst] -and $_.ParameterName -eq 'Skip' }).Count -gt 0
-                        }, $true) | ForEach-Object Extent)
-                $ast.FindAll({ param($n) $n -is [System.Management.Automation.Language.StringConstantExpressionAst] -or
-                        $n -is [System.Management.Automation.Language.ExpandableStringExpressionAst] }, $true) |
-                    Where-Object { $s = $_.Extent; -not @($skipped | Where-Object { $_.StartOffset -le $s.StartOffset -and $s.EndOffset -le $_.EndOffset }) } |
-                    ForEach-Object {
-                        if ($_.Value -match '^(?<id>\w+),(?<type>BlockStore\.Commands\.\w+)$' -and $Matches.type -in $cmdletTypes) {
-                            [pscustomobject]@{ Id = $Matches.id; Where = "$($file.Name):$($_.Extent.StartLineNumber) $($_.Value)" }
-                        }
-                    }
-            }
-            $script:errorIdEvidence = @{ Raised = $raised; Asserted = @($asserted) }
-        }
+        $errorIdEvidence = Get-ErrorIdEvidence
         $raises = @($errorIdEvidence.Raised | Where-Object Id -CEQ $ErrorId)
         $asserted = @($errorIdEvidence.Asserted | Where-Object Id -CEQ $ErrorId)
 
@@ -199,5 +206,13 @@ Describe 'ErrorId <ErrorId>' -ForEach $errorIds {
 
     It 'is documented in about_BlockStore' {
         (Get-Help about_BlockStore | Out-String) | Should -Match "``$ErrorId``"
+    }
+}
+
+Describe 'The wait of <Name>' -ForEach $waiters {
+    It 'keeps its ErrorId when the store fails mid-wait: a Pester test asserts StoreUnavailable,<Name>''s type' {
+        $type = (Get-Command $Name).ImplementingType.FullName
+        @((Get-ErrorIdEvidence).Asserted | Where-Object { $_.Id -ceq 'StoreUnavailable' -and $_.Type -eq $type -and $_.Where -like 'WaitStoreUnavailable.Tests.ps1:*' }) |
+            Should -Not -BeNullOrEmpty -Because "a test must stop PostgreSQL while $Name waits and assert 'StoreUnavailable,$type' (tests/pester/WaitStoreUnavailable.Tests.ps1)"
     }
 }

@@ -24,14 +24,14 @@
         'LabModule.Tests.ps1'         = 400    # new: 78 s at load 38 (runs the docs example in a fresh pwsh)
         'ModuleBehaviour.Tests.ps1'   = 480    # 22 s, 53 s
         'ModuleConventions.Tests.ps1' = 300    # 8 s, 21 s
-        'OperationRetries.Tests.ps1'  = 600    # new: three attempts with 1-4 s backoff, two agent restarts
+        'OperationRetries.Tests.ps1'  = 600    # new: 3 + 2 attempts with 1-4 s backoff and 3 s deadlines, three agent restarts
         'NameWildcards.Tests.ps1'     = 300    # new: a few seconds (five requests, reads)
         'Reconcile.Tests.ps1'         = 300    # new: 39 s, 42 s (waits for two 10-s reconcile passes)
         'Resilience.Tests.ps1'        = 300    # 20 s, -
         'Schedulers.Tests.ps1'        = 600    # new: 92 s idle-ish, 135 s at load 40
         'TestRunner.Tests.ps1'        = 300    # new: 7 s (four scratch files in a child pwsh)
         'VolumeLifecycle.Tests.ps1'   = 900    # 65 s, 160 s
-        'WaitStoreUnavailable.Tests.ps1' = 600 # new: two PostgreSQL stops and agent restarts
+        'WaitStoreUnavailable.Tests.ps1' = 900 # new: five PostgreSQL stops and agent restarts
         'VolumeService.Tests.ps1'     = 480    # 43 s, 58 s
     }
 }

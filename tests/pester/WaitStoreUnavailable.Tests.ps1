@@ -1,14 +1,17 @@
-# -Wait keeps the catalogue's ErrorIds: PostgreSQL stopped in the middle of a -Wait (New-BlockVolume,
-# Remove-BlockVolume) ends the command with StoreUnavailable (ConnectionError), as Wait-BlockVolume
-# did already, instead of an exception without an ErrorId escaping EndProcessing. The waiting cmdlet
-# runs in a separate pwsh (as a user's would) while this file stops PostgreSQL under it; the agents
-# are stopped first so that the wait cannot end before that.
+# -Wait keeps the catalogue's ErrorIds (issue 17): PostgreSQL stopped in the middle of the wait of any
+# cmdlet that waits (New-/Remove-BlockVolume -Wait, Wait-BlockVolume, New-/Remove-BlockVolumeAttachment
+# -Wait) ends the command with StoreUnavailable (ConnectionError) instead of an exception without an
+# ErrorId escaping EndProcessing. ModuleConventions insists that every waiting cmdlet is covered here.
+# The waiting cmdlet runs in a separate pwsh (as a user's would) while this file stops PostgreSQL under
+# it; the agents are stopped first so that the wait cannot end before that. Afterwards every request
+# the waits were for still ends in a final status: accepted before the outage, never lost.
 # Run by `build.ps1 Test` (Pester 5.7.1); BLOCKSTORE_REPO and BLOCKSTORE_CONNECTION point at the lab.
 
 BeforeAll {
     Import-Module (Join-Path $PSScriptRoot 'TestHelpers.psm1') -Force -DisableNameChecking
     $script:lab = Initialize-LabTest
     $script:prefix = New-LabTestPrefix 'ws'
+    $script:initiator = "iqn.2024-01.com.example.blockstore:$prefix-w"
 
     function Start-WaitingCommand([string] $Command) {
         <# A fresh pwsh that imports the module, runs $Command and prints "ERRORID <FullyQualifiedErrorId> <category>" or "DONE". #>
@@ -23,10 +26,33 @@ BeforeAll {
         return [System.Diagnostics.Process]::Start($psi)
     }
 
-    function Test-Waiting([guid] $VolumeId, [string] $Status) {
-        # The waiting pwsh has started and its volume is in flight: the wait is on.
-        return (Invoke-LabSql "select status from bs.volumes where id = '$VolumeId'") -eq $Status
+    function Invoke-OutageDuringWait {
+        <#
+        Stops the agents, starts $Command in its own pwsh, waits until -Waiting says the request is in
+        flight, stops PostgreSQL inside the wait and returns what the command ended with:
+        @{ Id = FullyQualifiedErrorId; Category } (or Id 'DONE'). PostgreSQL is started again; the
+        agents only with -StartAgents (a later step may still need them stopped).
+        #>
+        param([string] $Command, [scriptblock] $Waiting, [switch] $StartAgents)
+        foreach ($n in $lab.nodeNames) { Stop-LabAgent -Name $n }
+        $p = Start-WaitingCommand $Command
+        try {
+            Wait-LabCondition $Waiting -TimeoutSeconds 120 | Should -BeTrue -Because "the waiting pwsh made its request ($Command)"
+            Start-Sleep -Seconds 2   # inside the wait's loop, not before it
+            Stop-LabPostgres
+            $p.WaitForExit(120000) | Should -BeTrue -Because 'the wait must end once the store is gone, not run into its 300 s timeout'
+            $words = $p.StandardOutput.ReadToEnd().Trim() -split ' '
+            return [pscustomobject]@{ Id = $words[-2]; Category = $words[-1]; Output = $words -join ' ' }
+        }
+        finally {
+            if (-not $p.HasExited) { $p.Kill($true) }
+            if (-not (Test-LabPostgresRunning)) { Start-LabPostgres }
+            if ($StartAgents) { foreach ($n in $lab.nodeNames) { Start-LabAgent -Name $n } }
+        }
     }
+
+    function Test-VolumeStatus([guid] $VolumeId, [string] $Status) { (Invoke-LabSql "select status from bs.volumes where id = '$VolumeId'") -eq $Status }
+    function Test-AttachmentStatus([string] $Status) { (Invoke-LabSql "select count(*) from bs.attachments where initiator_iqn = '$initiator' and status = '$Status'") -eq '1' }
 }
 
 AfterAll {
@@ -40,41 +66,62 @@ Describe '-Wait while PostgreSQL goes away' {
     It 'Remove-BlockVolume -Wait ends with StoreUnavailable when PostgreSQL stops mid-wait' {
         $v = New-BlockVolume -Name "$prefix-rm" -SizeGiB 1 -Confirm:$false -Wait -TimeoutSec 300
         $v.Status | Should -Be 'available'
-        foreach ($n in $lab.nodeNames) { Stop-LabAgent -Name $n }
-        $p = Start-WaitingCommand "Remove-BlockVolume -Id '$($v.Id)' -Confirm:`$false -Wait -TimeoutSec 300"
-        try {
-            Wait-LabCondition { Test-Waiting $v.Id 'deleting' } -TimeoutSeconds 120 | Should -BeTrue -Because 'the waiting pwsh asked for the deletion'
-            Start-Sleep -Seconds 2   # inside the wait's polling loop, not before it
-            Stop-LabPostgres
-            $p.WaitForExit(120000) | Should -BeTrue -Because 'the wait must end once the store is gone, not run into its 300 s timeout'
-            $p.StandardOutput.ReadToEnd().Trim() | Should -Be 'ERRORID StoreUnavailable,BlockStore.Commands.RemoveBlockVolumeCommand ConnectionError'
-        }
-        finally {
-            if (-not $p.HasExited) { $p.Kill($true) }
-            if (-not (Test-LabPostgresRunning)) { Start-LabPostgres }
-            foreach ($n in $lab.nodeNames) { Start-LabAgent -Name $n }
-        }
+        $r = Invoke-OutageDuringWait "Remove-BlockVolume -Id '$($v.Id)' -Confirm:`$false -Wait -TimeoutSec 300" { Test-VolumeStatus $v.Id 'deleting' } -StartAgents
+        $r.Id | Should -Be 'StoreUnavailable,BlockStore.Commands.RemoveBlockVolumeCommand' -Because $r.Output
+        $r.Category | Should -Be 'ConnectionError'
         # The request itself was kept: the deletion finishes once the agents are back.
         (Wait-BlockVolume -Id $v.Id -TimeoutSec 300).Status | Should -Be 'deleted'
     }
 
     It 'New-BlockVolume -Wait ends with StoreUnavailable when PostgreSQL stops mid-wait' {
+        $r = Invoke-OutageDuringWait "New-BlockVolume -Name '$prefix-new' -SizeGiB 1 -Confirm:`$false -Wait -TimeoutSec 300" {
+            (Invoke-LabSql "select count(*) from bs.volumes where name = '$prefix-new' and status = 'creating'") -eq '1' } -StartAgents
+        $r.Id | Should -Be 'StoreUnavailable,BlockStore.Commands.NewBlockVolumeCommand' -Because $r.Output
+        $r.Category | Should -Be 'ConnectionError'
+        # Accepted before the outage, so never lost: it ends available, not stuck.
+        (Wait-BlockVolume -Name "$prefix-new" -TimeoutSec 300).Status | Should -Be 'available'
+    }
+
+    It 'Wait-BlockVolume ends with StoreUnavailable when PostgreSQL stops mid-wait' {
         foreach ($n in $lab.nodeNames) { Stop-LabAgent -Name $n }
-        $p = Start-WaitingCommand "New-BlockVolume -Name '$prefix-new' -SizeGiB 1 -Confirm:`$false -Wait -TimeoutSec 300"
-        try {
-            Wait-LabCondition { (Invoke-LabSql "select count(*) from bs.volumes where name = '$prefix-new' and status = 'creating'") -eq '1' } -TimeoutSeconds 120 |
-                Should -BeTrue -Because 'the waiting pwsh made its request'
-            Start-Sleep -Seconds 2
-            Stop-LabPostgres
-            $p.WaitForExit(120000) | Should -BeTrue
-            $p.StandardOutput.ReadToEnd().Trim() | Should -Be 'ERRORID StoreUnavailable,BlockStore.Commands.NewBlockVolumeCommand ConnectionError'
-        }
-        finally {
-            if (-not $p.HasExited) { $p.Kill($true) }
-            if (-not (Test-LabPostgresRunning)) { Start-LabPostgres }
-            foreach ($n in $lab.nodeNames) { Start-LabAgent -Name $n }
-        }
-        # Accepted before the outage, so never lost: it ends available (or error with a reason), not stuck.
-        (Wait-BlockVolume -Name "$prefix-new" -TimeoutSec 300).Status | Should -BeIn @('available', 'error')
+        $v = New-BlockVolume -Name "$prefix-wait" -SizeGiB 1 -Confirm:$false
+        $r = Invoke-OutageDuringWait "Wait-BlockVolume -Id '$($v.Id)' -TimeoutSec 300" { Test-VolumeStatus $v.Id 'creating' } -StartAgents
+        $r.Id | Should -Be 'StoreUnavailable,BlockStore.Commands.WaitBlockVolumeCommand' -Because $r.Output
+        $r.Category | Should -Be 'ConnectionError'
+        (Wait-BlockVolume -Id $v.Id -TimeoutSec 300).Status | Should -Be 'available'
+    }
+}
+
+Describe 'attachment -Wait while PostgreSQL goes away' {
+    BeforeAll {
+        $script:vol = New-BlockVolume -Name "$prefix-att" -SizeGiB 1 -Confirm:$false -Wait -TimeoutSec 300
+        $vol.Status | Should -Be 'available'
+    }
+
+    It 'New-BlockVolumeAttachment -Wait ends with StoreUnavailable when PostgreSQL stops mid-wait' {
+        # The lab's loop-file nodes have no LIO, so an attach is refused up front (TargetUnavailable). With
+        # the volume's agent stopped, its service row is made to say it can export, so the request is
+        # accepted and waits; the agent rewrites the row when it starts again, then fails the attach for
+        # want of LIO: the request ends with a reason (checked below). What is under test is the wait.
+        $r = Invoke-OutageDuringWait "New-BlockVolumeAttachment -VolumeId '$($vol.Id)' -InitiatorIqn '$initiator' -Wait -TimeoutSec 300" {
+            if ((Invoke-LabSql "select coalesce(capabilities->>'iscsi', '') from bs.services where host = '$($vol.Host)' and service = 'volume'") -ne 'true') {
+                Invoke-LabSql "update bs.services set capabilities = coalesce(capabilities, '{}'::jsonb) || '{""iscsi"": true}'::jsonb where host = '$($vol.Host)' and service = 'volume'" | Out-Null
+            }
+            Test-AttachmentStatus 'attaching' }
+        $r.Id | Should -Be 'StoreUnavailable,BlockStore.Commands.NewBlockVolumeAttachmentCommand' -Because $r.Output
+        $r.Category | Should -Be 'ConnectionError'
+    }
+
+    It 'Remove-BlockVolumeAttachment -Wait ends with StoreUnavailable when PostgreSQL stops mid-wait' {
+        $r = Invoke-OutageDuringWait "Remove-BlockVolumeAttachment -VolumeId '$($vol.Id)' -InitiatorIqn '$initiator' -Confirm:`$false -Wait -TimeoutSec 300" {
+            Test-AttachmentStatus 'detaching' } -StartAgents
+        $r.Id | Should -Be 'StoreUnavailable,BlockStore.Commands.RemoveBlockVolumeAttachmentCommand' -Because $r.Output
+        $r.Category | Should -Be 'ConnectionError'
+    }
+
+    It 'both requests still end: the attachment is detached with its history, the volume is available' {
+        Wait-LabCondition { Test-AttachmentStatus 'detached' } -TimeoutSeconds 120 | Should -BeTrue
+        @(Invoke-LabSql "select count(*) from bs.attachments where initiator_iqn = '$initiator' and status <> 'detached'") | Should -Be '0'
+        Wait-LabCondition { (Get-BlockVolume -Id $vol.Id).Status -eq 'available' } -TimeoutSeconds 60 | Should -BeTrue -Because "$((Get-BlockVolume -Id $vol.Id).Status)"
     }
 }
