@@ -28,11 +28,32 @@ public sealed class MigrationTests(TestDatabase db) : IClassFixture<TestDatabase
     }
 
     [Fact]
-    public async Task Concurrent_migrations_serialise_on_the_advisory_lock()
+    public async Task Concurrent_migrations_of_an_empty_database_serialise_on_the_advisory_lock()
     {
-        var runs = await Task.WhenAll(Enumerable.Range(0, 3).Select(_ => Task.Run(() => SchemaMigrator.Migrate(db.ConnectionString))));
-        Assert.All(runs, Assert.Empty);
-        Assert.Contains("volumes", await db.ColumnAsync("SELECT table_name FROM information_schema.tables WHERE table_schema = 'bs'"));
+        // An empty database, so there is real work to race for: without the lock the runs would each
+        // create the journal and apply the scripts (and fail on each other's tables).
+        await using var empty = await db.CreateEmptyDatabaseAsync();
+        // Dedicated threads released together, so the runs really overlap (the thread pool of a 2-core
+        // machine would start them one after another).
+        const int Runners = 4;
+        using var start = new Barrier(Runners);
+        var runs = await Task.WhenAll(Enumerable.Range(0, Runners).Select(_ => Task.Factory.StartNew(() =>
+        {
+            start.SignalAndWait();
+            return SchemaMigrator.Migrate(empty.ConnectionString);
+        }, TaskCreationOptions.LongRunning)));
+
+        var applied = runs.SelectMany(r => r).ToList();
+        Assert.Contains("BlockStore.Data.Migrations.0001_initial.sql", applied);
+        Assert.Equal(applied.Count, applied.Distinct().Count());   // every script applied exactly once
+        Assert.Single(runs, r => r.Count > 0);                       // by the run that held the lock; the others found nothing to do
+
+        await using var conn = new Npgsql.NpgsqlConnection(empty.ConnectionString);
+        await conn.OpenAsync();
+        await using var cmd = new Npgsql.NpgsqlCommand("SELECT count(*) FROM public.blockstore_schema_versions", conn);
+        Assert.Equal(applied.Count, Convert.ToInt32(await cmd.ExecuteScalarAsync()));
+        await using var tables = new Npgsql.NpgsqlCommand("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'bs' AND table_name = 'volumes'", conn);
+        Assert.Equal(1, Convert.ToInt32(await tables.ExecuteScalarAsync()));
     }
 
     [Fact]

@@ -45,6 +45,37 @@ public sealed class TestDatabase : IAsyncLifetime
         Store = new StoreConnection(ConnectionString, "blockstore-tests");
     }
 
+    /// <summary>
+    /// Another database on the same server, created empty (not migrated), dropped when disposed: for
+    /// tests of the migrator itself on a database it has never seen.
+    /// </summary>
+    public async Task<ScratchDatabase> CreateEmptyDatabaseAsync()
+    {
+        var name = "bs_scratch_" + Guid.NewGuid().ToString("N")[..12];
+        await using (var conn = new NpgsqlConnection(_admin))
+        {
+            await conn.OpenAsync();
+            await using var cmd = new NpgsqlCommand($"CREATE DATABASE {name}", conn); // name is ours: letters, digits, '_'
+            await cmd.ExecuteNonQueryAsync();
+        }
+
+        return new ScratchDatabase(_admin, name, new NpgsqlConnectionStringBuilder(_admin) { Database = name }.ConnectionString);
+    }
+
+    public sealed class ScratchDatabase(string admin, string name, string connectionString) : IAsyncDisposable
+    {
+        public string ConnectionString { get; } = connectionString;
+
+        public async ValueTask DisposeAsync()
+        {
+            using (var pooled = new NpgsqlConnection(ConnectionString)) { NpgsqlConnection.ClearPool(pooled); }
+            await using var conn = new NpgsqlConnection(admin);
+            await conn.OpenAsync();
+            await using var cmd = new NpgsqlCommand($"DROP DATABASE IF EXISTS {name} WITH (FORCE)", conn);
+            await cmd.ExecuteNonQueryAsync();
+        }
+    }
+
     public async Task DisposeAsync()
     {
         if (string.IsNullOrWhiteSpace(_admin) || ConnectionString.Length == 0)

@@ -300,13 +300,12 @@ try { Get-BlockVolume -ErrorAction Stop } catch { `$e = `$_ }
     It 'InvalidVolumeStatus: a misspelt -Status is refused, not taken as a filter that matches nothing or a wait until the timeout' {
         $v = New-BlockVolume -Name "$prefix-st1" -SizeGiB 1 -Wait -TimeoutSec 120 -ErrorAction Stop
         { Get-BlockVolume -Status 'availble' -ErrorAction Stop } | Should -Throw -ErrorId 'InvalidVolumeStatus,BlockStore.Commands.GetBlockVolumeCommand'
-        $clock = [System.Diagnostics.Stopwatch]::StartNew()
+        # Refused before waiting: a wait would end in WaitTimeout (the volume never reaches a status nobody has).
         $e = $null
         try { $v | Wait-BlockVolume -Status 'avialable' -TimeoutSec 30 -ErrorAction Stop } catch { $e = $_ }
         $e.FullyQualifiedErrorId | Should -Be 'InvalidVolumeStatus,BlockStore.Commands.WaitBlockVolumeCommand'
         $e.CategoryInfo.Category | Should -Be 'InvalidArgument'
         $e.TargetObject | Should -Be 'avialable'
-        $clock.Elapsed.TotalSeconds | Should -BeLessThan 10 -Because 'it is refused before waiting'
         # Any casing of a real status is that status.
         (Get-BlockVolume -Name $v.Name -Status 'AVAILABLE').Name | Should -Be $v.Name
         ($v | Wait-BlockVolume -Status 'Available' -TimeoutSec 30).Status | Should -Be 'available'
@@ -413,9 +412,7 @@ Describe 'Waiting' {
             "insert into bs.attachment_secrets values ('$att', 'ThisIsTheSecret1'); update bs.volumes set status = 'in-use' where id = '$($v.Id)'") | Out-Null
         try {
             Set-HostFrozen $v.Host $true
-            $clock = [System.Diagnostics.Stopwatch]::StartNew()
             $out = @(Remove-BlockVolumeAttachment -Id $att -Wait -TimeoutSec 2 -PassThru -Confirm:$false -ErrorVariable errs -ErrorAction SilentlyContinue)
-            $clock.Elapsed.TotalSeconds | Should -BeLessThan 15
             $out | Should -BeNullOrEmpty
             $errs | Should -HaveCount 1
             $errs[0].FullyQualifiedErrorId | Should -Be 'WaitTimeout,BlockStore.Commands.RemoveBlockVolumeAttachmentCommand'
@@ -423,11 +420,13 @@ Describe 'Waiting' {
             $errs[0].TargetObject.Status | Should -Be 'detaching'
             Set-HostFrozen $v.Host $false
 
-            # Asking again while it is detaching waits for the same request: it ends detached, or failed with the agent's reason.
+            # Asking again while it is detaching waits for the same request. These hosts have no LIO, so the
+            # agent has nothing to remove and the detach succeeds (VolumeExporter: missing objects are success).
             $done = @(Remove-BlockVolumeAttachment -Id $att -Wait -TimeoutSec 60 -PassThru -Confirm:$false -ErrorVariable errs2 -ErrorAction SilentlyContinue)
-            $status = (Get-BlockVolumeAttachment -VolumeId $v.Id -IncludeDetached | Where-Object Id -EQ $att).Status
-            if ($status -eq 'detached') { $done.Status | Should -Be 'detached'; $errs2 | Should -BeNullOrEmpty }
-            else { $errs2[0].FullyQualifiedErrorId | Should -Be 'AttachmentFailed,BlockStore.Commands.RemoveBlockVolumeAttachmentCommand'; $done | Should -BeNullOrEmpty }
+            $errs2 | Should -BeNullOrEmpty
+            $done.Status | Should -Be 'detached'
+            (Get-BlockVolumeAttachment -VolumeId $v.Id -IncludeDetached | Where-Object Id -EQ $att).Status | Should -Be 'detached'
+            (Get-BlockVolume -Id $v.Id).Status | Should -Be 'available'
         }
         finally {
             Set-HostFrozen $v.Host $false
@@ -450,13 +449,13 @@ Describe 'Waiting' {
             $ps.Streams.Progress[0].Activity | Should -Be 'Waiting for block volumes'
             $ps.Streams.Progress[0].StatusDescription | Should -Match "$prefix-frozen \(deleting\)"
 
-            $sw = [System.Diagnostics.Stopwatch]::StartNew()
-            $ps.Stop()
-            $sw.Stop()
-            Write-Host "Wait-BlockVolume stopped $([int]$sw.Elapsed.TotalMilliseconds) ms after Stop()"
+            # Ctrl+C must not wait for the volume: the stop completes while the volume is still deleting (the
+            # wait's own timeout is 600 s and the host stays frozen, so only StopProcessing can end it).
+            $stop = $ps.BeginStop($null, $null)
+            Wait-LabCondition -TimeoutSeconds 60 -Condition { $stop.IsCompleted } | Should -BeTrue -Because 'Stop() must end the wait, not the volume'
+            $ps.EndStop($stop)
             $ps.InvocationStateInfo.State | Should -Be 'Stopped'
             $async.IsCompleted | Should -BeTrue
-            $sw.Elapsed.TotalSeconds | Should -BeLessThan 5 -Because 'Ctrl+C must not wait for the volume'
             (Get-BlockVolume -Id $v.Id).Status | Should -Be 'deleting'
             Invoke-LabSql "select stage from bs.operations where volume_id = '$($v.Id)' and kind = 'delete'" | Should -Be 'scheduled'
         }
@@ -549,19 +548,21 @@ Describe 'Dependency isolation (AssemblyLoadContext)' {
 
     It 'Import-Module and Get-BlockVolume work after another module loaded Logging.Abstractions 6.0.0' {
         Test-Path -LiteralPath $oldDll | Should -BeTrue
+        # A volume the fresh session must read back through Npgsql in the module's load context.
+        $known = New-BlockVolume -Name "$prefix-alc" -SizeGiB 1 -Confirm:$false
         $json = Invoke-FreshPwsh -Environment @{ BLOCKSTORE_CONNECTION = $lab.connectionString } -Script @"
 Add-Type -LiteralPath '$oldDll'
 Import-Module '$module'
 `$volumes = @(Get-BlockVolume -ErrorAction Stop)
 [pscustomobject]@{
-    Ok = `$true
+    Names = @(`$volumes | Where-Object Id -EQ '$($known.Id)' | ForEach-Object Name)
     Loaded = @([AppDomain]::CurrentDomain.GetAssemblies() | Where-Object { `$_.GetName().Name -in 'Microsoft.Extensions.Logging.Abstractions', 'Npgsql' } |
         ForEach-Object { '{0} {1} in {2}' -f `$_.GetName().Name, `$_.GetName().Version, [System.Runtime.Loader.AssemblyLoadContext]::GetLoadContext(`$_).Name })
 } | ConvertTo-Json
 "@
         $r = $json | ConvertFrom-Json
         Write-Host "loaded: $($r.Loaded -join '; ')"
-        $r.Ok | Should -BeTrue
+        $r.Names | Should -Be "$prefix-alc" -Because 'Get-BlockVolume in that session must read the volume made here'
         $r.Loaded | Should -Contain 'Microsoft.Extensions.Logging.Abstractions 6.0.0.0 in Default'
         @($r.Loaded | Where-Object { $_ -like 'Microsoft.Extensions.Logging.Abstractions * in BlockStore.Engine' }).Count | Should -Be 1
         @($r.Loaded | Where-Object { $_ -like 'Npgsql * in BlockStore.Engine' }).Count | Should -Be 1

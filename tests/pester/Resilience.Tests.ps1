@@ -66,8 +66,8 @@ Describe 'PostgreSQL restart during a burst of creates and deletes' {
         { Get-BlockVolume -Name "$prefix-*" -ErrorAction Stop } |
             Should -Throw -ErrorId 'StoreUnavailable,BlockStore.Commands.GetBlockVolumeCommand'
         $sw.Stop()
+        # Reported, not asserted (speed belongs in benchmarks); a hang would run into the file's time limit.
         Write-Host "cmdlets during the outage failed in $([int]$sw.Elapsed.TotalMilliseconds) ms (two calls)"
-        $sw.Elapsed.TotalSeconds | Should -BeLessThan 12
 
         $rest = 4 - ([DateTime]::UtcNow - $stoppedAt).TotalSeconds
         if ($rest -gt 0) { Start-Sleep -Milliseconds ([int]($rest * 1000)) }
@@ -83,15 +83,10 @@ Describe 'PostgreSQL restart during a burst of creates and deletes' {
             foreach ($s in Get-ServiceStates) { if ($s -like '*=down') { $downSeen.Add($s) } }
             Start-Sleep -Milliseconds 250
         }
-        # Meaningful only when the outage plus one heartbeat interval stayed under the threshold
-        # (a slow pg_ctl start on a loaded machine can stretch it): otherwise say so instead of failing.
-        $budget = $outage.TotalSeconds + $lab.reportIntervalSeconds
-        if ($budget -lt $lab.serviceDownSeconds) {
-            $downSeen | Select-Object -Unique | Should -BeNullOrEmpty -Because 'an outage shorter than the down threshold must not make a host down'
-        }
-        else {
-            Write-Host "no-flap check not applicable: outage $([math]::Round($outage.TotalSeconds, 1)) s + heartbeat interval >= down threshold $($lab.serviceDownSeconds) s"
-        }
+        # Judged in its own test below: meaningful only when the outage plus one heartbeat interval
+        # stayed under the threshold (a slow pg_ctl start on a loaded machine can stretch it).
+        $script:downSeen = @($downSeen | Select-Object -Unique)
+        $script:flapBudget = $outage.TotalSeconds + $lab.reportIntervalSeconds
         $fresh = Invoke-LabSql "select count(*) from bs.services where host in ('$($lab.scheduler.name)', '$(@($lab.nodeNames) -join "', '")') and heartbeat_at > now() - interval '4 seconds'"
         [int]$fresh | Should -Be (1 + @($lab.nodeNames).Count) -Because 'every host heartbeats again after the restart'
 
@@ -135,8 +130,19 @@ Describe 'PostgreSQL restart during a burst of creates and deletes' {
         $completed | Should -Be $issued.Count
     }
 
+    It 'did not make a host down for an outage shorter than the down threshold' {
+        if ($flapBudget -ge $lab.serviceDownSeconds) {
+            # Said as a skip with the reason (counted in the closing line), never a silent pass.
+            Set-ItResult -Skipped -Because "the outage ($([math]::Round($outage.TotalSeconds, 1)) s) plus one heartbeat interval reached the down threshold ($($lab.serviceDownSeconds) s): a down host would be correct"
+            return
+        }
+        $downSeen | Should -BeNullOrEmpty -Because 'an outage shorter than the down threshold must not make a host down'
+    }
+
     It 'recorded no StoreUnavailable request as written' {
-        Get-BlockVolume -Name "$prefix-during" -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+        # Read in the database itself: a Get-BlockVolume that failed would also return nothing.
+        Invoke-LabSql "select count(*) from bs.volumes where name = '$prefix-during'" | Should -Be '0'
+        Invoke-LabSql "select count(*) from bs.events e join bs.volumes v on v.id = e.volume_id where v.name = '$prefix-during'" | Should -Be '0'
     }
 }
 

@@ -104,8 +104,12 @@ Describe 'Volume lifecycle' {
             (Get-BlockVolume -Id $one.Id -Status deleted).Status | Should -Be 'deleted'
         }
 
-        It 'can be removed again without error (removal is idempotent)' {
-            { Remove-BlockVolume -Id $one.Id -Confirm:$false -ErrorAction Stop } | Should -Not -Throw
+        It 'can be removed again without error, and that writes nothing (removal is idempotent)' {
+            $counts = "select (select count(*) from bs.operations where volume_id = '$($one.Id)') || ',' || (select count(*) from bs.events where volume_id = '$($one.Id)')"
+            $before = Invoke-LabSql $counts
+            Remove-BlockVolume -Id $one.Id -Confirm:$false -ErrorAction Stop
+            Invoke-LabSql $counts | Should -Be $before -Because 'removing a deleted volume queues no operation and records no event'
+            Invoke-LabSql "select status from bs.volumes where id = '$($one.Id)'" | Should -Be 'deleted'
         }
 
         It 'frees its name for a new volume' {
