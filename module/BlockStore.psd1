@@ -18,6 +18,7 @@
         'Get-BlockVolumeAttachment'
         'Register-BlockVolumeHost'
         'Remove-BlockVolume'
+        'Resize-BlockVolume'
         'Remove-BlockVolumeAttachment'
         'Unregister-BlockVolumeHost'
         'Wait-BlockVolume'

@@ -155,9 +155,13 @@ public sealed class AgentWorker(
                 await exporter.EnsureUnexportedAsync(op.VolumeId, ct);
             }
 
-            note = op.Kind == OperationKind.Create
-                ? await backend.EnsureCreatedAsync(op.VolumeId, op.SizeGiB, ct)
-                : await backend.EnsureDeletedAsync(op.VolumeId, ct);
+            note = op.Kind switch
+            {
+                OperationKind.Create => await backend.EnsureCreatedAsync(op.VolumeId, op.SizeGiB, ct),
+                // The volume row already holds the new size (the request reserved it).
+                OperationKind.Extend => await backend.EnsureExtendedAsync(op.VolumeId, op.SizeGiB, ct),
+                _ => await backend.EnsureDeletedAsync(op.VolumeId, ct),
+            };
             logger.LogInformation("{Kind} volume {Volume}: {Note}", op.Kind, op.VolumeId, note);
         }
         catch (TargetException e)

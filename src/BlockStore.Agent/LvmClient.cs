@@ -97,6 +97,10 @@ public sealed class LvmClient(ICommandRunner runner, bool activation, string? bi
     public Task RemoveAsync(string vg, string name, CancellationToken ct) =>
         RunAsync("lvremove", [.. Config(), "-f", $"{vg}/{name}"], ct);
 
+    /// <summary>Grows an LV to <paramref name="sizeGiB"/> (lvextend -L, as Cinder's extend_volume; no filesystem resize).</summary>
+    public Task ExtendAsync(string vg, string name, int sizeGiB, CancellationToken ct) =>
+        RunAsync("lvextend", [.. Config(), "-L", $"{sizeGiB}g", $"{vg}/{name}"], ct);
+
     private async Task<CommandResult> RunAsync(string program, IReadOnlyList<string> args, CancellationToken ct, bool throwOnError = true)
     {
         // By name through PATH, or from Agent:LvmBinDirectory when the host keeps LVM elsewhere.

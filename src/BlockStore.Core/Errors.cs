@@ -49,6 +49,7 @@ public static class ErrorIds
     public const string InvalidOutFile = "InvalidOutFile";
     public const string InvalidVolumeStatus = "InvalidVolumeStatus";
     public const string InvalidWildcardPattern = "InvalidWildcardPattern";
+    public const string InsufficientCapacity = "InsufficientCapacity";
 }
 
 /// <summary>A failure the user can act on, carrying its stable ErrorId.</summary>

@@ -42,6 +42,21 @@ public static partial class Validation
         }
     }
 
+    /// <summary>
+    /// Resize-BlockVolume: a valid size that is larger than the volume's current one (volumes only
+    /// grow, as in Cinder: shrinking would cut the data at the end of the disk).
+    /// </summary>
+    public static void ExtendSize(string volumeName, int currentGiB, long requestedGiB)
+    {
+        VolumeSize(requestedGiB);
+        if (requestedGiB <= currentGiB)
+        {
+            throw new BlockStoreException(ErrorIds.InvalidVolumeSize, ErrorKind.InvalidArgument,
+                $"Volume '{volumeName}' is {currentGiB} GiB: the new size must be larger ({requestedGiB} GiB is not). Volumes only grow.",
+                requestedGiB);
+        }
+    }
+
     public static void Description(string? description)
     {
         if (description is not null && description.Length > MaxDescriptionLength)

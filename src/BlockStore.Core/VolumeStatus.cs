@@ -13,7 +13,10 @@ public static class VolumeStatus
     public const string InUse = "in-use";
     public const string Detaching = "detaching";
 
-    public static readonly IReadOnlyList<string> All = [Creating, Available, Deleting, Deleted, Error, ErrorDeleting, Attaching, InUse, Detaching];
+    /// <summary>Resize-BlockVolume: the LV grows on its host; back to available either way (a failure says why in StatusReason).</summary>
+    public const string Extending = "extending";
+
+    public static readonly IReadOnlyList<string> All = [Creating, Available, Deleting, Deleted, Error, ErrorDeleting, Attaching, InUse, Detaching, Extending];
 
     /// <summary>Statuses in which nothing more happens until a user asks.</summary>
     public static bool IsFinal(string status) =>
@@ -37,6 +40,7 @@ public static class OperationKind
     public const string Delete = "delete";
     public const string Attach = "attach";
     public const string Detach = "detach";
+    public const string Extend = "extend";
 }
 
 /// <summary>
@@ -62,7 +66,9 @@ public static class VolumeStateMachine
     private static readonly Dictionary<string, string[]> Allowed = new()
     {
         [VolumeStatus.Creating] = [VolumeStatus.Available, VolumeStatus.Error, VolumeStatus.Deleting, VolumeStatus.Deleted],
-        [VolumeStatus.Available] = [VolumeStatus.Deleting, VolumeStatus.Attaching],
+        [VolumeStatus.Available] = [VolumeStatus.Deleting, VolumeStatus.Attaching, VolumeStatus.Extending],
+        // extending: back to available when the LV has grown, and when it could not (the size is restored).
+        [VolumeStatus.Extending] = [VolumeStatus.Available],
         // attaching: back to available (or in-use, when another initiator stays attached) on failure.
         [VolumeStatus.Attaching] = [VolumeStatus.InUse, VolumeStatus.Available, VolumeStatus.Detaching, VolumeStatus.Deleting],
         // in-use -> attaching: a second initiator of a multiattach volume. in-use -> deleting: -Force.
@@ -84,6 +90,13 @@ public static class VolumeStateMachine
     /// Deletion may be requested from every status but deleting/deleted; an attached volume
     /// (attaching, in-use, detaching) only with force, which detaches it first.
     /// </summary>
+    /// <summary>
+    /// Whether a volume may be extended now: only an available one. An attached volume is refused
+    /// (VolumeInUse): the lab's hosts cannot prove what an initiator sees after LIO's backstore grows,
+    /// so it is not promised; any other status waits for its running operation.
+    /// </summary>
+    public static bool CanRequestExtend(string status) => status == VolumeStatus.Available;
+
     public static bool CanRequestDelete(string status, bool force = false) =>
         status is VolumeStatus.Creating or VolumeStatus.Available or VolumeStatus.Error or VolumeStatus.ErrorDeleting
         || (force && VolumeStatus.IsAttached(status));

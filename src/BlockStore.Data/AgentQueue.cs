@@ -114,6 +114,8 @@ public sealed class AgentQueue(StoreConnection store, string host)
             {
                 var (to, kind, message) = (op.Kind, error) switch
                 {
+                    (OperationKind.Extend, null) => (VolumeStatus.Available, "extended", note is null ? "extended" : $"extended: {note}"),
+                    (OperationKind.Extend, _) => (VolumeStatus.Available, "error", "extend failed: " + error),
                     (OperationKind.Create, null) => (VolumeStatus.Available, "available", note is null ? "created" : $"created: {note}"),
                     (OperationKind.Create, _) => (VolumeStatus.Error, "error", "create failed: " + error),
                     (OperationKind.Delete, null) => (VolumeStatus.Deleted, "deleted", note is null ? "deleted" : $"deleted: {note}"),
@@ -122,7 +124,17 @@ public sealed class AgentQueue(StoreConnection store, string host)
 
                 // A create that finishes after the user asked for deletion leaves the volume
                 // 'deleting': the queued delete operation runs next and settles it.
-                var superseded = op.Kind == OperationKind.Create && volume.Status != VolumeStatus.Creating;
+                var superseded = (op.Kind == OperationKind.Create && volume.Status != VolumeStatus.Creating)
+                    || (op.Kind == OperationKind.Extend && volume.Status != VolumeStatus.Extending);
+                if (op.Kind == OperationKind.Extend && error is not null && !superseded)
+                {
+                    // The LV did not grow: the volume holds its old size again (the ledger follows by trigger).
+                    await using var restore = new NpgsqlCommand(
+                        "UPDATE bs.volumes v SET size_gib = o.from_size_gib FROM bs.operations o WHERE o.id = @op AND v.id = o.volume_id AND o.from_size_gib IS NOT NULL", conn, tx);
+                    restore.Parameters.AddWithValue("op", op.Id);
+                    await restore.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+                }
+
                 if (!superseded)
                 {
                     await VolumeRequests.SetStatusAsync(conn, tx, op.VolumeId, volume.Status, to, error, ct).ConfigureAwait(false);

@@ -216,6 +216,27 @@ public sealed class SchedulerQueue(StoreConnection store)
         return result;
     }
 
+    /// <summary>
+    /// Locks one host's ledger row, waiting for it (an extend request: one row, so no deadlock with
+    /// schedulers, which skip locked rows), and returns the host as of the lock; null when the host
+    /// has no ledger row or no volume service.
+    /// </summary>
+    internal static async Task<HostCandidate?> LockHostAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string host, CancellationToken ct)
+    {
+        await using (var lockRow = new NpgsqlCommand("SELECT host FROM bs.capacity_ledger WHERE host = @h FOR UPDATE", conn, tx))
+        {
+            lockRow.Parameters.AddWithValue("h", host);
+            if (await lockRow.ExecuteScalarAsync(ct).ConfigureAwait(false) is null)
+            {
+                return null;
+            }
+        }
+
+        await using var cmd = new NpgsqlCommand(CandidateSelect + " AND s.host = @h", conn, tx);
+        cmd.Parameters.AddWithValue("h", host);
+        return await Rows.FirstOrDefaultAsync(cmd, ReadCandidate, ct).ConfigureAwait(false);
+    }
+
     /// <summary>Every volume host with its ledger row, without locks (a snapshot to plan with).</summary>
     private static async Task<List<HostCandidate>> ReadCandidatesAsync(NpgsqlConnection conn, NpgsqlTransaction tx, CancellationToken ct)
     {

@@ -166,6 +166,71 @@ public sealed class VolumeRequests(StoreConnection store)
             return result!;
         }, ct);
 
+    /// <summary>
+    /// Asks to grow a volume to <paramref name="sizeGiB"/> (Resize-BlockVolume). Checked in one
+    /// transaction: the size (larger than now, in range), the status (available; an attached volume
+    /// is VolumeInUse), and the room on the volume's host under the same capacity rules as placement,
+    /// with the host's ledger row locked so no placement takes that room meanwhile. Then the volume
+    /// holds the new size at once (the ledger moves by its trigger), goes 'extending', and an
+    /// 'extend' operation remembering the old size is queued for the host's agent.
+    /// </summary>
+    public Task<BlockVolume> RequestExtendAsync(Guid id, long sizeGiB, CancellationToken ct = default) =>
+        store.RunAsync(async conn =>
+        {
+            await using var tx = await conn.BeginTransactionAsync(ct).ConfigureAwait(false);
+
+            // Same lock order as RequestDeleteAsync: operations, then the volume, then the ledger row.
+            await using (var lockOps = new NpgsqlCommand(
+                "SELECT id FROM bs.operations WHERE volume_id = @id AND stage IN ('pending', 'scheduled', 'running') ORDER BY id FOR UPDATE", conn, tx))
+            {
+                lockOps.Parameters.AddWithValue("id", id);
+                await lockOps.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+            }
+
+            var volume = await LockVolumeAsync(conn, tx, id, ct).ConfigureAwait(false)
+                ?? throw new BlockStoreException(ErrorIds.VolumeNotFound, ErrorKind.ObjectNotFound, $"No volume with id {id}.", id);
+            Validation.ExtendSize(volume.Name, volume.SizeGiB, sizeGiB);
+            if (VolumeStatus.IsAttached(volume.Status))
+            {
+                throw new BlockStoreException(ErrorIds.VolumeInUse, ErrorKind.InvalidOperation,
+                    $"Volume '{volume.Name}' is {volume.Status}: detach it first (Remove-BlockVolumeAttachment). Extending an attached volume is not " +
+                    "offered, because what its initiator then sees is not proven. Nothing was requested.", volume);
+            }
+
+            if (!VolumeStateMachine.CanRequestExtend(volume.Status) || volume.Host is null)
+            {
+                throw new BlockStoreException(ErrorIds.InvalidVolumeState, ErrorKind.InvalidOperation,
+                    $"Volume '{volume.Name}' is {volume.Status} and cannot be extended now; only an available volume can. Nothing was requested.", volume);
+            }
+
+            var grow = (int)sizeGiB - volume.SizeGiB;
+            var host = await SchedulerQueue.LockHostAsync(conn, tx, volume.Host, ct).ConfigureAwait(false);
+            var noRoom = host is null ? "it reports no capacity" : PlacementPolicy.CapacityRejection(host, grow);
+            if (noRoom is not null)
+            {
+                throw new BlockStoreException(ErrorIds.InsufficientCapacity, ErrorKind.ResourceUnavailable,
+                    $"Host {volume.Host} has no room to grow '{volume.Name}' by {grow} GiB to {sizeGiB} GiB: {noRoom}. Nothing was requested.", volume);
+            }
+
+            await using (var cmd = new NpgsqlCommand(
+                "UPDATE bs.volumes SET size_gib = @n WHERE id = @id; " +
+                "INSERT INTO bs.operations (volume_id, kind, stage, host, from_size_gib) VALUES (@id, 'extend', 'scheduled', @h, @from)", conn, tx))
+            {
+                cmd.Parameters.AddWithValue("id", id);
+                cmd.Parameters.AddWithValue("n", (int)sizeGiB);
+                cmd.Parameters.AddWithValue("h", volume.Host);
+                cmd.Parameters.AddWithValue("from", volume.SizeGiB);
+                await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+            }
+
+            await SetStatusAsync(conn, tx, id, volume.Status, VolumeStatus.Extending, null, ct).ConfigureAwait(false);
+            await Events.AddAsync(conn, tx, id, volume.Host, null, "requested", $"extend requested: {volume.SizeGiB} GiB -> {sizeGiB} GiB", ct).ConfigureAwait(false);
+            await Events.NotifyAsync(conn, tx, Channels.Agent, volume.Host, ct).ConfigureAwait(false);
+            var result = await GetOneAsync(conn, tx, id, ct).ConfigureAwait(false);
+            await tx.CommitAsync(ct).ConfigureAwait(false);
+            return result!;
+        }, ct);
+
     /// <summary>Starts listening for volume status changes (for -Wait); the caller disposes it.</summary>
     public Task<VolumeStatusListener> ListenAsync(CancellationToken ct = default) => VolumeStatusListener.StartAsync(store, ct);
 

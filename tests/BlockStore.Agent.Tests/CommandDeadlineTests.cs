@@ -7,6 +7,7 @@ namespace BlockStore.Agent.Tests;
 /// Issue 17: a hung external command ends at its deadline and leaves no process behind, a wrapper
 /// script's children included. Real processes (a shell script that starts sleep), no stand-in.
 /// </summary>
+[System.Runtime.Versioning.SupportedOSPlatform("linux")]
 public sealed class CommandDeadlineTests : IDisposable
 {
     private readonly string _dir = Directory.CreateTempSubdirectory("bs-deadline-").FullName;

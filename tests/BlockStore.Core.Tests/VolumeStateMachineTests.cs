@@ -29,6 +29,9 @@ public sealed class VolumeStateMachineTests
         { VolumeStatus.Detaching, VolumeStatus.InUse },
         { VolumeStatus.Detaching, VolumeStatus.Attaching },
         { VolumeStatus.Detaching, VolumeStatus.Deleting },
+        // Resize-BlockVolume: only an available volume grows, and it is available again either way.
+        { VolumeStatus.Available, VolumeStatus.Extending },
+        { VolumeStatus.Extending, VolumeStatus.Available },
     };
 
     [Theory]

@@ -31,6 +31,7 @@
         'Schedulers.Tests.ps1'        = 600    # new: 92 s idle-ish, 135 s at load 40
         'TestRunner.Tests.ps1'        = 300    # new: 7 s (four scratch files in a child pwsh)
         'VolumeLifecycle.Tests.ps1'   = 900    # 65 s, 160 s
+        'VolumeExtend.Tests.ps1'      = 600    # new: one agent restart, a frozen host
         'WaitStoreUnavailable.Tests.ps1' = 900 # new: five PostgreSQL stops and agent restarts
         'VolumeService.Tests.ps1'     = 480    # 43 s, 58 s
     }

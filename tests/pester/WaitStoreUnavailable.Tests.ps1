@@ -1,5 +1,5 @@
 # -Wait keeps the catalogue's ErrorIds (issue 17): PostgreSQL stopped in the middle of the wait of any
-# cmdlet that waits (New-/Remove-BlockVolume -Wait, Wait-BlockVolume, New-/Remove-BlockVolumeAttachment
+# cmdlet that waits (New-/Remove-/Resize-BlockVolume -Wait, Wait-BlockVolume, New-/Remove-BlockVolumeAttachment
 # -Wait) ends the command with StoreUnavailable (ConnectionError) instead of an exception without an
 # ErrorId escaping EndProcessing. ModuleConventions insists that every waiting cmdlet is covered here.
 # The waiting cmdlet runs in a separate pwsh (as a user's would) while this file stops PostgreSQL under
@@ -80,6 +80,16 @@ Describe '-Wait while PostgreSQL goes away' {
         $r.Category | Should -Be 'ConnectionError'
         # Accepted before the outage, so never lost: it ends available, not stuck.
         (Wait-BlockVolume -Name "$prefix-new" -TimeoutSec 300).Status | Should -Be 'available'
+    }
+
+    It 'Resize-BlockVolume -Wait ends with StoreUnavailable when PostgreSQL stops mid-wait' {
+        $v = New-BlockVolume -Name "$prefix-grow" -SizeGiB 1 -Confirm:$false -Wait -TimeoutSec 300
+        $v.Status | Should -Be 'available'
+        $r = Invoke-OutageDuringWait "Resize-BlockVolume -Id '$($v.Id)' -SizeGiB 2 -Confirm:`$false -Wait -TimeoutSec 300" { Test-VolumeStatus $v.Id 'extending' } -StartAgents
+        $r.Id | Should -Be 'StoreUnavailable,BlockStore.Commands.ResizeBlockVolumeCommand' -Because $r.Output
+        $r.Category | Should -Be 'ConnectionError'
+        $done = Wait-BlockVolume -Id $v.Id -Status available -TimeoutSec 300
+        $done.SizeGiB | Should -Be 2
     }
 
     It 'Wait-BlockVolume ends with StoreUnavailable when PostgreSQL stops mid-wait' {
