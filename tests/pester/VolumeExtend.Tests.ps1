@@ -165,3 +165,47 @@ Describe 'an extend whose LV cannot grow' {
         @(Get-BlockVolumeEvent -VolumeId $vol.Id | Where-Object Kind -EQ 'error')[-1].Message | Should -Match '^extend failed: gave up after 1 attempt'
     }
 }
+
+Describe 'an agent killed in the middle of an extend' {
+    BeforeAll {
+        # lvextend is a wrapper that sleeps, so the agent is inside the extend when it is SIGKILLed.
+        $script:node = $vol.Host
+        $script:hanging = Join-Path $lab.stateDir "slow-lvextend-$prefix"
+        New-Item -ItemType Directory -Force -Path $hanging | Out-Null
+        foreach ($tool in 'lvs', 'vgs', 'lvcreate', 'lvremove') {
+            New-Item -ItemType SymbolicLink -Path (Join-Path $hanging $tool) -Target (Get-Command $tool -CommandType Application)[0].Source | Out-Null
+        }
+        $script:marker = Get-Random -Minimum 100000 -Maximum 900000
+        Set-Content -LiteralPath (Join-Path $hanging 'lvextend') -Value "#!/bin/sh`nsleep $marker`n" -NoNewline
+        & chmod 755 (Join-Path $hanging 'lvextend')
+        Stop-LabAgent -Name $node
+        Start-LabHost -Name $node -ExtraArguments @("--Agent:LvmBinDirectory=$hanging") | Out-Null
+    }
+
+    AfterAll {
+        & pkill -f "^sleep $marker$" 2>$null
+        Stop-LabAgent -Name $node
+        Start-LabAgent -Name $node
+        Remove-Item -LiteralPath $hanging -Recurse -Force -ErrorAction Ignore
+    }
+
+    It 'finishes the extend after the restart: available at the new size, lvs agrees, no drift' {
+        $v = Resize-BlockVolume -Id $vol.Id -SizeGiB 9 -Confirm:$false -PassThru
+        $v.Status | Should -Be 'extending'
+        Wait-LabCondition { @(& ps -eo args | Where-Object { $_ -eq "sleep $marker" }).Count -gt 0 } -TimeoutSeconds 60 |
+            Should -BeTrue -Because 'the agent is running lvextend'
+        $agentPid = Get-LabHostPid -Name $node
+        & kill -KILL $agentPid
+        Wait-LabCondition { -not (Test-LabPidAlive -ProcessId $agentPid) } -TimeoutSeconds 10 | Should -BeTrue
+        & pkill -f "^sleep $marker$" 2>$null   # the orphaned wrapper, as a reboot would end it
+        (Get-BlockVolume -Id $vol.Id).Status | Should -Be 'extending' -Because 'nothing finished it while the agent was dead'
+
+        Start-LabAgent -Name $node   # the real LVM again; the claim is taken over when its lease runs out
+        $done = Wait-BlockVolume -Id $vol.Id -Status available -TimeoutSec 180
+        $done.SizeGiB | Should -Be 9
+        $done.StatusReason | Should -BeNullOrEmpty
+        Get-VolumeLvSize $vol.Id $node | Should -Be 9
+        Get-LedgerDrift | Should -Be '0'
+        Invoke-LabSql "select stage || ' ' || attempts from bs.operations where volume_id = '$($vol.Id)' and kind = 'extend' order by id desc limit 1" | Should -Be 'succeeded 2'
+    }
+}
