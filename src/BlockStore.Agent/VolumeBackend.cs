@@ -79,19 +79,27 @@ public sealed class VolumeBackend(LvmClient lvm, AgentOptions options)
     /// <summary>
     /// Grows the volume's LV to <paramref name="sizeGiB"/>. Idempotent: an LV already at (or past)
     /// that size is success, so a retry after a crash (lvextend ran, the status was never written)
-    /// finishes the job instead of failing on "new size matches existing size".
+    /// finishes the job. lvextend runs first and LVM is asked what exists only when it fails (it
+    /// refuses a size that is not larger): the common path costs one LVM process, as create does.
     /// </summary>
     public async Task<string> EnsureExtendedAsync(Guid volumeId, int sizeGiB, CancellationToken ct)
     {
         var name = LvName(volumeId);
-        var existing = await lvm.FindAsync(options.VolumeGroup, name, ct)
-            ?? throw new LvmException($"LV {options.VolumeGroup}/{name} does not exist; nothing to extend.");
-        if (existing.SizeGiB >= sizeGiB)
+        try
         {
+            await lvm.ExtendAsync(options.VolumeGroup, name, sizeGiB, ct);
+            return $"lvextend {options.VolumeGroup}/{name} to {sizeGiB} GiB";
+        }
+        catch (LvmException)
+        {
+            var existing = await lvm.FindAsync(options.VolumeGroup, name, ct)
+                ?? throw new LvmException($"LV {options.VolumeGroup}/{name} does not exist; nothing to extend.");
+            if (existing.SizeGiB < sizeGiB)
+            {
+                throw;
+            }
+
             return $"LV {options.VolumeGroup}/{name} already {existing.SizeGiB:0.##} GiB";
         }
-
-        await lvm.ExtendAsync(options.VolumeGroup, name, sizeGiB, ct);
-        return $"lvextend {options.VolumeGroup}/{name} to {sizeGiB} GiB (was {existing.SizeGiB:0.##} GiB)";
     }
 }
