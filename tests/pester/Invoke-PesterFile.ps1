@@ -13,7 +13,11 @@ param(
     # Modules the test files import anyway, and a command that loads (JITs) what they use first: done
     # before "go", as a single Invoke-Pester run had them loaded after its first file.
     [string] $Preload,
-    [string] $WarmUp
+    [string] $WarmUp,
+    # The run's time budget (unix seconds, 0: none): a file is not started with less than
+    # $MinimumSeconds of it left, so the run ends with its count line before CI's hard limit.
+    [long] $DeadlineUnix = 0,
+    [int] $MinimumSeconds = 60
 )
 $ErrorActionPreference = 'Stop'
 Import-Module $PesterManifest -Force
@@ -26,6 +30,11 @@ if ($go -ne 'go') { exit 3 }
 
 foreach ($file in @(Get-Content -LiteralPath $ListFile | Where-Object { $_ })) {
     $base = [System.IO.Path]::GetFileName($file) -replace '\.Tests\.ps1$', ''
+    if ($DeadlineUnix -gt 0 -and [DateTimeOffset]::UtcNow.ToUnixTimeSeconds() -gt $DeadlineUnix - $MinimumSeconds) {
+        [Console]::Out.WriteLine("##blockstore-pester budget $file")
+        [Console]::Out.Flush()
+        continue
+    }
     [Console]::Out.WriteLine("##blockstore-pester start $file")
     [Console]::Out.Flush()
     $config = New-PesterConfiguration

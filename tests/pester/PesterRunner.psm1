@@ -27,14 +27,18 @@ function Start-PesterFileProcess {
         [Parameter(Mandatory)][string] $PesterManifest,
         [Parameter(Mandatory)][string] $ResultsDir,
         [string[]] $Preload = @(),
-        [string] $WarmUp
+        [string] $WarmUp,
+        # The run's time budget (see Get-TestDeadline): files not started before it are skipped.
+        [Nullable[DateTime]] $Deadline,
+        # A file starts only with at least this much of the budget left.
+        [int] $BudgetMinimumSeconds = 60
     )
     $logDir = Join-Path $ResultsDir 'pester-logs'
     $partDir = Join-Path $ResultsDir 'pester-parts'
     New-Item -ItemType Directory -Force -Path $logDir, $partDir | Out-Null
     $n = @(Get-ChildItem -LiteralPath $logDir -Filter 'run-*.log' -File).Count + 1
     $run = [pscustomobject]@{
-        Files = $Files; Log = (Join-Path $logDir "run-$n.log"); List = (Join-Path $partDir "run-$n.txt"); LogDir = $logDir; PartDir = $partDir
+        Deadline = $Deadline; Files = $Files; Log = (Join-Path $logDir "run-$n.log"); List = (Join-Path $partDir "run-$n.txt"); LogDir = $logDir; PartDir = $partDir
         Process = $null
     }
     Set-Content -LiteralPath $run.List -Value @($Files | ForEach-Object FullName)
@@ -48,7 +52,8 @@ function Start-PesterFileProcess {
     foreach ($a in @('-c', 'log=$1; shift; exec "$@" >> "$log" 2>&1', 'bash', $run.Log) + $PwshCommand +
         @('-NoProfile', '-NonInteractive', '-File', (Join-Path $PSScriptRoot 'Invoke-PesterFile.ps1'),
             '-PesterManifest', $PesterManifest, '-ListFile', $run.List, '-PartDir', $partDir) +
-        @(if ($Preload.Count -gt 0) { '-Preload'; $Preload -join ',' }) + @(if ($WarmUp) { '-WarmUp'; $WarmUp })) {
+        @(if ($Preload.Count -gt 0) { '-Preload'; $Preload -join ',' }) + @(if ($WarmUp) { '-WarmUp'; $WarmUp }) +
+        @(if ($Deadline) { '-DeadlineUnix'; "$([DateTimeOffset]::new(([DateTime]$Deadline).ToUniversalTime()).ToUnixTimeSeconds())"; '-MinimumSeconds'; "$BudgetMinimumSeconds" })) {
         $psi.ArgumentList.Add($a)
     }
     $psi.UseShellExecute = $false
@@ -106,17 +111,38 @@ function Wait-PesterFileProcess {
     $handle = {
         param([string] $line)
         $plain = $line -replace "\e\[[0-9;]*[A-Za-z]", ''
+        if ($plain -match '^##blockstore-pester budget (.+)$') {
+            # Not started: the run's time budget is (nearly) spent. Reported as skipped with the reason.
+            $path = $Matches[1]
+            $record = [pscustomobject]@{
+                File = $path; Name = [System.IO.Path]::GetFileName($path); Log = ''; Xml = ''; Counts = ''; LimitSeconds = 0
+                TimedOut = $false; Crashed = $false; Seconds = 0.0; BudgetSkipped = $true; BudgetCapped = $false; Deadline = $Run.Deadline
+            }
+            $done.Add($record)
+            if ($OnFileDone) { & $OnFileDone $record }
+            $idle.Restart()
+            return
+        }
         if ($plain -match '^##blockstore-pester start (.+)$') {
             $path = $Matches[1]
             $name = [System.IO.Path]::GetFileName($path)
             $base = $name -replace '\.Tests\.ps1$', ''
+            $limit = Get-PesterFileLimit -FileName $name -Limits $Limits -Scale $Scale
+            $capped = $false
+            if ($Run.Deadline) {
+                # No file runs past the run's time budget: its limit ends there at the latest.
+                $left = [int][math]::Max(1, [math]::Floor((([DateTime]$Run.Deadline).ToUniversalTime() - [DateTime]::UtcNow).TotalSeconds))
+                if ($left -lt $limit) { $limit = $left; $capped = $true }
+            }
             $script:current = [pscustomobject]@{
                 File = $path; Name = $name; Log = (Join-Path $Run.LogDir "$base.log"); Xml = (Join-Path $Run.PartDir "$base.xml")
-                Counts = (Join-Path $Run.PartDir "$base.json"); LimitSeconds = (Get-PesterFileLimit -FileName $name -Limits $Limits -Scale $Scale)
+                Counts = (Join-Path $Run.PartDir "$base.json"); LimitSeconds = $limit
                 TimedOut = $false; Crashed = $false; Seconds = 0.0; Clock = [System.Diagnostics.Stopwatch]::StartNew()
+                BudgetSkipped = $false; BudgetCapped = $capped; Deadline = $Run.Deadline
                 Writer = [System.IO.StreamWriter]::new((Join-Path $Run.LogDir "$base.log"), $false)
             }
-            Write-Host "==> Pester $name (limit $($script:current.LimitSeconds) s, log $($script:current.Log))" -ForegroundColor Cyan
+            $why = if ($capped) { ", cut to the run's time budget" } else { '' }
+            Write-Host "==> Pester $name (limit $($script:current.LimitSeconds) s$why, log $($script:current.Log))" -ForegroundColor Cyan
             return
         }
         if ($plain -match '^##blockstore-pester end ' -and $script:current) {
@@ -186,13 +212,19 @@ function Get-PesterFileOutcome {
     #>
     param([Parameter(Mandatory)][object] $Run)
     $Wait = $Run
+    if ($Run.PSObject.Properties['BudgetSkipped'] -and $Run.BudgetSkipped) {
+        $reason = "not run: the run's time budget (BLOCKSTORE_TEST_DEADLINE, $(([DateTime]$Run.Deadline).ToUniversalTime().ToString('HH:mm:ss')) UTC) was spent before it could start"
+        return [pscustomobject]@{ Passed = 0; Failed = 0; Skipped = 1; Failure = $null; Tail = @(); SkipReason = $reason
+            Line = "$($Run.Name): 0 passed, 0 failed, 1 skipped ($reason)" }
+    }
     # Pester colours its output with ANSI sequences when it runs in a terminal: read the plain text.
     $lines = @(Get-Content -LiteralPath $Run.Log -ErrorAction Ignore | ForEach-Object { $_ -replace "\e\[[0-9;]*[A-Za-z]", '' })
     if ($Wait.TimedOut) {
         $passed = @($lines -match '^\s*\[\+\] ').Count
         $failed = @($lines -match '^\s*\[-\] ').Count + 1
         $running = Get-PesterRunningTest -Lines $lines
-        $message = "TIMEOUT: $($Run.Name) did not finish within its limit of $($Run.LimitSeconds) s (tests/pester/Timeouts.psd1); " +
+        $which = if ($Run.PSObject.Properties['BudgetCapped'] -and $Run.BudgetCapped) { "the run's time budget (BLOCKSTORE_TEST_DEADLINE)" } else { 'tests/pester/Timeouts.psd1' }
+        $message = "TIMEOUT: $($Run.Name) did not finish within its limit of $($Run.LimitSeconds) s ($which); " +
             "killed it and every process it started. Running: $running. Its output up to then: $($Run.Log)"
         return [pscustomobject]@{ Passed = $passed; Failed = $failed; Skipped = 0; Failure = $message; Tail = @($lines | Select-Object -Last 40)
             Line = "$($Run.Name): $passed passed, $failed failed (killed at its time limit after $($Wait.Seconds) s)" }
@@ -232,6 +264,23 @@ function Merge-PesterResultXml {
     $results = $null
     $seconds = 0.0
     foreach ($part in $Parts) {
+        if ($part.PSObject.Properties['SkipReason'] -and $part.SkipReason) {
+            if (-not $doc) {
+                $doc = [xml]'<?xml version="1.0" encoding="utf-8" standalone="no"?><test-results name="Pester"><test-suite type="TestFixture" name="Pester" executed="True" result="Success" success="True" time="0" asserts="0" description="Pester"><results /></test-suite></test-results>'
+                $results = $doc.DocumentElement.SelectSingleNode('test-suite/results')
+            }
+            $sum['total'] += 1; $sum['skipped'] += 1
+            $suite = $doc.CreateElement('test-suite')
+            foreach ($a in @(@('type', 'TestFixture'), @('name', $part.File), @('executed', 'False'), @('result', 'Ignored'), @('time', '0'),
+                    @('asserts', '0'), @('description', $part.File))) { $suite.SetAttribute($a[0], $a[1]) }
+            $case = $doc.CreateElement('test-case')
+            foreach ($a in @(@('name', "$($part.Name) (whole file)"), @('description', $part.SkipReason), @('executed', 'False'), @('result', 'Ignored'))) { $case.SetAttribute($a[0], $a[1]) }
+            $reason = $doc.CreateElement('reason'); $msg = $doc.CreateElement('message'); $msg.InnerText = $part.SkipReason
+            [void]$reason.AppendChild($msg); [void]$case.AppendChild($reason)
+            $inner = $doc.CreateElement('results'); [void]$inner.AppendChild($case); [void]$suite.AppendChild($inner)
+            [void]$results.AppendChild($suite)
+            continue
+        }
         if (-not $part.Failure -and $part.Xml -and (Test-Path -LiteralPath $part.Xml)) {
             [xml] $one = Get-Content -LiteralPath $part.Xml -Raw
             foreach ($k in $counters) { $sum[$k] += [int]$one.DocumentElement.GetAttribute($k) }
@@ -292,7 +341,10 @@ function Invoke-PesterFiles {
         # A pwsh for these same files, started earlier (Start-PesterFileProcess) so it loads while other work runs.
         [object] $FirstRun,
         # Longest time a pwsh may run no file (loading it, or Pester's work between two files).
-        [int] $IdleSeconds = 600
+        [int] $IdleSeconds = 600,
+        # The run's time budget: no file starts with less than -BudgetMinimumSeconds of it left or runs past it.
+        [Nullable[DateTime]] $Deadline,
+        [int] $BudgetMinimumSeconds = 60
     )
     $total = [pscustomobject]@{ Passed = 0; Failed = 0; Skipped = 0; Lines = [System.Collections.Generic.List[string]]::new() }
     $parts = [System.Collections.Generic.List[object]]::new()
@@ -307,7 +359,7 @@ function Invoke-PesterFiles {
     try {
         while ($remaining.Count -gt 0) {
             if (-not $run) {
-                $run = Start-PesterFileProcess -Files $remaining -PwshCommand $PwshCommand -PesterManifest $PesterManifest -ResultsDir $ResultsDir -Preload $Preload -WarmUp $WarmUp
+                $run = Start-PesterFileProcess -Files $remaining -PwshCommand $PwshCommand -PesterManifest $PesterManifest -ResultsDir $ResultsDir -Preload $Preload -WarmUp $WarmUp -Deadline $Deadline -BudgetMinimumSeconds $BudgetMinimumSeconds
             }
             try { $started = @(Wait-PesterFileProcess -Run $run -Limits $Limits -Scale $Scale -OnFileDone $onFileDone -IdleSeconds $IdleSeconds) }
             catch { Write-Warning "Pester runner: $_"; $started = @() }
@@ -352,7 +404,9 @@ function Invoke-PesterFileDone {
     $Total.Passed += $outcome.Passed
     $Total.Failed += $outcome.Failed
     $Total.Skipped += $outcome.Skipped
-    $Parts.Add([pscustomobject]@{ File = $Record.File; Name = $Record.Name; Xml = $Record.Xml; Failure = $outcome.Failure; Tail = $outcome.Tail; Seconds = $Record.Seconds })
+    $skipReason = if ($outcome.PSObject.Properties['SkipReason']) { $outcome.SkipReason } else { $null }
+    $Parts.Add([pscustomobject]@{ File = $Record.File; Name = $Record.Name; Xml = $Record.Xml; Failure = $outcome.Failure; Tail = $outcome.Tail; Seconds = $Record.Seconds
+        SkipReason = $skipReason })
 }
 
 Export-ModuleMember -Function Get-PesterFileLimit, Start-PesterFileProcess, Stop-PesterFileProcess, Wait-PesterFileProcess, Get-PesterRunningTest,

@@ -110,6 +110,20 @@ function Get-GuestOutcome {
     return [pscustomobject]@{ Failed = 0; Line = "guest: not booted ($why): the iSCSI guest suites report as skipped" }
 }
 
+function Get-TestDeadline {
+    <#
+    The run's time budget: BLOCKSTORE_TEST_DEADLINE (unix seconds; .ci/run sets it 80 minutes after
+    its start, CI kills the run at 90). Past it no Pester file or chaos stream starts (each is
+    reported as skipped with the reason) and no file runs beyond it, so a run on a crowded machine
+    still ends with its count line. $null when unset: no budget.
+    #>
+    param([string] $Value = $env:BLOCKSTORE_TEST_DEADLINE)
+    if (-not $Value) { return $null }
+    [long] $unix = 0
+    if (-not [long]::TryParse($Value, [ref] $unix) -or $unix -le 0) { throw "BLOCKSTORE_TEST_DEADLINE must be unix seconds, not '$Value'" }
+    return [DateTimeOffset]::FromUnixTimeSeconds($unix).UtcDateTime
+}
+
 function Repair-LabAfterKill([object] $Lab) {
     <# A file killed at its limit skipped its AfterAll: bring back PostgreSQL and any host it had stopped. #>
     if (-not (Test-LabPostgresRunning -Lab $Lab)) { Write-LabStep 'PostgreSQL was left stopped: starting it'; Start-LabPostgres -Lab $Lab }
@@ -134,6 +148,7 @@ function Get-PesterPlan {
         # What every file imports first, and a first call into the module: loaded while the previous file runs.
         Preload = @((Join-Path $testsDir 'TestHelpers.psm1'), (Join-Path $Repo 'out/BlockStore/BlockStore.psd1'))
         WarmUp = 'Get-BlockVolumeService | Out-Null'
+        Deadline = (Get-TestDeadline)
     }
 }
 
@@ -145,7 +160,7 @@ function Invoke-PesterTests {
     }
     Write-LabStep "Pester $($script:PesterVersion): $($Plan.Files.Count) file(s), each under its time limit (tests/pester/Timeouts.psd1, scale $($Plan.Scale))"
     $result = Invoke-PesterFiles -Files $Plan.Files -PwshCommand $Plan.PwshCommand -PesterManifest $Plan.PesterManifest -ResultsDir $ResultsDir `
-        -Limits $Plan.Limits -Scale $Plan.Scale -Preload $Plan.Preload -WarmUp $Plan.WarmUp -FirstRun $FirstRun `
+        -Limits $Plan.Limits -Scale $Plan.Scale -Preload $Plan.Preload -WarmUp $Plan.WarmUp -FirstRun $FirstRun -Deadline $Plan.Deadline `
         -RepairLab { Repair-LabAfterKill $Lab }.GetNewClosure()
     Write-Host "pester: $($result.Passed) passed, $($result.Failed) failed, $($result.Skipped) skipped"
     $Totals.Passed += $result.Passed
@@ -177,6 +192,8 @@ function Invoke-TestRun {
         [string[]] $PesterPath, [double] $PesterTimeoutScale)
     $totals = @{ Passed = 0; Failed = 0; Skipped = 0; Crashed = $false }
     $resultsDir = Join-Path $Repo 'out/test-results'
+    $deadline = Get-TestDeadline
+    if ($deadline) { Write-Host ("time budget: until {0:HH:mm:ss} UTC ({1:0} min from now; BLOCKSTORE_TEST_DEADLINE)" -f $deadline, ($deadline - [DateTime]::UtcNow).TotalMinutes) }
     try {
         & $Build
         Remove-Item -LiteralPath $resultsDir -Recurse -Force -ErrorAction Ignore
@@ -205,7 +222,7 @@ function Invoke-TestRun {
         $plan = Get-PesterPlan -Lab $lab -Repo $Repo -PesterPath $PesterPath -PesterTimeoutScale $PesterTimeoutScale
         $firstRun = if ($plan) {
             Start-PesterFileProcess -Files $plan.Files -PwshCommand $plan.PwshCommand -PesterManifest $plan.PesterManifest -ResultsDir $resultsDir `
-                -Preload $plan.Preload -WarmUp $plan.WarmUp
+                -Preload $plan.Preload -WarmUp $plan.WarmUp -Deadline $plan.Deadline
         } else { $null }
         $projects = @(Get-ChildItem -Path (Join-Path $Repo 'tests/*/*.Tests.csproj') -File | Sort-Object { $_.Name -notlike '*Core*' }, Name)
         foreach ($p in $projects) { Invoke-XunitProject $p.FullName $resultsDir $totals }
@@ -214,7 +231,7 @@ function Invoke-TestRun {
 
         # A short chaos stream on this lab, then on a fresh Patroni lab (tests/lab/Chaos.psm1): one test each.
         Import-Module (Join-Path $Repo 'tests/lab/Chaos.psm1') -Force -DisableNameChecking
-        Invoke-TestChaos -Repo $Repo -Hosts $Hosts -Totals $totals
+        Invoke-TestChaos -Repo $Repo -Hosts $Hosts -Totals $totals -Deadline (Get-TestDeadline)
     }
     catch {
         Write-Host "ERROR: $_" -ForegroundColor Red
@@ -229,4 +246,4 @@ function Invoke-TestRun {
     return (Write-TestSummary $totals)
 }
 
-Export-ModuleMember -Function Invoke-TestRun, Invoke-PesterTask, Read-TrxCounts, Get-GuestOutcome, Test-GuestExpected, Write-TestSummary
+Export-ModuleMember -Function Invoke-TestRun, Invoke-PesterTask, Read-TrxCounts, Get-GuestOutcome, Test-GuestExpected, Write-TestSummary, Get-TestDeadline

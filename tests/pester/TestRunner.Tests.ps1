@@ -93,3 +93,50 @@ Describe 'the storage-host guest' {
         Test-GuestExpected | Should -Be ([bool](Get-Command qemu-system-x86_64 -CommandType Application -ErrorAction Ignore))
     }
 }
+
+Describe 'the run''s time budget (BLOCKSTORE_TEST_DEADLINE)' {
+    BeforeAll {
+        $budgetDir = Join-Path $TestDrive 'budget'
+        New-Item -ItemType Directory -Force -Path $budgetDir | Out-Null
+        Set-Content -LiteralPath (Join-Path $budgetDir 'Slow.Tests.ps1') -Value "Describe 'slow' { It 'sleeps past the budget' { Start-Sleep -Seconds 400; 1 | Should -Be 1 } }"
+        Set-Content -LiteralPath (Join-Path $budgetDir 'After.Tests.ps1') -Value "Describe 'after' { It 'runs' { 1 | Should -Be 1 } }"
+        $budgetFiles = @('Slow.Tests.ps1', 'After.Tests.ps1' | ForEach-Object { Get-Item -LiteralPath (Join-Path $budgetDir $_) })
+        $runArgs = @{ PwshCommand = @(Get-LabPwshCommand); PesterManifest = $manifest; Limits = @{ DefaultSeconds = 300; Files = @{} } }
+    }
+
+    It 'does not start a file with too little of it left: skipped, with the reason, nothing failed' {
+        $out = Join-Path $TestDrive 'budget-spent'
+        $r = Invoke-PesterFiles -Files $budgetFiles -ResultsDir $out -Deadline ([DateTime]::UtcNow.AddSeconds(30)) @runArgs
+        "$($r.Passed) $($r.Failed) $($r.Skipped)" | Should -Be '0 0 2'
+        $r.Lines | Should -HaveCount 2
+        $r.Lines | ForEach-Object { $_ | Should -Match "1 skipped \(not run: the run's time budget" }
+        $xml = [xml](Get-Content -LiteralPath (Join-Path $out 'pester.xml') -Raw)
+        $cases = @($xml.SelectNodes('//test-case'))
+        $cases | Should -HaveCount 2
+        $cases | ForEach-Object { $_.result | Should -Be 'Ignored'; $_.reason.message | Should -Match 'time budget' }
+    }
+
+    It 'kills a file still running at the end of it (a failure naming the budget) and skips the files after it' {
+        $out = Join-Path $TestDrive 'budget-cut'
+        $r = Invoke-PesterFiles -Files $budgetFiles -ResultsDir $out -Deadline ([DateTime]::UtcNow.AddSeconds(75)) -BudgetMinimumSeconds 2 @runArgs
+        $r.Lines[0] | Should -Match '^Slow\.Tests\.ps1: 0 passed, 1 failed \(killed at its time limit'
+        $r.Lines[1] | Should -Match "^After\.Tests\.ps1: 0 passed, 0 failed, 1 skipped \(not run: the run's time budget"
+        $xml = [xml](Get-Content -LiteralPath (Join-Path $out 'pester.xml') -Raw)
+        ($xml.SelectNodes('//test-case') | Where-Object { $_.name -like 'Slow.Tests.ps1 (whole file)' }).description |
+            Should -Match "the run's time budget \(BLOCKSTORE_TEST_DEADLINE\)"
+    }
+
+    It 'skips the chaos streams with the reason when too little is left, touching no lab' {
+        Import-Module (Join-Path $repo 'tests/lab/Chaos.psm1') -Force -DisableNameChecking
+        $totals = @{ Passed = 0; Failed = 0; Skipped = 0 }
+        $printed = Invoke-TestChaos -Repo $TestDrive -Totals $totals -Deadline ([DateTime]::UtcNow.AddMinutes(2)) 6>&1
+        "$($totals.Passed) $($totals.Failed) $($totals.Skipped)" | Should -Be '0 0 2'
+        @($printed | ForEach-Object ToString) -join "`n" | Should -Match "chaos \(ha\): skipped, not run: less than 10 min of the run's time budget"
+    }
+
+    It 'is read from unix seconds, absent means none, anything else is refused' {
+        Get-TestDeadline -Value '' | Should -BeNullOrEmpty
+        (Get-TestDeadline -Value '1800000000') | Should -Be ([DateTimeOffset]::FromUnixTimeSeconds(1800000000).UtcDateTime)
+        { Get-TestDeadline -Value 'soon' } | Should -Throw '*unix seconds*'
+    }
+}

@@ -29,7 +29,7 @@
         'Reconcile.Tests.ps1'         = 300    # new: 39 s, 42 s (waits for two 10-s reconcile passes)
         'Resilience.Tests.ps1'        = 300    # 20 s, -
         'Schedulers.Tests.ps1'        = 600    # new: 92 s idle-ish, 135 s at load 40
-        'TestRunner.Tests.ps1'        = 300    # new: 7 s (four scratch files in a child pwsh)
+        'TestRunner.Tests.ps1'        = 600    # 7 s, plus 30-110 s for the time-budget tests (two child pwsh runs, one cut at a 75-s budget)
         'VolumeLifecycle.Tests.ps1'   = 900    # 65 s, 160 s
         'VolumeExtend.Tests.ps1'      = 600    # new: one agent restart, a frozen host
         'WaitStoreUnavailable.Tests.ps1' = 900 # new: five PostgreSQL stops and agent restarts

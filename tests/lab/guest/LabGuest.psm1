@@ -149,18 +149,29 @@ function Start-LabGuestMachine {
 
     # Ready = sshd answers, then the agent has registered and reported its iSCSI capability.
     $deadline = [DateTime]::UtcNow.AddSeconds($TimeoutSeconds)
-    while ($true) {
-        if ([DateTime]::UtcNow -gt $deadline) { throw "guest $Name did not boot within $TimeoutSeconds s (see $($Guest.console))" }
-        $out = Invoke-LabGuest -Guest $Guest -Command 'true' -AllowFailure -TimeoutSeconds 10
-        if ($LASTEXITCODE -eq 0) { break }
-        Start-Sleep -Seconds 2
+    try {
+        while ($true) {
+            if ([DateTime]::UtcNow -gt $deadline) { throw "guest $Name did not boot within $TimeoutSeconds s (see $($Guest.console))" }
+            $out = Invoke-LabGuest -Guest $Guest -Command 'true' -AllowFailure -TimeoutSeconds 10
+            if ($LASTEXITCODE -eq 0) { break }
+            if (-not (Get-LabGuestQemuPid -StateDir $Lab.stateDir)) { throw "guest ${Name}: qemu exited during the boot (see $($Guest.console))" }
+            Start-Sleep -Seconds 2
+        }
+        $booted = $clock.Elapsed.TotalSeconds
+        if ($NoAgent) {
+            Write-Host ("guest {0}: booted in {1:0} s without its agent (portal 127.0.0.1:{2}, ssh port {3})" -f $Name, $booted, $Guest.iscsiPort, $Guest.sshPort)
+            return
+        }
+        Wait-LabGuestAgent -Lab $Lab -Guest $Guest -Deadline $deadline -Clock $clock -Booted $booted
     }
-    $booted = $clock.Elapsed.TotalSeconds
-    if ($NoAgent) {
-        Write-Host ("guest {0}: booted in {1:0} s without its agent (portal 127.0.0.1:{2}, ssh port {3})" -f $Name, $booted, $Guest.iscsiPort, $Guest.sshPort)
-        return
+    catch {
+        # A guest that did not come up is powered off: left running, its TCG emulation keeps one of
+        # the machine's two cores busy for the rest of the run (a CI run was slowed past its limit so).
+        # The end of its console says how far the boot got.
+        $tail = @(Get-Content -LiteralPath $Guest.console -Tail 25 -ErrorAction Ignore) -join "`n"
+        Stop-LabGuest -StateDir $Lab.stateDir | Out-Null
+        throw "$($_.Exception.Message)`n---- last lines of $($Guest.console) ----`n$tail`n----"
     }
-    Wait-LabGuestAgent -Lab $Lab -Guest $Guest -Deadline $deadline -Clock $clock -Booted $booted
 }
 
 function Wait-LabGuestAgent {
