@@ -18,7 +18,7 @@ public abstract class BlockStoreCmdlet : PSCmdlet
     protected override void StopProcessing() => _stopping.Cancel();
 
     /// <summary>Runs an async database call on this thread, cancellable by Ctrl+C.</summary>
-    protected T Run<T>(Func<CancellationToken, Task<T>> call)
+    protected internal T Run<T>(Func<CancellationToken, Task<T>> call)
     {
         try
         {
@@ -30,10 +30,10 @@ public abstract class BlockStoreCmdlet : PSCmdlet
         }
     }
 
-    protected static ErrorRecord ToErrorRecord(BlockStoreException e) =>
+    protected internal static ErrorRecord ToErrorRecord(BlockStoreException e) =>
         new(e, e.ErrorId, Category(e.Kind), e.Target);
 
-    protected static ErrorRecord ToErrorRecord(string errorId, ErrorKind kind, string message, object? target) =>
+    protected internal static ErrorRecord ToErrorRecord(string errorId, ErrorKind kind, string message, object? target) =>
         ToErrorRecord(new BlockStoreException(errorId, kind, message, target));
 
     /// <summary>Stops the whole command: for failures that make every further item pointless.</summary>

@@ -4,8 +4,12 @@ using BlockStore.Data;
 
 namespace BlockStore.Commands;
 
-/// <summary>Get-BlockVolume: lists volumes by name (wildcards), id, status or host.</summary>
-[Cmdlet(VerbsCommon.Get, "BlockVolume", DefaultParameterSetName = ByName)]
+/// <summary>
+/// Get-BlockVolume: lists volumes by name (wildcards), id, status or host, in creation order. Each
+/// volume is written as the database sends it (the first one does not wait for the last), and
+/// -First/-Skip (SupportsPaging) are LIMIT/OFFSET in the query, not a filter of a full read.
+/// </summary>
+[Cmdlet(VerbsCommon.Get, "BlockVolume", DefaultParameterSetName = ByName, SupportsPaging = true)]
 [OutputType(typeof(BlockVolume))]
 public sealed class GetBlockVolumeCommand : BlockStoreCmdlet
 {
@@ -46,25 +50,44 @@ public sealed class GetBlockVolumeCommand : BlockStoreCmdlet
         }
 
         var statuses = Status?.Select(s => Terminating(() => Validation.VolumeStatusName(s))).ToList();
-        var filter = new VolumeFilter(Name, Id, statuses, HostName);
-        var volumes = Terminating(() => Run(ct => Session.Volumes.ListAsync(filter, ct)));
-        WriteObject(volumes, enumerateCollection: true);
-
-        // Like Get-Item: asking for a specific name or id that does not exist is an error.
-        foreach (var n in Name ?? [])
+        var filter = new VolumeFilter(Name, Id, statuses, HostName, Skip: (long)Math.Min(PagingParameters.Skip, long.MaxValue),
+            First: PagingParameters.First == ulong.MaxValue ? null : (long)Math.Min(PagingParameters.First, long.MaxValue));
+        if (PagingParameters.IncludeTotalCount)
         {
-            if (!WildcardPattern.ContainsWildcardCharacters(n) && !volumes.Any(v => string.Equals(v.Name, WildcardTranslator.Unescape(n), StringComparison.OrdinalIgnoreCase)))
-            {
-                WriteError(ToErrorRecord(ErrorIds.VolumeNotFound, ErrorKind.ObjectNotFound, $"No volume named '{n}'.", n));
-            }
+            var total = Terminating(() => Run(ct => Session.Volumes.CountAsync(filter, ct)));
+            WriteObject(PagingParameters.NewTotalCount((ulong)total, 1.0));
         }
 
-        foreach (var id in Id ?? [])
+        // Kept only to say which asked-for names and ids are missing (few: the user typed them).
+        var asked = Name is { Length: > 0 } || Id is { Length: > 0 };
+        var seen = new List<BlockVolume>();
+        Terminating(() =>
         {
-            if (volumes.All(v => v.Id != id))
+            var rows = Session.Volumes.StreamAsync(filter, StopToken).GetAsyncEnumerator(StopToken);
+            try
             {
-                WriteError(ToErrorRecord(ErrorIds.VolumeNotFound, ErrorKind.ObjectNotFound, $"No volume with id {id}.", id));
+                while (Run(_ => rows.MoveNextAsync().AsTask()))
+                {
+                    WriteObject(rows.Current);
+                    if (asked)
+                    {
+                        seen.Add(rows.Current);
+                    }
+                }
             }
+            finally
+            {
+                rows.DisposeAsync().AsTask().GetAwaiter().GetResult();
+            }
+
+            return 0;
+        });
+
+        // Like Get-Item: asking for a specific name or id that does not exist is an error. With
+        // -First/-Skip a page may leave out what exists: only a read without paging can tell.
+        if (PagingParameters.First == ulong.MaxValue && PagingParameters.Skip == 0)
+        {
+            VolumeLookup.ReportMissing(this, seen, Name, Id);
         }
     }
 }

@@ -44,28 +44,8 @@ public sealed class RemoveBlockVolumeCommand : BlockStoreCmdlet
 
     protected override void ProcessRecord()
     {
-        List<BlockVolume> targets;
-        if (ParameterSetName == ByName)
-        {
-            foreach (var n in Name)
-            {
-                Terminating(() => { WildcardTranslator.Validate(n); return 0; });
-            }
-
-            targets = Terminating(() => Run(ct => Session.Volumes.ListAsync(new VolumeFilter(NamePatterns: Name), ct)));
-            foreach (var n in Name.Where(n => !WildcardPattern.ContainsWildcardCharacters(n) && !targets.Any(v => string.Equals(v.Name, WildcardTranslator.Unescape(n), StringComparison.OrdinalIgnoreCase))))
-            {
-                WriteError(ToErrorRecord(ErrorIds.VolumeNotFound, ErrorKind.ObjectNotFound, $"No volume named '{n}'.", n));
-            }
-        }
-        else
-        {
-            targets = Terminating(() => Run(ct => Session.Volumes.ListAsync(new VolumeFilter(Ids: Id, IncludeDeleted: true), ct)));
-            foreach (var id in Id.Where(id => targets.All(v => v.Id != id)))
-            {
-                WriteError(ToErrorRecord(ErrorIds.VolumeNotFound, ErrorKind.ObjectNotFound, $"No volume with id {id}.", id));
-            }
-        }
+        // By id, a deleted volume is found (and left alone): removing it again is no error.
+        var targets = VolumeLookup.Find(this, ParameterSetName == ByName ? Name : null, ParameterSetName == ById ? Id : null, includeDeletedIds: true);
 
         foreach (var volume in targets.Where(v => v.Status != VolumeStatus.Deleted))
         {

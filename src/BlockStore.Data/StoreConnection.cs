@@ -195,6 +195,27 @@ public sealed class StoreConnection
         _ => false,
     };
 
+    /// <summary>
+    /// One step of a read that streams outside RunAsync (a reader held open while its rows are
+    /// used): an outage is StoreUnavailable and a missing privilege PermissionDenied, as in RunAsync.
+    /// </summary>
+    public async Task<T> TranslateAsync<T>(Func<Task<T>> step)
+    {
+        try
+        {
+            return await step().ConfigureAwait(false);
+        }
+        catch (Exception e) when (IsUnavailable(e))
+        {
+            throw Unavailable(e);
+        }
+        catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.InsufficientPrivilege)
+        {
+            throw new BlockStoreException(ErrorIds.PermissionDenied, ErrorKind.PermissionDenied,
+                $"The database role {Describe().Username} may not do this ({e.MessageText}).", Describe().Username, e);
+        }
+    }
+
     public static bool IsUnavailable(Exception e) => e switch
     {
         BlockStoreException => false,

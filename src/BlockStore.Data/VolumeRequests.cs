@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using BlockStore.Core;
 using Npgsql;
 
@@ -9,7 +10,10 @@ public sealed record VolumeFilter(
     IReadOnlyList<Guid>? Ids = null,
     IReadOnlyList<string>? Statuses = null,
     IReadOnlyList<string>? Hosts = null,
-    bool IncludeDeleted = false);
+    bool IncludeDeleted = false,
+    // Paging (Get-BlockVolume -Skip/-First), done by the database: OFFSET and LIMIT in creation order.
+    long Skip = 0,
+    long? First = null);
 
 /// <summary>
 /// What the cmdlets ask of the database: validate, write a request (volume row + operation row +
@@ -92,20 +96,9 @@ public sealed class VolumeRequests(StoreConnection store)
         {
             await using var tx = await conn.BeginTransactionAsync(ct).ConfigureAwait(false);
 
-            // Lock order matters: the scheduler locks operation rows before volume rows (claim, then
-            // assign), and so does the agent (complete the operation, then set the status), so we do
-            // too; the other order deadlocks against a scheduler placing this very volume. Waiting
-            // here for a scheduler that is placing this volume is what lets us see whether it got a
-            // host (then the LV must be removed by its agent) or not.
-            await using (var lockOps = new NpgsqlCommand(
-                "SELECT id FROM bs.operations WHERE volume_id = @id AND stage IN ('pending', 'scheduled', 'running') ORDER BY id FOR UPDATE", conn, tx))
-            {
-                lockOps.Parameters.AddWithValue("id", id);
-                await lockOps.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
-            }
-
-            var volume = await LockVolumeAsync(conn, tx, id, ct).ConfigureAwait(false)
-                ?? throw new BlockStoreException(ErrorIds.VolumeNotFound, ErrorKind.ObjectNotFound, $"No volume with id {id}.", id);
+            // Waiting here for a scheduler that is placing this volume is what lets us see whether
+            // it got a host (then the LV must be removed by its agent) or not.
+            var volume = await LockVolumeAndOperationsAsync(conn, tx, id, ct).ConfigureAwait(false);
 
             if (volume.Status is VolumeStatus.Deleting or VolumeStatus.Deleted)
             {
@@ -179,16 +172,8 @@ public sealed class VolumeRequests(StoreConnection store)
         {
             await using var tx = await conn.BeginTransactionAsync(ct).ConfigureAwait(false);
 
-            // Same lock order as RequestDeleteAsync: operations, then the volume, then the ledger row.
-            await using (var lockOps = new NpgsqlCommand(
-                "SELECT id FROM bs.operations WHERE volume_id = @id AND stage IN ('pending', 'scheduled', 'running') ORDER BY id FOR UPDATE", conn, tx))
-            {
-                lockOps.Parameters.AddWithValue("id", id);
-                await lockOps.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
-            }
-
-            var volume = await LockVolumeAsync(conn, tx, id, ct).ConfigureAwait(false)
-                ?? throw new BlockStoreException(ErrorIds.VolumeNotFound, ErrorKind.ObjectNotFound, $"No volume with id {id}.", id);
+            // Operations, then the volume (LockVolumeAndOperationsAsync), then the host's ledger row.
+            var volume = await LockVolumeAndOperationsAsync(conn, tx, id, ct).ConfigureAwait(false);
             Validation.ExtendSize(volume.Name, volume.SizeGiB, sizeGiB);
             if (VolumeStatus.IsAttached(volume.Status))
             {
@@ -240,59 +225,110 @@ public sealed class VolumeRequests(StoreConnection store)
     public Task<List<BlockVolume>> ListAsync(VolumeFilter filter, CancellationToken ct = default) =>
         store.RunAsync(async conn =>
         {
-            var where = new List<string>();
-            await using var cmd = new NpgsqlCommand { Connection = conn };
-            // Deleted volumes are history: shown only when asked for (IncludeDeleted, or -Status deleted).
-            if (!filter.IncludeDeleted && !(filter.Statuses?.Contains(VolumeStatus.Deleted) ?? false))
-            {
-                where.Add("v.status <> 'deleted'");
-            }
-
-            if (filter.NamePatterns is { Count: > 0 })
-            {
-                // Wildcards are translated to LIKE patterns, or, with a [set] or an escape, to anchored
-                // regular expressions (WildcardTranslator); the values stay parameters.
-                var likes = filter.NamePatterns.Where(p => !WildcardTranslator.NeedsRegex(p)).Select(WildcardTranslator.ToLike).ToArray();
-                var regexes = filter.NamePatterns.Where(WildcardTranslator.NeedsRegex).Select(WildcardTranslator.ToRegex).ToArray();
-                var names = new List<string>();
-                if (likes.Length > 0)
-                {
-                    names.Add("v.name ILIKE ANY(@names)");
-                    cmd.Parameters.AddWithValue("names", likes);
-                }
-
-                if (regexes.Length > 0)
-                {
-                    names.Add("v.name ~* ANY(@nameRegexes)");
-                    cmd.Parameters.AddWithValue("nameRegexes", regexes);
-                }
-
-                where.Add(names.Count == 1 ? names[0] : $"({string.Join(" OR ", names)})");
-            }
-
-            if (filter.Ids is { Count: > 0 })
-            {
-                where.Add("v.id = ANY(@ids)");
-                cmd.Parameters.AddWithValue("ids", filter.Ids.ToArray());
-            }
-
-            if (filter.Statuses is { Count: > 0 })
-            {
-                where.Add("v.status = ANY(@statuses)");
-                cmd.Parameters.AddWithValue("statuses", filter.Statuses.ToArray());
-            }
-
-            if (filter.Hosts is { Count: > 0 })
-            {
-                where.Add("v.host = ANY(@hosts)");
-                cmd.Parameters.AddWithValue("hosts", filter.Hosts.ToArray());
-            }
-
-            cmd.CommandText = $"SELECT {VolumeColumns} FROM bs.volumes v" +
-                              (where.Count > 0 ? " WHERE " + string.Join(" AND ", where) : "") +
-                              " ORDER BY v.created_at, v.id";
+            await using var cmd = ListCommand(conn, filter, count: false);
             return await Rows.ListAsync(cmd, ReadVolume, ct).ConfigureAwait(false);
         }, ct);
+
+    /// <summary>
+    /// The volumes of <paramref name="filter"/>, one at a time as the database sends them: the first
+    /// arrives before the last is read (Get-BlockVolume writes each to the pipeline at once). An
+    /// outage, before or during the rows, is StoreUnavailable.
+    /// </summary>
+    public async IAsyncEnumerable<BlockVolume> StreamAsync(VolumeFilter filter, [EnumeratorCancellation] CancellationToken ct = default)
+    {
+        await using var conn = await store.OpenAsync(ct).ConfigureAwait(false);
+        await using var cmd = ListCommand(conn, filter, count: false);
+        var reader = await store.TranslateAsync(() => cmd.ExecuteReaderAsync(ct)).ConfigureAwait(false);
+        await using (reader.ConfigureAwait(false))
+        {
+            while (await store.TranslateAsync(() => reader.ReadAsync(ct)).ConfigureAwait(false))
+            {
+                yield return ReadVolume(reader);
+            }
+        }
+    }
+
+    /// <summary>How many volumes <paramref name="filter"/> matches, paging left out (Get-BlockVolume -IncludeTotalCount).</summary>
+    public Task<long> CountAsync(VolumeFilter filter, CancellationToken ct = default) =>
+        store.RunAsync(async conn =>
+        {
+            await using var cmd = ListCommand(conn, filter with { Skip = 0, First = null }, count: true);
+            return (long)(await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false))!;
+        }, ct);
+
+    /// <summary>The listing query of a filter: every value a parameter; in creation order (index volumes_live_created).</summary>
+    private static NpgsqlCommand ListCommand(NpgsqlConnection conn, VolumeFilter filter, bool count)
+    {
+        var where = new List<string>();
+        var cmd = new NpgsqlCommand { Connection = conn };
+        // Deleted volumes are history: shown only when asked for (IncludeDeleted, or -Status deleted).
+        if (!filter.IncludeDeleted && !(filter.Statuses?.Contains(VolumeStatus.Deleted) ?? false))
+        {
+            where.Add("v.status <> 'deleted'");
+        }
+
+        if (filter.NamePatterns is { Count: > 0 })
+        {
+            // Wildcards are translated to LIKE patterns, or, with a [set] or an escape, to anchored
+            // regular expressions (WildcardTranslator); the values stay parameters.
+            var likes = filter.NamePatterns.Where(p => !WildcardTranslator.NeedsRegex(p)).Select(WildcardTranslator.ToLike).ToArray();
+            var regexes = filter.NamePatterns.Where(WildcardTranslator.NeedsRegex).Select(WildcardTranslator.ToRegex).ToArray();
+            var names = new List<string>();
+            if (likes.Length > 0)
+            {
+                names.Add("v.name ILIKE ANY(@names)");
+                cmd.Parameters.AddWithValue("names", likes);
+            }
+
+            if (regexes.Length > 0)
+            {
+                names.Add("v.name ~* ANY(@nameRegexes)");
+                cmd.Parameters.AddWithValue("nameRegexes", regexes);
+            }
+
+            where.Add(names.Count == 1 ? names[0] : $"({string.Join(" OR ", names)})");
+        }
+
+        if (filter.Ids is { Count: > 0 })
+        {
+            where.Add("v.id = ANY(@ids)");
+            cmd.Parameters.AddWithValue("ids", filter.Ids.ToArray());
+        }
+
+        if (filter.Statuses is { Count: > 0 })
+        {
+            where.Add("v.status = ANY(@statuses)");
+            cmd.Parameters.AddWithValue("statuses", filter.Statuses.ToArray());
+        }
+
+        if (filter.Hosts is { Count: > 0 })
+        {
+            where.Add("v.host = ANY(@hosts)");
+            cmd.Parameters.AddWithValue("hosts", filter.Hosts.ToArray());
+        }
+
+        var whereSql = where.Count > 0 ? " WHERE " + string.Join(" AND ", where) : "";
+        if (count)
+        {
+            cmd.CommandText = "SELECT count(*) FROM bs.volumes v" + whereSql;
+            return cmd;
+        }
+
+        cmd.CommandText = $"SELECT {VolumeColumns} FROM bs.volumes v{whereSql} ORDER BY v.created_at, v.id";
+        if (filter.First is { } first)
+        {
+            cmd.CommandText += " LIMIT @first";
+            cmd.Parameters.AddWithValue("first", first);
+        }
+
+        if (filter.Skip > 0)
+        {
+            cmd.CommandText += " OFFSET @skip";
+            cmd.Parameters.AddWithValue("skip", filter.Skip);
+        }
+
+        return cmd;
+    }
 
     public Task<List<BlockVolumeEvent>> ListEventsAsync(Guid? volumeId, int limit, CancellationToken ct = default) =>
         store.RunAsync(async conn =>
@@ -322,6 +358,25 @@ public sealed class VolumeRequests(StoreConnection store)
 
     internal static Task<BlockVolume?> LockVolumeAsync(NpgsqlConnection conn, NpgsqlTransaction tx, Guid id, CancellationToken ct) =>
         ReadOneAsync(conn, tx, id, " FOR UPDATE", ct);
+
+    /// <summary>
+    /// Locks a volume's unfinished operations, then the volume (VolumeNotFound when there is none),
+    /// for a request that changes it. The order matters: the scheduler locks operation rows before
+    /// volume rows (claim, then assign), and so does the agent (complete the operation, then set the
+    /// status); the other order deadlocks against a scheduler placing this very volume.
+    /// </summary>
+    private static async Task<BlockVolume> LockVolumeAndOperationsAsync(NpgsqlConnection conn, NpgsqlTransaction tx, Guid id, CancellationToken ct)
+    {
+        await using (var lockOps = new NpgsqlCommand(
+            "SELECT id FROM bs.operations WHERE volume_id = @id AND stage IN ('pending', 'scheduled', 'running') ORDER BY id FOR UPDATE", conn, tx))
+        {
+            lockOps.Parameters.AddWithValue("id", id);
+            await lockOps.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+        }
+
+        return await LockVolumeAsync(conn, tx, id, ct).ConfigureAwait(false)
+            ?? throw new BlockStoreException(ErrorIds.VolumeNotFound, ErrorKind.ObjectNotFound, $"No volume with id {id}.", id);
+    }
 
     private static async Task<BlockVolume?> ReadOneAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, Guid id, string locking, CancellationToken ct)
     {

@@ -25,7 +25,8 @@ public sealed record ParameterModel(
     bool SupportsWildcards,
     string? DefaultValue,
     IReadOnlyList<ParameterSetModel> Sets,
-    bool IsShouldProcessParameter = false)
+    // Added by PowerShell, not declared by the cmdlet: -WhatIf/-Confirm (ShouldProcess), -First/-Skip/-IncludeTotalCount (paging).
+    bool IsEngineParameter = false)
 {
     public ParameterSetModel? In(string set) =>
         Sets.FirstOrDefault(s => s.Name == set) ?? Sets.FirstOrDefault(s => s.Name == ParameterSetModel.AllSets);

@@ -74,7 +74,7 @@ public static class DocChecker
             var pd = doc.Parameters.FirstOrDefault(d => string.Equals(d.Name, p.Name, StringComparison.OrdinalIgnoreCase));
             if (pd is null)
             {
-                if (!p.IsShouldProcessParameter)
+                if (!p.IsEngineParameter)
                 {
                     Problem($"parameter -{p.Name} is not documented: add '### -{p.Name}' with a description and its yaml block under PARAMETERS.");
                 }

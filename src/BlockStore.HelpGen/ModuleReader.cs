@@ -100,6 +100,15 @@ public sealed partial class ModuleReader(string moduleDirectory)
             parameters.Add(new ParameterModel("Confirm", "SwitchParameter", true, ["cf"], false, null, all, true));
         }
 
+        if (metadata.SupportsPaging)
+        {
+            // What PowerShell adds to a cmdlet with SupportsPaging, in the order Get-Command -Syntax shows them.
+            var all = new[] { new ParameterSetModel(ParameterSetModel.AllSets, false, null, false, false) };
+            parameters.Add(new ParameterModel("IncludeTotalCount", "SwitchParameter", true, [], false, null, all, true));
+            parameters.Add(new ParameterModel("Skip", "UInt64", false, [], false, "0", all, true));
+            parameters.Add(new ParameterModel("First", "UInt64", false, [], false, null, all, true));
+        }
+
         var setNames = parameters.SelectMany(p => p.Sets.Select(s => s.Name))
             .Where(s => s != ParameterSetModel.AllSets).Distinct().Order(StringComparer.Ordinal).ToList();
         if (setNames.Count == 0)

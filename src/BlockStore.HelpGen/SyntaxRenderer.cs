@@ -15,7 +15,7 @@ public static class SyntaxRenderer
     public static List<(ParameterModel P, ParameterSetModel S)> InSet(CommandModel c, string set) =>
         c.Parameters.Select((p, i) => (P: p, S: p.In(set), I: i))
             .Where(x => x.S is not null)
-            .OrderBy(x => x.P.IsShouldProcessParameter ? 3 : x.S!.Position is not null ? 0 : x.S!.Mandatory ? 1 : 2)
+            .OrderBy(x => x.P.IsEngineParameter ? 3 : x.S!.Position is not null ? 0 : x.S!.Mandatory ? 1 : 2)
             .ThenBy(x => x.S!.Position ?? 0)
             .ThenBy(x => x.I)
             .Select(x => (x.P, x.S!))

@@ -19,33 +19,18 @@ param([ValidateRange(5, 500)][int] $Count = 30)
 $ErrorActionPreference = 'Stop'
 $PSNativeCommandUseErrorActionPreference = $false
 $ProgressPreference = 'SilentlyContinue'
-$env:LVM_SUPPRESS_FD_WARNINGS = '1'
-$env:LC_ALL = 'C'
-$repo = [System.IO.Path]::GetFullPath((Join-Path $PSScriptRoot '../..'))
-if (-not $env:BLOCKSTORE_REPO) { $env:BLOCKSTORE_REPO = $repo }
-Import-Module (Join-Path $repo 'tests/pester/TestHelpers.psm1') -Force -DisableNameChecking
-Import-Module (Join-Path $repo 'out/BlockStore/BlockStore.psd1') -Force
-$lab = Get-LabInfo
-$env:BLOCKSTORE_CONNECTION = $lab.connectionString
-$vgOf = @{}; foreach ($n in $lab.nodes) { $vgOf[$n.name] = $n.vg }
+Import-Module (Join-Path $PSScriptRoot 'BenchSupport.psm1') -Force -DisableNameChecking
+$bench = Initialize-BenchLab
+$repo = $bench.Repo; $lab = $bench.Lab; $vgOf = $bench.VgOf
 $lvm = @{}; foreach ($tool in 'lvcreate', 'lvextend', 'lvremove') { $lvm[$tool] = (Get-Command $tool -CommandType Application)[0].Source }
 $tag = 'xb' + [guid]::NewGuid().ToString('N').Substring(0, 4)
-
-function Measure-Ms([scriptblock] $Block) { (Measure-Command $Block).TotalMilliseconds }
-function Invoke-Lvm([string] $Tool, [string[]] $Arguments) {
-    $out = & $lvm[$Tool] --config $lab.lvmConfig @Arguments 2>&1
-    if ($LASTEXITCODE -ne 0) { throw "$Tool $($Arguments -join ' ') failed: $out" }
-}
-function Get-Median([double[]] $Ms) {
-    $s = @($Ms | Sort-Object); $m = [int][math]::Floor($s.Count / 2)
-    if ($s.Count % 2) { $s[$m] } else { ($s[$m - 1] + $s[$m]) / 2 }
-}
-function Get-P95([double[]] $Ms) { $s = @($Ms | Sort-Object); $s[[math]::Min($s.Count - 1, [math]::Ceiling(0.95 * $s.Count) - 1)] }
+# Bare LVM as the agent runs it: the lab's --config (activation off, no devices file).
+function Invoke-LabLvm([string] $Tool, [string[]] $Arguments) { Invoke-Lvm $lvm[$Tool] (@('--config', $lab.lvmConfig) + $Arguments) }
 
 Write-Host "setup: $Count volumes and $Count bare LVs of 1 GiB..."
 $volumes = @(1..$Count | ForEach-Object { [pscustomobject]@{ Name = "$tag-$_"; SizeGiB = 1; Zone = $lab.zone } } | New-BlockVolume -Wait -TimeoutSec 600)
 if (@($volumes | Where-Object Status -NE 'available').Count) { throw 'setup: not every volume became available' }
-foreach ($i in 0..($Count - 1)) { Invoke-Lvm lvcreate @('-n', "$tag-bare$i", '-L', '1g', '-y', $vgOf[$volumes[$i].Host]) }
+foreach ($i in 0..($Count - 1)) { Invoke-LabLvm lvcreate @('-n', "$tag-bare$i", '-L', '1g', '-y', $vgOf[$volumes[$i].Host]) }
 
 Write-Host "warm-up, then $Count x (Resize-BlockVolume -Wait, lvextend), interleaved..."
 $warm = New-BlockVolume -Name "$tag-warm" -SizeGiB 1 -AvailabilityZone $lab.zone -Wait
@@ -55,20 +40,19 @@ $bare = [System.Collections.Generic.List[double]]::new()
 try {
     foreach ($i in 0..($Count - 1)) {
         $v = $volumes[$i]
-        $ours.Add((Measure-Ms { $script:r = Resize-BlockVolume -Id $v.Id -SizeGiB 2 -Confirm:$false -Wait -PassThru }))
+        $ours.Add((Invoke-Timed { $script:r = Resize-BlockVolume -Id $v.Id -SizeGiB 2 -Confirm:$false -Wait -PassThru }))
         if ($r.SizeGiB -ne 2 -or $r.Status -ne 'available') { throw "$($v.Name) ended $($r.Status) at $($r.SizeGiB) GiB: $($r.StatusReason)" }
-        $bare.Add((Measure-Ms { Invoke-Lvm lvextend @('-L', '2g', "$($vgOf[$v.Host])/$tag-bare$i") }))
+        $bare.Add((Invoke-Timed { Invoke-LabLvm lvextend @('-L', '2g', "$($vgOf[$v.Host])/$tag-bare$i") }))
     }
 }
 finally {
-    foreach ($i in 0..($Count - 1)) { Invoke-Lvm lvremove @('-f', "$($vgOf[$volumes[$i].Host])/$tag-bare$i") }
+    foreach ($i in 0..($Count - 1)) { Invoke-LabLvm lvremove @('-f', "$($vgOf[$volumes[$i].Host])/$tag-bare$i") }
     @($volumes) + @($warm) | Remove-BlockVolume -Confirm:$false -Wait -TimeoutSec 600
 }
 
 $mo = Get-Median $ours; $mb = Get-Median $bare
-$cpu = (Get-Content /proc/cpuinfo | Where-Object { $_ -like 'model name*' } | Select-Object -First 1) -replace '^model name\s*:\s*', ''
 @"
-### Extend: Resize-BlockVolume -Wait next to a bare lvextend ($(Get-Date -Format 'yyyy-MM-dd HH:mm') UTC, $([Environment]::ProcessorCount) cores, $cpu, load $((Get-Content /proc/loadavg).Split(' ')[0]))
+### Extend: Resize-BlockVolume -Wait next to a bare lvextend ($(Get-Date -Format 'yyyy-MM-dd HH:mm') UTC, $(Get-BenchMachine))
 
 | $Count rounds, interleaved | median ms | p95 ms |
 |---|---|---|

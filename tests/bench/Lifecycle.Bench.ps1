@@ -34,15 +34,9 @@ param(
 $ErrorActionPreference = 'Stop'
 $PSNativeCommandUseErrorActionPreference = $false
 $ProgressPreference = 'SilentlyContinue'
-$env:LVM_SUPPRESS_FD_WARNINGS = '1'
-$env:LC_ALL = 'C'
-$repo = [System.IO.Path]::GetFullPath((Join-Path $PSScriptRoot '../..'))
-if (-not $env:BLOCKSTORE_REPO) { $env:BLOCKSTORE_REPO = $repo }
-Import-Module (Join-Path $repo 'tests/pester/TestHelpers.psm1') -Force -DisableNameChecking
-Import-Module (Join-Path $repo 'out/BlockStore/BlockStore.psd1') -Force
-$lab = Get-LabInfo
-$env:BLOCKSTORE_CONNECTION = $lab.connectionString
-$vgOf = @{}; foreach ($n in $lab.nodes) { $vgOf[$n.name] = $n.vg }
+Import-Module (Join-Path $PSScriptRoot 'BenchSupport.psm1') -Force -DisableNameChecking
+$bench = Initialize-BenchLab
+$repo = $bench.Repo; $lab = $bench.Lab; $vgOf = $bench.VgOf
 $lvcreate = (Get-Command lvcreate -CommandType Application | Select-Object -First 1).Source
 $lvremove = (Get-Command lvremove -CommandType Application | Select-Object -First 1).Source
 $tag = 'bench' + [guid]::NewGuid().ToString('N').Substring(0, 4)
@@ -52,18 +46,6 @@ function Get-Stats([double[]] $Ms) {
     $p95 = $s[[math]::Min($s.Count - 1, [math]::Ceiling(0.95 * $s.Count) - 1)]   # nearest rank
     $median = if ($s.Count % 2) { $s[($s.Count - 1) / 2] } else { ($s[$s.Count / 2 - 1] + $s[$s.Count / 2]) / 2 }
     [pscustomobject]@{ N = $s.Count; Median = [math]::Round($median, 1); P95 = [math]::Round($p95, 1); Min = [math]::Round($s[0], 1); Max = [math]::Round($s[-1], 1) }
-}
-
-function Invoke-Timed([scriptblock] $Block) {
-    $sw = [System.Diagnostics.Stopwatch]::StartNew()
-    & $Block
-    $sw.Stop()
-    return $sw.Elapsed.TotalMilliseconds
-}
-
-function Invoke-Lvm([string] $Exe, [string[]] $Arguments) {
-    $out = & $Exe @Arguments 2>&1
-    if ($LASTEXITCODE -ne 0) { throw "$Exe $($Arguments -join ' ') failed: $out" }
 }
 
 Write-Host "warming up (module load, first connection, JIT)..."

@@ -38,39 +38,14 @@ param(
 $ErrorActionPreference = 'Stop'
 $PSNativeCommandUseErrorActionPreference = $false
 $ProgressPreference = 'SilentlyContinue'
-$env:LVM_SUPPRESS_FD_WARNINGS = '1'
-$env:LC_ALL = 'C'
-$repo = [System.IO.Path]::GetFullPath((Join-Path $PSScriptRoot '../..'))
-if (-not $env:BLOCKSTORE_REPO) { $env:BLOCKSTORE_REPO = $repo }
-Import-Module (Join-Path $repo 'tests/pester/TestHelpers.psm1') -Force -DisableNameChecking
-Import-Module (Join-Path $repo 'out/BlockStore/BlockStore.psd1') -Force
-$lab = Get-LabInfo
-$env:BLOCKSTORE_CONNECTION = $lab.connectionString
-$vgOf = @{}; foreach ($n in $lab.nodes) { $vgOf[$n.name] = $n.vg }
+Import-Module (Join-Path $PSScriptRoot 'BenchSupport.psm1') -Force -DisableNameChecking
+$bench = Initialize-BenchLab
+$repo = $bench.Repo; $lab = $bench.Lab; $vgOf = $bench.VgOf
 $lvcreate = (Get-Command lvcreate -CommandType Application | Select-Object -First 1).Source
 $lvremove = (Get-Command lvremove -CommandType Application | Select-Object -First 1).Source
 $tag = 'scale' + [guid]::NewGuid().ToString('N').Substring(0, 4)
 $loadStart = ((Get-Content /proc/loadavg) -split ' ')[0..2] -join ' '
 $admin = ([string]$lab.adminConnectionString) -replace 'Database=postgres', "Database=$($lab.database)"
-
-function Get-Median([double[]] $Values) {
-    $s = @($Values | Sort-Object)
-    if ($s.Count -eq 0) { return [double]::NaN }
-    if ($s.Count % 2) { return $s[($s.Count - 1) / 2] }
-    return ($s[$s.Count / 2 - 1] + $s[$s.Count / 2]) / 2
-}
-
-function Invoke-Timed([scriptblock] $Block) {
-    $sw = [System.Diagnostics.Stopwatch]::StartNew()
-    & $Block
-    $sw.Stop()
-    return $sw.Elapsed.TotalMilliseconds
-}
-
-function Invoke-Lvm([string] $Exe, [string[]] $Arguments) {
-    $out = & $Exe @Arguments 2>&1
-    if ($LASTEXITCODE -ne 0) { throw "$Exe $($Arguments -join ' ') failed: $out" }
-}
 
 # Clock ticks (user+system, with waited-for children such as lvm) of processes, from /proc.
 function Get-Ticks([int[]] $Pids, [switch] $WithChildren) {
