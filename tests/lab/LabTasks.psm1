@@ -160,8 +160,9 @@ function Invoke-LabGuestUp {
     $guestConfig = Join-Path $share 'agent.json'
     Register-LabHosts -Lab $lab -Hosts @(@{ name = 'guest1'; zone = 'guest'; configFile = $guestConfig; databaseHost = '10.0.2.2' })
     Write-LabStep 'boot the storage-host guest (qemu TCG, LIO + targetcli, agent inside)'
-    # 480 s: under TCG on a busy machine the agent's start alone can take minutes.
-    Start-LabGuest -Lab $lab -Name 'guest1' -Zone 'guest' -ConfigFile '/mnt/share/agent.json' -TimeoutSeconds 480 | Out-Null
+    # 720 s: under TCG on a busy machine the initramfs alone took 150 s to unpack, the agent's start
+    # takes minutes and one ssh command 79 s (measured 2026-12-04 at load 10-15).
+    Start-LabGuest -Lab $lab -Name 'guest1' -Zone 'guest' -ConfigFile '/mnt/share/agent.json' -TimeoutSeconds 720 | Out-Null
 }
 
 function Invoke-LabDown {

@@ -152,7 +152,10 @@ function Start-LabGuestMachine {
     try {
         while ($true) {
             if ([DateTime]::UtcNow -gt $deadline) { throw "guest $Name did not boot within $TimeoutSeconds s (see $($Guest.console))" }
-            $out = Invoke-LabGuest -Guest $Guest -Command 'true' -AllowFailure -TimeoutSeconds 10
+            # 90 s per try (ssh connects within 30): on a loaded 2-core machine one ssh command to a
+            # TCG guest was measured at 79 s although the guest had been up for minutes; a 10-s try
+            # never got through, and the boot was reported as failed after 480 s (CI, 2026-12-03).
+            $out = Invoke-LabGuest -Guest $Guest -Command 'true' -AllowFailure -TimeoutSeconds ([math]::Max(10, [math]::Min(90, ($deadline - [DateTime]::UtcNow).TotalSeconds)))
             if ($LASTEXITCODE -eq 0) { break }
             if (-not (Get-LabGuestQemuPid -StateDir $Lab.stateDir)) { throw "guest ${Name}: qemu exited during the boot (see $($Guest.console))" }
             Start-Sleep -Seconds 2
