@@ -36,6 +36,9 @@ public sealed class HotQueryPlanTests(TestDatabase db) : IClassFixture<TestDatab
             CommandTimeout = 0,
         };
         await seed.ExecuteNonQueryAsync();
+        // The seed can outlast the scheduler's heartbeat (service_down_seconds = 10) on a loaded
+        // machine, and a request needs a live scheduler: beat once more (CI, 2026-12-04).
+        await db.AddSchedulerAsync();
         await db.CreateAsync("pending", 50, 1);
         await using var analyze = new Npgsql.NpgsqlCommand("ANALYZE", conn) { CommandTimeout = 0 };
         await analyze.ExecuteNonQueryAsync();
