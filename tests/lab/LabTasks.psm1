@@ -162,7 +162,16 @@ function Invoke-LabGuestUp {
     Write-LabStep 'boot the storage-host guest (qemu TCG, LIO + targetcli, agent inside)'
     # 720 s: under TCG on a busy machine the initramfs alone took 150 s to unpack, the agent's start
     # takes minutes and one ssh command 79 s (measured 2026-12-04 at load 10-15).
-    Start-LabGuest -Lab $lab -Name 'guest1' -Zone 'guest' -ConfigFile '/mnt/share/agent.json' -TimeoutSeconds 720 | Out-Null
+    try { Start-LabGuest -Lab $lab -Name 'guest1' -Zone 'guest' -ConfigFile '/mnt/share/agent.json' -TimeoutSeconds 720 | Out-Null }
+    catch {
+        # A guest that did not come up (Start-LabGuest powered it off) is not part of the lab: without
+        # .guest in lab.json the guest suites report as skipped instead of failing test by test
+        # against a machine that is off (the failed boot itself is counted once, by Test).
+        $labJson = Join-Path $lab.stateDir 'lab.json'
+        $raw = Get-Content -LiteralPath $labJson -Raw | ConvertFrom-Json -AsHashtable
+        if ($raw.ContainsKey('guest')) { $raw.Remove('guest'); $raw | ConvertTo-Json -Depth 6 | Set-Content -LiteralPath $labJson }
+        throw
+    }
 }
 
 function Invoke-LabDown {
