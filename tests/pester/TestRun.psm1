@@ -114,7 +114,7 @@ function Get-TestDeadline {
     <#
     The run's time budget: BLOCKSTORE_TEST_DEADLINE (unix seconds; .ci/run sets it 80 minutes after
     its start, CI kills the run at 90). Past it no Pester file or chaos stream starts (each is
-    reported as skipped with the reason) and no file runs beyond it, so a run on a crowded machine
+    reported as skipped with the reason) and no file runs beyond it (its unfinished rest is reported skipped; a file over its own limit still fails), so a run on a crowded machine
     still ends with its count line. $null when unset: no budget.
     #>
     param([string] $Value = $env:BLOCKSTORE_TEST_DEADLINE)

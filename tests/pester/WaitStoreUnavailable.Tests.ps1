@@ -37,7 +37,8 @@ BeforeAll {
         foreach ($n in $lab.nodeNames) { Stop-LabAgent -Name $n }
         $p = Start-WaitingCommand $Command
         try {
-            Wait-LabCondition $Waiting -TimeoutSeconds 120 | Should -BeTrue -Because "the waiting pwsh made its request ($Command)"
+            # 300 s: a fresh pwsh that loads the module took over 120 s to make its request at load 15 (CI run, 2026-12-04).
+            Wait-LabCondition $Waiting -TimeoutSeconds 300 | Should -BeTrue -Because "the waiting pwsh made its request ($Command)"
             Start-Sleep -Seconds 2   # inside the wait's loop, not before it
             Stop-LabPostgres
             $p.WaitForExit(120000) | Should -BeTrue -Because 'the wait must end once the store is gone, not run into its 300 s timeout'
