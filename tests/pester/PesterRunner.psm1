@@ -404,9 +404,10 @@ function Invoke-PesterFileDone {
         Write-Host "---- last lines of $($Record.Log) ----"
         $outcome.Tail | ForEach-Object { Write-Host $_ }
         Write-Host '----'
-        if ($RepairLab) {
-            try { & $RepairLab } catch { Write-Warning "could not repair the lab after $($Record.Name): $_" }
-        }
+    }
+    # A killed file (its limit, or the run's budget) skipped its AfterAll: bring back what it stopped.
+    if ($RepairLab -and ($outcome.Failure -or $Record.TimedOut)) {
+        try { & $RepairLab } catch { Write-Warning "could not repair the lab after $($Record.Name): $_" }
     }
     Write-Host "pester $($outcome.Line)"
     $Total.Lines.Add($outcome.Line)
