@@ -176,9 +176,7 @@ public sealed class StoreConnection
             {
                 // Least privilege at work (a reader asked to change something, an agent touched
                 // another host's row): one clear error instead of a driver exception.
-                throw new BlockStoreException(ErrorIds.PermissionDenied, ErrorKind.PermissionDenied,
-                    $"The database role {Describe().Username} may not do this ({e.MessageText}). " +
-                    "Connect with a role that has the privilege (e.g. a member of bs_operator for changes).", Describe().Username, e);
+                throw PermissionDenied(e);
             }
         }
     }
@@ -211,10 +209,14 @@ public sealed class StoreConnection
         }
         catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.InsufficientPrivilege)
         {
-            throw new BlockStoreException(ErrorIds.PermissionDenied, ErrorKind.PermissionDenied,
-                $"The database role {Describe().Username} may not do this ({e.MessageText}).", Describe().Username, e);
+            throw PermissionDenied(e);
         }
     }
+
+    private BlockStoreException PermissionDenied(PostgresException e) =>
+        new(ErrorIds.PermissionDenied, ErrorKind.PermissionDenied,
+            $"The database role {Describe().Username} may not do this ({e.MessageText}). " +
+            "Connect with a role that has the privilege (e.g. a member of bs_operator for changes).", Describe().Username, e);
 
     public static bool IsUnavailable(Exception e) => e switch
     {
