@@ -30,6 +30,12 @@ public sealed class IscsiOptions
     /// <summary>How often the reconcile pass looks for targets no attachment explains.</summary>
     public int ReconcileIntervalSeconds { get; set; } = 300;
 
+    /// <summary>
+    /// While iSCSI export is unavailable for a reason that can pass (targetcli too slow or failing,
+    /// LIO not loaded yet), how often the agent probes again; 0: only at start.
+    /// </summary>
+    public int ProbeRetrySeconds { get; set; } = 60;
+
     /// <summary>false: leaked targets are reported only; true: they are removed too.</summary>
     public bool RemoveLeakedTargets { get; set; }
 

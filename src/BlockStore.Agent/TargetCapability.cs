@@ -19,10 +19,31 @@ public sealed class TargetCapability(ICommandRunner runner, ITargetStateReader r
 
     public string? Reason { get; private set; } = "not probed yet";
 
-    public async Task ProbeAsync(CancellationToken ct)
+    /// <summary>
+    /// Whether probing again can change the answer: not when iSCSI is off or misconfigured in the
+    /// settings (that takes a restart), but yes when targetcli ran out of time on a slow host or
+    /// LIO's modules were loaded after the agent started.
+    /// </summary>
+    public bool WorthProbingAgain
     {
+        get
+        {
+            var o = options.Iscsi;
+            return !Available && o.Enabled && Core.Iscsi.IsValidTargetPrefix(o.TargetPrefix);
+        }
+    }
+
+    /// <summary>Probes; returns true when the answer differs from the previous probe's.</summary>
+    public async Task<bool> ProbeAsync(CancellationToken ct)
+    {
+        var (wasAvailable, wasReason) = (Available, Reason);
         (Available, Reason) = await ProbeCoreAsync(ct);
-        _probed.TrySetResult();
+        var first = _probed.TrySetResult();
+        if (!first && wasAvailable == Available && wasReason == Reason)
+        {
+            return false;
+        }
+
         if (Available)
         {
             logger.LogInformation("iSCSI export available (LIO at {Root}, portal {Portal})", options.Iscsi.ConfigFsRoot, options.Iscsi.Portal(options.HostName));
@@ -31,6 +52,8 @@ public sealed class TargetCapability(ICommandRunner runner, ITargetStateReader r
         {
             logger.LogWarning("iSCSI export unavailable on this host: {Reason}", Reason);
         }
+
+        return true;
     }
 
     public void ThrowIfUnavailable()

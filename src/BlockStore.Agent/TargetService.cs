@@ -24,17 +24,17 @@ public sealed class TargetService(
     {
         await runtime.Registered.WaitAsync(ct);
         await capability.ProbeAsync(ct);
-        while (!ct.IsCancellationRequested)
+        await ReportCapabilityAsync(ct);
+
+        // A probe that failed for a reason that can pass is repeated, and a changed answer is
+        // recorded: a host whose first targetcli run outlasted its deadline (a slow guest) or whose
+        // LIO modules came later becomes usable without a restart.
+        while (capability.WorthProbingAgain && options.Iscsi.ProbeRetrySeconds > 0)
         {
-            try
+            await Task.Delay(TimeSpan.FromSeconds(options.Iscsi.ProbeRetrySeconds), ct);
+            if (await capability.ProbeAsync(ct))
             {
-                await attachments.ReportCapabilityAsync(capability.Available, capability.Reason, ct);
-                break;
-            }
-            catch (Exception e) when (e is not OperationCanceledException)
-            {
-                logger.LogWarning("Could not record the iSCSI capability ({Message}); retrying", e.Message);
-                await Task.Delay(TimeSpan.FromSeconds(2), ct);
+                await ReportCapabilityAsync(ct);
             }
         }
 
@@ -55,6 +55,23 @@ public sealed class TargetService(
             }
 
             await Task.Delay(TimeSpan.FromSeconds(Math.Max(5, options.Iscsi.ReconcileIntervalSeconds)), ct);
+        }
+    }
+
+    private async Task ReportCapabilityAsync(CancellationToken ct)
+    {
+        while (true)
+        {
+            try
+            {
+                await attachments.ReportCapabilityAsync(capability.Available, capability.Reason, ct);
+                return;
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                logger.LogWarning("Could not record the iSCSI capability ({Message}); retrying", e.Message);
+                await Task.Delay(TimeSpan.FromSeconds(2), ct);
+            }
         }
     }
 

@@ -85,6 +85,9 @@ function Start-LabGuest {
         "--Agent:VolumeGroup=$vg", '--Agent:BackendType=thin', "--Agent:ThinPool=$pool", '--Agent:LvmActivation=true',
         '--Agent:Iscsi:PortalAddress=10.0.2.15', '--Agent:Iscsi:PortalPort=3260',
         "--Agent:Iscsi:AdvertisedPortal=127.0.0.1:$iscsiPort", '--Agent:Iscsi:ReconcileIntervalSeconds=30',
+        # A TCG guest on a shared 2-core machine runs Python and LVM 50-100x slower than a storage
+        # server: one `targetcli ls` took 179 s in a CI run (2026-12-04), past the default 120 s.
+        '--Agent:Deadlines:TargetcliSeconds=600', '--Agent:Deadlines:LvmSeconds=600',
         "--BlockStore:ReportIntervalSeconds=$($Lab.reportIntervalSeconds)")
 
     $disk = Join-Path $dir "$Name.img"
@@ -165,7 +168,10 @@ function Start-LabGuestMachine {
             Write-Host ("guest {0}: booted in {1:0} s without its agent (portal 127.0.0.1:{2}, ssh port {3})" -f $Name, $booted, $Guest.iscsiPort, $Guest.sshPort)
             return
         }
-        Wait-LabGuestAgent -Lab $Lab -Guest $Guest -Deadline $deadline -Clock $clock -Booted $booted
+        # The agent's own start is timed apart from the boot: under TCG its .NET start and first
+        # targetcli run took 9 minutes in a CI run whose guest had booted in time.
+        $agentDeadline = [DateTime]::UtcNow.AddSeconds([math]::Max(600, ($deadline - [DateTime]::UtcNow).TotalSeconds))
+        Wait-LabGuestAgent -Lab $Lab -Guest $Guest -Deadline $agentDeadline -Clock $clock -Booted $booted
     }
     catch {
         # A guest that did not come up is powered off: left running, its TCG emulation keeps one of
@@ -185,7 +191,10 @@ function Wait-LabGuestAgent {
     while ($true) {
         $state = try { Invoke-LabSql -Lab $Lab "select capabilities->>'iscsi' from bs.services where host = '$Name' and service = 'volume' and capabilities ? 'iscsi'" }
         catch { $null }   # PostgreSQL restarting: ask again until the deadline
-        if ($state) { break }
+        # 'false' may be a probe that ran out of time on a slow guest: the agent probes again while
+        # LIO is unavailable, so wait for 'true' until the deadline and accept 'false' only then.
+        if ($state -eq 'true') { break }
+        if ($state -and [DateTime]::UtcNow -gt $Deadline) { break }
         if ([DateTime]::UtcNow -gt $Deadline) {
             $log = Invoke-LabGuest -Guest $Guest -Command 'tail -30 /var/log/blockstore-agent.log' -AllowFailure
             throw "the agent in guest $Name did not report in time. Its log:`n$($log -join "`n")"
