@@ -81,6 +81,14 @@ public sealed class AgentWorker(
                     logger.LogWarning("Took up {Count} operation(s) left running by a previous agent process", n);
                 }
 
+                // Said at every start, so a host whose LVM changed (device-mapper now there) is asked accordingly.
+                var (snapshots, why) = backend.SnapshotSupport();
+                await queue.ReportSnapshotCapabilityAsync(snapshots, why, ct);
+                if (!snapshots)
+                {
+                    logger.LogInformation("Snapshots unavailable on this host: {Reason}", why);
+                }
+
                 return;
             }
             catch (Exception e) when (e is not OperationCanceledException)
@@ -160,6 +168,8 @@ public sealed class AgentWorker(
                 OperationKind.Create => await backend.EnsureCreatedAsync(op.VolumeId, op.SizeGiB, ct),
                 // The volume row already holds the new size (the request reserved it).
                 OperationKind.Extend => await backend.EnsureExtendedAsync(op.VolumeId, op.SizeGiB, ct),
+                OperationKind.SnapshotCreate => await backend.EnsureSnapshotCreatedAsync(op.VolumeId, op.SnapshotId!.Value, op.SizeGiB, ct),
+                OperationKind.SnapshotDelete => await backend.EnsureSnapshotDeletedAsync(op.SnapshotId!.Value, ct),
                 _ => await backend.EnsureDeletedAsync(op.VolumeId, ct),
             };
             logger.LogInformation("{Kind} volume {Volume}: {Note}", op.Kind, op.VolumeId, note);

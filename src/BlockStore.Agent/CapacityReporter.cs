@@ -39,7 +39,8 @@ public sealed class CapacityReporter(LvmClient lvm, IOptions<AgentOptions> optio
         // Thick: allocated is the space of our own LVs (Cinder's allocated_capacity_gb), measured with
         // the VG's size and free space, so the scheduler can tell the space of other LVs in the VG
         // (total - free - ours) and keep off it.
-        var ours = usage?.Lvs.Where(lv => ReconcilePlan.VolumeIdOf(lv.Name) is not null).Sum(lv => lv.SizeGiB) ?? 0m;
+        // Snapshot COW areas are ours too: the ledger counts thick snapshots.
+        var ours = usage?.Lvs.Where(lv => ReconcilePlan.VolumeIdOf(lv.Name) is not null || VolumeBackend.SnapshotIdOf(lv.Name) is not null).Sum(lv => lv.SizeGiB) ?? 0m;
         return new CapacityReport(o.BackendType, vg.SizeGiB, vg.FreeGiB, ours, true, null, o.ReservedPercentage, o.MaxOverSubscriptionRatio);
     }
 }

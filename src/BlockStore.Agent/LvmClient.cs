@@ -97,6 +97,24 @@ public sealed class LvmClient(ICommandRunner runner, bool activation, string? bi
     public Task RemoveAsync(string vg, string name, CancellationToken ct) =>
         RunAsync("lvremove", [.. Config(), "-f", $"{vg}/{name}"], ct);
 
+    /// <summary>
+    /// A thin snapshot (Cinder's and TopoLVM's way): no size, in the origin's pool, with the
+    /// activation-skip flag set (-ky) so it stays inactive until someone needs its data.
+    /// </summary>
+    public Task CreateThinSnapshotAsync(string vg, string origin, string name, CancellationToken ct) =>
+        RunAsync("lvcreate", [.. Config(), "-s", "-n", name, "--setactivationskip", "y", $"{vg}/{origin}"], ct);
+
+    /// <summary>A thick (COW) snapshot whose area is as large as the origin, so it can never overflow and be invalidated.</summary>
+    public Task CreateThickSnapshotAsync(string vg, string origin, string name, int sizeGiB, CancellationToken ct) =>
+        RunAsync("lvcreate", [.. Config(), "-s", "-n", name, "-L", $"{sizeGiB}g", $"{vg}/{origin}"], ct);
+
+    /// <summary>The origin LV of a snapshot LV (empty when it is none), for adopting one a crashed attempt made.</summary>
+    public async Task<string?> FindOriginAsync(string vg, string name, CancellationToken ct)
+    {
+        var result = await RunAsync("lvs", [.. Config(), "--reportformat", "json", "-o", "lv_name,origin", "-S", $"lv_name={name}", vg], ct);
+        return Rows(result.StdOut, "lv").Where(r => r["lv_name"] == name).Select(r => r.GetValueOrDefault("origin") ?? "").FirstOrDefault();
+    }
+
     /// <summary>Grows an LV to <paramref name="sizeGiB"/> (lvextend -L, as Cinder's extend_volume; no filesystem resize).</summary>
     public Task ExtendAsync(string vg, string name, int sizeGiB, CancellationToken ct) =>
         RunAsync("lvextend", [.. Config(), "-L", $"{sizeGiB}g", $"{vg}/{name}"], ct);

@@ -12,6 +12,82 @@ public sealed class VolumeBackend(LvmClient lvm, AgentOptions options)
     public static string LvName(Guid volumeId) => $"volume-{volumeId}";
 
     /// <summary>
+    /// A snapshot's LV: _snapshot-&lt;uuid&gt;. LVM reserves names starting with "snapshot" (lvcreate
+    /// refuses them), and Cinder's LVM driver escapes them with the same underscore.
+    /// </summary>
+    public static string SnapshotLvName(Guid snapshotId) => $"_snapshot-{snapshotId}";
+
+    /// <summary>The snapshot id of an LV of our snapshot naming, else null.</summary>
+    public static Guid? SnapshotIdOf(string lvName) =>
+        lvName.StartsWith("_snapshot-", StringComparison.Ordinal) && Guid.TryParseExact(lvName["_snapshot-".Length..], "D", out var id)
+        && SnapshotLvName(id) == lvName ? id : null;
+
+    /// <summary>
+    /// Whether this host's LVM can make snapshots: not with activation off (no device-mapper), where
+    /// lvcreate -s itself answers "Can't create snapshot without using device-mapper kernel driver".
+    /// </summary>
+    public (bool Supported, string? Reason) SnapshotSupport() => options.LvmActivation
+        ? (true, null)
+        : (false, "LVM runs with activation off on this host (no device-mapper), and LVM cannot make snapshots without it");
+
+    /// <summary>
+    /// Snapshots the volume's LV (thin: in the pool, no size; thick: a COW area of the origin's
+    /// size). Idempotent like create: lvcreate first, and when it fails an existing snapshot LV of
+    /// the same origin (an earlier attempt that crashed before writing its status) is adopted.
+    /// </summary>
+    public async Task<string> EnsureSnapshotCreatedAsync(Guid volumeId, Guid snapshotId, int sizeGiB, CancellationToken ct)
+    {
+        var origin = LvName(volumeId);
+        var name = SnapshotLvName(snapshotId);
+        try
+        {
+            if (options.BackendType == BackendType.Thin)
+            {
+                await lvm.CreateThinSnapshotAsync(options.VolumeGroup, origin, name, ct);
+                return $"lvcreate -s {options.VolumeGroup}/{origin} -> {name} (thin)";
+            }
+
+            await lvm.CreateThickSnapshotAsync(options.VolumeGroup, origin, name, sizeGiB, ct);
+            return $"lvcreate -s {options.VolumeGroup}/{origin} -> {name} ({sizeGiB} GiB COW)";
+        }
+        catch (LvmException)
+        {
+            var existing = await lvm.FindOriginAsync(options.VolumeGroup, name, ct);
+            if (existing is null)
+            {
+                throw;
+            }
+
+            if (existing != origin)
+            {
+                throw new LvmException($"LV {options.VolumeGroup}/{name} exists but is not a snapshot of {origin} (origin '{existing}'); not touching it.");
+            }
+
+            return $"adopted existing snapshot LV {options.VolumeGroup}/{name}";
+        }
+    }
+
+    /// <summary>Removes a snapshot's LV; one that is already gone is success.</summary>
+    public async Task<string> EnsureSnapshotDeletedAsync(Guid snapshotId, CancellationToken ct)
+    {
+        var name = SnapshotLvName(snapshotId);
+        try
+        {
+            await lvm.RemoveAsync(options.VolumeGroup, name, ct);
+            return $"lvremove {options.VolumeGroup}/{name}";
+        }
+        catch (LvmException)
+        {
+            if (await lvm.FindAsync(options.VolumeGroup, name, ct) is not null)
+            {
+                throw;
+            }
+
+            return $"LV {options.VolumeGroup}/{name} already absent";
+        }
+    }
+
+    /// <summary>
     /// Creates the volume's LV, or adopts it. Returns a note for the event log. lvcreate runs
     /// first and LVM is asked what exists only when it fails: the common path costs one LVM
     /// process, and a retry after a crash (lvcreate ran, the status was never written) still

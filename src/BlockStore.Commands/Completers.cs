@@ -125,6 +125,33 @@ public sealed class VolumeIdCompleter : LiveCompleter
         (await new VolumeRequests(store).ListAsync(new VolumeFilter(), ct)).Select(v => v.Id.ToString()).Take(500).ToList();
 }
 
+/// <summary>Completes the ids of snapshots that are not deleted (the tooltip shows the name).</summary>
+public sealed class SnapshotIdCompleter : LiveCompleter
+{
+    protected override string CacheKey => "snapshot-ids";
+
+    protected override async Task<List<string>> QueryAsync(StoreConnection store, CancellationToken ct) =>
+        (await new SnapshotRequests(store).ListAsync(new SnapshotFilter(), ct)).Select(s => s.Id.ToString()).Take(500).ToList();
+}
+
+/// <summary>Completes the names of snapshots that are not deleted.</summary>
+public sealed class SnapshotNameCompleter : LiveCompleter
+{
+    protected override string CacheKey => "snapshot-names";
+
+    protected override async Task<List<string>> QueryAsync(StoreConnection store, CancellationToken ct) =>
+        (await new SnapshotRequests(store).ListAsync(new SnapshotFilter(), ct)).Select(s => s.Name).Distinct().Take(500).ToList();
+}
+
+/// <summary>Completes snapshot statuses (a fixed list: no database call).</summary>
+public sealed class SnapshotStatusCompleter : IArgumentCompleter
+{
+    public IEnumerable<CompletionResult> CompleteArgument(string commandName, string parameterName, string wordToComplete,
+        CommandAst commandAst, IDictionary fakeBoundParameters) =>
+        SnapshotStatus.All.Where(s => s.StartsWith(wordToComplete.Trim('\'', '"'), StringComparison.OrdinalIgnoreCase))
+            .Select(s => new CompletionResult(s, s, CompletionResultType.ParameterValue, s));
+}
+
 /// <summary>Completes availability zones that have a volume service.</summary>
 public sealed class ZoneCompleter : LiveCompleter
 {

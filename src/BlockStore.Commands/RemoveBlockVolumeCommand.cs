@@ -42,6 +42,10 @@ public sealed class RemoveBlockVolumeCommand : BlockStoreCmdlet
     [Parameter]
     public SwitchParameter Force { get; set; }
 
+    /// <summary>Removes the volume's snapshots first (without it, a volume with snapshots is refused: VolumeHasSnapshots).</summary>
+    [Parameter]
+    public SwitchParameter Cascade { get; set; }
+
     protected override void ProcessRecord()
     {
         // By id, a deleted volume is found (and left alone): removing it again is no error.
@@ -56,7 +60,7 @@ public sealed class RemoveBlockVolumeCommand : BlockStoreCmdlet
                     return;
                 }
 
-                var updated = Run(ct => Session.Volumes.RequestDeleteAsync(volume.Id, Force.IsPresent, ct));
+                var updated = Run(ct => Session.Volumes.RequestDeleteAsync(volume.Id, Force.IsPresent, Cascade.IsPresent, ct));
                 _removing.Add(updated, Wait, PassThru);
             });
         }

@@ -57,4 +57,6 @@ internal static class Session
     public static ServiceRegistry Services => new(Current);
 
     public static AttachmentRequests Attachments => new(Current);
+
+    public static SnapshotRequests Snapshots => new(Current);
 }

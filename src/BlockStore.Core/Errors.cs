@@ -50,6 +50,13 @@ public static class ErrorIds
     public const string InvalidVolumeStatus = "InvalidVolumeStatus";
     public const string InvalidWildcardPattern = "InvalidWildcardPattern";
     public const string InsufficientCapacity = "InsufficientCapacity";
+    public const string InvalidSnapshotName = "InvalidSnapshotName";
+    public const string SnapshotNameInUse = "SnapshotNameInUse";
+    public const string SnapshotNotFound = "SnapshotNotFound";
+    public const string InvalidSnapshotState = "InvalidSnapshotState";
+    public const string SnapshotUnsupported = "SnapshotUnsupported";
+    public const string VolumeHasSnapshots = "VolumeHasSnapshots";
+    public const string InvalidSnapshotStatus = "InvalidSnapshotStatus";
 }
 
 /// <summary>A failure the user can act on, carrying its stable ErrorId.</summary>

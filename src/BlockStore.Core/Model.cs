@@ -21,6 +21,28 @@ public sealed class BlockVolume
     public override string ToString() => Name;
 }
 
+/// <summary>
+/// A point-in-time copy of a volume, kept on the volume's host (an LVM snapshot named by its id).
+/// SizeGiB is the origin's size when it was taken.
+/// </summary>
+public sealed class BlockVolumeSnapshot
+{
+    public Guid Id { get; set; }
+    public Guid VolumeId { get; set; }
+    public string? VolumeName { get; set; }
+    public string Name { get; set; } = "";
+    public string? Description { get; set; }
+    public int SizeGiB { get; set; }
+    public string Status { get; set; } = "";
+    public string? StatusReason { get; set; }
+    public string Host { get; set; } = "";
+    /// <summary>thin (shares the pool, no space set aside) or thick (a COW area as large as the origin).</summary>
+    public string BackendType { get; set; } = "";
+    public DateTime CreatedAt { get; set; }
+    public DateTime UpdatedAt { get; set; }
+    public override string ToString() => Name;
+}
+
 /// <summary>A scheduler or volume service, with its computed state and (for volume services) capacity.</summary>
 public sealed class BlockVolumeService
 {

@@ -32,6 +32,17 @@ public static partial class Validation
         }
     }
 
+    /// <summary>Snapshot names follow the volume name rules (they are never given to LVM: LVs are named by id).</summary>
+    public static void SnapshotName(string? name)
+    {
+        if (string.IsNullOrEmpty(name) || !VolumeNamePattern().IsMatch(name))
+        {
+            throw new BlockStoreException(ErrorIds.InvalidSnapshotName, ErrorKind.InvalidArgument,
+                $"Snapshot name '{name}' is not valid: use 1-63 characters from A-Z, a-z, 0-9, '.', '_' and '-', starting with a letter or digit.",
+                name);
+        }
+    }
+
     public static void VolumeSize(long sizeGiB)
     {
         if (sizeGiB < MinSizeGiB || sizeGiB > MaxSizeGiB)
@@ -109,6 +120,14 @@ public static partial class Validation
         var match = Core.VolumeStatus.All.FirstOrDefault(s => string.Equals(s, status, StringComparison.OrdinalIgnoreCase));
         return match ?? throw new BlockStoreException(ErrorIds.InvalidVolumeStatus, ErrorKind.InvalidArgument,
             $"Volume status '{status}' is not one of {string.Join(", ", Core.VolumeStatus.All)}.", status);
+    }
+
+    /// <summary>A snapshot status name, case-insensitive, else InvalidSnapshotStatus (same reason as volumes).</summary>
+    public static string SnapshotStatusName(string? status)
+    {
+        var match = SnapshotStatus.All.FirstOrDefault(s => string.Equals(s, status, StringComparison.OrdinalIgnoreCase));
+        return match ?? throw new BlockStoreException(ErrorIds.InvalidSnapshotStatus, ErrorKind.InvalidArgument,
+            $"Snapshot status '{status}' is not one of {string.Join(", ", SnapshotStatus.All)}.", status);
     }
 
     public static readonly IReadOnlyList<string> LogLevels =

@@ -41,6 +41,10 @@ public static class OperationKind
     public const string Attach = "attach";
     public const string Detach = "detach";
     public const string Extend = "extend";
+    public const string SnapshotCreate = "snapshot-create";
+    public const string SnapshotDelete = "snapshot-delete";
+
+    public static bool IsSnapshot(string kind) => kind is SnapshotCreate or SnapshotDelete;
 }
 
 /// <summary>

@@ -3,8 +3,11 @@ using Npgsql;
 
 namespace BlockStore.Data;
 
-/// <summary>An operation an agent has claimed, with what it needs to run it.</summary>
-public sealed record ClaimedOperation(long Id, string Kind, Guid VolumeId, int SizeGiB, int Attempts, Guid? AttachmentId = null);
+/// <summary>
+/// An operation an agent has claimed, with what it needs to run it. SizeGiB is the volume's size,
+/// or for a snapshot operation the snapshot's (its origin's size when it was asked for).
+/// </summary>
+public sealed record ClaimedOperation(long Id, string Kind, Guid VolumeId, int SizeGiB, int Attempts, Guid? AttachmentId = null, Guid? SnapshotId = null);
 
 /// <summary>What the database says about a volume whose LV the agent found (for reconciling).</summary>
 public sealed record VolumeRecord(Guid Id, string Status, string? Host, bool HasLiveOperation);
@@ -57,7 +60,8 @@ public sealed class AgentQueue(StoreConnection store, string host)
                 "UPDATE bs.operations o SET stage = 'running', lease_owner = @o, lease_expires_at = now() + @lease, " +
                 "  attempts = attempts + 1, updated_at = now() " +
                 "FROM next, bs.volumes v WHERE o.id = next.id AND v.id = o.volume_id " +
-                "RETURNING o.id, o.kind, o.volume_id, v.size_gib, o.attempts, o.attachment_id", conn);
+                "RETURNING o.id, o.kind, o.volume_id, coalesce((SELECT s.size_gib FROM bs.snapshots s WHERE s.id = o.snapshot_id), v.size_gib), " +
+                "  o.attempts, o.attachment_id, o.snapshot_id", conn);
             cmd.Parameters.AddWithValue("h", Host);
             cmd.Parameters.AddWithValue("o", owner);
             cmd.Parameters.AddWithValue("n", max);
@@ -66,7 +70,7 @@ public sealed class AgentQueue(StoreConnection store, string host)
             await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
             while (await r.ReadAsync(ct).ConfigureAwait(false))
             {
-                list.Add(new ClaimedOperation(r.GetInt64(0), r.GetString(1), r.GetGuid(2), r.GetInt32(3), r.GetInt32(4), r.IsDBNull(5) ? null : r.GetGuid(5)));
+                list.Add(new ClaimedOperation(r.GetInt64(0), r.GetString(1), r.GetGuid(2), r.GetInt32(3), r.GetInt32(4), r.GuidOrNull(5), r.GuidOrNull(6)));
             }
 
             list.Sort((a, b) => a.Id.CompareTo(b.Id));
@@ -109,6 +113,13 @@ public sealed class AgentQueue(StoreConnection store, string host)
                 }
             }
 
+            if (op.SnapshotId is { } snapshotId)
+            {
+                await CompleteSnapshotAsync(conn, tx, op, snapshotId, error, note, ct).ConfigureAwait(false);
+                await tx.CommitAsync(ct).ConfigureAwait(false);
+                return true;
+            }
+
             var volume = await VolumeRequests.LockVolumeAsync(conn, tx, op.VolumeId, ct).ConfigureAwait(false);
             if (volume is not null)
             {
@@ -146,6 +157,51 @@ public sealed class AgentQueue(StoreConnection store, string host)
 
             await tx.CommitAsync(ct).ConfigureAwait(false);
             return true;
+        }, ct);
+
+    /// <summary>
+    /// A snapshot operation's outcome: the snapshot's status (the volume's is not touched) and an
+    /// event on the volume, so Get-BlockVolumeEvent shows its snapshots' history too.
+    /// </summary>
+    private async Task CompleteSnapshotAsync(NpgsqlConnection conn, NpgsqlTransaction tx, ClaimedOperation op, Guid snapshotId, string? error, string? note, CancellationToken ct)
+    {
+        var snapshot = await SnapshotRequests.LockOneAsync(conn, tx, snapshotId, ct).ConfigureAwait(false);
+        if (snapshot is null)
+        {
+            return;
+        }
+
+        var (expected, to, kind, message) = (op.Kind, error) switch
+        {
+            (OperationKind.SnapshotCreate, null) => (SnapshotStatus.Creating, SnapshotStatus.Available, "snapshot-available", $"snapshot '{snapshot.Name}' created: {note}"),
+            (OperationKind.SnapshotCreate, _) => (SnapshotStatus.Creating, SnapshotStatus.Error, "error", $"snapshot '{snapshot.Name}' failed: {error}"),
+            (_, null) => (SnapshotStatus.Deleting, SnapshotStatus.Deleted, "snapshot-deleted", $"snapshot '{snapshot.Name}' deleted: {note}"),
+            _ => (SnapshotStatus.Deleting, SnapshotStatus.ErrorDeleting, "error", $"removal of snapshot '{snapshot.Name}' failed: {error}"),
+        };
+
+        // A status someone else already moved (never expected: snapshot operations are not superseded) is left alone.
+        if (snapshot.Status == expected)
+        {
+            await SnapshotRequests.SetStatusAsync(conn, tx, snapshotId, snapshot.Status, to, error, ct).ConfigureAwait(false);
+        }
+
+        await Events.AddAsync(conn, tx, op.VolumeId, Host, "volume", kind, message, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Records whether this host's LVM can make snapshots (and why not) in its service row; snapshot
+    /// requests read it and are refused at once with SnapshotUnsupported instead of failing later.
+    /// </summary>
+    public Task ReportSnapshotCapabilityAsync(bool supported, string? reason, CancellationToken ct = default) =>
+        store.RunAsync(async conn =>
+        {
+            await using var cmd = new NpgsqlCommand(
+                "UPDATE bs.services SET capabilities = capabilities || jsonb_build_object('snapshots', @ok, 'snapshots_reason', @why::text) " +
+                "WHERE host = @h AND service = 'volume'", conn);
+            cmd.Parameters.AddWithValue("h", Host);
+            cmd.Parameters.AddWithValue("ok", supported);
+            cmd.Parameters.AddWithValue("why", (object?)reason ?? DBNull.Value);
+            return await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
         }, ct);
 
     /// <summary>

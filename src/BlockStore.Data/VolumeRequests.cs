@@ -92,6 +92,13 @@ public sealed class VolumeRequests(StoreConnection store)
     /// (detach operations queue ahead of the delete).
     /// </summary>
     public Task<BlockVolume> RequestDeleteAsync(Guid id, bool force, CancellationToken ct = default) =>
+        RequestDeleteAsync(id, force, cascade: false, ct);
+
+    /// <summary>
+    /// Asks for deletion. A volume with snapshots (any not deleted) is refused with
+    /// VolumeHasSnapshots unless <paramref name="cascade"/>: then their removal is queued first.
+    /// </summary>
+    public Task<BlockVolume> RequestDeleteAsync(Guid id, bool force, bool cascade, CancellationToken ct = default) =>
         store.RunAsync(async conn =>
         {
             await using var tx = await conn.BeginTransactionAsync(ct).ConfigureAwait(false);
@@ -104,6 +111,14 @@ public sealed class VolumeRequests(StoreConnection store)
             {
                 await tx.CommitAsync(ct).ConfigureAwait(false);
                 return volume; // already on its way: asking twice is not an error
+            }
+
+            var snapshots = await SnapshotRequests.CountBlockingAsync(conn, tx, id, ct).ConfigureAwait(false);
+            if (snapshots > 0 && !cascade)
+            {
+                throw new BlockStoreException(ErrorIds.VolumeHasSnapshots, ErrorKind.InvalidOperation,
+                    $"Volume '{volume.Name}' has {snapshots} snapshot(s): remove them first (Get-BlockVolumeSnapshot -VolumeId {id} | Remove-BlockVolumeSnapshot), " +
+                    "or use -Cascade to remove them with the volume. Nothing was requested.", volume);
             }
 
             if (VolumeStatus.IsAttached(volume.Status))
@@ -121,6 +136,12 @@ public sealed class VolumeRequests(StoreConnection store)
             {
                 throw new BlockStoreException(ErrorIds.InvalidVolumeState, ErrorKind.InvalidOperation,
                     $"Volume '{volume.Name}' is {volume.Status} and cannot be deleted now.", volume);
+            }
+
+            if (snapshots > 0)
+            {
+                // -Cascade: the snapshots' removal queues ahead of the volume's delete.
+                await SnapshotRequests.QueueDeleteAllAsync(conn, tx, volume, ct).ConfigureAwait(false);
             }
 
             // Cancel a create that no scheduler has placed yet: nothing exists on any host.
@@ -365,7 +386,7 @@ public sealed class VolumeRequests(StoreConnection store)
     /// volume rows (claim, then assign), and so does the agent (complete the operation, then set the
     /// status); the other order deadlocks against a scheduler placing this very volume.
     /// </summary>
-    private static async Task<BlockVolume> LockVolumeAndOperationsAsync(NpgsqlConnection conn, NpgsqlTransaction tx, Guid id, CancellationToken ct)
+    internal static async Task<BlockVolume> LockVolumeAndOperationsAsync(NpgsqlConnection conn, NpgsqlTransaction tx, Guid id, CancellationToken ct)
     {
         await using (var lockOps = new NpgsqlCommand(
             "SELECT id FROM bs.operations WHERE volume_id = @id AND stage IN ('pending', 'scheduled', 'running') ORDER BY id FOR UPDATE", conn, tx))

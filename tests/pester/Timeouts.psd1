@@ -32,8 +32,9 @@
         'TestRunner.Tests.ps1'        = 600    # 7 s, plus 30-110 s for the time-budget tests (two child pwsh runs, one cut at a 75-s budget)
         'VolumeLifecycle.Tests.ps1'   = 900    # 65 s, 160 s
         'VolumeExtend.Tests.ps1'      = 600    # 17 s (one agent restart, a frozen host)
+        'VolumeSnapshot.Tests.ps1'    = 1500   # new: two agent restarts; in the guest (TCG) a volume, a snapshot, dd and two removals
         'VolumeListing.Tests.ps1'     = 300    # new: a few seconds (five requests, reads)
-        'WaitStoreUnavailable.Tests.ps1' = 900 # new: five PostgreSQL stops and agent restarts
+        'WaitStoreUnavailable.Tests.ps1' = 1200 # new: seven PostgreSQL stops and agent restarts
         'VolumeService.Tests.ps1'     = 480    # 43 s, 58 s
     }
 }

@@ -1,0 +1,297 @@
+using BlockStore.Core;
+using Npgsql;
+
+namespace BlockStore.Data;
+
+/// <summary>A user's query filter for snapshots; null fields do not filter.</summary>
+public sealed record SnapshotFilter(
+    IReadOnlyList<string>? NamePatterns = null,
+    IReadOnlyList<Guid>? Ids = null,
+    IReadOnlyList<Guid>? VolumeIds = null,
+    IReadOnlyList<string>? Statuses = null,
+    bool IncludeDeleted = false);
+
+/// <summary>
+/// Snapshot requests (issue 12): checked and written in one transaction with the volume locked,
+/// then run by the volume's own agent (a snapshot lives beside its origin, so there is nothing to
+/// place). Lock order as everywhere: the volume's operations, the volume, then the snapshot.
+/// </summary>
+public sealed class SnapshotRequests(StoreConnection store)
+{
+    private const string SnapshotColumns =
+        "s.id, s.volume_id, v.name, s.name, s.description, s.size_gib, s.status, s.status_reason, s.host, s.backend_type, s.created_at, s.updated_at";
+
+    private const string SnapshotFrom = "bs.snapshots s JOIN bs.volumes v ON v.id = s.volume_id";
+
+    /// <summary>
+    /// Asks for a snapshot of <paramref name="volumeId"/>. Refused, with nothing written: a volume
+    /// that is not available (in-use only with <paramref name="force"/>, as Cinder), a host whose
+    /// LVM cannot snapshot (SnapshotUnsupported, with the agent's reason), a name the volume's
+    /// snapshots already use, and for a thick host no room for the COW area (InsufficientCapacity).
+    /// </summary>
+    public Task<BlockVolumeSnapshot> CreateAsync(Guid volumeId, string name, string? description, bool force, CancellationToken ct = default)
+    {
+        Validation.SnapshotName(name);
+        Validation.Description(description);
+        return store.RunAsync(async conn =>
+        {
+            await using var tx = await conn.BeginTransactionAsync(ct).ConfigureAwait(false);
+            var volume = await VolumeRequests.LockVolumeAndOperationsAsync(conn, tx, volumeId, ct).ConfigureAwait(false);
+            if (volume.Status == VolumeStatus.InUse && !force)
+            {
+                throw new BlockStoreException(ErrorIds.VolumeInUse, ErrorKind.InvalidOperation,
+                    $"Volume '{volume.Name}' is in-use: a snapshot of an attached volume holds what was written to the disk, not what the " +
+                    "initiator still caches. Use -Force to take it anyway, or detach first. Nothing was requested.", volume);
+            }
+
+            if (!SnapshotStatus.CanSnapshot(volume.Status, force) || volume.Host is null)
+            {
+                throw new BlockStoreException(ErrorIds.InvalidVolumeState, ErrorKind.InvalidOperation,
+                    $"Volume '{volume.Name}' is {volume.Status}: only an available (or, with -Force, in-use) volume can be snapshotted. Nothing was requested.", volume);
+            }
+
+            var (backend, supported, why) = await ReadHostAsync(conn, tx, volume.Host, ct).ConfigureAwait(false);
+            if (!supported)
+            {
+                throw new BlockStoreException(ErrorIds.SnapshotUnsupported, ErrorKind.ResourceUnavailable,
+                    $"Host {volume.Host} of volume '{volume.Name}' cannot make snapshots: {why ?? "its agent has not said it can (start or upgrade it)"}. Nothing was requested.", volume);
+            }
+
+            if (await NameInUseAsync(conn, tx, volumeId, name, ct).ConfigureAwait(false))
+            {
+                throw new BlockStoreException(ErrorIds.SnapshotNameInUse, ErrorKind.ResourceExists,
+                    $"Volume '{volume.Name}' already has a snapshot named '{name}'. Names are unique among a volume's snapshots that are not deleted.", name);
+            }
+
+            if (backend == BackendType.Thick)
+            {
+                // The COW area is as large as the origin: the same room check as an extend, under the host's ledger lock.
+                var host = await SchedulerQueue.LockHostAsync(conn, tx, volume.Host, ct).ConfigureAwait(false);
+                var noRoom = host is null ? "it reports no capacity" : PlacementPolicy.CapacityRejection(host, volume.SizeGiB);
+                if (noRoom is not null)
+                {
+                    throw new BlockStoreException(ErrorIds.InsufficientCapacity, ErrorKind.ResourceUnavailable,
+                        $"Host {volume.Host} has no room for a {volume.SizeGiB} GiB snapshot area of '{volume.Name}': {noRoom}. Nothing was requested.", volume);
+                }
+            }
+
+            var id = Guid.CreateVersion7();
+            await using (var cmd = new NpgsqlCommand(
+                "INSERT INTO bs.snapshots (id, volume_id, name, description, size_gib, status, host, backend_type) " +
+                "VALUES (@id, @v, @n, @d, @s, 'creating', @h, @b); " +
+                "INSERT INTO bs.operations (volume_id, kind, stage, host, snapshot_id) VALUES (@v, 'snapshot-create', 'scheduled', @h, @id)", conn, tx))
+            {
+                cmd.Parameters.AddWithValue("id", id);
+                cmd.Parameters.AddWithValue("v", volumeId);
+                cmd.Parameters.AddWithValue("n", name);
+                cmd.Parameters.AddWithValue("d", (object?)description ?? DBNull.Value);
+                cmd.Parameters.AddWithValue("s", volume.SizeGiB);
+                cmd.Parameters.AddWithValue("h", volume.Host);
+                cmd.Parameters.AddWithValue("b", backend);
+                await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+            }
+
+            await Events.AddAsync(conn, tx, volumeId, volume.Host, null, "requested",
+                $"snapshot '{name}' ({id}) of {volume.SizeGiB} GiB requested{(volume.Status == VolumeStatus.InUse ? " while in-use (-Force)" : "")}", ct).ConfigureAwait(false);
+            await Events.NotifyAsync(conn, tx, Channels.Agent, volume.Host, ct).ConfigureAwait(false);
+            var result = await GetOneAsync(conn, tx, id, ct).ConfigureAwait(false);
+            await tx.CommitAsync(ct).ConfigureAwait(false);
+            return result!;
+        }, ct);
+    }
+
+    /// <summary>
+    /// Asks for removal: the snapshot goes 'deleting' and its host's agent removes the LV. A
+    /// snapshot already deleting or deleted is returned as it is (asking twice is not an error);
+    /// one still being made is refused (InvalidSnapshotState): its create settles first.
+    /// </summary>
+    public Task<BlockVolumeSnapshot> RequestDeleteAsync(Guid snapshotId, CancellationToken ct = default) =>
+        store.RunAsync(async conn =>
+        {
+            await using var tx = await conn.BeginTransactionAsync(ct).ConfigureAwait(false);
+            var snapshot = await GetOneAsync(conn, tx, snapshotId, ct).ConfigureAwait(false)
+                ?? throw NotFound(snapshotId);
+            await VolumeRequests.LockVolumeAndOperationsAsync(conn, tx, snapshot.VolumeId, ct).ConfigureAwait(false);
+            snapshot = await LockOneAsync(conn, tx, snapshotId, ct).ConfigureAwait(false) ?? throw NotFound(snapshotId);
+            if (snapshot.Status is SnapshotStatus.Deleting or SnapshotStatus.Deleted)
+            {
+                await tx.CommitAsync(ct).ConfigureAwait(false);
+                return snapshot;
+            }
+
+            if (!SnapshotStatus.CanRequestDelete(snapshot.Status))
+            {
+                throw new BlockStoreException(ErrorIds.InvalidSnapshotState, ErrorKind.InvalidOperation,
+                    $"Snapshot '{snapshot.Name}' is {snapshot.Status} and cannot be removed now; wait until it is available or error. Nothing was requested.", snapshot);
+            }
+
+            await QueueDeleteAsync(conn, tx, snapshot, ct).ConfigureAwait(false);
+            await Events.NotifyAsync(conn, tx, Channels.Agent, snapshot.Host, ct).ConfigureAwait(false);
+            var result = await GetOneAsync(conn, tx, snapshotId, ct).ConfigureAwait(false);
+            await tx.CommitAsync(ct).ConfigureAwait(false);
+            return result!;
+        }, ct);
+
+    public Task<BlockVolumeSnapshot?> GetAsync(Guid id, CancellationToken ct = default) =>
+        store.RunAsync(conn => GetOneAsync(conn, null, id, ct), ct);
+
+    public Task<List<BlockVolumeSnapshot>> ListAsync(SnapshotFilter filter, CancellationToken ct = default) =>
+        store.RunAsync(async conn =>
+        {
+            await using var cmd = new NpgsqlCommand { Connection = conn };
+            var where = new List<string>();
+            if (!filter.IncludeDeleted)
+            {
+                where.Add("s.status <> 'deleted'");
+            }
+
+            if (filter.NamePatterns is { Count: > 0 })
+            {
+                where.Add("s.name ILIKE ANY(@names)");
+                cmd.Parameters.AddWithValue("names", filter.NamePatterns.Select(WildcardTranslator.ToLike).ToArray());
+            }
+
+            if (filter.Ids is { Count: > 0 })
+            {
+                where.Add("s.id = ANY(@ids)");
+                cmd.Parameters.AddWithValue("ids", filter.Ids.ToArray());
+            }
+
+            if (filter.VolumeIds is { Count: > 0 })
+            {
+                where.Add("s.volume_id = ANY(@vids)");
+                cmd.Parameters.AddWithValue("vids", filter.VolumeIds.ToArray());
+            }
+
+            if (filter.Statuses is { Count: > 0 })
+            {
+                where.Add("s.status = ANY(@st)");
+                cmd.Parameters.AddWithValue("st", filter.Statuses.ToArray());
+            }
+
+            cmd.CommandText = $"SELECT {SnapshotColumns} FROM {SnapshotFrom}" +
+                (where.Count > 0 ? " WHERE " + string.Join(" AND ", where) : "") + " ORDER BY s.created_at, s.id";
+            return await Rows.ListAsync(cmd, ReadSnapshot, ct).ConfigureAwait(false);
+        }, ct);
+
+    /// <summary>How many snapshots keep the volume from being removed (VolumeHasSnapshots).</summary>
+    internal static async Task<long> CountBlockingAsync(NpgsqlConnection conn, NpgsqlTransaction tx, Guid volumeId, CancellationToken ct)
+    {
+        await using var cmd = new NpgsqlCommand("SELECT count(*) FROM bs.snapshots WHERE volume_id = @v AND status <> 'deleted'", conn, tx);
+        cmd.Parameters.AddWithValue("v", volumeId);
+        return (long)(await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false))!;
+    }
+
+    /// <summary>Moves a snapshot's status, checked against SnapshotStatus' rules, with the reason users see.</summary>
+    internal static async Task SetStatusAsync(NpgsqlConnection conn, NpgsqlTransaction tx, Guid id, string from, string to, string? reason, CancellationToken ct)
+    {
+        if (from != to && !SnapshotStatus.CanMove(from, to))
+        {
+            throw new InvalidOperationException($"Snapshot {id}: status {from} cannot move to {to}.");
+        }
+
+        await using var cmd = new NpgsqlCommand(
+            "UPDATE bs.snapshots SET status = @to, status_reason = @r, updated_at = now(), " +
+            "deleted_at = CASE WHEN @to = 'deleted' THEN now() ELSE deleted_at END WHERE id = @id", conn, tx);
+        cmd.Parameters.AddWithValue("id", id);
+        cmd.Parameters.AddWithValue("to", to);
+        cmd.Parameters.AddWithValue("r", (object?)reason ?? DBNull.Value);
+        await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+    }
+
+    internal static Task<BlockVolumeSnapshot?> LockOneAsync(NpgsqlConnection conn, NpgsqlTransaction tx, Guid id, CancellationToken ct) =>
+        ReadOneAsync(conn, tx, id, " FOR UPDATE OF s", ct);
+
+    /// <summary>
+    /// Remove-BlockVolume -Cascade: queues the removal of every snapshot of the volume that is not
+    /// already on its way, ahead of the volume's own delete (the agent runs a volume's operations in
+    /// order). A snapshot still being made is refused: its create settles first.
+    /// </summary>
+    internal static async Task QueueDeleteAllAsync(NpgsqlConnection conn, NpgsqlTransaction tx, BlockVolume volume, CancellationToken ct)
+    {
+        List<BlockVolumeSnapshot> live;
+        await using (var cmd = new NpgsqlCommand(
+            $"SELECT {SnapshotColumns} FROM {SnapshotFrom} WHERE s.volume_id = @v AND s.status <> 'deleted' ORDER BY s.created_at FOR UPDATE OF s", conn, tx))
+        {
+            cmd.Parameters.AddWithValue("v", volume.Id);
+            live = await Rows.ListAsync(cmd, ReadSnapshot, ct).ConfigureAwait(false);
+        }
+
+        var creating = live.FirstOrDefault(s => s.Status == SnapshotStatus.Creating);
+        if (creating is not null)
+        {
+            throw new BlockStoreException(ErrorIds.InvalidSnapshotState, ErrorKind.InvalidOperation,
+                $"Snapshot '{creating.Name}' of volume '{volume.Name}' is still being made; remove the volume once it is available or error. Nothing was requested.", volume);
+        }
+
+        foreach (var snapshot in live.Where(s => SnapshotStatus.CanRequestDelete(s.Status)))
+        {
+            await QueueDeleteAsync(conn, tx, snapshot, ct).ConfigureAwait(false);
+        }
+    }
+
+    private static async Task QueueDeleteAsync(NpgsqlConnection conn, NpgsqlTransaction tx, BlockVolumeSnapshot snapshot, CancellationToken ct)
+    {
+        await SetStatusAsync(conn, tx, snapshot.Id, snapshot.Status, SnapshotStatus.Deleting, null, ct).ConfigureAwait(false);
+        await using (var cmd = new NpgsqlCommand(
+            "INSERT INTO bs.operations (volume_id, kind, stage, host, snapshot_id) VALUES (@v, 'snapshot-delete', 'scheduled', @h, @id)", conn, tx))
+        {
+            cmd.Parameters.AddWithValue("id", snapshot.Id);
+            cmd.Parameters.AddWithValue("v", snapshot.VolumeId);
+            cmd.Parameters.AddWithValue("h", snapshot.Host);
+            await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+        }
+
+        await Events.AddAsync(conn, tx, snapshot.VolumeId, snapshot.Host, null, "requested", $"removal of snapshot '{snapshot.Name}' ({snapshot.Id}) requested", ct).ConfigureAwait(false);
+    }
+
+    /// <summary>The host's backend, and whether its agent has said it can snapshot (and why not).</summary>
+    private static async Task<(string Backend, bool Supported, string? Why)> ReadHostAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string host, CancellationToken ct)
+    {
+        await using var cmd = new NpgsqlCommand(
+            "SELECT coalesce(backend_type, 'thick'), coalesce((capabilities->>'snapshots')::boolean, false), capabilities->>'snapshots_reason' " +
+            "FROM bs.services WHERE host = @h AND service = 'volume'", conn, tx);
+        cmd.Parameters.AddWithValue("h", host);
+        await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        return await r.ReadAsync(ct).ConfigureAwait(false)
+            ? (r.GetString(0), r.GetBoolean(1), r.StringOrNull(2))
+            : ("thick", false, "it has no volume service");
+    }
+
+    private static async Task<bool> NameInUseAsync(NpgsqlConnection conn, NpgsqlTransaction tx, Guid volumeId, string name, CancellationToken ct)
+    {
+        await using var cmd = new NpgsqlCommand("SELECT EXISTS (SELECT 1 FROM bs.snapshots WHERE volume_id = @v AND name = @n AND status <> 'deleted')", conn, tx);
+        cmd.Parameters.AddWithValue("v", volumeId);
+        cmd.Parameters.AddWithValue("n", name);
+        return (bool)(await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false))!;
+    }
+
+    private static BlockStoreException NotFound(Guid id) =>
+        new(ErrorIds.SnapshotNotFound, ErrorKind.ObjectNotFound, $"No snapshot with id {id}.", id);
+
+    private static Task<BlockVolumeSnapshot?> GetOneAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, Guid id, CancellationToken ct) =>
+        ReadOneAsync(conn, tx, id, "", ct);
+
+    private static async Task<BlockVolumeSnapshot?> ReadOneAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, Guid id, string locking, CancellationToken ct)
+    {
+        await using var cmd = new NpgsqlCommand($"SELECT {SnapshotColumns} FROM {SnapshotFrom} WHERE s.id = @id{locking}", conn, tx);
+        cmd.Parameters.AddWithValue("id", id);
+        return await Rows.FirstOrDefaultAsync(cmd, ReadSnapshot, ct).ConfigureAwait(false);
+    }
+
+    private static BlockVolumeSnapshot ReadSnapshot(NpgsqlDataReader r) => new()
+    {
+        Id = r.GetGuid(0),
+        VolumeId = r.GetGuid(1),
+        VolumeName = r.GetString(2),
+        Name = r.GetString(3),
+        Description = r.StringOrNull(4),
+        SizeGiB = r.GetInt32(5),
+        Status = r.GetString(6),
+        StatusReason = r.StringOrNull(7),
+        Host = r.GetString(8),
+        BackendType = r.GetString(9),
+        CreatedAt = r.GetDateTime(10),
+        UpdatedAt = r.GetDateTime(11),
+    };
+}

@@ -1,0 +1,166 @@
+using BlockStore.Core;
+
+namespace BlockStore.Data.Tests;
+
+/// <summary>
+/// Snapshot requests and their completion (migration 0010) through the product's data code, with
+/// the agent's side played by AgentQueue as in the other data tests: the rules that refuse at once,
+/// the operation order on one volume, the volume's status left alone, the ledger for thick
+/// snapshots (never drifting), VolumeHasSnapshots and -Cascade.
+/// </summary>
+public sealed class SnapshotRequestTests(TestDatabase db) : IClassFixture<TestDatabase>
+{
+    private SnapshotRequests Snapshots => new(db.Store);
+
+    private async Task<BlockVolume> AvailableVolumeAsync(string host, string backend = BackendType.Thick, bool canSnapshot = true, int sizeGiB = 4)
+    {
+        await db.ResetAsync();
+        await db.AddSchedulerAsync();
+        await db.AddHostAsync(host, 100, backend);
+        await db.Agent(host).ReportSnapshotCapabilityAsync(canSnapshot, canSnapshot ? null : "no device-mapper here");
+        var volume = (await db.CreateAsync("snap", 1, sizeGiB))[0];
+        await db.PlaceAllAsync();
+        await db.RunAgentAsync(host);
+        Assert.Equal(VolumeStatus.Available, await db.StatusAsync(volume.Id));
+        return (await db.Volumes.GetAsync(volume.Id))!;
+    }
+
+    private Task<long> LedgerAsync(string host) => db.ScalarAsync<long>($"SELECT provisioned_gib FROM bs.capacity_ledger WHERE host = '{host}'");
+
+    private Task<long> WritesAsync(Guid volumeId) => db.ScalarAsync<long>(
+        $"SELECT (SELECT count(*) FROM bs.snapshots WHERE volume_id = '{volumeId}') + (SELECT count(*) FROM bs.operations WHERE volume_id = '{volumeId}') " +
+        $"+ (SELECT count(*) FROM bs.events WHERE volume_id = '{volumeId}')");
+
+    [Fact]
+    public async Task Core_and_sql_agree_on_which_snapshots_hold_space()
+    {
+        foreach (var status in SnapshotStatus.All)
+        {
+            foreach (var backend in new[] { BackendType.Thick, BackendType.Thin })
+            {
+                var sql = await db.ScalarAsync<bool>($"SELECT bs.snapshot_holds_space('{backend}', '{status}')");
+                Assert.True(SnapshotStatus.HoldsSpace(backend, status) == sql, $"{status} {backend}: SQL {sql}");
+            }
+        }
+    }
+
+    [Fact]
+    public async Task A_thick_snapshot_is_made_by_the_volumes_agent_and_holds_its_size_until_deleted()
+    {
+        var volume = await AvailableVolumeAsync("host-a");
+        Assert.Equal(4, await LedgerAsync("host-a"));
+
+        var snapshot = await Snapshots.CreateAsync(volume.Id, "before", "first", force: false);
+        Assert.Equal(SnapshotStatus.Creating, snapshot.Status);
+        Assert.Equal((volume.Id, volume.Name, 4, "host-a", BackendType.Thick), (snapshot.VolumeId, snapshot.VolumeName, snapshot.SizeGiB, snapshot.Host, snapshot.BackendType));
+        Assert.Equal(8, await LedgerAsync("host-a"));
+        Assert.Empty(await db.LedgerDriftAsync());
+
+        var op = Assert.Single(await db.Agent("host-a").ClaimAsync("agent", TimeSpan.FromSeconds(30), 8));
+        Assert.Equal((OperationKind.SnapshotCreate, snapshot.Id, 4), (op.Kind, op.SnapshotId, op.SizeGiB));
+        Assert.True(await db.Agent("host-a").CompleteAsync("agent", op, null, "lvcreate -s"));
+        Assert.Equal(SnapshotStatus.Available, (await Snapshots.GetAsync(snapshot.Id))!.Status);
+        Assert.Equal(VolumeStatus.Available, await db.StatusAsync(volume.Id));
+
+        var removing = await Snapshots.RequestDeleteAsync(snapshot.Id);
+        Assert.Equal(SnapshotStatus.Deleting, removing.Status);
+        Assert.Equal(SnapshotStatus.Deleting, (await Snapshots.RequestDeleteAsync(snapshot.Id)).Status); // asking twice is no error
+        Assert.Equal(8, await LedgerAsync("host-a")); // held until the LV is gone
+        await db.RunAgentAsync("host-a");
+        Assert.Equal(SnapshotStatus.Deleted, (await Snapshots.GetAsync(snapshot.Id))!.Status);
+        Assert.Equal(4, await LedgerAsync("host-a"));
+        Assert.Empty(await db.LedgerDriftAsync());
+        Assert.Empty(await Snapshots.ListAsync(new SnapshotFilter(VolumeIds: [volume.Id])));
+        Assert.Single(await Snapshots.ListAsync(new SnapshotFilter(VolumeIds: [volume.Id], IncludeDeleted: true)));
+    }
+
+    [Fact]
+    public async Task A_failed_snapshot_ends_in_error_with_the_reason_and_gives_its_space_back()
+    {
+        var volume = await AvailableVolumeAsync("host-a");
+        var snapshot = await Snapshots.CreateAsync(volume.Id, "s", null, force: false);
+        var op = Assert.Single(await db.Agent("host-a").ClaimAsync("agent", TimeSpan.FromSeconds(30), 8));
+        await db.Agent("host-a").CompleteAsync("agent", op, "lvcreate failed: Can't create snapshot without using device-mapper kernel driver.");
+        var failed = (await Snapshots.GetAsync(snapshot.Id))!;
+        Assert.Equal(SnapshotStatus.Error, failed.Status);
+        Assert.Contains("device-mapper", failed.StatusReason);
+        Assert.Equal(4, await LedgerAsync("host-a"));
+        Assert.Empty(await db.LedgerDriftAsync());
+        Assert.Equal(VolumeStatus.Available, await db.StatusAsync(volume.Id));
+    }
+
+    [Fact]
+    public async Task A_thin_snapshot_holds_no_space_of_its_own()
+    {
+        var volume = await AvailableVolumeAsync("host-t", BackendType.Thin);
+        var snapshot = await Snapshots.CreateAsync(volume.Id, "t", null, force: false);
+        Assert.Equal(BackendType.Thin, snapshot.BackendType);
+        Assert.Equal(4, await LedgerAsync("host-t"));
+        Assert.Empty(await db.LedgerDriftAsync());
+    }
+
+    [Fact]
+    public async Task Refusals_write_nothing()
+    {
+        var volume = await AvailableVolumeAsync("host-a");
+        await Snapshots.CreateAsync(volume.Id, "taken", null, force: false);
+        var before = await WritesAsync(volume.Id);
+
+        async Task Refused(string errorId, Func<Task> request)
+        {
+            var e = await Assert.ThrowsAsync<BlockStoreException>(request);
+            Assert.Equal(errorId, e.ErrorId);
+            Assert.Equal(before, await WritesAsync(volume.Id));
+        }
+
+        await Refused(ErrorIds.SnapshotNameInUse, () => Snapshots.CreateAsync(volume.Id, "taken", null, false));
+        await Refused(ErrorIds.InvalidSnapshotName, () => Snapshots.CreateAsync(volume.Id, "bad name", null, false));
+        await Refused(ErrorIds.VolumeNotFound, () => Snapshots.CreateAsync(Guid.NewGuid(), "x", null, false));
+        await Refused(ErrorIds.SnapshotNotFound, () => Snapshots.RequestDeleteAsync(Guid.NewGuid()));
+        var creating = Assert.Single(await Snapshots.ListAsync(new SnapshotFilter(NamePatterns: ["taken"], VolumeIds: [volume.Id])));
+        await Refused(ErrorIds.InvalidSnapshotState, () => Snapshots.RequestDeleteAsync(creating.Id));
+        await Refused(ErrorIds.VolumeHasSnapshots, () => db.Volumes.RequestDeleteAsync(volume.Id));
+        await Refused(ErrorIds.InvalidSnapshotState, () => db.Volumes.RequestDeleteAsync(volume.Id, force: false, cascade: true));
+
+        // In-use: refused without -Force (VolumeInUse), accepted with it.
+        await db.ExecuteAsync($"UPDATE bs.volumes SET status = 'in-use' WHERE id = '{volume.Id}'");
+        await Refused(ErrorIds.VolumeInUse, () => Snapshots.CreateAsync(volume.Id, "attached", null, false));
+        Assert.Equal(SnapshotStatus.Creating, (await Snapshots.CreateAsync(volume.Id, "attached", null, force: true)).Status);
+    }
+
+    [Fact]
+    public async Task A_host_that_cannot_snapshot_refuses_with_its_reason()
+    {
+        var volume = await AvailableVolumeAsync("host-n", canSnapshot: false);
+        var before = await WritesAsync(volume.Id);
+        var e = await Assert.ThrowsAsync<BlockStoreException>(() => Snapshots.CreateAsync(volume.Id, "x", null, false));
+        Assert.Equal(ErrorIds.SnapshotUnsupported, e.ErrorId);
+        Assert.Contains("no device-mapper here", e.Message);
+        Assert.Equal(before, await WritesAsync(volume.Id));
+    }
+
+    [Fact]
+    public async Task Cascade_removes_the_snapshots_first_then_the_volume()
+    {
+        var volume = await AvailableVolumeAsync("host-a");
+        var s1 = await Snapshots.CreateAsync(volume.Id, "one", null, false);
+        var s2 = await Snapshots.CreateAsync(volume.Id, "two", null, false);
+        await db.RunAgentAsync("host-a");
+        Assert.Equal(12, await LedgerAsync("host-a"));
+
+        var deleting = await db.Volumes.RequestDeleteAsync(volume.Id, force: false, cascade: true);
+        Assert.Equal(VolumeStatus.Deleting, deleting.Status);
+        var order = await db.ColumnAsync($"SELECT kind FROM bs.operations WHERE volume_id = '{volume.Id}' AND stage = 'scheduled' ORDER BY id");
+        Assert.Equal(["snapshot-delete", "snapshot-delete", "delete"], order);
+
+        await db.RunAgentAsync("host-a");
+        Assert.Equal(VolumeStatus.Deleted, await db.StatusAsync(volume.Id));
+        foreach (var s in new[] { s1, s2 })
+        {
+            Assert.Equal(SnapshotStatus.Deleted, (await Snapshots.GetAsync(s.Id))!.Status);
+        }
+
+        Assert.Equal(0, await LedgerAsync("host-a"));
+        Assert.Empty(await db.LedgerDriftAsync());
+    }
+}
