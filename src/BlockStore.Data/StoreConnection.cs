@@ -194,6 +194,48 @@ public sealed class StoreConnection
     };
 
     /// <summary>
+    /// Opens a connection and a reader for a read that streams outside RunAsync; the caller disposes
+    /// all three. As in RunAsync, a pooled connection the server closed while it sat in the pool (a
+    /// restart or failover: nothing ran yet) is retried once on a fresh one, an outage is
+    /// StoreUnavailable and a missing privilege PermissionDenied.
+    /// </summary>
+    public async Task<(NpgsqlConnection Connection, NpgsqlCommand Command, NpgsqlDataReader Reader)> OpenReaderAsync(
+        Func<NpgsqlConnection, NpgsqlCommand> command, CancellationToken ct = default)
+    {
+        for (var staleRetried = false; ; staleRetried = true)
+        {
+            var conn = await OpenAsync(ct).ConfigureAwait(false);
+            var cmd = command(conn);
+            try
+            {
+                return (conn, cmd, await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false));
+            }
+            catch (Exception e)
+            {
+                await cmd.DisposeAsync().ConfigureAwait(false);
+                await conn.DisposeAsync().ConfigureAwait(false);
+                if (!staleRetried && IsStalePooledConnection(e))
+                {
+                    DataSource.Clear();
+                    continue;
+                }
+
+                if (IsUnavailable(e))
+                {
+                    throw Unavailable(e);
+                }
+
+                if (e is PostgresException { SqlState: PostgresErrorCodes.InsufficientPrivilege } denied)
+                {
+                    throw PermissionDenied(denied);
+                }
+
+                throw;
+            }
+        }
+    }
+
+    /// <summary>
     /// One step of a read that streams outside RunAsync (a reader held open while its rows are
     /// used): an outage is StoreUnavailable and a missing privilege PermissionDenied, as in RunAsync.
     /// </summary>

@@ -257,9 +257,9 @@ public sealed class VolumeRequests(StoreConnection store)
     /// </summary>
     public async IAsyncEnumerable<BlockVolume> StreamAsync(VolumeFilter filter, [EnumeratorCancellation] CancellationToken ct = default)
     {
-        await using var conn = await store.OpenAsync(ct).ConfigureAwait(false);
-        await using var cmd = ListCommand(conn, filter, count: false);
-        var reader = await store.TranslateAsync(() => cmd.ExecuteReaderAsync(ct)).ConfigureAwait(false);
+        var (conn, cmd, reader) = await store.OpenReaderAsync(c => ListCommand(c, filter, count: false), ct).ConfigureAwait(false);
+        await using (conn.ConfigureAwait(false))
+        await using (cmd.ConfigureAwait(false))
         await using (reader.ConfigureAwait(false))
         {
             while (await store.TranslateAsync(() => reader.ReadAsync(ct)).ConfigureAwait(false))

@@ -54,4 +54,25 @@ public sealed class MultiHostConnectionTests(TestDatabase db) : IClassFixture<Te
         await db.ExecuteAsync("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'stale-pool-test'");
         Assert.True(await store.PingAsync() > 0);
     }
+
+    [Fact]
+    public async Task A_streamed_listing_replaces_a_pooled_connection_the_server_ended_too()
+    {
+        // Get-BlockVolume streams (VolumeRequests.StreamAsync, outside RunAsync): after a PostgreSQL
+        // restart its first call failed with StoreUnavailable (57P01) in a Pester run, 2026-12-04.
+        var store = new StoreConnection(db.ConnectionString + ";Application Name=stale-stream-test", "blockstore-tests");
+        var volumes = new VolumeRequests(store);
+        await foreach (var _ in volumes.StreamAsync(new VolumeFilter()))
+        {
+        }
+
+        await db.ExecuteAsync("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'stale-stream-test'");
+        var count = 0;
+        await foreach (var _ in volumes.StreamAsync(new VolumeFilter(IncludeDeleted: true)))
+        {
+            count++;
+        }
+
+        Assert.Equal(await db.ScalarAsync<long>("SELECT count(*) FROM bs.volumes"), count);
+    }
 }
