@@ -101,8 +101,8 @@ public sealed class LvmClient(ICommandRunner runner, bool activation, string? bi
     /// A thin snapshot (Cinder's and TopoLVM's way): no size, in the origin's pool, with the
     /// activation-skip flag set (-ky) so it stays inactive until someone needs its data.
     /// </summary>
-    public Task CreateThinSnapshotAsync(string vg, string origin, string name, CancellationToken ct) =>
-        RunAsync("lvcreate", [.. Config(), "-s", "-n", name, "--setactivationskip", "y", $"{vg}/{origin}"], ct);
+    public Task CreateThinSnapshotAsync(string vg, string origin, string name, CancellationToken ct, bool activationSkip = true) =>
+        RunAsync("lvcreate", [.. Config(), "-s", "-n", name, "--setactivationskip", activationSkip ? "y" : "n", $"{vg}/{origin}"], ct);
 
     /// <summary>A thick (COW) snapshot whose area is as large as the origin, so it can never overflow and be invalidated.</summary>
     public Task CreateThickSnapshotAsync(string vg, string origin, string name, int sizeGiB, CancellationToken ct) =>

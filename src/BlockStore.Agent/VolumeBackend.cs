@@ -67,6 +67,49 @@ public sealed class VolumeBackend(LvmClient lvm, AgentOptions options)
         }
     }
 
+    /// <summary>
+    /// Makes a volume from a thin snapshot: a thin snapshot of the snapshot, named as the volume and
+    /// activated like any volume (no activation-skip flag), instant and sharing the pool's blocks;
+    /// then grown with lvextend when a larger size was asked for. Idempotent like create: an LV of
+    /// the volume's name made from the same snapshot is adopted, and a missing growth is done.
+    /// </summary>
+    public async Task<string> EnsureCreatedFromSnapshotAsync(Guid volumeId, Guid snapshotId, int sizeGiB, CancellationToken ct)
+    {
+        var name = LvName(volumeId);
+        var source = SnapshotLvName(snapshotId);
+        string note;
+        try
+        {
+            await lvm.CreateThinSnapshotAsync(options.VolumeGroup, source, name, ct, activationSkip: false);
+            note = $"lvcreate -s {options.VolumeGroup}/{source} -> {name}";
+        }
+        catch (LvmException)
+        {
+            var origin = await lvm.FindOriginAsync(options.VolumeGroup, name, ct);
+            if (origin is null)
+            {
+                throw;
+            }
+
+            if (origin != source)
+            {
+                throw new LvmException($"LV {options.VolumeGroup}/{name} exists but was not made from {source} (origin '{origin}'); not touching it.");
+            }
+
+            note = $"adopted existing LV {options.VolumeGroup}/{name} made from {source}";
+        }
+
+        var made = await lvm.FindAsync(options.VolumeGroup, name, ct)
+            ?? throw new LvmException($"LV {options.VolumeGroup}/{name} is missing right after it was made from {source}.");
+        if (made.SizeGiB < sizeGiB)
+        {
+            await lvm.ExtendAsync(options.VolumeGroup, name, sizeGiB, ct);
+            note += $", lvextend to {sizeGiB} GiB";
+        }
+
+        return note;
+    }
+
     /// <summary>Removes a snapshot's LV; one that is already gone is success.</summary>
     public async Task<string> EnsureSnapshotDeletedAsync(Guid snapshotId, CancellationToken ct)
     {

@@ -8,10 +8,12 @@ namespace BlockStore.Commands;
 /// -Wait once it is available (or failed). Streams from the pipeline (Import-Csv | New-BlockVolume);
 /// with -Wait the whole batch is requested first and waited for together.
 /// </summary>
-[Cmdlet(VerbsCommon.New, "BlockVolume", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Low)]
+[Cmdlet(VerbsCommon.New, "BlockVolume", DefaultParameterSetName = Empty, SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Low)]
 [OutputType(typeof(BlockVolume))]
 public sealed class NewBlockVolumeCommand : BlockStoreCmdlet
 {
+    private const string Empty = "Empty";
+    private const string FromSnapshot = "FromSnapshot";
     private readonly RequestedItems<BlockVolume> _requested;
 
     public NewBlockVolumeCommand() => _requested = new(this);
@@ -20,11 +22,18 @@ public sealed class NewBlockVolumeCommand : BlockStoreCmdlet
     [ValidateNotNullOrEmpty]
     public string Name { get; set; } = "";
 
-    [Parameter(Mandatory = true, Position = 1, ValueFromPipelineByPropertyName = true)]
+    /// <summary>The size; from a snapshot it may be left out (the snapshot's size) or be larger (grown after the copy).</summary>
+    [Parameter(ParameterSetName = Empty, Mandatory = true, Position = 1, ValueFromPipelineByPropertyName = true)]
+    [Parameter(ParameterSetName = FromSnapshot, Position = 1, ValueFromPipelineByPropertyName = true)]
     [Alias("Size")]
     public int SizeGiB { get; set; }
 
-    [Parameter(ValueFromPipelineByPropertyName = true)]
+    /// <summary>Makes the volume with this snapshot's data, on the snapshot's host (its zone; no placement).</summary>
+    [Parameter(ParameterSetName = FromSnapshot, Mandatory = true, ValueFromPipelineByPropertyName = true)]
+    [ArgumentCompleter(typeof(SnapshotIdCompleter))]
+    public Guid SnapshotId { get; set; }
+
+    [Parameter(ParameterSetName = Empty, ValueFromPipelineByPropertyName = true)]
     [Alias("Zone")]
     [ArgumentCompleter(typeof(ZoneCompleter))]
     public string? AvailabilityZone { get; set; }
@@ -49,19 +58,29 @@ public sealed class NewBlockVolumeCommand : BlockStoreCmdlet
         {
             // Validate before ShouldProcess so -WhatIf reports bad input too, and nothing is written.
             Validation.VolumeName(Name);
-            Validation.VolumeSize(SizeGiB);
+            var fromSnapshot = ParameterSetName == FromSnapshot;
+            // From a snapshot, no size (0) means the snapshot's own.
+            int? size = fromSnapshot && !MyInvocation.BoundParameters.ContainsKey(nameof(SizeGiB)) ? null : SizeGiB;
+            if (size is { } s)
+            {
+                Validation.VolumeSize(s);
+            }
+
             if (AvailabilityZone is not null)
             {
                 Validation.AvailabilityZone(AvailabilityZone);
             }
 
             Validation.Description(Description);
-            if (!ShouldProcess($"{Name} ({SizeGiB} GiB)", "Create block volume"))
+            var what = fromSnapshot ? $"{Name} ({(size is null ? "the snapshot's size" : $"{size} GiB")}, from snapshot {SnapshotId})" : $"{Name} ({SizeGiB} GiB)";
+            if (!ShouldProcess(what, "Create block volume"))
             {
                 return;
             }
 
-            var volume = Run(ct => Session.Volumes.CreateAsync(Name, SizeGiB, AvailabilityZone, Description, MultiAttach.IsPresent, ct));
+            var volume = fromSnapshot
+                ? Run(ct => Session.Volumes.CreateFromSnapshotAsync(Name, SnapshotId, size, Description, MultiAttach.IsPresent, ct))
+                : Run(ct => Session.Volumes.CreateAsync(Name, SizeGiB, AvailabilityZone, Description, MultiAttach.IsPresent, ct));
             _requested.Add(volume, Wait, write: true);
         });
     }

@@ -18,6 +18,8 @@ public sealed class BlockVolume
     public DateTime UpdatedAt { get; set; }
     /// <summary>Whether several initiators may attach at once.</summary>
     public bool MultiAttach { get; set; }
+    /// <summary>The snapshot the volume was made from (New-BlockVolume -SnapshotId), else null.</summary>
+    public Guid? SnapshotId { get; set; }
     public override string ToString() => Name;
 }
 

@@ -125,6 +125,12 @@ public sealed class SnapshotRequests(StoreConnection store)
                     $"Snapshot '{snapshot.Name}' is {snapshot.Status} and cannot be removed now; wait until it is available or error. Nothing was requested.", snapshot);
             }
 
+            if (await VolumesInTheMakingAsync(conn, tx, snapshotId, ct).ConfigureAwait(false) > 0)
+            {
+                throw new BlockStoreException(ErrorIds.InvalidSnapshotState, ErrorKind.InvalidOperation,
+                    $"A volume is being made from snapshot '{snapshot.Name}'; remove the snapshot once that volume is available or error. Nothing was requested.", snapshot);
+            }
+
             await QueueDeleteAsync(conn, tx, snapshot, ct).ConfigureAwait(false);
             await Events.NotifyAsync(conn, tx, Channels.Agent, snapshot.Host, ct).ConfigureAwait(false);
             var result = await GetOneAsync(conn, tx, snapshotId, ct).ConfigureAwait(false);
@@ -134,6 +140,10 @@ public sealed class SnapshotRequests(StoreConnection store)
 
     public Task<BlockVolumeSnapshot?> GetAsync(Guid id, CancellationToken ct = default) =>
         store.RunAsync(conn => GetOneAsync(conn, null, id, ct), ct);
+
+    /// <summary>One snapshot read inside the caller's transaction (no lock).</summary>
+    internal Task<BlockVolumeSnapshot?> GetAsync(NpgsqlConnection conn, NpgsqlTransaction tx, Guid id, CancellationToken ct) =>
+        GetOneAsync(conn, tx, id, ct);
 
     public Task<List<BlockVolumeSnapshot>> ListAsync(SnapshotFilter filter, CancellationToken ct = default) =>
         store.RunAsync(async conn =>
@@ -173,6 +183,15 @@ public sealed class SnapshotRequests(StoreConnection store)
                 (where.Count > 0 ? " WHERE " + string.Join(" AND ", where) : "") + " ORDER BY s.created_at, s.id";
             return await Rows.ListAsync(cmd, ReadSnapshot, ct).ConfigureAwait(false);
         }, ct);
+
+    /// <summary>Volumes still being made from the snapshot (their create reads it, so it must stay until they are done).</summary>
+    private static async Task<long> VolumesInTheMakingAsync(NpgsqlConnection conn, NpgsqlTransaction tx, Guid snapshotId, CancellationToken ct)
+    {
+        await using var cmd = new NpgsqlCommand(
+            "SELECT count(*) FROM bs.operations WHERE source_snapshot_id = @s AND stage IN ('pending', 'scheduled', 'running')", conn, tx);
+        cmd.Parameters.AddWithValue("s", snapshotId);
+        return (long)(await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false))!;
+    }
 
     /// <summary>How many snapshots keep the volume from being removed (VolumeHasSnapshots).</summary>
     internal static async Task<long> CountBlockingAsync(NpgsqlConnection conn, NpgsqlTransaction tx, Guid volumeId, CancellationToken ct)

@@ -163,4 +163,55 @@ public sealed class SnapshotRequestTests(TestDatabase db) : IClassFixture<TestDa
         Assert.Equal(0, await LedgerAsync("host-a"));
         Assert.Empty(await db.LedgerDriftAsync());
     }
+
+    [Fact]
+    public async Task A_volume_from_a_thin_snapshot_is_made_on_its_host_by_its_agent()
+    {
+        var origin = await AvailableVolumeAsync("host-t", BackendType.Thin);
+        var snapshot = await Snapshots.CreateAsync(origin.Id, "gold", null, false);
+        await db.RunAgentAsync("host-t");
+
+        var copy = await db.Volumes.CreateFromSnapshotAsync("copy", snapshot.Id, 6, "from gold", multiAttach: false);
+        Assert.Equal((VolumeStatus.Creating, "host-t", 6, (Guid?)snapshot.Id), (copy.Status, copy.Host, copy.SizeGiB, copy.SnapshotId));
+        Assert.Equal(10, await LedgerAsync("host-t")); // 4 + 6: held from the request on, as a placement would
+        Assert.Empty(await db.LedgerDriftAsync());
+
+        // The snapshot stays while the volume is being made from it.
+        var e = await Assert.ThrowsAsync<BlockStoreException>(() => Snapshots.RequestDeleteAsync(snapshot.Id));
+        Assert.Equal(ErrorIds.InvalidSnapshotState, e.ErrorId);
+
+        var op = Assert.Single(await db.Agent("host-t").ClaimAsync("agent", TimeSpan.FromSeconds(30), 8));
+        Assert.Equal((OperationKind.Create, copy.Id, (Guid?)snapshot.Id, 6), (op.Kind, op.VolumeId, op.SourceSnapshotId, op.SizeGiB));
+        Assert.True(await db.Agent("host-t").CompleteAsync("agent", op, null, "lvcreate -s"));
+        Assert.Equal(VolumeStatus.Available, await db.StatusAsync(copy.Id));
+        Assert.Equal(SnapshotStatus.Deleting, (await Snapshots.RequestDeleteAsync(snapshot.Id)).Status);
+    }
+
+    [Fact]
+    public async Task A_volume_from_a_snapshot_is_refused_at_once_when_it_cannot_be_made()
+    {
+        var origin = await AvailableVolumeAsync("host-t", BackendType.Thin);
+        var creating = await Snapshots.CreateAsync(origin.Id, "not-yet", null, false);
+        var before = await db.ScalarAsync<long>("SELECT (SELECT count(*) FROM bs.volumes) + (SELECT count(*) FROM bs.operations)");
+
+        async Task Refused(string errorId, Func<Task> request)
+        {
+            var e = await Assert.ThrowsAsync<BlockStoreException>(request);
+            Assert.Equal(errorId, e.ErrorId);
+            Assert.Equal(before, await db.ScalarAsync<long>("SELECT (SELECT count(*) FROM bs.volumes) + (SELECT count(*) FROM bs.operations)"));
+        }
+
+        await Refused(ErrorIds.InvalidSnapshotState, () => db.Volumes.CreateFromSnapshotAsync("c1", creating.Id, null, null, false));
+        await Refused(ErrorIds.SnapshotNotFound, () => db.Volumes.CreateFromSnapshotAsync("c2", Guid.NewGuid(), null, null, false));
+        await db.RunAgentAsync("host-t");
+        before = await db.ScalarAsync<long>("SELECT (SELECT count(*) FROM bs.volumes) + (SELECT count(*) FROM bs.operations)");
+        await Refused(ErrorIds.InvalidVolumeSize, () => db.Volumes.CreateFromSnapshotAsync("c3", creating.Id, 3, null, false));
+        await Refused(ErrorIds.VolumeNameInUse, () => db.Volumes.CreateFromSnapshotAsync(origin.Name, creating.Id, null, null, false));
+        await Refused(ErrorIds.InvalidVolumeName, () => db.Volumes.CreateFromSnapshotAsync("bad name", creating.Id, null, null, false));
+
+        // A thick (COW) snapshot would need a block copy: refused with the reason.
+        await db.ExecuteAsync($"UPDATE bs.snapshots SET backend_type = 'thick' WHERE id = '{creating.Id}'");
+        before = await db.ScalarAsync<long>("SELECT (SELECT count(*) FROM bs.volumes) + (SELECT count(*) FROM bs.operations)");
+        await Refused(ErrorIds.SnapshotUnsupported, () => db.Volumes.CreateFromSnapshotAsync("c4", creating.Id, null, null, false));
+    }
 }

@@ -114,6 +114,14 @@ Describe 'A snapshot accepted on a host that then cannot make it' {
         (Get-BlockVolumeSnapshot -Id $snap.Id).Status | Should -Be 'creating'
     }
 
+    It 'a volume from it while it is being made: InvalidSnapshotState; from an unknown snapshot: SnapshotNotFound' {
+        { New-BlockVolume -Name "$prefix-from" -SnapshotId $snap.Id -Confirm:$false -ErrorAction Stop } |
+            Should -Throw -ErrorId 'InvalidSnapshotState,BlockStore.Commands.NewBlockVolumeCommand'
+        { New-BlockVolume -Name "$prefix-from" -SnapshotId ([guid]::NewGuid()) -Confirm:$false -ErrorAction Stop } |
+            Should -Throw -ErrorId 'SnapshotNotFound,BlockStore.Commands.NewBlockVolumeCommand'
+        Invoke-LabSql "select count(*) from bs.volumes where name = '$prefix-from'" | Should -Be '0'
+    }
+
     It 'removing its volume: VolumeHasSnapshots, the volume stays available' {
         $err = { Remove-BlockVolume -Id $vol.Id -Confirm:$false -ErrorAction Stop } |
             Should -Throw -ErrorId 'VolumeHasSnapshots,BlockStore.Commands.RemoveBlockVolumeCommand' -PassThru
@@ -171,6 +179,18 @@ Describe 'Snapshots for real in the lab guest (device-mapper, thin pool)' -Skip:
         $sums = @($out | ForEach-Object { ($_ -split '\s+')[0] })
         $sums[0] | Should -Be $sums[1] -Because 'the snapshot holds what was written before it'
         $sums[2] | Should -Not -Be $sums[1] -Because 'the origin was overwritten after the snapshot'
+    }
+
+    It 'New-BlockVolume -SnapshotId makes a larger volume with the snapshot''s data on the same host' {
+        $c = New-BlockVolume -Name "$prefix-g-copy" -SnapshotId $gs.Id -SizeGiB 2 -Confirm:$false -Wait -TimeoutSec 600
+        $c.Status | Should -Be 'available' -Because $c.StatusReason
+        ($c.Host, $c.SizeGiB, $c.SnapshotId) | Should -Be @($g.name, 2, $gs.Id)
+        $copyLv = "/dev/$($g.vg)/volume-$($c.Id)"
+        $out = Invoke-LabGuest -Guest $g -Command ("lvs --noheadings --units g --nosuffix -o lv_size $($g.vg)/volume-$($c.Id) && " +
+            "dd if=$copyLv bs=1M count=1 iflag=direct status=none | sha256sum && sha256sum < /root/before.bin")
+        [double]$out[0].Trim() | Should -Be 2
+        ($out[1] -split '\s+')[0] | Should -Be ($out[2] -split '\s+')[0] -Because 'the new volume holds the data of the snapshot, not the overwritten origin'
+        (Remove-BlockVolume -Id $c.Id -Confirm:$false -Wait -PassThru -TimeoutSec 600).Status | Should -Be 'deleted'
     }
 
     It 'Remove-BlockVolumeSnapshot -Wait removes the LV; the volume can then be removed' {

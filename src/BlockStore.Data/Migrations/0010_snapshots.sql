@@ -31,6 +31,13 @@ ALTER TABLE bs.operations ADD COLUMN snapshot_id uuid REFERENCES bs.snapshots (i
 ALTER TABLE bs.operations ADD CONSTRAINT operations_snapshot_kind CHECK ((kind IN ('snapshot-create', 'snapshot-delete')) = (snapshot_id IS NOT NULL));
 CREATE INDEX operations_snapshot ON bs.operations (snapshot_id) WHERE snapshot_id IS NOT NULL;
 
+-- A volume made from a snapshot (New-BlockVolume -SnapshotId): created on the snapshot's host by
+-- its agent (no placement), from that snapshot. The volume keeps where it came from.
+ALTER TABLE bs.volumes ADD COLUMN source_snapshot_id uuid REFERENCES bs.snapshots (id);
+ALTER TABLE bs.operations ADD COLUMN source_snapshot_id uuid REFERENCES bs.snapshots (id);
+ALTER TABLE bs.operations ADD CONSTRAINT operations_source_snapshot_kind CHECK (source_snapshot_id IS NULL OR kind = 'create');
+CREATE INDEX operations_source_snapshot ON bs.operations (source_snapshot_id) WHERE source_snapshot_id IS NOT NULL;
+
 -- The capacity ledger (0008) learns about snapshots: a thick snapshot holds its size on the host
 -- (LVM sets aside a COW area as large as the origin) from the request until it is deleted or
 -- failed; a thin one shares the pool, whose over-subscription the origin's size already counts.
