@@ -68,15 +68,15 @@ public sealed class VolumeBackend(LvmClient lvm, AgentOptions options)
     }
 
     /// <summary>
-    /// Makes a volume from a thin snapshot: a thin snapshot of the snapshot, named as the volume and
-    /// activated like any volume (no activation-skip flag), instant and sharing the pool's blocks;
-    /// then grown with lvextend when a larger size was asked for. Idempotent like create: an LV of
-    /// the volume's name made from the same snapshot is adopted, and a missing growth is done.
+    /// Makes a volume from a thin snapshot (New-BlockVolume -SnapshotId) or clones a thin volume
+    /// (-SourceVolumeId): a thin snapshot of the source LV, named as the volume and activated like
+    /// any volume (no activation-skip flag), instant and sharing the pool's blocks; then grown with
+    /// lvextend when a larger size was asked for. Idempotent like create: an LV of the volume's name
+    /// made from the same source is adopted, and a missing growth is done.
     /// </summary>
-    public async Task<string> EnsureCreatedFromSnapshotAsync(Guid volumeId, Guid snapshotId, int sizeGiB, CancellationToken ct)
+    public async Task<string> EnsureCreatedFromAsync(Guid volumeId, string source, int sizeGiB, CancellationToken ct)
     {
         var name = LvName(volumeId);
-        var source = SnapshotLvName(snapshotId);
         string note;
         try
         {

@@ -14,6 +14,7 @@ public sealed class NewBlockVolumeCommand : BlockStoreCmdlet
 {
     private const string Empty = "Empty";
     private const string FromSnapshot = "FromSnapshot";
+    private const string Clone = "Clone";
     private readonly RequestedItems<BlockVolume> _requested;
 
     public NewBlockVolumeCommand() => _requested = new(this);
@@ -25,6 +26,7 @@ public sealed class NewBlockVolumeCommand : BlockStoreCmdlet
     /// <summary>The size; from a snapshot it may be left out (the snapshot's size) or be larger (grown after the copy).</summary>
     [Parameter(ParameterSetName = Empty, Mandatory = true, Position = 1, ValueFromPipelineByPropertyName = true)]
     [Parameter(ParameterSetName = FromSnapshot, Position = 1, ValueFromPipelineByPropertyName = true)]
+    [Parameter(ParameterSetName = Clone, Position = 1, ValueFromPipelineByPropertyName = true)]
     [Alias("Size")]
     public int SizeGiB { get; set; }
 
@@ -32,6 +34,11 @@ public sealed class NewBlockVolumeCommand : BlockStoreCmdlet
     [Parameter(ParameterSetName = FromSnapshot, Mandatory = true, ValueFromPipelineByPropertyName = true)]
     [ArgumentCompleter(typeof(SnapshotIdCompleter))]
     public Guid SnapshotId { get; set; }
+
+    /// <summary>Makes the volume a clone of this volume, on its host (its zone; no placement).</summary>
+    [Parameter(ParameterSetName = Clone, Mandatory = true, ValueFromPipelineByPropertyName = true)]
+    [ArgumentCompleter(typeof(VolumeIdCompleter))]
+    public Guid SourceVolumeId { get; set; }
 
     [Parameter(ParameterSetName = Empty, ValueFromPipelineByPropertyName = true)]
     [Alias("Zone")]
@@ -59,8 +66,9 @@ public sealed class NewBlockVolumeCommand : BlockStoreCmdlet
             // Validate before ShouldProcess so -WhatIf reports bad input too, and nothing is written.
             Validation.VolumeName(Name);
             var fromSnapshot = ParameterSetName == FromSnapshot;
-            // From a snapshot, no size (0) means the snapshot's own.
-            int? size = fromSnapshot && !MyInvocation.BoundParameters.ContainsKey(nameof(SizeGiB)) ? null : SizeGiB;
+            var clone = ParameterSetName == Clone;
+            // From a snapshot or a volume, no size means the source's own.
+            int? size = (fromSnapshot || clone) && !MyInvocation.BoundParameters.ContainsKey(nameof(SizeGiB)) ? null : SizeGiB;
             if (size is { } s)
             {
                 Validation.VolumeSize(s);
@@ -72,7 +80,9 @@ public sealed class NewBlockVolumeCommand : BlockStoreCmdlet
             }
 
             Validation.Description(Description);
-            var what = fromSnapshot ? $"{Name} ({(size is null ? "the snapshot's size" : $"{size} GiB")}, from snapshot {SnapshotId})" : $"{Name} ({SizeGiB} GiB)";
+            var what = fromSnapshot ? $"{Name} ({(size is null ? "the snapshot's size" : $"{size} GiB")}, from snapshot {SnapshotId})"
+                : clone ? $"{Name} ({(size is null ? "the source's size" : $"{size} GiB")}, clone of volume {SourceVolumeId})"
+                : $"{Name} ({SizeGiB} GiB)";
             if (!ShouldProcess(what, "Create block volume"))
             {
                 return;
@@ -80,6 +90,8 @@ public sealed class NewBlockVolumeCommand : BlockStoreCmdlet
 
             var volume = fromSnapshot
                 ? Run(ct => Session.Volumes.CreateFromSnapshotAsync(Name, SnapshotId, size, Description, MultiAttach.IsPresent, ct))
+                : clone
+                ? Run(ct => Session.Volumes.CreateCloneAsync(Name, SourceVolumeId, size, Description, MultiAttach.IsPresent, ct))
                 : Run(ct => Session.Volumes.CreateAsync(Name, SizeGiB, AvailabilityZone, Description, MultiAttach.IsPresent, ct));
             _requested.Add(volume, Wait, write: true);
         });

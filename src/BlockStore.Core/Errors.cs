@@ -57,6 +57,7 @@ public static class ErrorIds
     public const string SnapshotUnsupported = "SnapshotUnsupported";
     public const string VolumeHasSnapshots = "VolumeHasSnapshots";
     public const string InvalidSnapshotStatus = "InvalidSnapshotStatus";
+    public const string CloneUnsupported = "CloneUnsupported";
 }
 
 /// <summary>A failure the user can act on, carrying its stable ErrorId.</summary>

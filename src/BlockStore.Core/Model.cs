@@ -20,6 +20,8 @@ public sealed class BlockVolume
     public bool MultiAttach { get; set; }
     /// <summary>The snapshot the volume was made from (New-BlockVolume -SnapshotId), else null.</summary>
     public Guid? SnapshotId { get; set; }
+    /// <summary>The volume this one is a clone of (New-BlockVolume -SourceVolumeId), else null.</summary>
+    public Guid? SourceVolumeId { get; set; }
     public override string ToString() => Name;
 }
 

@@ -8,7 +8,7 @@ namespace BlockStore.Data;
 /// or for a snapshot operation the snapshot's (its origin's size when it was asked for).
 /// </summary>
 public sealed record ClaimedOperation(long Id, string Kind, Guid VolumeId, int SizeGiB, int Attempts, Guid? AttachmentId = null, Guid? SnapshotId = null,
-    Guid? SourceSnapshotId = null);
+    Guid? SourceSnapshotId = null, Guid? SourceVolumeId = null);
 
 /// <summary>What the database says about a volume whose LV the agent found (for reconciling).</summary>
 public sealed record VolumeRecord(Guid Id, string Status, string? Host, bool HasLiveOperation);
@@ -62,7 +62,7 @@ public sealed class AgentQueue(StoreConnection store, string host)
                 "  attempts = attempts + 1, updated_at = now() " +
                 "FROM next, bs.volumes v WHERE o.id = next.id AND v.id = o.volume_id " +
                 "RETURNING o.id, o.kind, o.volume_id, coalesce((SELECT s.size_gib FROM bs.snapshots s WHERE s.id = o.snapshot_id), v.size_gib), " +
-                "  o.attempts, o.attachment_id, o.snapshot_id, o.source_snapshot_id", conn);
+                "  o.attempts, o.attachment_id, o.snapshot_id, o.source_snapshot_id, o.source_volume_id", conn);
             cmd.Parameters.AddWithValue("h", Host);
             cmd.Parameters.AddWithValue("o", owner);
             cmd.Parameters.AddWithValue("n", max);
@@ -71,7 +71,7 @@ public sealed class AgentQueue(StoreConnection store, string host)
             await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
             while (await r.ReadAsync(ct).ConfigureAwait(false))
             {
-                list.Add(new ClaimedOperation(r.GetInt64(0), r.GetString(1), r.GetGuid(2), r.GetInt32(3), r.GetInt32(4), r.GuidOrNull(5), r.GuidOrNull(6), r.GuidOrNull(7)));
+                list.Add(new ClaimedOperation(r.GetInt64(0), r.GetString(1), r.GetGuid(2), r.GetInt32(3), r.GetInt32(4), r.GuidOrNull(5), r.GuidOrNull(6), r.GuidOrNull(7), r.GuidOrNull(8)));
             }
 
             list.Sort((a, b) => a.Id.CompareTo(b.Id));

@@ -265,7 +265,7 @@ public sealed class SnapshotRequests(StoreConnection store)
     }
 
     /// <summary>The host's backend, and whether its agent has said it can snapshot (and why not).</summary>
-    private static async Task<(string Backend, bool Supported, string? Why)> ReadHostAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string host, CancellationToken ct)
+    internal static async Task<(string Backend, bool Supported, string? Why)> ReadHostAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string host, CancellationToken ct)
     {
         await using var cmd = new NpgsqlCommand(
             "SELECT coalesce(backend_type, 'thick'), coalesce((capabilities->>'snapshots')::boolean, false), capabilities->>'snapshots_reason' " +

@@ -22,7 +22,7 @@ public sealed record VolumeFilter(
 public sealed class VolumeRequests(StoreConnection store)
 {
     private const string VolumeColumns =
-        "v.id, v.name, v.size_gib, v.status, v.host, v.zone, v.description, v.status_reason, v.created_at, v.updated_at, v.multiattach, v.source_snapshot_id";
+        "v.id, v.name, v.size_gib, v.status, v.host, v.zone, v.description, v.status_reason, v.created_at, v.updated_at, v.multiattach, v.source_snapshot_id, v.source_volume_id";
 
     public Task<BlockVolume> CreateAsync(string name, int sizeGiB, string? zone, string? description, CancellationToken ct = default) =>
         CreateAsync(name, sizeGiB, zone, description, multiAttach: false, ct);
@@ -123,43 +123,103 @@ public sealed class VolumeRequests(StoreConnection store)
                     "which this version does not do (thin hosts make it as a thin snapshot of the snapshot). Nothing was requested.", snapshot);
             }
 
-            var host = await SchedulerQueue.LockHostAsync(conn, tx, snapshot.Host, ct).ConfigureAwait(false);
-            var noRoom = host is null ? "it reports no capacity" : PlacementPolicy.CapacityRejection(host, size);
-            if (noRoom is not null)
-            {
-                throw new BlockStoreException(ErrorIds.InsufficientCapacity, ErrorKind.ResourceUnavailable,
-                    $"Host {snapshot.Host} of snapshot '{snapshot.Name}' has no room for a {size} GiB volume: {noRoom}. Nothing was requested.", snapshot);
-            }
-
-            var id = Guid.CreateVersion7();
-            try
-            {
-                await using var cmd = new NpgsqlCommand(
-                    "INSERT INTO bs.volumes (id, name, description, size_gib, status, host, zone, multiattach, source_snapshot_id) " +
-                    "SELECT @id, @n, @d, @s, 'creating', @h, s.zone, @m, @snap FROM bs.services s WHERE s.host = @h AND s.service = 'volume'; " +
-                    "INSERT INTO bs.operations (volume_id, kind, stage, host, source_snapshot_id) VALUES (@id, 'create', 'scheduled', @h, @snap)", conn, tx);
-                cmd.Parameters.AddWithValue("id", id);
-                cmd.Parameters.AddWithValue("n", name);
-                cmd.Parameters.AddWithValue("d", (object?)description ?? DBNull.Value);
-                cmd.Parameters.AddWithValue("s", size);
-                cmd.Parameters.AddWithValue("h", snapshot.Host);
-                cmd.Parameters.AddWithValue("m", multiAttach);
-                cmd.Parameters.AddWithValue("snap", snapshotId);
-                await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
-            }
-            catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UniqueViolation)
-            {
-                throw new BlockStoreException(ErrorIds.VolumeNameInUse, ErrorKind.ResourceExists,
-                    $"A volume named '{name}' already exists. Names are unique among volumes that are not deleted.", name);
-            }
-
-            await Events.AddAsync(conn, tx, id, snapshot.Host, null, "requested",
+            return await InsertMadeFromAsync(conn, tx, name, size, description, multiAttach, snapshot.Host, snapshotId, null,
                 $"create of {size} GiB from snapshot '{snapshot.Name}' ({snapshotId}) of volume '{snapshot.VolumeName}' requested", ct).ConfigureAwait(false);
-            await Events.NotifyAsync(conn, tx, Channels.Agent, snapshot.Host, ct).ConfigureAwait(false);
-            var result = await GetOneAsync(conn, tx, id, ct).ConfigureAwait(false);
-            await tx.CommitAsync(ct).ConfigureAwait(false);
-            return result!;
         }, ct);
+    }
+
+    /// <summary>
+    /// Requests a clone of a volume (New-BlockVolume -SourceVolumeId), made on the source's host by
+    /// its agent, as a volume from a snapshot is: the source must be available (its data at rest),
+    /// the size at least the source's, the host thin and able to snapshot (a thin snapshot of the
+    /// source; a thick host would need a block copy: CloneUnsupported with the reason), with room
+    /// under the placement rules. The source cannot be removed while the clone is being made.
+    /// </summary>
+    public Task<BlockVolume> CreateCloneAsync(string name, Guid sourceVolumeId, int? sizeGiB, string? description, bool multiAttach, CancellationToken ct = default)
+    {
+        Validation.VolumeName(name);
+        if (sizeGiB is { } requested)
+        {
+            Validation.VolumeSize(requested);
+        }
+
+        Validation.Description(description);
+        return store.RunAsync(async conn =>
+        {
+            await using var tx = await conn.BeginTransactionAsync(ct).ConfigureAwait(false);
+            var source = await LockVolumeAndOperationsAsync(conn, tx, sourceVolumeId, ct).ConfigureAwait(false);
+            if (source.Status != VolumeStatus.Available || source.Host is null)
+            {
+                throw new BlockStoreException(ErrorIds.InvalidVolumeState, ErrorKind.InvalidOperation,
+                    $"Volume '{source.Name}' is {source.Status}: only an available volume can be cloned. Nothing was requested.", source);
+            }
+
+            var size = sizeGiB ?? source.SizeGiB;
+            if (size < source.SizeGiB)
+            {
+                throw new BlockStoreException(ErrorIds.InvalidVolumeSize, ErrorKind.InvalidArgument,
+                    $"Volume '{source.Name}' is {source.SizeGiB} GiB: a clone must be at least that large ({size} GiB is not). Nothing was requested.", size);
+            }
+
+            var (backend, canSnapshot, why) = await SnapshotRequests.ReadHostAsync(conn, tx, source.Host, ct).ConfigureAwait(false);
+            if (backend != BackendType.Thin || !canSnapshot)
+            {
+                throw new BlockStoreException(ErrorIds.CloneUnsupported, ErrorKind.ResourceUnavailable,
+                    $"Host {source.Host} of volume '{source.Name}' cannot clone it: " +
+                    (backend != BackendType.Thin
+                        ? "it is a thick host, where a clone needs a block copy into a new LV, which this version does not do (thin hosts clone with a thin snapshot)"
+                        : why ?? "its agent has not said it can snapshot") + ". Nothing was requested.", source);
+            }
+
+            return await InsertMadeFromAsync(conn, tx, name, size, description, multiAttach, source.Host, null, sourceVolumeId,
+                $"clone of {size} GiB of volume '{source.Name}' ({sourceVolumeId}) requested", ct).ConfigureAwait(false);
+        }, ct);
+    }
+
+    /// <summary>
+    /// The rest of a volume made from a snapshot or another volume: room on the host under the
+    /// placement rules (its ledger row locked), the volume (holding its host, so the ledger counts
+    /// it at once), its 'create' operation from the source for that host's agent, the event, the wake-up.
+    /// </summary>
+    private static async Task<BlockVolume> InsertMadeFromAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string name, int size, string? description,
+        bool multiAttach, string hostName, Guid? sourceSnapshotId, Guid? sourceVolumeId, string message, CancellationToken ct)
+    {
+        var host = await SchedulerQueue.LockHostAsync(conn, tx, hostName, ct).ConfigureAwait(false);
+        var noRoom = host is null ? "it reports no capacity" : PlacementPolicy.CapacityRejection(host, size);
+        if (noRoom is not null)
+        {
+            throw new BlockStoreException(ErrorIds.InsufficientCapacity, ErrorKind.ResourceUnavailable,
+                $"Host {hostName} has no room for a {size} GiB volume: {noRoom}. Nothing was requested.", hostName);
+        }
+
+        var id = Guid.CreateVersion7();
+        try
+        {
+            await using var cmd = new NpgsqlCommand(
+                "INSERT INTO bs.volumes (id, name, description, size_gib, status, host, zone, multiattach, source_snapshot_id, source_volume_id) " +
+                "SELECT @id, @n, @d, @s, 'creating', @h, s.zone, @m, @snap, @vol FROM bs.services s WHERE s.host = @h AND s.service = 'volume'; " +
+                "INSERT INTO bs.operations (volume_id, kind, stage, host, source_snapshot_id, source_volume_id) VALUES (@id, 'create', 'scheduled', @h, @snap, @vol)", conn, tx);
+            cmd.Parameters.AddWithValue("id", id);
+            cmd.Parameters.AddWithValue("n", name);
+            cmd.Parameters.AddWithValue("d", (object?)description ?? DBNull.Value);
+            cmd.Parameters.AddWithValue("s", size);
+            cmd.Parameters.AddWithValue("h", hostName);
+            cmd.Parameters.AddWithValue("m", multiAttach);
+            cmd.Parameters.AddWithValue("snap", NpgsqlTypes.NpgsqlDbType.Uuid, (object?)sourceSnapshotId ?? DBNull.Value);
+            cmd.Parameters.AddWithValue("vol", NpgsqlTypes.NpgsqlDbType.Uuid, (object?)sourceVolumeId ?? DBNull.Value);
+            await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+        }
+        catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UniqueViolation)
+        {
+            throw new BlockStoreException(ErrorIds.VolumeNameInUse, ErrorKind.ResourceExists,
+                $"A volume named '{name}' already exists. Names are unique among volumes that are not deleted.", name);
+        }
+
+        await Events.AddAsync(conn, tx, id, hostName, null, "requested", message, ct).ConfigureAwait(false);
+        await Events.NotifyAsync(conn, tx, Channels.Agent, hostName, ct).ConfigureAwait(false);
+        var result = await GetOneAsync(conn, tx, id, ct).ConfigureAwait(false);
+        await tx.CommitAsync(ct).ConfigureAwait(false);
+        return result!;
     }
 
     /// <summary>
@@ -196,6 +256,17 @@ public sealed class VolumeRequests(StoreConnection store)
             {
                 await tx.CommitAsync(ct).ConfigureAwait(false);
                 return volume; // already on its way: asking twice is not an error
+            }
+
+            await using (var clones = new NpgsqlCommand(
+                "SELECT count(*) FROM bs.operations WHERE source_volume_id = @id AND stage IN ('pending', 'scheduled', 'running')", conn, tx))
+            {
+                clones.Parameters.AddWithValue("id", id);
+                if ((long)(await clones.ExecuteScalarAsync(ct).ConfigureAwait(false))! > 0)
+                {
+                    throw new BlockStoreException(ErrorIds.InvalidVolumeState, ErrorKind.InvalidOperation,
+                        $"A clone of volume '{volume.Name}' is being made; remove the volume once the clone is available or error. Nothing was requested.", volume);
+                }
             }
 
             var snapshots = await SnapshotRequests.CountBlockingAsync(conn, tx, id, ct).ConfigureAwait(false);
@@ -523,5 +594,6 @@ public sealed class VolumeRequests(StoreConnection store)
         UpdatedAt = r.GetDateTime(9),
         MultiAttach = r.GetBoolean(10),
         SnapshotId = r.GuidOrNull(11),
+        SourceVolumeId = r.GuidOrNull(12),
     };
 }

@@ -214,4 +214,44 @@ public sealed class SnapshotRequestTests(TestDatabase db) : IClassFixture<TestDa
         before = await db.ScalarAsync<long>("SELECT (SELECT count(*) FROM bs.volumes) + (SELECT count(*) FROM bs.operations)");
         await Refused(ErrorIds.SnapshotUnsupported, () => db.Volumes.CreateFromSnapshotAsync("c4", creating.Id, null, null, false));
     }
+
+    [Fact]
+    public async Task A_clone_of_a_thin_volume_is_made_on_its_host_and_holds_its_source_while_it_is_made()
+    {
+        var source = await AvailableVolumeAsync("host-t", BackendType.Thin);
+        var clone = await db.Volumes.CreateCloneAsync("clone", source.Id, null, null, multiAttach: false);
+        Assert.Equal((VolumeStatus.Creating, "host-t", 4, (Guid?)source.Id, (Guid?)null), (clone.Status, clone.Host, clone.SizeGiB, clone.SourceVolumeId, clone.SnapshotId));
+        Assert.Equal(8, await LedgerAsync("host-t"));
+
+        var e = await Assert.ThrowsAsync<BlockStoreException>(() => db.Volumes.RequestDeleteAsync(source.Id));
+        Assert.Equal(ErrorIds.InvalidVolumeState, e.ErrorId);
+
+        var op = Assert.Single(await db.Agent("host-t").ClaimAsync("agent", TimeSpan.FromSeconds(30), 8));
+        Assert.Equal((clone.Id, (Guid?)source.Id, (Guid?)null), (op.VolumeId, op.SourceVolumeId, op.SourceSnapshotId));
+        Assert.True(await db.Agent("host-t").CompleteAsync("agent", op, null, "lvcreate -s"));
+        Assert.Equal(VolumeStatus.Available, await db.StatusAsync(clone.Id));
+        Assert.Equal(VolumeStatus.Deleting, (await db.Volumes.RequestDeleteAsync(source.Id)).Status);
+        Assert.Empty(await db.LedgerDriftAsync());
+    }
+
+    [Fact]
+    public async Task A_clone_is_refused_at_once_when_it_cannot_be_made()
+    {
+        var thick = await AvailableVolumeAsync("host-a", BackendType.Thick);
+        var count = "SELECT (SELECT count(*) FROM bs.volumes) + (SELECT count(*) FROM bs.operations)";
+        var before = await db.ScalarAsync<long>(count);
+
+        async Task Refused(string errorId, Func<Task> request)
+        {
+            var e = await Assert.ThrowsAsync<BlockStoreException>(request);
+            Assert.Equal(errorId, e.ErrorId);
+            Assert.Equal(before, await db.ScalarAsync<long>(count));
+        }
+
+        await Refused(ErrorIds.CloneUnsupported, () => db.Volumes.CreateCloneAsync("c1", thick.Id, null, null, false));
+        await Refused(ErrorIds.VolumeNotFound, () => db.Volumes.CreateCloneAsync("c2", Guid.NewGuid(), null, null, false));
+        await Refused(ErrorIds.InvalidVolumeSize, () => db.Volumes.CreateCloneAsync("c3", thick.Id, 3, null, false));
+        await db.ExecuteAsync($"UPDATE bs.volumes SET status = 'in-use' WHERE id = '{thick.Id}'");
+        await Refused(ErrorIds.InvalidVolumeState, () => db.Volumes.CreateCloneAsync("c4", thick.Id, null, null, false));
+    }
 }

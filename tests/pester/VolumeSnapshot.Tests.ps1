@@ -50,6 +50,14 @@ Describe 'Snapshot requests refused at once, nothing written' {
         Get-Writes $vol.Id | Should -Be $before
     }
 
+    It 'a clone on a thick host: CloneUnsupported (it would need a block copy), nothing written' {
+        $before = Invoke-LabSql "select count(*) from bs.volumes"
+        $err = { New-BlockVolume -Name "$prefix-clone" -SourceVolumeId $vol.Id -Confirm:$false -ErrorAction Stop } |
+            Should -Throw -ErrorId 'CloneUnsupported,BlockStore.Commands.NewBlockVolumeCommand' -PassThru
+        $err.Exception.Message | Should -Match 'thick host'
+        Invoke-LabSql "select count(*) from bs.volumes" | Should -Be $before
+    }
+
     It 'a bad snapshot name: InvalidSnapshotName before anything is read' {
         { New-BlockVolumeSnapshot -VolumeId $vol.Id -Name 'no spaces please' -Confirm:$false -ErrorAction Stop } |
             Should -Throw -ErrorId 'InvalidSnapshotName,BlockStore.Commands.NewBlockVolumeSnapshotCommand'
@@ -179,6 +187,16 @@ Describe 'Snapshots for real in the lab guest (device-mapper, thin pool)' -Skip:
         $sums = @($out | ForEach-Object { ($_ -split '\s+')[0] })
         $sums[0] | Should -Be $sums[1] -Because 'the snapshot holds what was written before it'
         $sums[2] | Should -Not -Be $sums[1] -Because 'the origin was overwritten after the snapshot'
+    }
+
+    It 'New-BlockVolume -SourceVolumeId clones the volume with its data as it is now, on the same host' {
+        $c = $gv | Select-Object @{ n = 'SourceVolumeId'; e = { $_.Id } } | New-BlockVolume -Name "$prefix-g-clone" -Confirm:$false -Wait -TimeoutSec 600
+        $c.Status | Should -Be 'available' -Because $c.StatusReason
+        ($c.Host, $c.SizeGiB, $c.SourceVolumeId) | Should -Be @($g.name, $gv.SizeGiB, $gv.Id)
+        $out = Invoke-LabGuest -Guest $g -Command ("dd if=/dev/$($g.vg)/volume-$($c.Id) bs=1M count=1 iflag=direct status=none | sha256sum && " +
+            "dd if=$origin bs=1M count=1 iflag=direct status=none | sha256sum")
+        ($out[0] -split '\s+')[0] | Should -Be ($out[1] -split '\s+')[0] -Because 'a clone holds what its source holds'
+        (Remove-BlockVolume -Id $c.Id -Confirm:$false -Wait -PassThru -TimeoutSec 600).Status | Should -Be 'deleted'
     }
 
     It 'New-BlockVolume -SnapshotId makes a larger volume with the snapshot''s data on the same host' {

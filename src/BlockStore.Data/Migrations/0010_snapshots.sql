@@ -38,6 +38,12 @@ ALTER TABLE bs.operations ADD COLUMN source_snapshot_id uuid REFERENCES bs.snaps
 ALTER TABLE bs.operations ADD CONSTRAINT operations_source_snapshot_kind CHECK (source_snapshot_id IS NULL OR kind = 'create');
 CREATE INDEX operations_source_snapshot ON bs.operations (source_snapshot_id) WHERE source_snapshot_id IS NOT NULL;
 
+-- A clone (New-BlockVolume -SourceVolumeId): made the same way from another volume, on its host.
+ALTER TABLE bs.volumes ADD COLUMN source_volume_id uuid REFERENCES bs.volumes (id);
+ALTER TABLE bs.operations ADD COLUMN source_volume_id uuid REFERENCES bs.volumes (id);
+ALTER TABLE bs.operations ADD CONSTRAINT operations_source_volume_kind CHECK (source_volume_id IS NULL OR (kind = 'create' AND source_snapshot_id IS NULL));
+CREATE INDEX operations_source_volume ON bs.operations (source_volume_id) WHERE source_volume_id IS NOT NULL;
+
 -- The capacity ledger (0008) learns about snapshots: a thick snapshot holds its size on the host
 -- (LVM sets aside a COW area as large as the origin) from the request until it is deleted or
 -- failed; a thin one shares the pool, whose over-subscription the origin's size already counts.
