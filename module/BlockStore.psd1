@@ -22,6 +22,7 @@
         'New-BlockVolumeSnapshot'
         'Get-BlockVolumeSnapshot'
         'Remove-BlockVolumeSnapshot'
+        'Restore-BlockVolume'
         'Remove-BlockVolumeAttachment'
         'Unregister-BlockVolumeHost'
         'Wait-BlockVolume'

@@ -174,6 +174,7 @@ public sealed class AgentWorker(
                 OperationKind.Extend => await backend.EnsureExtendedAsync(op.VolumeId, op.SizeGiB, ct),
                 OperationKind.SnapshotCreate => await backend.EnsureSnapshotCreatedAsync(op.VolumeId, op.SnapshotId!.Value, op.SizeGiB, ct),
                 OperationKind.SnapshotDelete => await backend.EnsureSnapshotDeletedAsync(op.SnapshotId!.Value, ct),
+                OperationKind.Revert => await backend.EnsureRevertedAsync(op.VolumeId, op.SnapshotId!.Value, op.SizeGiB, ct),
                 _ => await backend.EnsureDeletedAsync(op.VolumeId, ct),
             };
             logger.LogInformation("{Kind} volume {Volume}: {Note}", op.Kind, op.VolumeId, note);

@@ -18,7 +18,7 @@ public sealed class CommandDeadlines
 
     private static readonly HashSet<string> LvmPrograms = new(StringComparer.Ordinal)
     {
-        "lvm", "lvcreate", "lvremove", "lvs", "lvchange", "lvextend", "lvresize", "lvrename", "vgs", "vgcreate", "vgchange", "pvs", "pvcreate",
+        "lvm", "lvcreate", "lvremove", "lvs", "lvchange", "lvconvert", "lvextend", "lvresize", "lvrename", "vgs", "vgcreate", "vgchange", "pvs", "pvcreate",
     };
 
     /// <summary>The deadline for <paramref name="program"/> (a name or a path).</summary>

@@ -115,6 +115,10 @@ public sealed class LvmClient(ICommandRunner runner, bool activation, string? bi
         return Rows(result.StdOut, "lv").Where(r => r["lv_name"] == name).Select(r => r.GetValueOrDefault("origin") ?? "").FirstOrDefault();
     }
 
+    /// <summary>Merges a snapshot back into its origin (lvconvert --merge): the origin gets the snapshot's data and the snapshot LV is gone.</summary>
+    public Task MergeAsync(string vg, string snapshot, CancellationToken ct) =>
+        RunAsync("lvconvert", [.. Config(), "--merge", "-y", $"{vg}/{snapshot}"], ct);
+
     /// <summary>Grows an LV to <paramref name="sizeGiB"/> (lvextend -L, as Cinder's extend_volume; no filesystem resize).</summary>
     public Task ExtendAsync(string vg, string name, int sizeGiB, CancellationToken ct) =>
         RunAsync("lvextend", [.. Config(), "-L", $"{sizeGiB}g", $"{vg}/{name}"], ct);

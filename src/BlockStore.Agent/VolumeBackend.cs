@@ -110,6 +110,46 @@ public sealed class VolumeBackend(LvmClient lvm, AgentOptions options)
         return note;
     }
 
+    /// <summary>
+    /// Reverts the volume's LV to a snapshot, as Cinder's LVM driver does: lvconvert --merge (the
+    /// origin gets the snapshot's data; the snapshot LV is consumed), then the snapshot is taken
+    /// again under the same name, because the user still has it (its row stays available), and the
+    /// LV is grown back to the volume's size if the snapshot was smaller. Idempotent: a snapshot LV
+    /// already gone means the merge happened before a crash, and the rest is done.
+    /// </summary>
+    public async Task<string> EnsureRevertedAsync(Guid volumeId, Guid snapshotId, int sizeGiB, CancellationToken ct)
+    {
+        var origin = LvName(volumeId);
+        var snapshot = SnapshotLvName(snapshotId);
+        var notes = new List<string>();
+        var origins = await lvm.FindOriginAsync(options.VolumeGroup, snapshot, ct);
+        if (origins is not null)
+        {
+            if (origins != origin)
+            {
+                throw new LvmException($"LV {options.VolumeGroup}/{snapshot} is not a snapshot of {origin} (origin '{origins}'); not touching it.");
+            }
+
+            await lvm.MergeAsync(options.VolumeGroup, snapshot, ct);
+            notes.Add($"lvconvert --merge {options.VolumeGroup}/{snapshot}");
+        }
+        else
+        {
+            notes.Add($"{snapshot} already merged");
+        }
+
+        var lv = await lvm.FindAsync(options.VolumeGroup, origin, ct)
+            ?? throw new LvmException($"LV {options.VolumeGroup}/{origin} is missing after the merge.");
+        if (lv.SizeGiB < sizeGiB)
+        {
+            await lvm.ExtendAsync(options.VolumeGroup, origin, sizeGiB, ct);
+            notes.Add($"lvextend to {sizeGiB} GiB");
+        }
+
+        notes.Add(await EnsureSnapshotCreatedAsync(volumeId, snapshotId, sizeGiB, ct) + " (taken again: the snapshot stays)");
+        return string.Join(", ", notes);
+    }
+
     /// <summary>Removes a snapshot's LV; one that is already gone is success.</summary>
     public async Task<string> EnsureSnapshotDeletedAsync(Guid snapshotId, CancellationToken ct)
     {

@@ -58,6 +58,7 @@ public static class ErrorIds
     public const string VolumeHasSnapshots = "VolumeHasSnapshots";
     public const string InvalidSnapshotStatus = "InvalidSnapshotStatus";
     public const string CloneUnsupported = "CloneUnsupported";
+    public const string SnapshotNotLatest = "SnapshotNotLatest";
 }
 
 /// <summary>A failure the user can act on, carrying its stable ErrorId.</summary>

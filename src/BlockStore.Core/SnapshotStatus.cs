@@ -20,7 +20,7 @@ public static class SnapshotStatus
     {
         [Creating] = [Available, Error],
         [Available] = [Deleting],
-        [Error] = [Deleting, Deleted],
+        [Error] = [Deleting],
         [Deleting] = [Deleted, ErrorDeleting],
         [ErrorDeleting] = [Deleting],
         [Deleted] = [],

@@ -16,7 +16,10 @@ public static class VolumeStatus
     /// <summary>Resize-BlockVolume: the LV grows on its host; back to available either way (a failure says why in StatusReason).</summary>
     public const string Extending = "extending";
 
-    public static readonly IReadOnlyList<string> All = [Creating, Available, Deleting, Deleted, Error, ErrorDeleting, Attaching, InUse, Detaching, Extending];
+    /// <summary>Restore-BlockVolume: the LV goes back to a snapshot; available again either way (a failure says why in StatusReason).</summary>
+    public const string Reverting = "reverting";
+
+    public static readonly IReadOnlyList<string> All = [Creating, Available, Deleting, Deleted, Error, ErrorDeleting, Attaching, InUse, Detaching, Extending, Reverting];
 
     /// <summary>Statuses in which nothing more happens until a user asks.</summary>
     public static bool IsFinal(string status) =>
@@ -43,6 +46,7 @@ public static class OperationKind
     public const string Extend = "extend";
     public const string SnapshotCreate = "snapshot-create";
     public const string SnapshotDelete = "snapshot-delete";
+    public const string Revert = "revert";
 
     public static bool IsSnapshot(string kind) => kind is SnapshotCreate or SnapshotDelete;
 }
@@ -70,7 +74,9 @@ public static class VolumeStateMachine
     private static readonly Dictionary<string, string[]> Allowed = new()
     {
         [VolumeStatus.Creating] = [VolumeStatus.Available, VolumeStatus.Error, VolumeStatus.Deleting, VolumeStatus.Deleted],
-        [VolumeStatus.Available] = [VolumeStatus.Deleting, VolumeStatus.Attaching, VolumeStatus.Extending],
+        [VolumeStatus.Available] = [VolumeStatus.Deleting, VolumeStatus.Attaching, VolumeStatus.Extending, VolumeStatus.Reverting],
+        // reverting: back to available when the LV holds the snapshot's data, and when it could not (the reason says so).
+        [VolumeStatus.Reverting] = [VolumeStatus.Available],
         // extending: back to available when the LV has grown, and when it could not (the size is restored).
         [VolumeStatus.Extending] = [VolumeStatus.Available],
         // attaching: back to available (or in-use, when another initiator stays attached) on failure.

@@ -5,7 +5,7 @@ namespace BlockStore.Data;
 
 /// <summary>
 /// An operation an agent has claimed, with what it needs to run it. SizeGiB is the volume's size,
-/// or for a snapshot operation the snapshot's (its origin's size when it was asked for).
+/// or for a snapshot-create the snapshot's (its origin's size when it was asked for).
 /// </summary>
 public sealed record ClaimedOperation(long Id, string Kind, Guid VolumeId, int SizeGiB, int Attempts, Guid? AttachmentId = null, Guid? SnapshotId = null,
     Guid? SourceSnapshotId = null, Guid? SourceVolumeId = null);
@@ -61,7 +61,8 @@ public sealed class AgentQueue(StoreConnection store, string host)
                 "UPDATE bs.operations o SET stage = 'running', lease_owner = @o, lease_expires_at = now() + @lease, " +
                 "  attempts = attempts + 1, updated_at = now() " +
                 "FROM next, bs.volumes v WHERE o.id = next.id AND v.id = o.volume_id " +
-                "RETURNING o.id, o.kind, o.volume_id, coalesce((SELECT s.size_gib FROM bs.snapshots s WHERE s.id = o.snapshot_id), v.size_gib), " +
+                "RETURNING o.id, o.kind, o.volume_id, " +
+                "  CASE WHEN o.kind = 'snapshot-create' THEN (SELECT s.size_gib FROM bs.snapshots s WHERE s.id = o.snapshot_id) ELSE v.size_gib END, " +
                 "  o.attempts, o.attachment_id, o.snapshot_id, o.source_snapshot_id, o.source_volume_id", conn);
             cmd.Parameters.AddWithValue("h", Host);
             cmd.Parameters.AddWithValue("o", owner);
@@ -114,7 +115,7 @@ public sealed class AgentQueue(StoreConnection store, string host)
                 }
             }
 
-            if (op.SnapshotId is { } snapshotId)
+            if (op.SnapshotId is { } snapshotId && op.Kind != OperationKind.Revert)
             {
                 await CompleteSnapshotAsync(conn, tx, op, snapshotId, error, note, ct).ConfigureAwait(false);
                 await tx.CommitAsync(ct).ConfigureAwait(false);
@@ -128,6 +129,8 @@ public sealed class AgentQueue(StoreConnection store, string host)
                 {
                     (OperationKind.Extend, null) => (VolumeStatus.Available, "extended", note is null ? "extended" : $"extended: {note}"),
                     (OperationKind.Extend, _) => (VolumeStatus.Available, "error", "extend failed: " + error),
+                    (OperationKind.Revert, null) => (VolumeStatus.Available, "reverted", note is null ? "reverted" : $"reverted: {note}"),
+                    (OperationKind.Revert, _) => (VolumeStatus.Available, "error", "revert failed: " + error),
                     (OperationKind.Create, null) => (VolumeStatus.Available, "available", note is null ? "created" : $"created: {note}"),
                     (OperationKind.Create, _) => (VolumeStatus.Error, "error", "create failed: " + error),
                     (OperationKind.Delete, null) => (VolumeStatus.Deleted, "deleted", note is null ? "deleted" : $"deleted: {note}"),
@@ -137,7 +140,8 @@ public sealed class AgentQueue(StoreConnection store, string host)
                 // A create that finishes after the user asked for deletion leaves the volume
                 // 'deleting': the queued delete operation runs next and settles it.
                 var superseded = (op.Kind == OperationKind.Create && volume.Status != VolumeStatus.Creating)
-                    || (op.Kind == OperationKind.Extend && volume.Status != VolumeStatus.Extending);
+                    || (op.Kind == OperationKind.Extend && volume.Status != VolumeStatus.Extending)
+                    || (op.Kind == OperationKind.Revert && volume.Status != VolumeStatus.Reverting);
                 if (op.Kind == OperationKind.Extend && error is not null && !superseded)
                 {
                     // The LV did not grow: the volume holds its old size again (the ledger follows by trigger).

@@ -138,6 +138,68 @@ public sealed class SnapshotRequests(StoreConnection store)
             return result!;
         }, ct);
 
+    /// <summary>
+    /// Asks to revert a volume to a snapshot (Restore-BlockVolume), Cinder's rule: only to the
+    /// volume's most recent snapshot (not deleted, not failed: SnapshotNotLatest otherwise), only
+    /// an available volume (attached: VolumeInUse; busy: InvalidVolumeState), only from an available
+    /// snapshot. The volume goes 'reverting' and a 'revert' operation is queued for its host's agent,
+    /// which merges the snapshot back and takes it again, so the snapshot stays as the user left it.
+    /// </summary>
+    public Task<BlockVolume> RequestRevertAsync(Guid snapshotId, CancellationToken ct = default) =>
+        store.RunAsync(async conn =>
+        {
+            await using var tx = await conn.BeginTransactionAsync(ct).ConfigureAwait(false);
+            var found = await GetOneAsync(conn, tx, snapshotId, ct).ConfigureAwait(false) ?? throw NotFound(snapshotId);
+            var volume = await VolumeRequests.LockVolumeAndOperationsAsync(conn, tx, found.VolumeId, ct).ConfigureAwait(false);
+            var snapshot = await LockOneAsync(conn, tx, snapshotId, ct).ConfigureAwait(false) ?? throw NotFound(snapshotId);
+            if (snapshot.Status != SnapshotStatus.Available)
+            {
+                throw new BlockStoreException(ErrorIds.InvalidSnapshotState, ErrorKind.InvalidOperation,
+                    $"Snapshot '{snapshot.Name}' is {snapshot.Status}: a volume can be reverted only to an available snapshot. Nothing was requested.", snapshot);
+            }
+
+            if (VolumeStatus.IsAttached(volume.Status))
+            {
+                throw new BlockStoreException(ErrorIds.VolumeInUse, ErrorKind.InvalidOperation,
+                    $"Volume '{volume.Name}' is {volume.Status}: detach it first (Remove-BlockVolumeAttachment); a volume is never reverted under an initiator. Nothing was requested.", volume);
+            }
+
+            if (volume.Status != VolumeStatus.Available)
+            {
+                throw new BlockStoreException(ErrorIds.InvalidVolumeState, ErrorKind.InvalidOperation,
+                    $"Volume '{volume.Name}' is {volume.Status} and cannot be reverted now; only an available volume can. Nothing was requested.", volume);
+            }
+
+            await using (var latest = new NpgsqlCommand(
+                "SELECT id, name FROM bs.snapshots WHERE volume_id = @v AND status NOT IN ('deleted', 'error') ORDER BY created_at DESC, id DESC LIMIT 1", conn, tx))
+            {
+                latest.Parameters.AddWithValue("v", volume.Id);
+                await using var r = await latest.ExecuteReaderAsync(ct).ConfigureAwait(false);
+                if (await r.ReadAsync(ct).ConfigureAwait(false) && r.GetGuid(0) != snapshotId)
+                {
+                    throw new BlockStoreException(ErrorIds.SnapshotNotLatest, ErrorKind.InvalidOperation,
+                        $"Snapshot '{snapshot.Name}' is not the most recent snapshot of volume '{volume.Name}' ('{r.GetString(1)}' is): a volume is reverted only to its " +
+                        "latest snapshot, as in Cinder. Make a volume from the older one instead (New-BlockVolume -SnapshotId). Nothing was requested.", snapshot);
+                }
+            }
+
+            await using (var cmd = new NpgsqlCommand(
+                "INSERT INTO bs.operations (volume_id, kind, stage, host, snapshot_id) VALUES (@v, 'revert', 'scheduled', @h, @s)", conn, tx))
+            {
+                cmd.Parameters.AddWithValue("v", volume.Id);
+                cmd.Parameters.AddWithValue("h", volume.Host!);
+                cmd.Parameters.AddWithValue("s", snapshotId);
+                await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+            }
+
+            await VolumeRequests.SetStatusAsync(conn, tx, volume.Id, volume.Status, VolumeStatus.Reverting, null, ct).ConfigureAwait(false);
+            await Events.AddAsync(conn, tx, volume.Id, volume.Host, null, "requested", $"revert to snapshot '{snapshot.Name}' ({snapshotId}) requested", ct).ConfigureAwait(false);
+            await Events.NotifyAsync(conn, tx, Channels.Agent, volume.Host!, ct).ConfigureAwait(false);
+            var result = await VolumeRequests.GetOneAsync(conn, tx, volume.Id, ct).ConfigureAwait(false);
+            await tx.CommitAsync(ct).ConfigureAwait(false);
+            return result!;
+        }, ct);
+
     public Task<BlockVolumeSnapshot?> GetAsync(Guid id, CancellationToken ct = default) =>
         store.RunAsync(conn => GetOneAsync(conn, null, id, ct), ct);
 

@@ -32,6 +32,8 @@ public sealed class VolumeStateMachineTests
         // Resize-BlockVolume: only an available volume grows, and it is available again either way.
         { VolumeStatus.Available, VolumeStatus.Extending },
         { VolumeStatus.Extending, VolumeStatus.Available },
+        { VolumeStatus.Available, VolumeStatus.Reverting },
+        { VolumeStatus.Reverting, VolumeStatus.Available },
     };
 
     [Theory]

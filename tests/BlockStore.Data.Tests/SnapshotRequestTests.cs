@@ -254,4 +254,48 @@ public sealed class SnapshotRequestTests(TestDatabase db) : IClassFixture<TestDa
         await db.ExecuteAsync($"UPDATE bs.volumes SET status = 'in-use' WHERE id = '{thick.Id}'");
         await Refused(ErrorIds.InvalidVolumeState, () => db.Volumes.CreateCloneAsync("c4", thick.Id, null, null, false));
     }
+
+    [Fact]
+    public async Task A_revert_goes_only_to_the_latest_snapshot_of_an_available_volume_and_ends_available()
+    {
+        var volume = await AvailableVolumeAsync("host-t", BackendType.Thin);
+        var older = await Snapshots.CreateAsync(volume.Id, "older", null, false);
+        var latest = await Snapshots.CreateAsync(volume.Id, "latest", null, false);
+        await db.RunAgentAsync("host-t");
+        var count = $"SELECT (SELECT count(*) FROM bs.operations WHERE volume_id = '{volume.Id}') || ' ' || (SELECT status FROM bs.volumes WHERE id = '{volume.Id}')";
+        var before = await db.ScalarAsync<string>(count);
+
+        var e = await Assert.ThrowsAsync<BlockStoreException>(() => Snapshots.RequestRevertAsync(older.Id));
+        Assert.Equal(ErrorIds.SnapshotNotLatest, e.ErrorId);
+        Assert.Contains("'latest'", e.Message);
+        await db.ExecuteAsync($"UPDATE bs.volumes SET status = 'in-use' WHERE id = '{volume.Id}'");
+        e = await Assert.ThrowsAsync<BlockStoreException>(() => Snapshots.RequestRevertAsync(latest.Id));
+        Assert.Equal(ErrorIds.VolumeInUse, e.ErrorId);
+        await db.ExecuteAsync($"UPDATE bs.volumes SET status = 'available' WHERE id = '{volume.Id}'");
+        Assert.Equal(before, await db.ScalarAsync<string>(count));
+
+        var reverting = await Snapshots.RequestRevertAsync(latest.Id);
+        Assert.Equal(VolumeStatus.Reverting, reverting.Status);
+        e = await Assert.ThrowsAsync<BlockStoreException>(() => Snapshots.RequestRevertAsync(latest.Id));
+        Assert.Equal(ErrorIds.InvalidVolumeState, e.ErrorId);
+
+        var op = Assert.Single(await db.Agent("host-t").ClaimAsync("agent", TimeSpan.FromSeconds(30), 8));
+        Assert.Equal((OperationKind.Revert, (Guid?)latest.Id, 4), (op.Kind, op.SnapshotId, op.SizeGiB));
+        Assert.True(await db.Agent("host-t").CompleteAsync("agent", op, "lvconvert failed: origin is open"));
+        var failed = (await db.Volumes.GetAsync(volume.Id))!;
+        Assert.Equal((VolumeStatus.Available, "lvconvert failed: origin is open"), (failed.Status, failed.StatusReason));
+        Assert.Equal(SnapshotStatus.Available, (await Snapshots.GetAsync(latest.Id))!.Status);
+
+        await Snapshots.RequestRevertAsync(latest.Id);
+        await db.RunAgentAsync("host-t");
+        var done = (await db.Volumes.GetAsync(volume.Id))!;
+        Assert.Equal((VolumeStatus.Available, (string?)null), (done.Status, done.StatusReason));
+        Assert.Equal(SnapshotStatus.Available, (await Snapshots.GetAsync(latest.Id))!.Status); // taken again by the agent
+
+        // Once the latest is removed, the older one is the latest.
+        await Snapshots.RequestDeleteAsync(latest.Id);
+        await db.RunAgentAsync("host-t");
+        Assert.Equal(VolumeStatus.Reverting, (await Snapshots.RequestRevertAsync(older.Id)).Status);
+        Assert.Empty(await db.LedgerDriftAsync());
+    }
 }

@@ -130,6 +130,27 @@ Describe 'A snapshot accepted on a host that then cannot make it' {
         Invoke-LabSql "select count(*) from bs.volumes where name = '$prefix-from'" | Should -Be '0'
     }
 
+    It 'reverting to it while it is being made: InvalidSnapshotState; to an unknown snapshot: SnapshotNotFound' {
+        { Restore-BlockVolume -SnapshotId $snap.Id -Confirm:$false -ErrorAction Stop } |
+            Should -Throw -ErrorId 'InvalidSnapshotState,BlockStore.Commands.RestoreBlockVolumeCommand'
+        { Restore-BlockVolume -SnapshotId ([guid]::NewGuid()) -Confirm:$false -ErrorAction Stop } |
+            Should -Throw -ErrorId 'SnapshotNotFound,BlockStore.Commands.RestoreBlockVolumeCommand'
+        (Get-BlockVolume -Id $vol.Id).Status | Should -Be 'available'
+    }
+
+    It 'reverting to an older snapshot: SnapshotNotLatest, naming the latest; nothing written' {
+        # A second snapshot makes the first one older (both stay creating: the agent is stopped).
+        $newer = New-BlockVolumeSnapshot -VolumeId $vol.Id -Name 'newer' -Confirm:$false
+        Invoke-LabSql "update bs.snapshots set status = 'available' where id = '$($snap.Id)'" | Out-Null   # as if made
+        $before = Get-Writes $vol.Id
+        $err = { Restore-BlockVolume -SnapshotId $snap.Id -Confirm:$false -ErrorAction Stop } |
+            Should -Throw -ErrorId 'SnapshotNotLatest,BlockStore.Commands.RestoreBlockVolumeCommand' -PassThru
+        $err.Exception.Message | Should -Match "'newer'"
+        Get-Writes $vol.Id | Should -Be $before
+        Invoke-LabSql "update bs.snapshots set status = 'creating' where id = '$($snap.Id)'" | Out-Null
+        $script:newer = $newer
+    }
+
     It 'removing its volume: VolumeHasSnapshots, the volume stays available' {
         $err = { Remove-BlockVolume -Id $vol.Id -Confirm:$false -ErrorAction Stop } |
             Should -Throw -ErrorId 'VolumeHasSnapshots,BlockStore.Commands.RemoveBlockVolumeCommand' -PassThru
@@ -139,7 +160,7 @@ Describe 'A snapshot accepted on a host that then cannot make it' {
 
     It 'once the agent runs it, the real lvcreate -s fails and the snapshot ends in error with LVM''s message' {
         Start-LabAgent -Name $vol.Host
-        Wait-LabCondition { (Get-BlockVolumeSnapshot -Id $snap.Id).Status -eq 'error' } -TimeoutSeconds 120 | Should -BeTrue
+        Wait-LabCondition { (Get-BlockVolumeSnapshot -Id $snap.Id, $newer.Id).Status -notcontains 'creating' } -TimeoutSeconds 120 | Should -BeTrue
         $s = Get-BlockVolumeSnapshot -Id $snap.Id
         $s.StatusReason | Should -Match 'device-mapper'
         Invoke-LabSql "select capabilities->>'snapshots' from bs.services where host = '$($vol.Host)' and service = 'volume'" | Should -Be 'false' -Because 'the agent says again at start that it cannot'
@@ -152,7 +173,7 @@ Describe 'A snapshot accepted on a host that then cannot make it' {
         $v.Status | Should -Be 'deleted'
         (Get-BlockVolumeSnapshot -Id $snap.Id).Status | Should -Be 'deleted'
         $kinds = @(Invoke-LabSql "select kind from bs.operations where volume_id = '$($vol.Id)' order by id")
-        $kinds[-2..-1] | Should -Be @('snapshot-delete', 'delete')
+        $kinds[-3..-1] | Should -Be @('snapshot-delete', 'snapshot-delete', 'delete')
         Invoke-LabSql 'select count(*) from bs.capacity_ledger_drift' | Should -Be '0'
     }
 }
@@ -209,6 +230,19 @@ Describe 'Snapshots for real in the lab guest (device-mapper, thin pool)' -Skip:
         [double]$out[0].Trim() | Should -Be 2
         ($out[1] -split '\s+')[0] | Should -Be ($out[2] -split '\s+')[0] -Because 'the new volume holds the data of the snapshot, not the overwritten origin'
         (Remove-BlockVolume -Id $c.Id -Confirm:$false -Wait -PassThru -TimeoutSec 600).Status | Should -Be 'deleted'
+    }
+
+    It 'Restore-BlockVolume reverts the volume to the snapshot''s data, and the snapshot stays' {
+        # The origin was overwritten with zeros after the snapshot (above): back to the random MiB.
+        $v = $gs | Restore-BlockVolume -Confirm:$false -Wait -PassThru -TimeoutSec 600
+        $v.Status | Should -Be 'available'
+        $v.StatusReason | Should -BeNullOrEmpty
+        $out = Invoke-LabGuest -Guest $g -Command ("dd if=$origin bs=1M count=1 iflag=direct status=none | sha256sum && sha256sum < /root/before.bin && " +
+            "lvs --noheadings -o lv_name,origin $($g.vg)")
+        ($out[0] -split '\s+')[0] | Should -Be ($out[1] -split '\s+')[0] -Because 'the volume holds the snapshot''s data again'
+        ($out -join ' ') | Should -Match "_snapshot-$($gs.Id)\s+volume-$($gv.Id)" -Because 'the snapshot is taken again after the merge'
+        (Get-BlockVolumeSnapshot -Id $gs.Id).Status | Should -Be 'available'
+        (Get-BlockVolumeEvent -VolumeId $gv.Id).Message -join "`n" | Should -Match 'lvconvert --merge'
     }
 
     It 'Remove-BlockVolumeSnapshot -Wait removes the LV; the volume can then be removed' {

@@ -161,6 +161,19 @@ Describe 'snapshot -Wait while PostgreSQL goes away' {
         Wait-LabCondition { Test-SnapshotStatus 'error' } -TimeoutSeconds 120 | Should -BeTrue -Because 'the accepted request still ends, with a reason'
     }
 
+    It 'Restore-BlockVolume -Wait ends with StoreUnavailable when PostgreSQL stops mid-wait' {
+        # The snapshot is in error (its lvcreate -s failed above); a revert needs an available one, so
+        # it is made to say so by hand. The agent then finds no snapshot LV to merge and cannot take the
+        # snapshot again (no device-mapper): the volume ends available with LVM's reason. Under test is the wait.
+        $snapId = Invoke-LabSql "select id from bs.snapshots where volume_id = '$($svol.Id)' and name = 'ws'"
+        Invoke-LabSql "update bs.snapshots set status = 'available' where id = '$snapId'" | Out-Null
+        $r = Invoke-OutageDuringWait "Restore-BlockVolume -SnapshotId '$snapId' -Confirm:`$false -Wait -TimeoutSec 300" { Test-VolumeStatus $svol.Id 'reverting' } -StartAgents
+        $r.Id | Should -Be 'StoreUnavailable,BlockStore.Commands.RestoreBlockVolumeCommand' -Because $r.Output
+        $r.Category | Should -Be 'ConnectionError'
+        Wait-LabCondition { Test-VolumeStatus $svol.Id 'available' } -TimeoutSeconds 120 | Should -BeTrue -Because 'the accepted revert still ends, with a reason'
+        Invoke-LabSql "select status_reason from bs.volumes where id = '$($svol.Id)'" | Should -Match 'device-mapper'
+    }
+
     It 'Remove-BlockVolumeSnapshot -Wait ends with StoreUnavailable when PostgreSQL stops mid-wait' {
         $snapId = Invoke-LabSql "select id from bs.snapshots where volume_id = '$($svol.Id)' and name = 'ws'"
         $r = Invoke-OutageDuringWait "Remove-BlockVolumeSnapshot -Id '$snapId' -Confirm:`$false -Wait -TimeoutSec 300" { Test-SnapshotStatus 'deleting' } -StartAgents

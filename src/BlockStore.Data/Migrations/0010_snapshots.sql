@@ -26,9 +26,14 @@ CREATE INDEX snapshots_host ON bs.snapshots (host) WHERE status <> 'deleted';
 
 ALTER TABLE bs.operations DROP CONSTRAINT operations_kind_check;
 ALTER TABLE bs.operations ADD CONSTRAINT operations_kind_check CHECK (kind IN (
-    'create', 'delete', 'attach', 'detach', 'extend', 'snapshot-create', 'snapshot-delete'));
+    'create', 'delete', 'attach', 'detach', 'extend', 'snapshot-create', 'snapshot-delete', 'revert'));
 ALTER TABLE bs.operations ADD COLUMN snapshot_id uuid REFERENCES bs.snapshots (id);
-ALTER TABLE bs.operations ADD CONSTRAINT operations_snapshot_kind CHECK ((kind IN ('snapshot-create', 'snapshot-delete')) = (snapshot_id IS NOT NULL));
+ALTER TABLE bs.operations ADD CONSTRAINT operations_snapshot_kind CHECK ((kind IN ('snapshot-create', 'snapshot-delete', 'revert')) = (snapshot_id IS NOT NULL));
+
+-- Restore-BlockVolume: the volume is 'reverting' while its agent merges the snapshot back.
+ALTER TABLE bs.volumes DROP CONSTRAINT volumes_status_check;
+ALTER TABLE bs.volumes ADD CONSTRAINT volumes_status_check CHECK (status IN (
+    'creating', 'available', 'deleting', 'deleted', 'error', 'error_deleting', 'attaching', 'in-use', 'detaching', 'extending', 'reverting'));
 CREATE INDEX operations_snapshot ON bs.operations (snapshot_id) WHERE snapshot_id IS NOT NULL;
 
 -- A volume made from a snapshot (New-BlockVolume -SnapshotId): created on the snapshot's host by
