@@ -55,7 +55,7 @@ BeforeAll {
             'InitiatorIqn' { return "iqn.2026-01.test.$prefix:init" }
         }
         $t = $Meta.ParameterType
-        if ($t.Name -eq 'BlockVolume') { return $volume }
+        if ($t.Name -in 'BlockVolume', 'BlockVolume[]') { return $volume }
         if ($t -eq [int] -or $t -eq [long]) { return 1 }
         if ($t -eq [guid] -or $t -eq [guid[]]) { return $volume.Id }
         if ($t -eq [System.Management.Automation.SwitchParameter]) { return $true }
