@@ -79,7 +79,7 @@ public sealed class NewBlockVolumeSnapshotCommand : BlockStoreCmdlet
     /// <summary>A snapshot that ends in error is written as it is (its Status and StatusReason say so), as New-BlockVolume does.</summary>
     protected override void EndProcessing() =>
         _requested.WaitAndReport(
-            items => Run(ct => Task.FromResult(new SnapshotWaiter(this, Session.Snapshots, ct).Wait(items, TimeoutSec, "Creating snapshots"))),
+            items => Run(ct => Task.FromResult(new SnapshotWaiter(this, Session.Snapshots, Session.Volumes, ct).Wait(items, TimeoutSec, "Creating snapshots"))),
             failure: _ => null,
             write: true,
             s => ToErrorRecord(ErrorIds.WaitTimeout, ErrorKind.OperationTimeout,

@@ -58,7 +58,7 @@ public sealed class RemoveBlockVolumeSnapshotCommand : BlockStoreCmdlet
 
     protected override void EndProcessing() =>
         _removing.WaitAndReport(
-            items => Run(ct => Task.FromResult(new SnapshotWaiter(this, Session.Snapshots, ct).Wait(items, TimeoutSec, "Removing snapshots"))),
+            items => Run(ct => Task.FromResult(new SnapshotWaiter(this, Session.Snapshots, Session.Volumes, ct).Wait(items, TimeoutSec, "Removing snapshots"))),
             s => s.Status == SnapshotStatus.Deleted ? null : ToErrorRecord(ErrorIds.InvalidSnapshotState, ErrorKind.InvalidOperation,
                 $"Snapshot '{s.Name}' ended {s.Status}: {s.StatusReason}", s),
             PassThru,

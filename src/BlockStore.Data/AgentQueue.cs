@@ -191,6 +191,9 @@ public sealed class AgentQueue(StoreConnection store, string host)
         }
 
         await Events.AddAsync(conn, tx, op.VolumeId, Host, "volume", kind, message, ct).ConfigureAwait(false);
+        // Wakes -Wait of New-/Remove-BlockVolumeSnapshot (they listen on their volumes' ids) instead of
+        // leaving them to their next poll: the benchmark measured that poll as most of the overhead.
+        await Events.NotifyAsync(conn, tx, Channels.VolumeStatus, op.VolumeId.ToString(), ct).ConfigureAwait(false);
     }
 
     /// <summary>
