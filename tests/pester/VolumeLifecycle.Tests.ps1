@@ -167,9 +167,22 @@ Describe 'Volume lifecycle' {
                     $free[$node.name] = $vg.FreeGiB
                 }
 
-                # Spread by free capacity: the 40 GiB gap is closed, to within the largest volume (3 GiB).
-                $values = @($free.Values)
-                [math]::Abs($values[0] - $values[1]) | Should -BeLessOrEqual 3.01
+                # Spread by free capacity: the 40 GiB gap is closed, to within the largest volume (3 GiB),
+                # as the weigher sees free space: the VG's size less what the ledger holds there and less
+                # space of LVs that are not BlockStore's (the agent's report). LVM's own free space also
+                # carries what earlier test files left behind on one node (two CI runs ended 5 and 7 GiB
+                # apart by vgs with all else right, 2026-12-04), so vgs is shown, not asserted, here; the
+                # ledger against LVM is the reconcile and drift tests' job.
+                $weigher = @{}
+                foreach ($node in $lab.nodes) {
+                    $weigher[$node.name] = [double](Invoke-LabSql ("select s.total_gib - l.provisioned_gib - greatest(s.total_gib * s.reserved_percentage / 100.0, " +
+                        "greatest(0, s.total_gib - s.free_gib - s.allocated_gib)) from bs.services s join bs.capacity_ledger l on l.host = s.host " +
+                        "where s.host = '$($node.name)' and s.service = 'volume'"))
+                }
+                $seen = ($lab.nodes | ForEach-Object { "$($_.name): weigher $($weigher[$_.name]) GiB free, vgs $($free[$_.name]) GiB free" }) -join '; '
+                Write-Host "    $seen"
+                $values = @($weigher.Values)
+                [math]::Abs($values[0] - $values[1]) | Should -BeLessOrEqual 3.01 -Because $seen
             }
             finally {
                 foreach ($s in $others) { Enable-BlockVolumeService -HostName $s -Service scheduler -Confirm:$false }
