@@ -151,24 +151,8 @@ public sealed class VolumeBackend(LvmClient lvm, AgentOptions options)
     }
 
     /// <summary>Removes a snapshot's LV; one that is already gone is success.</summary>
-    public async Task<string> EnsureSnapshotDeletedAsync(Guid snapshotId, CancellationToken ct)
-    {
-        var name = SnapshotLvName(snapshotId);
-        try
-        {
-            await lvm.RemoveAsync(options.VolumeGroup, name, ct);
-            return $"lvremove {options.VolumeGroup}/{name}";
-        }
-        catch (LvmException)
-        {
-            if (await lvm.FindAsync(options.VolumeGroup, name, ct) is not null)
-            {
-                throw;
-            }
-
-            return $"LV {options.VolumeGroup}/{name} already absent";
-        }
-    }
+    public Task<string> EnsureSnapshotDeletedAsync(Guid snapshotId, CancellationToken ct) =>
+        EnsureLvRemovedAsync(SnapshotLvName(snapshotId), ct);
 
     /// <summary>
     /// Creates the volume's LV, or adopts it. Returns a note for the event log. lvcreate runs
@@ -215,9 +199,12 @@ public sealed class VolumeBackend(LvmClient lvm, AgentOptions options)
     }
 
     /// <summary>Removes the volume's LV; one that is already gone is success.</summary>
-    public async Task<string> EnsureDeletedAsync(Guid volumeId, CancellationToken ct)
+    public Task<string> EnsureDeletedAsync(Guid volumeId, CancellationToken ct) =>
+        EnsureLvRemovedAsync(LvName(volumeId), ct);
+
+    /// <summary>Removes an LV of ours; one that is already gone is success.</summary>
+    private async Task<string> EnsureLvRemovedAsync(string name, CancellationToken ct)
     {
-        var name = LvName(volumeId);
         try
         {
             await lvm.RemoveAsync(options.VolumeGroup, name, ct);

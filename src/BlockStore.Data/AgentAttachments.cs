@@ -145,16 +145,7 @@ public sealed class AgentAttachments(StoreConnection store, string host)
 
     /// <summary>Records the host's iSCSI capability in its service row (read by attach requests).</summary>
     public Task ReportCapabilityAsync(bool iscsi, string? reason, CancellationToken ct = default) =>
-        store.RunAsync(async conn =>
-        {
-            await using var cmd = new NpgsqlCommand(
-                "UPDATE bs.services SET capabilities = capabilities || jsonb_build_object('iscsi', @ok, 'iscsi_reason', @why::text) " +
-                "WHERE host = @h AND service = 'volume'", conn);
-            cmd.Parameters.AddWithValue("h", host);
-            cmd.Parameters.AddWithValue("ok", iscsi);
-            cmd.Parameters.AddWithValue("why", (object?)reason ?? DBNull.Value);
-            return await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
-        }, ct);
+        HostCapabilities.ReportAsync(store, host, "iscsi", iscsi, reason, ct);
 
     /// <summary>An event about this host (no volume), e.g. leaked targets found by reconcile.</summary>
     public Task RecordHostEventAsync(Guid? volumeId, string kind, string message, CancellationToken ct = default) =>

@@ -201,16 +201,7 @@ public sealed class AgentQueue(StoreConnection store, string host)
     /// requests read it and are refused at once with SnapshotUnsupported instead of failing later.
     /// </summary>
     public Task ReportSnapshotCapabilityAsync(bool supported, string? reason, CancellationToken ct = default) =>
-        store.RunAsync(async conn =>
-        {
-            await using var cmd = new NpgsqlCommand(
-                "UPDATE bs.services SET capabilities = capabilities || jsonb_build_object('snapshots', @ok, 'snapshots_reason', @why::text) " +
-                "WHERE host = @h AND service = 'volume'", conn);
-            cmd.Parameters.AddWithValue("h", Host);
-            cmd.Parameters.AddWithValue("ok", supported);
-            cmd.Parameters.AddWithValue("why", (object?)reason ?? DBNull.Value);
-            return await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
-        }, ct);
+        HostCapabilities.ReportAsync(store, Host, "snapshots", supported, reason, ct);
 
     /// <summary>
     /// Gives a failed attempt back to the queue (issue 17): the operation is 'scheduled' again with

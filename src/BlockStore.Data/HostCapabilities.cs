@@ -1,0 +1,24 @@
+using Npgsql;
+
+namespace BlockStore.Data;
+
+/// <summary>
+/// What a volume host can do, as its agent reports it in its service row (capabilities: a flag and
+/// its reason, e.g. 'iscsi'/'iscsi_reason', 'snapshots'/'snapshots_reason'). Requests read them and
+/// refuse at once, with the host's own reason, what the host could never run.
+/// </summary>
+internal static class HostCapabilities
+{
+    public static Task ReportAsync(StoreConnection store, string host, string capability, bool available, string? reason, CancellationToken ct) =>
+        store.RunAsync(async conn =>
+        {
+            await using var cmd = new NpgsqlCommand(
+                "UPDATE bs.services SET capabilities = capabilities || jsonb_build_object(@key, @ok, @key || '_reason', @why::text) " +
+                "WHERE host = @h AND service = 'volume'", conn);
+            cmd.Parameters.AddWithValue("h", host);
+            cmd.Parameters.AddWithValue("key", capability);
+            cmd.Parameters.AddWithValue("ok", available);
+            cmd.Parameters.AddWithValue("why", (object?)reason ?? DBNull.Value);
+            return await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+        }, ct);
+}
