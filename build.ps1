@@ -13,6 +13,8 @@
     dotnet pwsh ./build.ps1 Demo           Build, Up, then a narrated tour of the cmdlets (the lab stays up)
     dotnet pwsh ./build.ps1 Bench [-Hosts 1000] [-Volumes 100000]  Build, Up, then the control-plane load benchmark
                                            with that many simulated hosts (tests/bench/Scale.Bench.ps1; writes docs/benchmarks.md)
+    dotnet pwsh ./build.ps1 Package        Build, then the module as a .nupkg (PSResourceGet) and the hosts as Debian packages
+                                           with systemd units, into out/packages/ (src/packaging/Packaging.psm1)
     dotnet pwsh ./build.ps1 Up -Ha         the lab with PostgreSQL as a Patroni cluster (primary + synchronous standby)
     dotnet pwsh ./build.ps1 Chaos [-Rounds N] [-Ha] [-WithGuest]  requests (with -WithGuest also iSCSI attaches) under
                                            injected faults, then the invariants (tests/lab/Chaos.psm1)
@@ -25,7 +27,7 @@
 [CmdletBinding()]
 param(
     [Parameter(Position = 0)]
-    [ValidateSet('Build', 'Up', 'Down', 'Test', 'Pester', 'Demo', 'Bench', 'Chaos')]
+    [ValidateSet('Build', 'Up', 'Down', 'Test', 'Pester', 'Demo', 'Bench', 'Chaos', 'Package')]
     [string] $Task = 'Build',
 
     # Up, Test: lab nodes (1-16). Bench: simulated volume hosts (default 1000).
@@ -195,6 +197,7 @@ try {
         'Pester' { Import-Module (Join-Path $Repo 'tests/pester/TestRun.psm1') -Force; exit @(Invoke-PesterTask @testRun)[-1] }
         'Demo' { Invoke-Demo }
         'Bench' { Invoke-Build; Invoke-LabUp -NodeCount 2 -Repo $Repo; & (Join-Path $Repo 'tests/bench/Scale.Bench.ps1') -Hosts $(if ($PSBoundParameters.ContainsKey('Hosts')) { $Hosts } else { 1000 }) -Volumes $Volumes }
+        'Package' { Invoke-Build; Import-Module (Join-Path $Repo 'src/packaging/Packaging.psm1') -Force; New-BlockStorePackages -Repo $Repo | ForEach-Object { Write-Host "package: $_ ($([Math]::Round((Get-Item -LiteralPath $_).Length / 1MB, 1)) MiB)" } }
         'Chaos' { Import-Module (Join-Path $Repo 'tests/lab/Chaos.psm1') -Force -DisableNameChecking; exit @(Invoke-ChaosTask -Repo $Repo -Rounds $Rounds -Ha:$Ha -WithGuest:$WithGuest -Hosts $Hosts -Build { Invoke-Build })[-1] }
     }
 }

@@ -13,10 +13,11 @@ public interface ICapacityReporter
 /// <summary>
 /// Quartz job: one heartbeat (with capacity for volume services). A failed heartbeat is logged
 /// and the next trigger tries again; the database decides up/down from the last one that landed.
+/// A heartbeat that landed, with a healthy report, also feeds systemd's watchdog (SystemdWatchdog).
 /// </summary>
 [DisallowConcurrentExecution]
 public sealed class HeartbeatJob(ServiceRegistry registry, ServiceIdentity identity, ILogger<HeartbeatJob> logger,
-    ICapacityReporter? capacity = null) : IJob
+    SystemdWatchdog watchdog, ICapacityReporter? capacity = null) : IJob
 {
     public async ValueTask Execute(IJobExecutionContext context, CancellationToken cancellationToken)
     {
@@ -25,6 +26,7 @@ public sealed class HeartbeatJob(ServiceRegistry registry, ServiceIdentity ident
             var report = capacity is null ? null : await capacity.ReportAsync(cancellationToken);
             await registry.HeartbeatAsync(identity.Host, identity.Service, report, cancellationToken);
             logger.LogTrace("Heartbeat sent{Capacity}", report is null ? "" : $": {report.FreeGiB}/{report.TotalGiB} GiB free, healthy={report.Healthy}");
+            watchdog.Alive(report, logger);
         }
         catch (Exception e)
         {

@@ -1,7 +1,9 @@
 using BlockStore.Data;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Hosting.Systemd;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Quartz;
@@ -37,6 +39,14 @@ public static class HostBuilderExtensions
             o.TimestampFormat = "HH:mm:ss.fff ";
             o.UseUtcTimestamp = true;
         });
+
+        // Under systemd (a no-op elsewhere): READY=1 once started and STOPPING=1 (Type=notify), and log
+        // lines in journald's format with their priority. After AddSimpleConsole, so its formatter wins there.
+        builder.Services.AddSystemd();
+        // The notifier outside systemd too: it stays disabled without NOTIFY_SOCKET, and the watchdog
+        // then does nothing (AddSystemd registers it only under systemd).
+        builder.Services.TryAddSingleton<ISystemdNotifier, SystemdNotifier>();
+        builder.Services.AddSingleton<SystemdWatchdog>();
 
         builder.Services.AddSingleton(levelSwitch);
         builder.Services.AddSingleton(identity);

@@ -24,6 +24,8 @@
         'LabModule.Tests.ps1'         = 400    # new: 78 s at load 38 (runs the docs example in a fresh pwsh)
         'ModuleBehaviour.Tests.ps1'   = 480    # 22 s, 53 s
         'ModuleConventions.Tests.ps1' = 300    # 8 s, 21 s
+        # new: 29 s with packages present; 127 s at load 5 packaging in BeforeAll (two self-contained publishes, dpkg-deb).
+        'Package.Tests.ps1'           = 900
         'OperationRetries.Tests.ps1'  = 600    # new: 3 + 2 attempts with 1-4 s backoff and 3 s deadlines, three agent restarts
         'NameWildcards.Tests.ps1'     = 300    # new: a few seconds (five requests, reads)
         'Reconcile.Tests.ps1'         = 300    # new: 39 s, 42 s (waits for two 10-s reconcile passes)

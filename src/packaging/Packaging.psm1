@@ -1,0 +1,141 @@
+# build.ps1 Package: the module as a .nupkg for PSResourceGet and the two hosts as Debian packages,
+# into out/packages/. Runs after Build (it packs out/BlockStore as Build laid it out) and publishes
+# the hosts again, self-contained, into out/packages/tmp/ - never into out/hosts/, which a running
+# lab uses. What the packages hold and why: docs/operations.md, "Packages and systemd".
+
+Set-StrictMode -Version 3.0
+$PSNativeCommandUseErrorActionPreference = $false
+
+$script:Debian = Join-Path $PSScriptRoot 'debian'
+
+# The two hosts: project, package name, and what the package needs besides the C library and
+# OpenSSL that .NET itself loads (self-contained: the runtime is in the package).
+$script:PackageHosts = @(
+    [ordered]@{
+        Name = 'scheduler'; Project = 'BlockStore.Scheduler'; ReadyToRun = $false
+        Depends = @('adduser')
+        Recommends = @()
+        Summary = 'BlockStore scheduler: places volume requests on volume hosts'
+    }
+    [ordered]@{
+        Name = 'agent'; Project = 'BlockStore.Agent'; ReadyToRun = $true
+        Depends = @('lvm2')
+        # iSCSI export (LIO); without targetcli the agent serves volumes and reports no 'iscsi' capability.
+        Recommends = @('targetcli-fb', 'thin-provisioning-tools')
+        Summary = 'BlockStore volume agent: LVM volumes and iSCSI exports on a storage host'
+    }
+)
+
+# Shared libraries a self-contained .NET 10 app on Debian 12 loads (the .NET runtime's own list;
+# OpenSSL for the database's TLS, libicu not at all: InvariantGlobalization).
+$script:RuntimeDepends = @('libc6 (>= 2.31)', 'libgcc-s1', 'libstdc++6', 'libssl3', 'zlib1g', 'ca-certificates')
+
+function Get-BlockStoreVersion {
+    <# The one version of the module, the assemblies and the packages: module/BlockStore.psd1's ModuleVersion. #>
+    param([Parameter(Mandatory)][string] $Repo)
+    return [string](Import-PowerShellDataFile -LiteralPath (Join-Path $Repo 'module/BlockStore.psd1')).ModuleVersion
+}
+
+function Invoke-PackageNative([string] $FilePath, [string[]] $ArgumentList) {
+    # Output to the console (a publish prints for minutes); a failure throws with the command line.
+    & $FilePath @ArgumentList | Out-Host
+    if ($LASTEXITCODE -ne 0) { throw "$FilePath $($ArgumentList -join ' ') exited $LASTEXITCODE" }
+}
+
+function New-BlockStorePackages {
+    <#
+    Writes out/packages/BlockStore.<ver>.nupkg, blockstore-scheduler_<ver>_amd64.deb and
+    blockstore-agent_<ver>_amd64.deb; returns their paths. Needs out/BlockStore (build.ps1 Build).
+    #>
+    [CmdletBinding()]
+    param([Parameter(Mandatory)][string] $Repo)
+    $version = Get-BlockStoreVersion -Repo $Repo
+    $module = Join-Path $Repo 'out/BlockStore'
+    $builtManifest = Join-Path $module 'BlockStore.psd1'
+    if (-not (Test-Path -LiteralPath $builtManifest)) { throw "out/BlockStore is missing: run build.ps1 Build first." }
+    $builtVersion = [string](Import-PowerShellDataFile -LiteralPath $builtManifest).ModuleVersion
+    if ($builtVersion -ne $version) { throw "out/BlockStore is version $builtVersion, module/BlockStore.psd1 says ${version}: run build.ps1 Build first." }
+
+    $dest = Join-Path $Repo 'out/packages'
+    $work = Join-Path $dest 'tmp'
+    Remove-Item -LiteralPath $dest -Recurse -Force -ErrorAction Ignore
+    New-Item -ItemType Directory -Force -Path $dest, $work | Out-Null
+
+    Write-Host "==> the module -> out/packages/BlockStore.$version.nupkg" -ForegroundColor Cyan
+    # Compress-PSResource (PSResourceGet, in PowerShell 7.6) packs a module folder as Publish-PSResource
+    # would, without a repository to register: the psd1's metadata becomes the nuspec.
+    Compress-PSResource -Path $module -DestinationPath $dest
+    $nupkg = Join-Path $dest "BlockStore.$version.nupkg"
+    if (-not (Test-Path -LiteralPath $nupkg)) { throw "Compress-PSResource did not write $nupkg" }
+    $packages = @($nupkg)
+
+    foreach ($h in $script:PackageHosts) {
+        $packages += New-BlockStoreHostPackage -Repo $Repo -HostSpec $h -Version $version -WorkDir $work -Destination $dest
+    }
+    Remove-Item -LiteralPath $work -Recurse -Force
+    return $packages
+}
+
+function New-BlockStoreHostPackage {
+    param([string] $Repo, [System.Collections.IDictionary] $HostSpec, [string] $Version, [string] $WorkDir, [string] $Destination)
+    $name = $HostSpec.Name
+    $package = "blockstore-$name"
+    $tree = Join-Path $WorkDir $package
+    $lib = Join-Path $tree "usr/lib/blockstore/$name"
+    Write-Host "==> publish $($HostSpec.Project) (self-contained, linux-x64) -> /usr/lib/blockstore/$name" -ForegroundColor Cyan
+    # Self-contained: Debian 12's own archive has no .NET 10 runtime package, so a package that
+    # depended on dotnet-runtime-10.0 would need Microsoft's apt repository on every server.
+    $publish = @('publish', (Join-Path $Repo "src/$($HostSpec.Project)"), '-c', 'Release', '--nologo', '-v', 'minimal',
+        '-r', 'linux-x64', '--self-contained', 'true', '-o', $lib)
+    if ($HostSpec.ReadyToRun) { $publish += '-p:PublishReadyToRun=true' }   # as in Build: the agent's start-up
+    Invoke-PackageNative dotnet $publish
+
+    $exe = Join-Path $lib $HostSpec.Project
+    if (-not (Test-Path -LiteralPath $exe)) { throw "the publish of $($HostSpec.Project) wrote no $exe" }
+    $assemblyVersion = [System.Reflection.AssemblyName]::GetAssemblyName("$exe.dll").Version.ToString(3)
+    if ($assemblyVersion -ne $Version) { throw "$($HostSpec.Project).dll is version $assemblyVersion, module/BlockStore.psd1 says $Version" }
+
+    $unitDir = Join-Path $tree 'lib/systemd/system'
+    $etc = Join-Path $tree 'etc/blockstore'
+    $control = Join-Path $tree 'DEBIAN'
+    New-Item -ItemType Directory -Force -Path $unitDir, $etc, $control | Out-Null
+    Copy-Item -LiteralPath (Join-Path $script:Debian "$package.service") -Destination $unitDir
+    Copy-Item -LiteralPath (Join-Path $script:Debian "$name.json") -Destination $etc
+
+    foreach ($maintainerScript in 'postinst', 'prerm', 'postrm') {
+        $source = Join-Path $script:Debian $maintainerScript
+        if (-not (Test-Path -LiteralPath $source)) { $source = Join-Path $script:Debian "$maintainerScript.$name" }
+        # Unix line ends whatever the checkout did; @UNIT@ in the shared scripts is this package's unit.
+        $text = (Get-Content -LiteralPath $source -Raw).Replace("`r`n", "`n").Replace('@UNIT@', "$package.service")
+        [System.IO.File]::WriteAllText((Join-Path $control $maintainerScript), $text)
+    }
+    Set-Content -LiteralPath (Join-Path $control 'conffiles') -Value "/etc/blockstore/$name.json" -NoNewline:$false
+
+    $installedKiB = [long][Math]::Ceiling(((Get-ChildItem -LiteralPath $tree -Recurse -File |
+                    Where-Object { -not $_.FullName.StartsWith($control) } | Measure-Object -Property Length -Sum).Sum) / 1024)
+    $fields = [ordered]@{
+        Package = $package; Version = $Version; Architecture = 'amd64'
+        Maintainer = 'BlockStore.Ps team <blockstore@example.invalid>'
+        'Installed-Size' = $installedKiB; Section = 'admin'; Priority = 'optional'
+        Depends = (@($script:RuntimeDepends) + @($HostSpec.Depends)) -join ', '
+    }
+    if ($HostSpec.Recommends.Count -gt 0) { $fields.Recommends = $HostSpec.Recommends -join ', ' }
+    $fields.Homepage = 'https://example.invalid/blockstore-ps'
+    $fields.Description = "$($HostSpec.Summary)`n Part of BlockStore.Ps. Self-contained: carries its own .NET runtime.`n Configure /etc/blockstore/$name.json, then: systemctl start $package"
+    $lines = foreach ($k in $fields.Keys) { "${k}: $($fields[$k])" }
+    [System.IO.File]::WriteAllText((Join-Path $control 'control'), (($lines -join "`n") + "`n"))
+
+    # Modes as installed (dpkg-deb --root-owner-group makes everything root's): directories and
+    # files readable by all, the configuration by its owner only (it will hold a password), the
+    # maintainer scripts and the host executable runnable.
+    Invoke-PackageNative chmod @('-R', 'u=rwX,go=rX', $tree)
+    Invoke-PackageNative chmod @('0600', (Join-Path $etc "$name.json"))
+    Invoke-PackageNative chmod @('0755', $exe, (Join-Path $control 'postinst'), (Join-Path $control 'prerm'), (Join-Path $control 'postrm'))
+
+    $deb = Join-Path $Destination "${package}_${Version}_amd64.deb"
+    Write-Host "==> dpkg-deb --build -> out/packages/$(Split-Path -Leaf $deb)" -ForegroundColor Cyan
+    Invoke-PackageNative dpkg-deb @('--root-owner-group', '--build', $tree, $deb)
+    return $deb
+}
+
+Export-ModuleMember -Function Get-BlockStoreVersion, New-BlockStorePackages
