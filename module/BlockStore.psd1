@@ -33,6 +33,15 @@
         'Get-BlockVolumeServiceLogLevel'
         'Set-BlockVolumeService'
         'Set-BlockVolumeServiceLogLevel'
+        'New-BlockStoreProject'
+        'Get-BlockStoreProject'
+        'Remove-BlockStoreProject'
+        'Get-BlockStoreQuota'
+        'Set-BlockStoreQuota'
+        'New-BlockVolumeType'
+        'Get-BlockVolumeType'
+        'Set-BlockVolumeType'
+        'Remove-BlockVolumeType'
     )
     FunctionsToExport    = @()
     VariablesToExport    = @()

@@ -49,6 +49,7 @@ public abstract class BlockStoreCmdlet : PSCmdlet
         ErrorKind.OperationTimeout => ErrorCategory.OperationTimeout,
         ErrorKind.ConnectionError => ErrorCategory.ConnectionError,
         ErrorKind.PermissionDenied => ErrorCategory.PermissionDenied,
+        ErrorKind.QuotaExceeded => ErrorCategory.QuotaExceeded,
         _ => ErrorCategory.NotSpecified,
     };
 

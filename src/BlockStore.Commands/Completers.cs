@@ -178,3 +178,21 @@ public sealed class LogLevelCompleter : IArgumentCompleter
         Validation.LogLevels.Where(l => l.StartsWith(wordToComplete.Trim('\'', '"'), StringComparison.OrdinalIgnoreCase))
             .Select(l => new CompletionResult(l, l, CompletionResultType.ParameterValue, l));
 }
+
+/// <summary>Completes the names of projects that are not removed.</summary>
+public sealed class ProjectNameCompleter : LiveCompleter
+{
+    protected override string CacheKey => "projects";
+
+    protected override async Task<List<string>> QueryAsync(StoreConnection store, CancellationToken ct) =>
+        (await new ProjectRequests(store).ListAsync(null, ct)).Select(p => p.Name).Take(500).ToList();
+}
+
+/// <summary>Completes volume type names.</summary>
+public sealed class VolumeTypeNameCompleter : LiveCompleter
+{
+    protected override string CacheKey => "volume-types";
+
+    protected override async Task<List<string>> QueryAsync(StoreConnection store, CancellationToken ct) =>
+        (await new VolumeTypeRequests(store).ListAsync(null, ct)).Select(t => t.Name).Take(500).ToList();
+}

@@ -35,8 +35,28 @@ public sealed class GetBlockVolumeCommand : BlockStoreCmdlet
     [ArgumentCompleter(typeof(HostNameCompleter))]
     public string[]? HostName { get; set; }
 
+    /// <summary>Only the volumes of these projects.</summary>
+    [Parameter]
+    [ArgumentCompleter(typeof(ProjectNameCompleter))]
+    public string[]? Project { get; set; }
+
+    /// <summary>Only the volumes of these volume types.</summary>
+    [Parameter]
+    [ArgumentCompleter(typeof(VolumeTypeNameCompleter))]
+    public string[]? VolumeType { get; set; }
+
     protected override void ProcessRecord()
     {
+        foreach (var project in Project ?? [])
+        {
+            Terminating(() => { TenancyValidation.ProjectName(project); return 0; });
+        }
+
+        foreach (var type in VolumeType ?? [])
+        {
+            Terminating(() => { TenancyValidation.VolumeTypeName(type); return 0; });
+        }
+
         // A malformed host name or status can match nothing: say so instead of returning an empty list.
         foreach (var host in HostName ?? [])
         {
@@ -51,7 +71,8 @@ public sealed class GetBlockVolumeCommand : BlockStoreCmdlet
 
         var statuses = Status?.Select(s => Terminating(() => Validation.VolumeStatusName(s))).ToList();
         var filter = new VolumeFilter(Name, Id, statuses, HostName, Skip: (long)Math.Min(PagingParameters.Skip, long.MaxValue),
-            First: PagingParameters.First == ulong.MaxValue ? null : (long)Math.Min(PagingParameters.First, long.MaxValue));
+            First: PagingParameters.First == ulong.MaxValue ? null : (long)Math.Min(PagingParameters.First, long.MaxValue),
+            Projects: Project, VolumeTypes: VolumeType);
         if (PagingParameters.IncludeTotalCount)
         {
             var total = Terminating(() => Run(ct => Session.Volumes.CountAsync(filter, ct)));

@@ -48,6 +48,16 @@ public sealed class NewBlockVolumeCommand : BlockStoreCmdlet
     [Parameter(ValueFromPipelineByPropertyName = true)]
     public string? Description { get; set; }
 
+    /// <summary>The project the volume belongs to and whose quota it counts in (default: the default project).</summary>
+    [Parameter(ParameterSetName = Empty, ValueFromPipelineByPropertyName = true)]
+    [ArgumentCompleter(typeof(ProjectNameCompleter))]
+    public string? Project { get; set; }
+
+    /// <summary>The volume type; its extra specs choose the host (default: the default type).</summary>
+    [Parameter(ParameterSetName = Empty, ValueFromPipelineByPropertyName = true)]
+    [ArgumentCompleter(typeof(VolumeTypeNameCompleter))]
+    public string? VolumeType { get; set; }
+
     /// <summary>Lets several initiators attach the volume at once (Cinder's multiattach).</summary>
     [Parameter(ValueFromPipelineByPropertyName = true)]
     public SwitchParameter MultiAttach { get; set; }
@@ -80,6 +90,16 @@ public sealed class NewBlockVolumeCommand : BlockStoreCmdlet
             }
 
             Validation.Description(Description);
+            if (Project is not null)
+            {
+                TenancyValidation.ProjectName(Project);
+            }
+
+            if (VolumeType is not null)
+            {
+                TenancyValidation.VolumeTypeName(VolumeType);
+            }
+
             var what = fromSnapshot ? $"{Name} ({(size is null ? "the snapshot's size" : $"{size} GiB")}, from snapshot {SnapshotId})"
                 : clone ? $"{Name} ({(size is null ? "the source's size" : $"{size} GiB")}, clone of volume {SourceVolumeId})"
                 : $"{Name} ({SizeGiB} GiB)";
@@ -92,7 +112,7 @@ public sealed class NewBlockVolumeCommand : BlockStoreCmdlet
                 ? Run(ct => Session.Volumes.CreateFromSnapshotAsync(Name, SnapshotId, size, Description, MultiAttach.IsPresent, ct))
                 : clone
                 ? Run(ct => Session.Volumes.CreateCloneAsync(Name, SourceVolumeId, size, Description, MultiAttach.IsPresent, ct))
-                : Run(ct => Session.Volumes.CreateAsync(Name, SizeGiB, AvailabilityZone, Description, MultiAttach.IsPresent, ct));
+                : Run(ct => Session.Volumes.CreateAsync(Name, SizeGiB, AvailabilityZone, Description, MultiAttach.IsPresent, Project, VolumeType, ct));
             _requested.Add(volume, Wait, write: true);
         });
     }

@@ -59,4 +59,10 @@ internal static class Session
     public static AttachmentRequests Attachments => new(Current);
 
     public static SnapshotRequests Snapshots => new(Current);
+
+    public static ProjectRequests Projects => new(Current);
+
+    public static VolumeTypeRequests VolumeTypes => new(Current);
+
+    public static QuotaRequests Quotas => new(Current);
 }

@@ -14,6 +14,7 @@ public enum ErrorKind
     OperationTimeout,
     ConnectionError,
     PermissionDenied,
+    QuotaExceeded,
 }
 
 /// <summary>
@@ -59,6 +60,17 @@ public static class ErrorIds
     public const string InvalidSnapshotStatus = "InvalidSnapshotStatus";
     public const string CloneUnsupported = "CloneUnsupported";
     public const string SnapshotNotLatest = "SnapshotNotLatest";
+    public const string QuotaExceeded = "QuotaExceeded";
+    public const string InvalidProjectName = "InvalidProjectName";
+    public const string ProjectNotFound = "ProjectNotFound";
+    public const string ProjectNameInUse = "ProjectNameInUse";
+    public const string ProjectNotEmpty = "ProjectNotEmpty";
+    public const string InvalidQuotaLimit = "InvalidQuotaLimit";
+    public const string InvalidVolumeTypeName = "InvalidVolumeTypeName";
+    public const string VolumeTypeNotFound = "VolumeTypeNotFound";
+    public const string VolumeTypeNameInUse = "VolumeTypeNameInUse";
+    public const string VolumeTypeInUse = "VolumeTypeInUse";
+    public const string InvalidExtraSpec = "InvalidExtraSpec";
 }
 
 /// <summary>A failure the user can act on, carrying its stable ErrorId.</summary>

@@ -22,7 +22,58 @@ public sealed class BlockVolume
     public Guid? SnapshotId { get; set; }
     /// <summary>The volume this one is a clone of (New-BlockVolume -SourceVolumeId), else null.</summary>
     public Guid? SourceVolumeId { get; set; }
+    /// <summary>The project the volume belongs to (its quota is charged).</summary>
+    public string Project { get; set; } = "";
+    /// <summary>The volume type it was made with (its extra specs chose the host).</summary>
+    public string VolumeType { get; set; } = "";
     public override string ToString() => Name;
+}
+
+/// <summary>A project: the owner of volumes (and through them snapshots, attachments and events), held to its quotas.</summary>
+public sealed class BlockStoreProject
+{
+    public string Name { get; set; } = "";
+    public string? Description { get; set; }
+    /// <summary>Volumes of the project that are not deleted.</summary>
+    public long Volumes { get; set; }
+    /// <summary>GiB of those volumes and of their snapshots.</summary>
+    public long Gigabytes { get; set; }
+    public DateTime CreatedAt { get; set; }
+    public string CreatedBy { get; set; } = "";
+    public override string ToString() => Name;
+}
+
+/// <summary>A volume type: a name users ask for, and the extra specs the scheduler matches against hosts.</summary>
+public sealed class BlockVolumeType
+{
+    public string Name { get; set; } = "";
+    public string? Description { get; set; }
+    public IReadOnlyDictionary<string, string> ExtraSpecs { get; set; } = new Dictionary<string, string>();
+    /// <summary>The type of volumes requested without -VolumeType.</summary>
+    public bool IsDefault { get; set; }
+    public DateTime CreatedAt { get; set; }
+    public DateTime UpdatedAt { get; set; }
+    public override string ToString() => Name;
+}
+
+/// <summary>
+/// One quota line: a project's limit for a resource, over all volume types (VolumeType null) or
+/// for one type, where the limit comes from, and (Get-BlockStoreQuota -Usage) what is in use.
+/// </summary>
+public sealed class BlockStoreQuota
+{
+    public string Project { get; set; } = "";
+    public string? VolumeType { get; set; }
+    /// <summary>volumes, gigabytes or snapshots.</summary>
+    public string Resource { get; set; } = "";
+    /// <summary>-1: no limit.</summary>
+    public long Limit { get; set; }
+    /// <summary>project (its own limit) or default (the default for every project without one).</summary>
+    public string Source { get; set; } = "";
+    /// <summary>With -Usage: what the project uses now; else null.</summary>
+    public long? InUse { get; set; }
+    /// <summary>With -Usage: what is left under the limit (null: no limit).</summary>
+    public long? Free { get; set; }
 }
 
 /// <summary>

@@ -178,8 +178,25 @@ public sealed class StoreConnection
                 // another host's row): one clear error instead of a driver exception.
                 throw PermissionDenied(e);
             }
+            catch (PostgresException e) when (RefusedByDatabase(e) is { } refused)
+            {
+                throw refused;
+            }
         }
     }
+
+    /// <summary>
+    /// The database's own refusals, raised by its triggers with BlockStore's SQLSTATEs (issue 13:
+    /// quotas and projects are enforced there, for every client): the message is the database's,
+    /// written for the user; the transaction was rolled back, so nothing was written.
+    /// </summary>
+    internal static BlockStoreException? RefusedByDatabase(PostgresException e) => e.SqlState switch
+    {
+        "BSQ01" => new BlockStoreException(ErrorIds.QuotaExceeded, ErrorKind.QuotaExceeded, e.MessageText, e.Detail, e),
+        "BSP01" => new BlockStoreException(ErrorIds.ProjectNotFound, ErrorKind.ObjectNotFound,
+            e.MessageText + " Create it with New-BlockStoreProject, or see Get-BlockStoreProject. Nothing was requested.", e.Detail, e),
+        _ => null,
+    };
 
     /// <summary>
     /// The server ended this connection while it sat in the pool (shutdown, crash, demotion in a

@@ -13,7 +13,9 @@ public sealed record VolumeFilter(
     bool IncludeDeleted = false,
     // Paging (Get-BlockVolume -Skip/-First), done by the database: OFFSET and LIMIT in creation order.
     long Skip = 0,
-    long? First = null);
+    long? First = null,
+    IReadOnlyList<string>? Projects = null,
+    IReadOnlyList<string>? VolumeTypes = null);
 
 /// <summary>
 /// What the cmdlets ask of the database: validate, write a request (volume row + operation row +
@@ -22,15 +24,34 @@ public sealed record VolumeFilter(
 public sealed class VolumeRequests(StoreConnection store)
 {
     private const string VolumeColumns =
-        "v.id, v.name, v.size_gib, v.status, v.host, v.zone, v.description, v.status_reason, v.created_at, v.updated_at, v.multiattach, v.source_snapshot_id, v.source_volume_id";
+        "v.id, v.name, v.size_gib, v.status, v.host, v.zone, v.description, v.status_reason, v.created_at, v.updated_at, v.multiattach, v.source_snapshot_id, v.source_volume_id, v.project, v.volume_type";
 
     public Task<BlockVolume> CreateAsync(string name, int sizeGiB, string? zone, string? description, CancellationToken ct = default) =>
         CreateAsync(name, sizeGiB, zone, description, multiAttach: false, ct);
 
     /// <summary>Requests a volume; <paramref name="multiAttach"/> lets several initiators attach it at once.</summary>
-    public Task<BlockVolume> CreateAsync(string name, int sizeGiB, string? zone, string? description, bool multiAttach, CancellationToken ct = default)
+    public Task<BlockVolume> CreateAsync(string name, int sizeGiB, string? zone, string? description, bool multiAttach, CancellationToken ct = default) =>
+        CreateAsync(name, sizeGiB, zone, description, multiAttach, project: null, volumeType: null, ct);
+
+    /// <summary>
+    /// Requests a volume in <paramref name="project"/> (null: the default project) of
+    /// <paramref name="volumeType"/> (null: the default type). The database checks the project's
+    /// quotas in the same statement (QuotaExceeded, nothing written).
+    /// </summary>
+    public Task<BlockVolume> CreateAsync(string name, int sizeGiB, string? zone, string? description, bool multiAttach,
+        string? project, string? volumeType, CancellationToken ct = default)
     {
         Validation.VolumeName(name);
+        if (project is not null)
+        {
+            TenancyValidation.ProjectName(project);
+        }
+
+        if (volumeType is not null)
+        {
+            TenancyValidation.VolumeTypeName(volumeType);
+        }
+
         Validation.VolumeSize(sizeGiB);
         if (zone is not null)
         {
@@ -46,9 +67,9 @@ public sealed class VolumeRequests(StoreConnection store)
         {
             await using var cmd = new NpgsqlCommand(
                 "WITH ok AS (" + ServiceRegistry.SchedulerAvailableSql + " AS available), " +
-                "v AS (INSERT INTO bs.volumes (id, name, description, size_gib, status, zone, multiattach) " +
+                "v AS (INSERT INTO bs.volumes (id, name, description, size_gib, status, zone, multiattach, project, volume_type) " +
                 // No zone asked for: the operator's default zone, if one is set (empty means any).
-                "  SELECT @id, @n, @d, @s, 'creating', coalesce(@z, nullif((SELECT value FROM bs.settings WHERE key = 'default_availability_zone'), '')), @m " +
+                "  SELECT @id, @n, @d, @s, 'creating', coalesce(@z, nullif((SELECT value FROM bs.settings WHERE key = 'default_availability_zone'), '')), @m, @p, @t " +
                 "  FROM ok WHERE ok.available RETURNING *), " +
                 "o AS (INSERT INTO bs.operations (volume_id, kind, stage) SELECT v.id, 'create', 'pending' FROM v RETURNING id), " +
                 "e AS (INSERT INTO bs.events (volume_id, host, service, kind, message) SELECT v.id, NULL, NULL, 'requested', @msg FROM v), " +
@@ -56,6 +77,8 @@ public sealed class VolumeRequests(StoreConnection store)
                 $"SELECT {VolumeColumns} FROM v, (SELECT count(*) FROM n) notified", conn);
             cmd.Parameters.AddWithValue("id", Guid.CreateVersion7());
             cmd.Parameters.AddWithValue("m", multiAttach);
+            cmd.Parameters.AddWithValue("p", NpgsqlTypes.NpgsqlDbType.Text, (object?)project ?? DBNull.Value);
+            cmd.Parameters.AddWithValue("t", NpgsqlTypes.NpgsqlDbType.Text, (object?)volumeType ?? DBNull.Value);
             cmd.Parameters.AddWithValue("n", name);
             cmd.Parameters.AddWithValue("d", (object?)description ?? DBNull.Value);
             cmd.Parameters.AddWithValue("s", sizeGiB);
@@ -73,6 +96,10 @@ public sealed class VolumeRequests(StoreConnection store)
             {
                 throw new BlockStoreException(ErrorIds.VolumeNameInUse, ErrorKind.ResourceExists,
                     $"A volume named '{name}' already exists. Names are unique among volumes that are not deleted.", name);
+            }
+            catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.ForeignKeyViolation && e.ConstraintName == "volumes_volume_type_fkey")
+            {
+                throw VolumeTypeRequests.NotFound(volumeType);
             }
         }, ct);
     }
@@ -196,8 +223,11 @@ public sealed class VolumeRequests(StoreConnection store)
         try
         {
             await using var cmd = new NpgsqlCommand(
-                "INSERT INTO bs.volumes (id, name, description, size_gib, status, host, zone, multiattach, source_snapshot_id, source_volume_id) " +
-                "SELECT @id, @n, @d, @s, 'creating', @h, s.zone, @m, @snap, @vol FROM bs.services s WHERE s.host = @h AND s.service = 'volume'; " +
+                "INSERT INTO bs.volumes (id, name, description, size_gib, status, host, zone, multiattach, source_snapshot_id, source_volume_id, project, volume_type) " +
+                "SELECT @id, @n, @d, @s, 'creating', @h, s.zone, @m, @snap, @vol, src.project, src.volume_type " +
+                // A volume made from a snapshot or a clone belongs to its source's project and type.
+                "FROM bs.services s, bs.volumes src WHERE s.host = @h AND s.service = 'volume' " +
+                "  AND src.id = coalesce(@vol, (SELECT sn.volume_id FROM bs.snapshots sn WHERE sn.id = @snap)); " +
                 "INSERT INTO bs.operations (volume_id, kind, stage, host, source_snapshot_id, source_volume_id) VALUES (@id, 'create', 'scheduled', @h, @snap, @vol)", conn, tx);
             cmd.Parameters.AddWithValue("id", id);
             cmd.Parameters.AddWithValue("n", name);
@@ -484,6 +514,18 @@ public sealed class VolumeRequests(StoreConnection store)
             cmd.Parameters.AddWithValue("hosts", filter.Hosts.ToArray());
         }
 
+        if (filter.Projects is { Count: > 0 })
+        {
+            where.Add("v.project = ANY(@projects)");
+            cmd.Parameters.AddWithValue("projects", filter.Projects.ToArray());
+        }
+
+        if (filter.VolumeTypes is { Count: > 0 })
+        {
+            where.Add("v.volume_type = ANY(@types)");
+            cmd.Parameters.AddWithValue("types", filter.VolumeTypes.ToArray());
+        }
+
         var whereSql = where.Count > 0 ? " WHERE " + string.Join(" AND ", where) : "";
         if (count)
         {
@@ -595,5 +637,7 @@ public sealed class VolumeRequests(StoreConnection store)
         MultiAttach = r.GetBoolean(10),
         SnapshotId = r.GuidOrNull(11),
         SourceVolumeId = r.GuidOrNull(12),
+        Project = r.GetString(13),
+        VolumeType = r.GetString(14),
     };
 }
