@@ -84,6 +84,7 @@ public sealed class AgentWorker(
                 // Said at every start, so a host whose LVM changed (device-mapper now there) is asked accordingly.
                 var (snapshots, why) = backend.SnapshotSupport();
                 await queue.ReportSnapshotCapabilityAsync(snapshots, why, ct);
+                await queue.ReportDeclaredCapabilitiesAsync(DeclaredCapabilities(), ct);
                 if (!snapshots)
                 {
                     logger.LogInformation("Snapshots unavailable on this host: {Reason}", why);
@@ -97,6 +98,23 @@ public sealed class AgentWorker(
                 await Task.Delay(TimeSpan.FromSeconds(1), ct);
             }
         }
+    }
+
+    /// <summary>
+    /// The configuration's capabilities for volume types; volume_backend_name defaults to "LVM", as
+    /// Cinder's LVM driver reports it. A declared key the agent measures itself is ignored, with a warning.
+    /// </summary>
+    private Dictionary<string, string> DeclaredCapabilities()
+    {
+        var declared = new Dictionary<string, string>(options.Value.Capabilities, StringComparer.Ordinal);
+        declared.TryAdd("volume_backend_name", "LVM");
+        foreach (var key in declared.Keys.Where(ExtraSpecMatcher.MeasuredCapabilities.Contains).ToList())
+        {
+            logger.LogWarning("Agent:Capabilities:{Key} is ignored: the agent measures {Key} itself", key, key);
+            declared.Remove(key);
+        }
+
+        return declared;
     }
 
     /// <summary>One reconcile pass at start; a failure is logged and does not stop the agent.</summary>

@@ -42,10 +42,34 @@ public sealed record HostCandidate
 
     public int ReservedPercentage { get; init; }
     public decimal MaxOverSubscriptionRatio { get; init; } = 20m;
+
+    /// <summary>
+    /// What the agent reports it can do (service row capabilities: iscsi, snapshots,
+    /// volume_backend_name, and what its configuration declares), matched against volume types'
+    /// extra specs. backend_type and availability_zone come from the fields above.
+    /// </summary>
+    public IReadOnlyDictionary<string, string> Capabilities { get; init; } = new Dictionary<string, string>();
+
+    /// <summary>The capabilities as a volume type's extra specs see them: the report plus backend_type and availability_zone.</summary>
+    public IReadOnlyDictionary<string, string> MatchableCapabilities()
+    {
+        var all = new Dictionary<string, string>(Capabilities, StringComparer.Ordinal)
+        {
+            ["backend_type"] = BackendType,
+            ["availability_zone"] = Zone,
+        };
+        return all;
+    }
 }
 
-/// <summary>One volume to place: its size and the zone it asks for (null: any).</summary>
-public sealed record PlacementRequest(int SizeGiB, string? Zone);
+/// <summary>
+/// One volume to place: its size, the zone it asks for (null: any), and its volume type's name and
+/// extra specs (null or empty: any host).
+/// </summary>
+public sealed record PlacementRequest(int SizeGiB, string? Zone, IReadOnlyDictionary<string, string>? ExtraSpecs = null, string? VolumeType = null)
+{
+    public bool HasExtraSpecs => ExtraSpecs is { Count: > 0 };
+}
 
 /// <summary>The decisions for a batch, in request order, and the hosts with the space the batch took.</summary>
 public sealed record BatchPlacement(IReadOnlyList<PlacementResult> Results, IReadOnlyDictionary<string, HostCandidate> Hosts);
@@ -58,14 +82,14 @@ public sealed record PlacementResult(string? Host, IReadOnlyList<HostRejection> 
     public bool Placed => Host is not null;
 
     /// <summary>A reason a user can act on: which hosts were considered and why each was rejected.</summary>
-    public string Explain(int sizeGiB, string? zone)
+    public string Explain(int sizeGiB, string? zone, string? volumeType = null)
     {
         if (Placed)
         {
             return $"placed on {Host}";
         }
 
-        var wanted = zone is null ? $"{sizeGiB} GiB" : $"{sizeGiB} GiB in zone {zone}";
+        var wanted = (zone is null ? $"{sizeGiB} GiB" : $"{sizeGiB} GiB in zone {zone}") + (volumeType is null ? "" : $" of volume type {volumeType}");
         if (Rejections.Count == 0)
         {
             return $"No volume host can take {wanted}: no volume host is registered. Start a volume agent (see Get-BlockVolumeService).";
@@ -84,15 +108,20 @@ public sealed record PlacementResult(string? Host, IReadOnlyList<HostRejection> 
 /// </summary>
 public static class PlacementPolicy
 {
-    public static PlacementResult Place(int sizeGiB, string? zone, IEnumerable<HostCandidate> hosts)
+    public static PlacementResult Place(int sizeGiB, string? zone, IEnumerable<HostCandidate> hosts) =>
+        Place(new PlacementRequest(sizeGiB, zone), hosts);
+
+    /// <summary>Places one request: filter every host (state, zone, extra specs, capacity), then weigh.</summary>
+    public static PlacementResult Place(PlacementRequest request, IEnumerable<HostCandidate> hosts)
     {
+        var (sizeGiB, zone) = (request.SizeGiB, request.Zone);
         var rejections = new List<HostRejection>();
         HostCandidate? best = null;
         decimal bestFree = decimal.MinValue;
 
         foreach (var host in hosts.OrderBy(h => h.Host, StringComparer.Ordinal))
         {
-            var reason = RejectionReason(host, sizeGiB, zone);
+            var reason = RejectionReason(host, sizeGiB, zone, request.ExtraSpecs);
             if (reason is not null)
             {
                 rejections.Add(new HostRejection(host.Host, reason));
@@ -146,25 +175,54 @@ public static class PlacementPolicy
         var results = new List<PlacementResult>(requests.Count);
         foreach (var request in requests)
         {
+            if (request.HasExtraSpecs)
+            {
+                // A volume type with extra specs filters hosts by what they report: the full filter
+                // over every host (as it stands after the placements before it), then the same weigher.
+                var typed = Place(request, current.Values);
+                if (typed.Placed)
+                {
+                    Take(typed.Host!, request.SizeGiB);
+                }
+
+                results.Add(typed);
+                continue;
+            }
+
             var eligible = request.Zone is null ? anyZone : byZone.GetValueOrDefault(request.Zone);
             if (eligible is not { Count: > 0 } || eligible.Min.Free < request.SizeGiB)
             {
-                results.Add(Place(request.SizeGiB, request.Zone, current.Values));
+                var fallback = Place(request, current.Values);
+                if (fallback.Placed)
+                {
+                    Take(fallback.Host!, request.SizeGiB);
+                }
+
+                results.Add(fallback);
                 continue;
             }
 
             var (free, name) = eligible.Min;
-            var before = current[name];
-            var after = before with { ProvisionedGiB = before.ProvisionedGiB + request.SizeGiB };
-            current[name] = after;
-            anyZone.Remove((free, name));
-            anyZone.Add((VirtualFreeGiB(after), name));
-            byZone[before.Zone].Remove((free, name));
-            byZone[before.Zone].Add((VirtualFreeGiB(after), name));
+            Take(name, request.SizeGiB);
             results.Add(new PlacementResult(name, [], free));
         }
 
         return new BatchPlacement(results, current);
+
+        // The host takes the volume: its provisioned space grows, and its place in the weigher's order moves.
+        void Take(string name, int sizeGiB)
+        {
+            var before = current[name];
+            var after = before with { ProvisionedGiB = before.ProvisionedGiB + sizeGiB };
+            current[name] = after;
+            var key = (VirtualFreeGiB(before), name);
+            if (anyZone.Remove(key))
+            {
+                anyZone.Add((VirtualFreeGiB(after), name));
+                byZone[before.Zone].Remove(key);
+                byZone[before.Zone].Add((VirtualFreeGiB(after), name));
+            }
+        }
     }
 
     // The weigher's order: most free first, ties by host name (as Place breaks them).
@@ -172,7 +230,7 @@ public static class PlacementPolicy
         (x, y) => x.Free != y.Free ? y.Free.CompareTo(x.Free) : string.CompareOrdinal(x.Host, y.Host));
 
     /// <summary>Returns why a host cannot take the volume, or null if it can.</summary>
-    public static string? RejectionReason(HostCandidate host, int sizeGiB, string? zone)
+    public static string? RejectionReason(HostCandidate host, int sizeGiB, string? zone, IReadOnlyDictionary<string, string>? extraSpecs = null)
     {
         if (StateRejection(host) is { } state)
         {
@@ -182,6 +240,11 @@ public static class PlacementPolicy
         if (zone is not null && !string.Equals(zone, host.Zone, StringComparison.Ordinal))
         {
             return $"in zone {host.Zone}, not {zone}";
+        }
+
+        if (ExtraSpecMatcher.Mismatch(extraSpecs, host.MatchableCapabilities()) is { } mismatch)
+        {
+            return mismatch;
         }
 
         return CapacityRejection(host, sizeGiB);

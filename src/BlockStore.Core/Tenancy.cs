@@ -124,6 +124,13 @@ public static partial class TenancyValidation
 /// </summary>
 public static class ExtraSpecMatcher
 {
+    /// <summary>
+    /// What an agent measures itself (and the bookkeeping key 'declared'): never taken from its
+    /// configuration, so a host cannot claim to be thin or to export iSCSI when it does not.
+    /// </summary>
+    public static readonly IReadOnlySet<string> MeasuredCapabilities = new HashSet<string>(StringComparer.Ordinal)
+        { "backend_type", "availability_zone", "iscsi", "snapshots", "declared" };
+
     /// <summary>The capability a key asks about, or null when the key is not for the scheduler.</summary>
     public static string? CapabilityName(string key)
     {
@@ -145,7 +152,7 @@ public static class ExtraSpecMatcher
         }
 
         var failed = new List<string>();
-        foreach (var (key, wanted) in specs)
+        foreach (var (key, wanted) in specs.OrderBy(kv => kv.Key, StringComparer.Ordinal))
         {
             if (CapabilityName(key) is not { } name)
             {

@@ -204,6 +204,13 @@ public sealed class AgentQueue(StoreConnection store, string host)
         HostCapabilities.ReportAsync(store, Host, "snapshots", supported, reason, ct);
 
     /// <summary>
+    /// Records the capabilities the host's configuration declares (volume_backend_name, ...), for
+    /// volume types' extra specs. Keys the agent measures itself are not overwritten.
+    /// </summary>
+    public Task ReportDeclaredCapabilitiesAsync(IReadOnlyDictionary<string, string> declared, CancellationToken ct = default) =>
+        HostCapabilities.ReportDeclaredAsync(store, Host, declared, ct);
+
+    /// <summary>
     /// Gives a failed attempt back to the queue (issue 17): the operation is 'scheduled' again with
     /// its error and the time of its next attempt, unclaimed, and the attempt is an event the user
     /// sees (Get-BlockVolumeEvent). False when this worker no longer holds the lease.

@@ -1,3 +1,4 @@
+using BlockStore.Core;
 using Npgsql;
 
 namespace BlockStore.Data;
@@ -19,6 +20,25 @@ internal static class HostCapabilities
             cmd.Parameters.AddWithValue("key", capability);
             cmd.Parameters.AddWithValue("ok", available);
             cmd.Parameters.AddWithValue("why", (object?)reason ?? DBNull.Value);
+            return await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+        }, ct);
+
+    /// <summary>
+    /// Replaces the declared capabilities of a host (volume_backend_name and whatever its
+    /// configuration names): the keys declared last time and no longer declared are dropped, the
+    /// measured ones (ExtraSpecMatcher.MeasuredCapabilities) are kept as measured.
+    /// </summary>
+    public static Task ReportDeclaredAsync(StoreConnection store, string host, IReadOnlyDictionary<string, string> declared, CancellationToken ct) =>
+        store.RunAsync(async conn =>
+        {
+            var kept = declared.Where(kv => !ExtraSpecMatcher.MeasuredCapabilities.Contains(kv.Key) && !kv.Key.EndsWith("_reason", StringComparison.Ordinal))
+                .ToDictionary(kv => kv.Key, kv => kv.Value);
+            await using var cmd = new NpgsqlCommand(
+                "UPDATE bs.services SET capabilities = (capabilities - coalesce(ARRAY(SELECT jsonb_array_elements_text(capabilities -> 'declared')), '{}')) " +
+                "  || @declared || jsonb_build_object('declared', (SELECT coalesce(jsonb_agg(k), '[]'::jsonb) FROM jsonb_object_keys(@declared) k)) " +
+                "WHERE host = @h AND service = 'volume'", conn);
+            cmd.Parameters.AddWithValue("h", host);
+            cmd.Parameters.AddWithValue("declared", NpgsqlTypes.NpgsqlDbType.Jsonb, System.Text.Json.JsonSerializer.Serialize(kept));
             return await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
         }, ct);
 }

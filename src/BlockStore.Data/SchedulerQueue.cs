@@ -25,7 +25,7 @@ public sealed class SchedulerQueue(StoreConnection store)
     private const string CandidateSelect =
         "SELECT s.host, s.zone, s.disabled, s.disabled_reason, s.frozen, s.healthy, s.health_reason, " +
         "  coalesce(s.backend_type, 'thick'), coalesce(s.total_gib, 0), coalesce(s.free_gib, 0), s.reserved_percentage, s.max_over_subscription_ratio, " +
-        "  " + ServiceSql.Up + " AS up, s.allocated_gib, coalesce(l.provisioned_gib, 0) " +
+        "  " + ServiceSql.Up + " AS up, s.allocated_gib, coalesce(l.provisioned_gib, 0), s.capabilities::text " +
         "FROM bs.services s LEFT JOIN bs.capacity_ledger l ON l.host = s.host WHERE s.service = 'volume'";
 
     public Task<bool> IsEnabledAsync(string schedulerHost, CancellationToken ct = default) =>
@@ -73,14 +73,16 @@ public sealed class SchedulerQueue(StoreConnection store)
         // this batch see a disable that committed first: once Disable-BlockVolumeService
         // returns, this scheduler places nothing more, even in the middle of draining a backlog.
         // The claim is the next statement of the same round trip and re-checks the flag.
-        var work = new List<(long OpId, Guid VolumeId, int Size, string? Zone)>();
+        var work = new List<(long OpId, Guid VolumeId, int Size, string? Zone, string? Type, IReadOnlyDictionary<string, string>? Specs)>();
         await using (var batch = new NpgsqlBatch(conn, tx))
         {
             var enabled = new NpgsqlBatchCommand(
                 "SELECT NOT disabled FROM bs.services WHERE host = @h AND service = 'scheduler' FOR SHARE");
             enabled.Parameters.AddWithValue("h", schedulerHost);
             var claim = new NpgsqlBatchCommand(
-                "SELECT o.id, o.volume_id, v.size_gib, v.zone FROM bs.operations o JOIN bs.volumes v ON v.id = o.volume_id " +
+                // The volume type's extra specs (none for a type without them: the fast path).
+                "SELECT o.id, o.volume_id, v.size_gib, v.zone, v.volume_type, nullif(t.extra_specs, '{}'::jsonb)::text " +
+                "FROM bs.operations o JOIN bs.volumes v ON v.id = o.volume_id LEFT JOIN bs.volume_types t ON t.name = v.volume_type " +
                 "WHERE o.stage = 'pending' " +
                 "  AND EXISTS (SELECT 1 FROM bs.services s WHERE s.host = @h AND s.service = 'scheduler' AND NOT s.disabled) " +
                 "ORDER BY o.id LIMIT @n FOR UPDATE OF o SKIP LOCKED");
@@ -92,7 +94,8 @@ public sealed class SchedulerQueue(StoreConnection store)
             await r.NextResultAsync(ct).ConfigureAwait(false);
             while (await r.ReadAsync(ct).ConfigureAwait(false))
             {
-                work.Add((r.GetInt64(0), r.GetGuid(1), r.GetInt32(2), r.IsDBNull(3) ? null : r.GetString(3)));
+                var specs = r.IsDBNull(5) ? null : VolumeTypeRequests.ParseSpecs(r.GetString(5));
+                work.Add((r.GetInt64(0), r.GetGuid(1), r.GetInt32(2), r.IsDBNull(3) ? null : r.GetString(3), specs is null ? null : r.GetString(4), specs));
             }
         }
 
@@ -102,7 +105,7 @@ public sealed class SchedulerQueue(StoreConnection store)
             return (outcomes, 0);
         }
 
-        var requests = work.Select(w => new PlacementRequest(w.Size, w.Zone)).ToList();
+        var requests = work.Select(w => new PlacementRequest(w.Size, w.Zone, w.Specs, w.Type)).ToList();
         var (plan, onlyLocked) = await PlanAndLockAsync(conn, tx, requests, ct).ConfigureAwait(false);
 
         var placed = new List<(long OpId, Guid VolumeId, string Host, string Zone, string Message)>();
@@ -110,7 +113,7 @@ public sealed class SchedulerQueue(StoreConnection store)
         var deferred = 0;
         for (var i = 0; i < work.Count; i++)
         {
-            var (opId, volumeId, size, zone) = work[i];
+            var (opId, volumeId, size, zone, type, _) = work[i];
             var result = plan.Results[i];
             if (result.Placed)
             {
@@ -125,7 +128,7 @@ public sealed class SchedulerQueue(StoreConnection store)
             }
             else
             {
-                var reason = result.Explain(size, zone);
+                var reason = result.Explain(size, zone, type);
                 failed.Add((opId, volumeId, reason));
                 outcomes.Add(new PlacementOutcome(opId, volumeId, null, reason));
             }
@@ -261,7 +264,41 @@ public sealed class SchedulerQueue(StoreConnection store)
         Up = r.GetBoolean(12),
         ReportedAllocatedGiB = r.IsDBNull(13) ? null : r.GetDecimal(13),
         ProvisionedGiB = r.GetInt64(14),
+        Capabilities = ReportedCapabilities(r.GetString(15)),
     };
+
+    /// <summary>
+    /// The capabilities an agent reported (bs.services.capabilities), as strings a volume type's
+    /// extra specs compare with: flags as true/false; the reasons beside them ('iscsi_reason') are
+    /// for people, not for matching.
+    /// </summary>
+    internal static IReadOnlyDictionary<string, string> ReportedCapabilities(string json)
+    {
+        var result = new Dictionary<string, string>(StringComparer.Ordinal);
+        using var doc = System.Text.Json.JsonDocument.Parse(json);
+        foreach (var p in doc.RootElement.EnumerateObject())
+        {
+            if (p.Name.EndsWith("_reason", StringComparison.Ordinal))
+            {
+                continue;
+            }
+
+            var value = p.Value.ValueKind switch
+            {
+                System.Text.Json.JsonValueKind.True => "true",
+                System.Text.Json.JsonValueKind.False => "false",
+                System.Text.Json.JsonValueKind.String => p.Value.GetString(),
+                System.Text.Json.JsonValueKind.Number => p.Value.GetRawText(),
+                _ => null,
+            };
+            if (value is not null)
+            {
+                result[p.Name] = value;
+            }
+        }
+
+        return result;
+    }
 
     /// <summary>
     /// Writes the batch's decisions with set-based statements in one round trip: placed operations
