@@ -13,7 +13,6 @@ public sealed class GetBlockStoreProjectCommand : BlockStoreCmdlet
 {
     [Parameter(Position = 0, ValueFromPipelineByPropertyName = true)]
     [SupportsWildcards]
-    [Alias("Project")]
     [ArgumentCompleter(typeof(ProjectNameCompleter))]
     public string[]? Name { get; set; }
 

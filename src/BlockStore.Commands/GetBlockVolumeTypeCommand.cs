@@ -13,7 +13,6 @@ public sealed class GetBlockVolumeTypeCommand : BlockStoreCmdlet
 {
     [Parameter(Position = 0, ValueFromPipelineByPropertyName = true)]
     [SupportsWildcards]
-    [Alias("VolumeType")]
     [ArgumentCompleter(typeof(VolumeTypeNameCompleter))]
     public string[]? Name { get; set; }
 

@@ -24,8 +24,8 @@ public sealed class BlockVolume
     public Guid? SourceVolumeId { get; set; }
     /// <summary>The project the volume belongs to (its quota is charged).</summary>
     public string Project { get; set; } = "";
-    /// <summary>The volume type it was made with (its extra specs chose the host).</summary>
-    public string VolumeType { get; set; } = "";
+    /// <summary>The volume type it was made with (its extra specs chose the host); null for a deleted volume whose type was removed since.</summary>
+    public string? VolumeType { get; set; }
     public override string ToString() => Name;
 }
 

@@ -638,6 +638,6 @@ public sealed class VolumeRequests(StoreConnection store)
         SnapshotId = r.GuidOrNull(11),
         SourceVolumeId = r.GuidOrNull(12),
         Project = r.GetString(13),
-        VolumeType = r.GetString(14),
+        VolumeType = r.StringOrNull(14),
     };
 }

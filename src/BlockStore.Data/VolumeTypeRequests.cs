@@ -100,7 +100,11 @@ public sealed class VolumeTypeRequests(StoreConnection store)
         }, ct);
     }
 
-    /// <summary>Removes a type that no volume uses (deleted ones aside) and that is not the default.</summary>
+    /// <summary>
+    /// Removes a type that no volume uses (deleted ones aside) and that is not the default. The
+    /// type's row is locked first: a request naming it waits (its foreign key check) and then finds
+    /// it gone (VolumeTypeNotFound), or committed first and is counted here.
+    /// </summary>
     public Task<BlockVolumeType> RemoveAsync(string name, CancellationToken ct = default)
     {
         TenancyValidation.VolumeTypeName(name);
@@ -125,16 +129,14 @@ public sealed class VolumeTypeRequests(StoreConnection store)
                 }
             }
 
-            // Deleted volumes keep their history: the type's row goes only when none names it.
+            // Deleted volumes let go of the type (their events still tell what they were), so the
+            // name can be used again; per-type quota limits go with the type (ON DELETE CASCADE).
             await using (var cmd = new NpgsqlCommand(
-                "DELETE FROM bs.volume_types t WHERE t.name = @n AND NOT EXISTS (SELECT 1 FROM bs.volumes v WHERE v.volume_type = @n)", conn, tx))
+                "UPDATE bs.volumes SET volume_type = NULL WHERE volume_type = @n AND status = 'deleted'; " +
+                "DELETE FROM bs.volume_types WHERE name = @n", conn, tx))
             {
                 cmd.Parameters.AddWithValue("n", name);
-                if (await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false) == 0)
-                {
-                    throw new BlockStoreException(ErrorIds.VolumeTypeInUse, ErrorKind.InvalidOperation,
-                        $"Volume type '{name}' is named by deleted volumes' history; it stays. Nothing was removed.", type);
-                }
+                await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
             }
 
             await tx.CommitAsync(ct).ConfigureAwait(false);

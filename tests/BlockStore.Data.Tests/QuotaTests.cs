@@ -195,8 +195,10 @@ public sealed class QuotaTests(TestDatabase db) : IClassFixture<TestDatabase>
         Assert.Empty(await Projects.ListAsync(["team-a"]));
         Assert.Equal(ErrorIds.ProjectNotFound, (await RefusedAsync(() => CreateAsync("w", 1))).ErrorId);
         Assert.Equal(ErrorIds.ProjectNameInUse, (await RefusedAsync(() => Projects.CreateAsync("team-a", null))).ErrorId);
-        // The deleted volume's history still names its type: the type stays (refused with the reason).
-        Assert.Equal(ErrorIds.VolumeTypeInUse, (await RefusedAsync(() => Types.RemoveAsync("gold"))).ErrorId);
+        // Only a deleted volume names the type now: it lets go, the type goes and its name is free again.
+        Assert.Equal("gold", (await Types.RemoveAsync("gold")).Name);
+        Assert.Null((await db.Volumes.GetAsync(v.Id))!.VolumeType);
+        await Types.CreateAsync("gold", "again", new Dictionary<string, string>(), makeDefault: false);
     }
 
     [Fact]

@@ -107,6 +107,9 @@ AfterAll {
         if ($h) { Unregister-BlockVolumeHost -HostName $h -Confirm:$false -ErrorAction Continue }
     }
     Invoke-LabSql "delete from bs.services where host like '$prefix-%'" | Out-Null
+    # Projects and volume types the injected calls made (a description is stored literally).
+    Get-BlockStoreProject -Name "$prefix-*" -ErrorAction Ignore | Remove-BlockStoreProject -Confirm:$false -ErrorAction Continue
+    Get-BlockVolumeType -Name "$prefix-*" -ErrorAction Ignore | Remove-BlockVolumeType -Confirm:$false -ErrorAction Continue
     Remove-Item -LiteralPath $workDir -Recurse -Force -ErrorAction Ignore
     Remove-Item -LiteralPath $marker -Force -ErrorAction Ignore
 }

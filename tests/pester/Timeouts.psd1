@@ -26,6 +26,7 @@
         'ModuleConventions.Tests.ps1' = 300    # 8 s, 21 s
         # new: 29 s with packages present; 127 s at load 5 packaging in BeforeAll (two self-contained publishes, dpkg-deb).
         'Package.Tests.ps1'           = 900
+        'ProjectsQuotas.Tests.ps1'    = 900    # new: quota refusals, 20 parallel requests, type placement; in the guest two volumes and a snapshot
         'OperationRetries.Tests.ps1'  = 600    # new: 3 + 2 attempts with 1-4 s backoff and 3 s deadlines, three agent restarts
         'NameWildcards.Tests.ps1'     = 300    # new: a few seconds (five requests, reads)
         'Reconcile.Tests.ps1'         = 300    # new: 39 s, 42 s (waits for two 10-s reconcile passes)

@@ -46,7 +46,8 @@ ALTER TABLE bs.volumes DISABLE TRIGGER capacity_ledger_update; -- nothing about 
 UPDATE bs.volumes SET project = 'default', volume_type = 'default';
 ALTER TABLE bs.volumes ENABLE TRIGGER capacity_ledger_update;
 ALTER TABLE bs.volumes ALTER COLUMN project SET NOT NULL;
-ALTER TABLE bs.volumes ALTER COLUMN volume_type SET NOT NULL;
+-- A removed type lets go of the deleted volumes that named it (their history keeps it in events).
+ALTER TABLE bs.volumes ADD CONSTRAINT volumes_type_live CHECK (volume_type IS NOT NULL OR status = 'deleted');
 CREATE INDEX volumes_project_live ON bs.volumes (project, volume_type) WHERE status <> 'deleted';
 CREATE INDEX volumes_type_live ON bs.volumes (volume_type) WHERE status <> 'deleted';
 
@@ -156,10 +157,15 @@ BEGIN
     IF TG_OP = 'INSERT' THEN
         NEW.project := coalesce(NEW.project, 'default');
         NEW.volume_type := coalesce(NEW.volume_type, (SELECT t.name FROM bs.volume_types t WHERE t.is_default));
-        IF NOT EXISTS (SELECT 1 FROM bs.projects p WHERE p.name = NEW.project AND p.deleted_at IS NULL) THEN
+        -- The quota check first: when a limit applies it locks the project's row FOR UPDATE, and
+        -- taking FOR SHARE before it would let two requests each hold SHARE and wait for the other's
+        -- (a deadlock). FOR SHARE then (a no-op after FOR UPDATE): Remove-BlockStoreProject (FOR
+        -- UPDATE) waits for the requests in flight, and a request after it sees the project removed;
+        -- requests of a project without limits do not wait for each other.
+        PERFORM bs.quota_check(NEW.project, NEW.volume_type, 1, NEW.size_gib, 0);
+        IF NOT EXISTS (SELECT 1 FROM bs.projects p WHERE p.name = NEW.project AND p.deleted_at IS NULL FOR SHARE) THEN
             RAISE EXCEPTION USING ERRCODE = 'BSP01', MESSAGE = format('No project named %s.', NEW.project), DETAIL = NEW.project;
         END IF;
-        PERFORM bs.quota_check(NEW.project, NEW.volume_type, 1, NEW.size_gib, 0);
     ELSIF NEW.size_gib > OLD.size_gib THEN
         PERFORM bs.quota_check(NEW.project, NEW.volume_type, 0, (NEW.size_gib - OLD.size_gib)::bigint, 0);
     END IF;
