@@ -1,9 +1,10 @@
 # What build.ps1 Package produces (src/packaging/Packaging.psm1, docs/operations.md "Packages and
 # systemd"): the module's .nupkg installed by PSResourceGet into a fresh pwsh and used against the
 # lab, the two .debs' control data and contents, their units through systemd-analyze verify, and the
-# packaged hosts themselves: they run from the unpacked package and feed systemd's watchdog only
-# while their database answers. Not here: the agent under a real systemd (the lab's guest boots its
-# own /init, not systemd), so Type=notify's READY=1 and the hardening options are verified, not run.
+# packaged hosts themselves: they run from the unpacked package, speak systemd's notify protocol
+# (READY=1, WATCHDOG=1 only while their database answers, STOPPING=1) to a socket of our own and log
+# in journald's format. Not here: a real systemd (the lab's guest boots its own /init, not systemd),
+# so the units' hardening with LVM and targetcli inside it is verified (systemd-analyze), not run.
 
 BeforeAll {
     Import-Module (Join-Path $PSScriptRoot 'TestHelpers.psm1') -Force -DisableNameChecking
@@ -60,18 +61,31 @@ BeforeAll {
         return $root
     }
 
-    function Invoke-WithNotifySocket([string] $Executable, [string[]] $ArgumentList, [double] $Seconds, [string] $Until) {
+    function Invoke-WithNotifySocket([string] $Executable, [string[]] $ArgumentList, [double] $Seconds, [string] $Until, [switch] $AsSystemdChild) {
         <#
         Runs a packaged host with NOTIFY_SOCKET and WATCHDOG_USEC as systemd sets them for a unit
         with WatchdogSec=, on a datagram socket of our own; returns what the host sent there and its
-        output, after -Seconds or once it sent -Until. The host is killed at the end.
+        output, after -Seconds or once it sent -Until. -AsSystemdChild: the host's parent process is
+        named systemd (bash run through a symlink of that name), which is how
+        Microsoft.Extensions.Hosting.Systemd tells it runs under systemd (READY=1, STOPPING=1, journald's
+        log format), and once -Until came the host is sent SIGTERM as systemctl stop does and given
+        30 s to stop. Whatever still runs at the end is killed.
         #>
         $socketPath = Join-Path $tmp ('notify-' + [guid]::NewGuid().ToString('N').Substring(0, 6))
         $socket = [System.Net.Sockets.Socket]::new([System.Net.Sockets.AddressFamily]::Unix, [System.Net.Sockets.SocketType]::Dgram, [System.Net.Sockets.ProtocolType]::Unspecified)
         $socket.Bind([System.Net.Sockets.UnixDomainSocketEndPoint]::new($socketPath))
         $socket.ReceiveTimeout = 500
-        $psi = [System.Diagnostics.ProcessStartInfo]::new($Executable)
-        foreach ($a in $ArgumentList) { $psi.ArgumentList.Add($a) }
+        if ($AsSystemdChild) {
+            $launcher = Join-Path $tmp 'systemd'
+            if (-not (Test-Path -LiteralPath $launcher)) { New-Item -ItemType SymbolicLink -Path $launcher -Target '/bin/bash' | Out-Null }
+            # Two commands, so bash waits for the host instead of exec'ing it (it must stay the parent).
+            $psi = [System.Diagnostics.ProcessStartInfo]::new($launcher)
+            foreach ($a in @('-c', '"$@"; exit $?', 'systemd', $Executable) + $ArgumentList) { $psi.ArgumentList.Add($a) }
+        }
+        else {
+            $psi = [System.Diagnostics.ProcessStartInfo]::new($Executable)
+            foreach ($a in $ArgumentList) { $psi.ArgumentList.Add($a) }
+        }
         $psi.Environment['NOTIFY_SOCKET'] = $socketPath
         $psi.Environment['WATCHDOG_USEC'] = '20000000'
         $psi.RedirectStandardOutput = $true
@@ -80,22 +94,38 @@ BeforeAll {
         $stdout = $process.StandardOutput.ReadToEndAsync()
         $stderr = $process.StandardError.ReadToEndAsync()
         $messages = [System.Collections.Generic.List[string]]::new()
+        $buffer = [byte[]]::new(4096)
+        $receive = {
+            try { $messages.Add([System.Text.Encoding]::UTF8.GetString($buffer, 0, $socket.Receive($buffer)).Trim()) }
+            catch [System.Net.Sockets.SocketException] { }   # the receive timeout: nothing yet
+        }
+        $terminated = $false
         try {
             $deadline = [DateTime]::UtcNow.AddSeconds($Seconds)
-            $buffer = [byte[]]::new(4096)
             while ([DateTime]::UtcNow -lt $deadline -and -not $process.HasExited) {
-                try { $messages.Add([System.Text.Encoding]::UTF8.GetString($buffer, 0, $socket.Receive($buffer)).Trim()) }
-                catch [System.Net.Sockets.SocketException] { }   # the receive timeout: nothing yet
+                . $receive
                 if ($Until -and $messages -contains $Until) { break }
+            }
+            if ($AsSystemdChild -and -not $process.HasExited) {
+                $hostPid = @((Get-Content -Raw -LiteralPath "/proc/$($process.Id)/task/$($process.Id)/children").Trim() -split ' ')[0]
+                Invoke-LabNative kill @('-TERM', $hostPid) | Out-Null
+                $terminated = $true
+                $deadline = [DateTime]::UtcNow.AddSeconds(30)
+                while ([DateTime]::UtcNow -lt $deadline -and -not $process.HasExited) { . $receive }
+                while ($socket.Available -gt 0) { . $receive }
             }
         }
         finally {
+            $stoppedByItself = $process.HasExited
             if (-not $process.HasExited) { $process.Kill($true) }
             $process.WaitForExit(10000) | Out-Null
             $socket.Dispose()
             Remove-Item -LiteralPath $socketPath -Force -ErrorAction Ignore
         }
-        return [pscustomobject]@{ Messages = @($messages); Output = $stdout.Result + $stderr.Result; Exited = $process.ExitCode }
+        return [pscustomobject]@{
+            Messages = @($messages); Output = $stdout.Result + $stderr.Result; ExitCode = $process.ExitCode
+            StoppedOnTerm = $terminated -and $stoppedByItself
+        }
     }
 }
 
@@ -176,7 +206,13 @@ Describe 'The Debian package blockstore-<name>' -ForEach @(
         # Self-contained: no .NET runtime package to depend on.
         ($fields -join "`n") | Should -Not -Match 'dotnet'
         @(Invoke-LabNative dpkg-deb @('--info', $deb, 'conffiles')) | Should -Be @("/etc/blockstore/$Name.json")
-        @(Invoke-LabNative dpkg-deb @('--info', $deb, 'postinst')) | Should -Not -BeNullOrEmpty
+        # The maintainer scripts are there and are valid sh.
+        foreach ($maintainerScript in 'postinst', 'prerm', 'postrm') {
+            $text = @(Invoke-LabNative dpkg-deb @('--info', $deb, $maintainerScript)) -join "`n"
+            $text | Should -Match '^#!/bin/sh'
+            $text | Should -Match "blockstore-$Name\.service"
+            Invoke-LabNative sh @('-n', '-c', $text) | Out-Null
+        }
     }
 
     It 'holds the unit, the 0600 configuration and the executable host with its own runtime, all root''s' {
@@ -231,14 +267,25 @@ Describe 'The packaged hosts' {
         $postinst | Should -Match 'chown blockstore:blockstore /etc/blockstore/scheduler\.json'
     }
 
-    It 'feed systemd''s watchdog (WATCHDOG=1) after heartbeats that reached the database' {
+    It 'under systemd, say READY=1, feed the watchdog after heartbeats that reached the database, log for journald and stop on SIGTERM with STOPPING=1' {
         $root = Expand-Deb 'scheduler'
         $name = New-LabTestPrefix 'pk'
         try {
-            $run = Invoke-WithNotifySocket -Executable (Join-Path $root 'usr/lib/blockstore/scheduler/BlockStore.Scheduler') -Seconds 60 -Until 'WATCHDOG=1' -ArgumentList @(
+            $run = Invoke-WithNotifySocket -AsSystemdChild -Executable (Join-Path $root 'usr/lib/blockstore/scheduler/BlockStore.Scheduler') -Seconds 60 -Until 'WATCHDOG=1' -ArgumentList @(
                 "--BlockStore:ConnectionString=$($lab.scheduler.connectionString)", "--Scheduler:HostName=$name",
                 '--BlockStore:ReportIntervalSeconds=1', '--BlockStore:MigrateOnStart=false')
-            $run.Messages | Should -Contain 'WATCHDOG=1' -Because $run.Output
+            $because = "sent: $($run.Messages -join ', '); output:`n$($run.Output)"
+            $run.Messages | Should -Contain 'READY=1' -Because $because
+            $run.Messages | Should -Contain 'WATCHDOG=1' -Because $because
+            $run.Messages.IndexOf('READY=1') | Should -BeLessThan $run.Messages.IndexOf('WATCHDOG=1') -Because $because
+            $run.StoppedOnTerm | Should -BeTrue -Because $because
+            $run.Messages | Should -Contain 'STOPPING=1' -Because $because
+            $run.ExitCode | Should -Be 0 -Because $because
+            # journald's format: every line starts with its syslog priority (<6> information, <4> warning).
+            $lines = @($run.Output -split "`n" | Where-Object { $_.Trim() })
+            $lines.Count | Should -BeGreaterThan 0
+            $lines | Where-Object { $_ -notmatch '^<[0-7]>' } | Should -BeNullOrEmpty -Because $because
+            $lines | Where-Object { $_ -match "^<6>.*scheduler service on $name registered" } | Should -Not -BeNullOrEmpty -Because $because
         }
         finally {
             # The row this scheduler registered: not a host the other tests should see.
