@@ -293,6 +293,29 @@ Describe 'The packaged hosts' {
         }
     }
 
+    It 'and an agent without its volume group: heartbeats land, READY=1 but no WATCHDOG=1, and it says why' {
+        $root = Expand-Deb 'agent'
+        $name = New-LabTestPrefix 'pk'
+        try {
+            # The owner's login: a volume host's row is RLS-bound to its own role, which this made-up host has not.
+            $run = Invoke-WithNotifySocket -AsSystemdChild -Executable (Join-Path $root 'usr/lib/blockstore/agent/BlockStore.Agent') -Seconds 12 -ArgumentList @(
+                "--BlockStore:ConnectionString=$($lab.ownerConnectionString)", "--Agent:HostName=$name", "--Agent:Zone=$($lab.zone)",
+                "--Agent:VolumeGroup=$name-missing", '--Agent:BackendType=thick', '--Agent:LvmActivation=false',
+                '--BlockStore:ReportIntervalSeconds=1', '--BlockStore:MigrateOnStart=false')
+            $because = "sent: $($run.Messages -join ', '); output:`n$($run.Output)"
+            $run.Messages | Should -Contain 'READY=1' -Because $because
+            $run.Messages | Should -Not -Contain 'WATCHDOG=1' -Because $because
+            $run.Output | Should -Match "Not feeding the systemd watchdog \(volume group $name-missing not found\)"
+            # The heartbeats themselves landed: the row says unhealthy, with the reason.
+            @(Invoke-LabSql "SELECT healthy, health_reason FROM bs.services WHERE host = '$name' AND service = 'volume'") |
+                Should -Be @("f|volume group $name-missing not found")
+            $run.StoppedOnTerm | Should -BeTrue -Because $because
+        }
+        finally {
+            Invoke-LabSql "DELETE FROM bs.services WHERE host = '$name'" | Out-Null
+        }
+    }
+
     It 'and not while the database cannot be reached (heartbeats failing)' {
         $root = Expand-Deb 'scheduler'
         $listener = [System.Net.Sockets.TcpListener]::new([System.Net.IPAddress]::Loopback, 0)
