@@ -257,7 +257,8 @@ Describe 'The packaged hosts' {
         $root = Expand-Deb 'scheduler'
         $exe = Join-Path $root 'usr/lib/blockstore/scheduler/BlockStore.Scheduler'
         $out = @(Invoke-LabNative $exe @('migrate', "--BlockStore:ConnectionString=$($lab.ownerConnectionString)") -TimeoutSeconds 120 -MergeError)
-        $out | Should -Contain 'Schema is up to date.'
+        # Up to date after build.ps1 Up with the same build; a lab older than the build gets the new migrations.
+        @($out | Where-Object { $_ -match '^(Schema is up to date\.|Applied \d+ migration\(s\)\.)$' }).Count | Should -Be 1 -Because ($out -join "`n")
     }
 
     It 'the scheduler''s package creates its system user in postinst (adduser, else useradd) and gives it its configuration' {
