@@ -24,7 +24,7 @@
         'LabModule.Tests.ps1'         = 400    # new: 78 s at load 38 (runs the docs example in a fresh pwsh)
         'ModuleBehaviour.Tests.ps1'   = 480    # 22 s, 53 s
         'ModuleConventions.Tests.ps1' = 300    # 8 s, 21 s
-        # new: 29 s with packages present; 127 s at load 5 packaging in BeforeAll (two self-contained publishes, dpkg-deb).
+        # new: 29-40 s with packages present; 127 s, 142 s at load 4-5 when it packages in BeforeAll (two self-contained publishes, dpkg-deb).
         'Package.Tests.ps1'           = 900
         'ProjectsQuotas.Tests.ps1'    = 900    # new: quota refusals, 20 parallel requests, type placement; in the guest two volumes and a snapshot
         'OperationRetries.Tests.ps1'  = 600    # new: 3 + 2 attempts with 1-4 s backoff and 3 s deadlines, three agent restarts
