@@ -51,7 +51,7 @@ public sealed class CommandDeadlineTests : IDisposable
         var e = await Assert.ThrowsAsync<CommandDeadlineException>(() => runner.RunAsync(lvcreate, ["-n", "x"], CancellationToken.None));
 
         Assert.Matches(@"^lvcreate did not finish within its deadline of 0\.5 s: killed with its process tree after \d+\.\d s$", e.Message);
-        Assert.Equal(0, SleepersLeft());
+        Assert.True(await NoSleeperWithin(TimeSpan.FromSeconds(5)), "the sleep the script started outlived the kill");
     }
 
     [Fact]
@@ -65,7 +65,7 @@ public sealed class CommandDeadlineTests : IDisposable
         await cts.CancelAsync();
 
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => run);
-        Assert.Equal(0, SleepersLeft());
+        Assert.True(await NoSleeperWithin(TimeSpan.FromSeconds(5)), "the sleep the script started outlived the kill");
     }
 
     [Fact]
@@ -86,6 +86,25 @@ public sealed class CommandDeadlineTests : IDisposable
     [InlineData("iscsiadm", 33)]
     public void Each_command_kind_has_its_own_deadline(string program, double seconds) =>
         Assert.Equal(TimeSpan.FromSeconds(seconds), new CommandDeadlines { LvmSeconds = 11, TargetcliSeconds = 22, OtherSeconds = 33 }.For(program));
+
+    // SIGKILL is sent to the whole tree before the runner returns, but a process dies a moment after
+    // it is sent (longer on a loaded machine: the run of a full suite saw one still there): allow
+    // that moment. A sleep that was not killed sleeps for days, so this still fails then.
+    private async Task<bool> NoSleeperWithin(TimeSpan time)
+    {
+        var until = DateTime.UtcNow + time;
+        while (SleepersLeft() > 0)
+        {
+            if (DateTime.UtcNow >= until)
+            {
+                return false;
+            }
+
+            await Task.Delay(20);
+        }
+
+        return true;
+    }
 
     private static async Task WaitUntil(Func<bool> condition)
     {
