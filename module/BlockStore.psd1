@@ -42,6 +42,8 @@
         'Get-BlockVolumeType'
         'Set-BlockVolumeType'
         'Remove-BlockVolumeType'
+        'Register-BlockStoreTenant'
+        'Unregister-BlockStoreTenant'
     )
     FunctionsToExport    = @()
     VariablesToExport    = @()

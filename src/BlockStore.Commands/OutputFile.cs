@@ -23,6 +23,23 @@ internal sealed class OutputFile : IDisposable
         _created = created;
     }
 
+    /// <summary>
+    /// The file system path of an -OutFile argument (relative to the session's location), or
+    /// InvalidOutFile when it names a folder or a file in a folder that does not exist.
+    /// </summary>
+    public static string Resolve(System.Management.Automation.PSCmdlet cmdlet, string outFile)
+    {
+        var path = cmdlet.GetUnresolvedProviderPathFromPSPath(outFile);
+        var dir = Path.GetDirectoryName(path);
+        if (Directory.Exists(path) || (dir is not null && !Directory.Exists(dir)))
+        {
+            throw new BlockStoreException(ErrorIds.InvalidOutFile, ErrorKind.InvalidArgument,
+                $"-OutFile '{outFile}' must name a file in an existing folder.", outFile);
+        }
+
+        return path;
+    }
+
     /// <summary>Opens (or creates) <paramref name="path"/> for writing, or throws InvalidOutFile naming <paramref name="asGiven"/>.</summary>
     public static OutputFile Open(string path, string asGiven)
     {

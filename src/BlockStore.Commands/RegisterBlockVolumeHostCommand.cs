@@ -44,7 +44,7 @@ public sealed class RegisterBlockVolumeHostCommand : VolumeHostCmdlet<string>
                 Validation.AvailabilityZone(Zone);
             }
 
-            var path = OutFile is null ? null : ResolveOutFile(OutFile);
+            var path = OutFile is null ? null : OutputFile.Resolve(this, OutFile);
             if (!ShouldProcess(host, "Register volume host (create or rotate its database role)"))
             {
                 return;
@@ -82,18 +82,5 @@ public sealed class RegisterBlockVolumeHostCommand : VolumeHostCmdlet<string>
                 Configuration = path is null ? configuration : null,
             });
         });
-    }
-
-    private string ResolveOutFile(string outFile)
-    {
-        var path = GetUnresolvedProviderPathFromPSPath(outFile);
-        var dir = Path.GetDirectoryName(path);
-        if (Directory.Exists(path) || (dir is not null && !Directory.Exists(dir)))
-        {
-            throw new BlockStoreException(ErrorIds.InvalidOutFile, ErrorKind.InvalidArgument,
-                $"-OutFile '{outFile}' must name a file in an existing folder.", outFile);
-        }
-
-        return path;
     }
 }

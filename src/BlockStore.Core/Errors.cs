@@ -71,6 +71,8 @@ public static class ErrorIds
     public const string VolumeTypeNameInUse = "VolumeTypeNameInUse";
     public const string VolumeTypeInUse = "VolumeTypeInUse";
     public const string InvalidExtraSpec = "InvalidExtraSpec";
+    public const string TenantRoleConflict = "TenantRoleConflict";
+    public const string TenantNotRegistered = "TenantNotRegistered";
 }
 
 /// <summary>A failure the user can act on, carrying its stable ErrorId.</summary>

@@ -188,6 +188,17 @@ public sealed class BlockVolumeAttachment
 /// The outcome of Register-BlockVolumeHost: the host's database role and where its agent
 /// configuration went. Configuration (which holds the password) is only set when no file was written.
 /// </summary>
+/// <summary>A project's tenant login: its role and where its connection was written (or the connection itself).</summary>
+public sealed class BlockStoreTenantRegistration
+{
+    public string Project { get; set; } = "";
+    public string Role { get; set; } = "";
+    public string? ConnectionPath { get; set; }
+    /// <summary>The tenant's connection string (with its password) when no -OutFile was given; else null.</summary>
+    public string? ConnectionString { get; set; }
+    public override string ToString() => Project;
+}
+
 public sealed class BlockVolumeHostRegistration
 {
     public string HostName { get; set; } = "";

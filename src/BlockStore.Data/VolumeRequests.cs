@@ -60,34 +60,48 @@ public sealed class VolumeRequests(StoreConnection store)
 
         Validation.Description(description);
 
-        // One statement, one round trip, one implicit transaction: the scheduler check, the volume,
-        // its create operation, the 'requested' event and the NOTIFY (delivered at commit) either all
-        // happen or none does. Without an available scheduler nothing is inserted (no row comes back).
+        // One round trip, one implicit transaction (a batch has one Sync): the scheduler check, the
+        // volume, its create operation, the 'requested' event and the NOTIFY (delivered at commit)
+        // either all happen or none does. Without an available scheduler nothing is inserted (no
+        // row comes back). Statements, not one statement with CTEs: each later statement sees the
+        // volume, as a tenant's row-level security checks on operations and events need to.
         return store.RunAsync(async conn =>
         {
-            await using var cmd = new NpgsqlCommand(
-                "WITH ok AS (" + ServiceRegistry.SchedulerAvailableSql + " AS available), " +
-                "v AS (INSERT INTO bs.volumes (id, name, description, size_gib, status, zone, multiattach, project, volume_type) " +
+            var id = Guid.CreateVersion7();
+            await using var batch = new NpgsqlBatch(conn);
+            var insert = new NpgsqlBatchCommand(
+                "INSERT INTO bs.volumes (id, name, description, size_gib, status, zone, multiattach, project, volume_type) " +
                 // No zone asked for: the operator's default zone, if one is set (empty means any).
-                "  SELECT @id, @n, @d, @s, 'creating', coalesce(@z, nullif((SELECT value FROM bs.settings WHERE key = 'default_availability_zone'), '')), @m, @p, @t " +
-                "  FROM ok WHERE ok.available RETURNING *), " +
-                "o AS (INSERT INTO bs.operations (volume_id, kind, stage) SELECT v.id, 'create', 'pending' FROM v RETURNING id), " +
-                "e AS (INSERT INTO bs.events (volume_id, host, service, kind, message) SELECT v.id, NULL, NULL, 'requested', @msg FROM v), " +
-                "n AS (SELECT pg_notify(@channel, o.id::text) FROM o) " +
-                $"SELECT {VolumeColumns} FROM v, (SELECT count(*) FROM n) notified", conn);
-            cmd.Parameters.AddWithValue("id", Guid.CreateVersion7());
-            cmd.Parameters.AddWithValue("m", multiAttach);
-            cmd.Parameters.AddWithValue("p", NpgsqlTypes.NpgsqlDbType.Text, (object?)project ?? DBNull.Value);
-            cmd.Parameters.AddWithValue("t", NpgsqlTypes.NpgsqlDbType.Text, (object?)volumeType ?? DBNull.Value);
-            cmd.Parameters.AddWithValue("n", name);
-            cmd.Parameters.AddWithValue("d", (object?)description ?? DBNull.Value);
-            cmd.Parameters.AddWithValue("s", sizeGiB);
-            cmd.Parameters.AddWithValue("z", NpgsqlTypes.NpgsqlDbType.Text, (object?)zone ?? DBNull.Value);
-            cmd.Parameters.AddWithValue("msg", $"create of {sizeGiB} GiB requested");
-            cmd.Parameters.AddWithValue("channel", Channels.Schedule);
+                "SELECT @id, @n, @d, @s, 'creating', coalesce(@z, nullif((SELECT value FROM bs.settings WHERE key = 'default_availability_zone'), '')), @m, @p, @t " +
+                "WHERE (" + ServiceRegistry.SchedulerAvailableSql + ") " +
+                $"RETURNING {VolumeColumns.Replace("v.", "", StringComparison.Ordinal)}");
+            insert.Parameters.AddWithValue("id", id);
+            insert.Parameters.AddWithValue("m", multiAttach);
+            insert.Parameters.AddWithValue("p", NpgsqlTypes.NpgsqlDbType.Text, (object?)project ?? DBNull.Value);
+            insert.Parameters.AddWithValue("t", NpgsqlTypes.NpgsqlDbType.Text, (object?)volumeType ?? DBNull.Value);
+            insert.Parameters.AddWithValue("n", name);
+            insert.Parameters.AddWithValue("d", (object?)description ?? DBNull.Value);
+            insert.Parameters.AddWithValue("s", sizeGiB);
+            insert.Parameters.AddWithValue("z", NpgsqlTypes.NpgsqlDbType.Text, (object?)zone ?? DBNull.Value);
+            var rest = new NpgsqlBatchCommand(
+                "WITH o AS (INSERT INTO bs.operations (volume_id, kind, stage) SELECT v.id, 'create', 'pending' FROM bs.volumes v WHERE v.id = @id RETURNING id, volume_id), " +
+                "e AS (INSERT INTO bs.events (volume_id, host, service, kind, message) SELECT o.volume_id, NULL, NULL, 'requested', @msg FROM o) " +
+                "SELECT pg_notify(@channel, o.id::text) FROM o");
+            rest.Parameters.AddWithValue("id", id);
+            rest.Parameters.AddWithValue("msg", $"create of {sizeGiB} GiB requested");
+            rest.Parameters.AddWithValue("channel", Channels.Schedule);
+            batch.BatchCommands.Add(insert);
+            batch.BatchCommands.Add(rest);
             try
             {
-                return await Rows.FirstOrDefaultAsync(cmd, ReadVolume, ct).ConfigureAwait(false)
+                await using var reader = await batch.ExecuteReaderAsync(ct).ConfigureAwait(false);
+                var created = await reader.ReadAsync(ct).ConfigureAwait(false) ? ReadVolume(reader) : null;
+                // Read to the end: a failure of a later statement (and the rollback of all) surfaces here.
+                while (await reader.NextResultAsync(ct).ConfigureAwait(false))
+                {
+                }
+
+                return created
                     ?? throw new BlockStoreException(ErrorIds.SchedulerUnavailable, ErrorKind.ResourceUnavailable,
                         "No enabled, running scheduler service: the volume was not requested. " +
                         "Check Get-BlockVolumeService -Service scheduler, enable it with Enable-BlockVolumeService, or start a scheduler host.");
