@@ -29,11 +29,21 @@ public sealed class GetBlockVolumeAttachmentCommand : BlockStoreCmdlet
     [Parameter]
     public SwitchParameter IncludeSecret { get; set; }
 
+    /// <summary>Only the attachments of these projects' volumes.</summary>
+    [Parameter]
+    [ArgumentCompleter(typeof(ProjectNameCompleter))]
+    public string[]? Project { get; set; }
+
     protected override void ProcessRecord()
     {
+        foreach (var project in Project ?? [])
+        {
+            Terminating(() => { TenancyValidation.ProjectName(project); return 0; });
+        }
+
         var list = Terminating(() =>
         {
-            var filter = new AttachmentFilter(VolumeId, null, InitiatorIqn, IncludeDetached, IncludeSecret);
+            var filter = new AttachmentFilter(VolumeId, null, InitiatorIqn, IncludeDetached, IncludeSecret, Project);
             return Run(ct => Session.Attachments.ListAsync(filter, ct));
         });
         WriteObject(list, enumerateCollection: true);

@@ -39,13 +39,23 @@ public sealed class GetBlockVolumeSnapshotCommand : BlockStoreCmdlet
     [ArgumentCompleter(typeof(SnapshotStatusCompleter))]
     public string[]? Status { get; set; }
 
+    /// <summary>Only the snapshots of these projects' volumes.</summary>
+    [Parameter]
+    [ArgumentCompleter(typeof(ProjectNameCompleter))]
+    public string[]? Project { get; set; }
+
     protected override void ProcessRecord()
     {
+        foreach (var project in Project ?? [])
+        {
+            Terminating(() => { TenancyValidation.ProjectName(project); return 0; });
+        }
+
         var statuses = Status?.Select(s => Terminating(() => Validation.SnapshotStatusName(s))).ToList();
         var byId = ParameterSetName == ById;
         // Asked for by id, a deleted snapshot is shown as such (its history is not lost).
         var volumeIds = VolumeId is null && Volume is null ? null : (VolumeId ?? []).Concat(Volume?.Select(v => v.Id) ?? []).ToList();
-        var filter = new SnapshotFilter(Name, byId ? Id : null, volumeIds, statuses, IncludeDeleted: byId || statuses?.Contains(SnapshotStatus.Deleted) == true);
+        var filter = new SnapshotFilter(Name, byId ? Id : null, volumeIds, statuses, IncludeDeleted: byId || statuses?.Contains(SnapshotStatus.Deleted) == true, Projects: Project);
         var found = Terminating(() => Run(ct => Session.Snapshots.ListAsync(filter, ct)));
         WriteObject(found, enumerateCollection: true);
         if (byId)

@@ -10,7 +10,8 @@ public sealed record AttachmentFilter(
     IReadOnlyList<Guid>? Ids = null,
     string? InitiatorIqn = null,
     bool IncludeDetached = false,
-    bool IncludeSecret = false);
+    bool IncludeSecret = false,
+    IReadOnlyList<string>? Projects = null);
 
 /// <summary>
 /// Attach and detach requests from the cmdlets: validate, check the volume's host can export
@@ -149,6 +150,12 @@ public sealed class AttachmentRequests(StoreConnection store)
             {
                 where.Add("a.volume_id = ANY(@vids)");
                 binds.Add(p => p.AddWithValue("vids", filter.VolumeIds.ToArray()));
+            }
+
+            if (filter.Projects is { Count: > 0 })
+            {
+                where.Add("v.project = ANY(@projects)");
+                binds.Add(p => p.AddWithValue("projects", filter.Projects.ToArray()));
             }
 
             if (filter.Ids is { Count: > 0 })

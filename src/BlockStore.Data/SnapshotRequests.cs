@@ -9,7 +9,8 @@ public sealed record SnapshotFilter(
     IReadOnlyList<Guid>? Ids = null,
     IReadOnlyList<Guid>? VolumeIds = null,
     IReadOnlyList<string>? Statuses = null,
-    bool IncludeDeleted = false);
+    bool IncludeDeleted = false,
+    IReadOnlyList<string>? Projects = null);
 
 /// <summary>
 /// Snapshot requests (issue 12): checked and written in one transaction with the volume locked,
@@ -239,6 +240,12 @@ public sealed class SnapshotRequests(StoreConnection store)
             {
                 where.Add("s.status = ANY(@st)");
                 cmd.Parameters.AddWithValue("st", filter.Statuses.ToArray());
+            }
+
+            if (filter.Projects is { Count: > 0 })
+            {
+                where.Add("v.project = ANY(@projects)");
+                cmd.Parameters.AddWithValue("projects", filter.Projects.ToArray());
             }
 
             cmd.CommandText = $"SELECT {SnapshotColumns} FROM {SnapshotFrom}" +

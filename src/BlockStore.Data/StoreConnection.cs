@@ -195,6 +195,7 @@ public sealed class StoreConnection
         "BSQ01" => new BlockStoreException(ErrorIds.QuotaExceeded, ErrorKind.QuotaExceeded, e.MessageText, e.Detail, e),
         "BSP01" => new BlockStoreException(ErrorIds.ProjectNotFound, ErrorKind.ObjectNotFound,
             e.MessageText + " Create it with New-BlockStoreProject, or see Get-BlockStoreProject. Nothing was requested.", e.Detail, e),
+        "BSZ01" => new BlockStoreException(ErrorIds.InvalidAvailabilityZone, ErrorKind.InvalidArgument, e.MessageText, e.Detail, e),
         _ => null,
     };
 

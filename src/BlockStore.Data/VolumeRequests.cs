@@ -73,7 +73,8 @@ public sealed class VolumeRequests(StoreConnection store)
                 "INSERT INTO bs.volumes (id, name, description, size_gib, status, zone, multiattach, project, volume_type) " +
                 // No zone asked for: the operator's default zone, if one is set (empty means any).
                 "SELECT @id, @n, @d, @s, 'creating', coalesce(@z, nullif((SELECT value FROM bs.settings WHERE key = 'default_availability_zone'), '')), @m, @p, @t " +
-                "WHERE (" + ServiceRegistry.SchedulerAvailableSql + ") " +
+                // A zone asked for must be one a volume host serves (InvalidAvailabilityZone); the default zone is the operator's.
+                "WHERE bs.require_served_zone(@z) AND (" + ServiceRegistry.SchedulerAvailableSql + ") " +
                 $"RETURNING {VolumeColumns.Replace("v.", "", StringComparison.Ordinal)}");
             insert.Parameters.AddWithValue("id", id);
             insert.Parameters.AddWithValue("m", multiAttach);

@@ -62,4 +62,16 @@ public sealed class VolumeTypeSchedulingTests(TestDatabase db) : IClassFixture<T
         await db.Agent("thin-1").ReportDeclaredCapabilitiesAsync(new Dictionary<string, string> { ["volume_backend_name"] = "LVM" });
         Assert.False(await db.ScalarAsync<bool>("SELECT capabilities ? 'disk' FROM bs.services WHERE host = 'thin-1'"));
     }
+
+    [Fact]
+    public async Task A_zone_no_volume_host_serves_is_refused_at_request_time_with_nothing_written()
+    {
+        await ResetAsync();
+        var before = await db.ScalarAsync<long>("SELECT count(*) FROM bs.volumes");
+        var e = await Assert.ThrowsAsync<BlockStoreException>(() => db.Volumes.CreateAsync("lost", 1, "nowhere", null));
+        Assert.Equal((ErrorIds.InvalidAvailabilityZone, ErrorKind.InvalidArgument), (e.ErrorId, e.Kind));
+        Assert.Equal("No volume host serves availability zone nowhere (zones served: nova). Nothing was requested.", e.Message);
+        Assert.Equal(before, await db.ScalarAsync<long>("SELECT count(*) FROM bs.volumes"));
+        Assert.Equal("nova", (await db.Volumes.CreateAsync("found", 1, "nova", null)).Zone);
+    }
 }

@@ -228,6 +228,110 @@ Describe 'Volume types' {
     }
 }
 
+Describe 'Availability zones' {
+    It 'a zone no volume host serves is refused at once with InvalidAvailabilityZone, nothing written' {
+        $before = Invoke-LabSql 'select count(*) from bs.volumes'
+        $err = { New-BlockVolume -Name "$prefix-nowhere" -SizeGiB 1 -AvailabilityZone 'nowhere' -Confirm:$false -ErrorAction Stop } |
+            Should -Throw -ErrorId 'InvalidAvailabilityZone,BlockStore.Commands.NewBlockVolumeCommand' -PassThru
+        $err.CategoryInfo.Category | Should -Be 'InvalidArgument'
+        $err.Exception.Message | Should -BeLike "No volume host serves availability zone nowhere (zones served: *$($lab.zone)*"
+        Invoke-LabSql 'select count(*) from bs.volumes' | Should -Be $before
+    }
+}
+
+Describe 'Tenant logins' {
+    BeforeAll {
+        $script:tp = "$prefix-tenant"
+        New-BlockStoreProject -Name $tp -Confirm:$false | Out-Null
+        $script:connFile = Join-Path $TestDrive "$tp.conn"
+        $script:operatorConnection = $env:BLOCKSTORE_CONNECTION
+        # An operator's volume in the default project that the tenant must not see or touch.
+        $script:foreign = New-BlockVolume -Name "$prefix-not-yours" -SizeGiB 1 -AvailabilityZone $lab.zone -Confirm:$false
+
+        function Invoke-AsTenant([scriptblock] $Script) {
+            # The module reads $env:BLOCKSTORE_CONNECTION at every call when Connect-BlockStore was not used.
+            $env:BLOCKSTORE_CONNECTION = (Get-Content -Raw -LiteralPath $connFile).Trim()
+            try { & $Script } finally { $env:BLOCKSTORE_CONNECTION = $operatorConnection }
+        }
+    }
+
+    AfterAll {
+        $env:BLOCKSTORE_CONNECTION = $operatorConnection
+        Unregister-BlockStoreTenant -Project $tp -Confirm:$false -ErrorAction Ignore
+    }
+
+    It 'Register-BlockStoreTenant writes the project''s own connection to an owner-only file' {
+        Register-BlockStoreTenant -Project $tp -OutFile $connFile -Confirm:$false | Should -BeNullOrEmpty
+        [int][System.IO.File]::GetUnixFileMode($connFile) | Should -Be ([Convert]::ToInt32('600', 8))
+        $text = Get-Content -Raw -LiteralPath $connFile
+        $text | Should -Match "Username=bs_tenant_$([regex]::Escape($tp))"
+        $text | Should -Match 'Password='
+        Invoke-LabSql "select project from bs.tenant_roles where role = 'bs_tenant_$tp'" | Should -Be $tp
+    }
+
+    It 'as the tenant: a volume lands in its project and it sees only its own volumes and quota' {
+        $mine = Invoke-AsTenant { New-BlockVolume -Name "$prefix-tenant-vol" -SizeGiB 1 -AvailabilityZone $lab.zone -Confirm:$false -Wait -TimeoutSec 120 }
+        $mine.Project | Should -Be $tp
+        $mine.Status | Should -Be 'available' -Because $mine.StatusReason
+        $seen = Invoke-AsTenant { Get-BlockVolume }
+        @($seen).Name | Should -Be @("$prefix-tenant-vol")
+        (Invoke-AsTenant { Get-BlockStoreQuota -Usage }).Project | Sort-Object -Unique | Should -Be $tp
+        (Invoke-AsTenant { Get-BlockStoreProject }).Name | Should -Be $tp
+        Invoke-AsTenant {
+            { Get-BlockVolumeEvent -VolumeId $foreign.Id -ErrorAction Stop } |
+                Should -Throw -ErrorId 'VolumeNotFound,BlockStore.Commands.GetBlockVolumeEventCommand'
+        }
+        # The operator still sees both.
+        (Get-BlockVolume -Id $mine.Id, $foreign.Id).Count | Should -Be 2
+    }
+
+    It 'as the tenant: the other project''s volume is not found, its quota cannot be raised, another project is refused' {
+        Invoke-AsTenant {
+            { Remove-BlockVolume -Id $foreign.Id -Confirm:$false -ErrorAction Stop } |
+                Should -Throw -ErrorId 'VolumeNotFound,BlockStore.Commands.RemoveBlockVolumeCommand'
+            $err = { Set-BlockStoreQuota -Project $tp -Volumes 1000 -Confirm:$false -ErrorAction Stop } |
+                Should -Throw -ErrorId 'PermissionDenied,BlockStore.Commands.SetBlockStoreQuotaCommand' -PassThru
+            $err.CategoryInfo.Category | Should -Be 'PermissionDenied'
+            { New-BlockVolume -Name "$prefix-sneak" -SizeGiB 1 -Project 'default' -Confirm:$false -ErrorAction Stop } |
+                Should -Throw -ErrorId 'PermissionDenied,BlockStore.Commands.NewBlockVolumeCommand'
+        }
+        (Get-BlockVolume -Id $foreign.Id).Status | Should -Not -BeIn @('deleting', 'deleted')
+        Invoke-LabSql "select count(*) from bs.quotas where project = '$tp'" | Should -Be '0'
+        Invoke-LabSql "select count(*) from bs.volumes where name = '$prefix-sneak'" | Should -Be '0'
+    }
+
+    It 'registering again rotates the password: the old connection stops working at once' {
+        $old = (Get-Content -Raw -LiteralPath $connFile).Trim()
+        $r = Register-BlockStoreTenant -Project $tp -Confirm:$false
+        $r.Role | Should -Be "bs_tenant_$tp"
+        $r.ConnectionString | Should -Not -Be $old
+        # Another pool than the tenant's earlier calls (Timeout differs): an open session would outlive
+        # the rotation, as PostgreSQL's sessions do; a new login with the old password must fail.
+        $env:BLOCKSTORE_CONNECTION = "$old;Timeout=7"
+        try { { Get-BlockVolume -ErrorAction Stop } | Should -Throw -ErrorId 'StoreUnavailable,BlockStore.Commands.GetBlockVolumeCommand' }
+        finally { $env:BLOCKSTORE_CONNECTION = $operatorConnection }
+        Set-Content -LiteralPath $connFile -Value $r.ConnectionString
+        @(Invoke-AsTenant { Get-BlockVolume }).Count | Should -Be 1
+    }
+
+    It 'refuses an unknown project, a role that is not the tenant''s, and unregistering twice, each with its ErrorId' {
+        { Register-BlockStoreTenant -Project "$prefix-nobody" -Confirm:$false -ErrorAction Stop } |
+            Should -Throw -ErrorId 'ProjectNotFound,BlockStore.Commands.RegisterBlockStoreTenantCommand'
+        $squat = "$prefix-squat"
+        New-BlockStoreProject -Name $squat -Confirm:$false | Out-Null
+        Invoke-LabSql "create role `"bs_tenant_$squat`" nologin" | Out-Null
+        try {
+            { Register-BlockStoreTenant -Project $squat -Confirm:$false -ErrorAction Stop } |
+                Should -Throw -ErrorId 'TenantRoleConflict,BlockStore.Commands.RegisterBlockStoreTenantCommand'
+        }
+        finally { Invoke-LabSql "drop role `"bs_tenant_$squat`"" | Out-Null }
+        (Unregister-BlockStoreTenant -Project $tp -Confirm:$false -PassThru).Role | Should -Be "bs_tenant_$tp"
+        Invoke-LabSql "select count(*) from pg_roles where rolname = 'bs_tenant_$tp'" | Should -Be '0'
+        { Unregister-BlockStoreTenant -Project $tp -Confirm:$false -ErrorAction Stop } |
+            Should -Throw -ErrorId 'TenantNotRegistered,BlockStore.Commands.UnregisterBlockStoreTenantCommand'
+    }
+}
+
 Describe 'Types and quotas with the thin guest host' -Skip:(-not $hasGuest) {
     BeforeAll {
         $script:g = $lab.guest
@@ -260,6 +364,8 @@ Describe 'Types and quotas with the thin guest host' -Skip:(-not $hasGuest) {
         Set-BlockStoreQuota -Project $p -Snapshots 1 -Gigabytes 3 -Confirm:$false
         $s = New-BlockVolumeSnapshot -VolumeId $v.Id -Name 'one' -Confirm:$false -Wait -TimeoutSec 600
         $s.Status | Should -Be 'available' -Because $s.StatusReason
+        (Get-BlockVolumeSnapshot -Project $p).Id | Should -Be $s.Id
+        Get-BlockVolumeSnapshot -Project $team | Should -BeNullOrEmpty
         $before = Get-ProjectWrites $p
         $err = { New-BlockVolumeSnapshot -VolumeId $v.Id -Name 'two' -Confirm:$false -ErrorAction Stop } |
             Should -Throw -ErrorId 'QuotaExceeded,BlockStore.Commands.NewBlockVolumeSnapshotCommand' -PassThru
