@@ -139,6 +139,18 @@ public sealed class TenantIsolationTests(TenantIsolationTests.World w) : IClassF
     }
 
     [Fact]
+    public async Task A_tenant_cannot_release_quota_by_marking_its_own_placed_volume_deleted_or_smaller()
+    {
+        await Assert.ThrowsAsync<PostgresException>(() => SecuredDatabase.ExecAsync(_aCs, $"UPDATE bs.volumes SET status = 'deleted' WHERE id = '{_va.Id}'"));
+        await SecuredDatabase.ExecAsync(db.OwnerCs, $"UPDATE bs.volumes SET size_gib = 2 WHERE id = '{_va.Id}'");
+        await Assert.ThrowsAsync<PostgresException>(() => SecuredDatabase.ExecAsync(_aCs, $"UPDATE bs.volumes SET size_gib = 1 WHERE id = '{_va.Id}'"));
+        await Assert.ThrowsAsync<PostgresException>(() => SecuredDatabase.ExecAsync(_bCs, $"UPDATE bs.snapshots SET status = 'deleted' WHERE id = '{_sb.Id}'"));
+        Assert.Equal("available|2", (await SecuredDatabase.ColumnAsync(db.OwnerCs, $"SELECT status || '|' || size_gib FROM bs.volumes WHERE id = '{_va.Id}'"))[0]);
+        Assert.Equal("creating", (await SecuredDatabase.ColumnAsync(db.OwnerCs, $"SELECT status FROM bs.snapshots WHERE id = '{_sb.Id}'"))[0]);
+        await SecuredDatabase.ExecAsync(db.OwnerCs, $"UPDATE bs.volumes SET size_gib = 1 WHERE id = '{_va.Id}'");
+    }
+
+    [Fact]
     public async Task A_tenant_cannot_raise_its_quota_change_projects_types_or_services()
     {
         var quotas = new QuotaRequests(Store(_aCs));

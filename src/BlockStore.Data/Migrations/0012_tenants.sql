@@ -225,3 +225,44 @@ CREATE POLICY tenant_own ON bs.attachments TO bs_tenant
 CREATE POLICY tenant_own ON bs.attachment_secrets TO bs_tenant
     USING (EXISTS (SELECT 1 FROM bs.attachments a WHERE a.id = attachment_id))
     WITH CHECK (EXISTS (SELECT 1 FROM bs.attachments a WHERE a.id = attachment_id));
+
+-- ---------------------------------------------------------------------------------------------
+-- What a tenant may not do even to its own rows: release quota without releasing space. Quota
+-- usage counts volumes and snapshots that are not deleted, at their size; only an agent (which
+-- removes the LV) makes a placed volume or a snapshot deleted, and only an agent gives a failed
+-- extend its old size back. The module's tenant paths never do either: a volume a tenant deletes
+-- at once is one that never reached a host.
+-- ---------------------------------------------------------------------------------------------
+CREATE FUNCTION bs.tenant_guard() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+BEGIN
+    IF TG_TABLE_NAME = 'volumes' THEN
+        IF NEW.size_gib < OLD.size_gib THEN
+            RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
+                MESSAGE = format('volume %s: a tenant cannot shrink a volume (%s GiB to %s GiB)', OLD.id, OLD.size_gib, NEW.size_gib);
+        END IF;
+        IF NEW.status = 'deleted' AND OLD.status <> 'deleted' AND OLD.host IS NOT NULL THEN
+            RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
+                MESSAGE = format('volume %s is on host %s: only its agent marks it deleted, after removing it', OLD.id, OLD.host);
+        END IF;
+    ELSIF NEW.status = 'deleted' AND OLD.status <> 'deleted' THEN
+        RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
+            MESSAGE = format('snapshot %s: only its agent marks it deleted, after removing it', OLD.id);
+    END IF;
+    RETURN NEW;
+END $$;
+
+-- Whether the session is a tenant's login: SECURITY DEFINER (agents and the scheduler, whose
+-- updates fire the triggers too, may not read bs.tenant_roles), so it asks about session_user, the
+-- login role (tenants log in as themselves; current_user would be this function's owner).
+CREATE FUNCTION bs.session_is_tenant() RETURNS boolean
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS $$ SELECT EXISTS (SELECT 1 FROM bs.tenant_roles t WHERE t.role = session_user) $$;
+
+CREATE TRIGGER tenant_guard BEFORE UPDATE OF status, size_gib ON bs.volumes
+    FOR EACH ROW WHEN (bs.session_is_tenant()) EXECUTE FUNCTION bs.tenant_guard();
+CREATE TRIGGER tenant_guard BEFORE UPDATE OF status ON bs.snapshots
+    FOR EACH ROW WHEN (bs.session_is_tenant()) EXECUTE FUNCTION bs.tenant_guard();
