@@ -110,7 +110,7 @@ public sealed class VolumeRequests(StoreConnection store)
             catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UniqueViolation)
             {
                 throw new BlockStoreException(ErrorIds.VolumeNameInUse, ErrorKind.ResourceExists,
-                    $"A volume named '{name}' already exists. Names are unique among volumes that are not deleted.", name);
+                    $"A volume named '{name}' already exists in its project. Names are unique within a project among volumes that are not deleted.", name);
             }
             catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.ForeignKeyViolation && e.ConstraintName == "volumes_volume_type_fkey")
             {
@@ -257,7 +257,7 @@ public sealed class VolumeRequests(StoreConnection store)
         catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UniqueViolation)
         {
             throw new BlockStoreException(ErrorIds.VolumeNameInUse, ErrorKind.ResourceExists,
-                $"A volume named '{name}' already exists. Names are unique among volumes that are not deleted.", name);
+                $"A volume named '{name}' already exists in its project. Names are unique within a project among volumes that are not deleted.", name);
         }
 
         await Events.AddAsync(conn, tx, id, hostName, null, "requested", message, ct).ConfigureAwait(false);

@@ -139,6 +139,18 @@ public sealed class TenantIsolationTests(TenantIsolationTests.World w) : IClassF
     }
 
     [Fact]
+    public async Task Names_are_unique_within_a_project_so_a_tenant_learns_nothing_from_another_projects_names()
+    {
+        // B uses "vol-b"; A may use it too, and the operator sees both.
+        var mine = await new VolumeRequests(Store(_aCs)).CreateAsync("vol-b", 1, null, null);
+        Assert.Equal(_a, mine.Project);
+        Assert.Equal(ErrorIds.VolumeNameInUse, (await Assert.ThrowsAsync<BlockStoreException>(
+            () => new VolumeRequests(Store(_aCs)).CreateAsync("vol-b", 1, null, null))).ErrorId);
+        Assert.Equal(2, (await new VolumeRequests(Store(db.OperatorCs)).ListAsync(new VolumeFilter(NamePatterns: ["vol-b"]))).Count);
+        await new VolumeRequests(Store(_aCs)).RequestDeleteAsync(mine.Id);
+    }
+
+    [Fact]
     public async Task A_tenant_cannot_release_quota_by_marking_its_own_placed_volume_deleted_or_smaller()
     {
         await Assert.ThrowsAsync<PostgresException>(() => SecuredDatabase.ExecAsync(_aCs, $"UPDATE bs.volumes SET status = 'deleted' WHERE id = '{_va.Id}'"));

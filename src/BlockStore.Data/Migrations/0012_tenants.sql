@@ -266,3 +266,10 @@ CREATE TRIGGER tenant_guard BEFORE UPDATE OF status, size_gib ON bs.volumes
     FOR EACH ROW WHEN (bs.session_is_tenant()) EXECUTE FUNCTION bs.tenant_guard();
 CREATE TRIGGER tenant_guard BEFORE UPDATE OF status ON bs.snapshots
     FOR EACH ROW WHEN (bs.session_is_tenant()) EXECUTE FUNCTION bs.tenant_guard();
+
+-- Volume names are unique within a project (they were unique across all volumes): a tenant must not
+-- learn from a refused name that another project uses it. Operators who name a volume that several
+-- projects have act on each of them (as with a wildcard), and Get-BlockVolume -Project narrows.
+DROP INDEX bs.volumes_live_name;
+-- Name first: lookups by name (Get-BlockVolume -Name, over every project for operators) use it too.
+CREATE UNIQUE INDEX volumes_live_name ON bs.volumes (name, project) WHERE status <> 'deleted';
