@@ -58,8 +58,9 @@ Describe 'Projects' {
     }
 
     It 'a volume lands in the project asked for, else in default, and Get-BlockVolume -Project filters' {
-        $v = New-BlockVolume -Name "$prefix-in-team" -SizeGiB 1 -Project $team -Confirm:$false
-        $d = New-BlockVolume -Name "$prefix-in-default" -SizeGiB 1 -Confirm:$false
+        # Made to the end, so the next test's count of writes is not raced by their own events.
+        $v = New-BlockVolume -Name "$prefix-in-team" -SizeGiB 1 -Project $team -AvailabilityZone $lab.zone -Confirm:$false -Wait -TimeoutSec 120
+        $d = New-BlockVolume -Name "$prefix-in-default" -SizeGiB 1 -AvailabilityZone $lab.zone -Confirm:$false -Wait -TimeoutSec 120
         ($v.Project, $d.Project, $d.VolumeType) | Should -Be @($team, 'default', 'default')
         (Get-BlockVolume -Project $team).Name | Should -Be "$prefix-in-team"
         (Get-BlockStoreProject -Name $team).Volumes | Should -Be 1
