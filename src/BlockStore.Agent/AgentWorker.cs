@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using BlockStore.Core;
 using BlockStore.Data;
 using BlockStore.Hosting;
@@ -132,7 +133,17 @@ public sealed class AgentWorker(
         }
     }
 
+    /// <summary>Runs one claimed operation and counts its outcome (AgentMetrics: status and latency).</summary>
     private async Task RunAsync(ClaimedOperation op, CancellationToken ct)
+    {
+        AgentMetrics.Claimed(op);
+        var started = Stopwatch.GetTimestamp();
+        var status = await RunOneAsync(op, ct);
+        AgentMetrics.Finished(op, status, Stopwatch.GetElapsedTime(started));
+    }
+
+    /// <summary>Returns the status for the operations counter: succeeded, failed, or retried.</summary>
+    private async Task<string> RunOneAsync(ClaimedOperation op, CancellationToken ct)
     {
         var attachment = op.Kind is OperationKind.Attach or OperationKind.Detach;
         if (RetryFor(op.Kind).IsExhausted(op.Attempts))
@@ -140,7 +151,7 @@ public sealed class AgentWorker(
             // Claimed more often than allowed: every earlier attempt ended without any result.
             logger.LogError("{Kind} of volume {Volume}: {Message}", op.Kind, op.VolumeId, GaveUpMessage(op));
             await (attachment ? attachmentRunner.FailAsync(identity.InstanceId, op, GaveUpMessage(op), ct) : CompleteAsync(op, GaveUpMessage(op), null, ct));
-            return;
+            return AgentMetrics.Failed;
         }
 
         using var renewal = CancellationTokenSource.CreateLinkedTokenSource(ct);
@@ -148,9 +159,10 @@ public sealed class AgentWorker(
         if (attachment)
         {
             Exception? failed = null;
+            var succeeded = false;
             try
             {
-                await attachmentRunner.RunAsync(identity.InstanceId, op, ct);
+                succeeded = await attachmentRunner.RunAsync(identity.InstanceId, op, ct);
             }
             catch (Exception e) when (IsAttemptFailure(e))
             {
@@ -164,10 +176,10 @@ public sealed class AgentWorker(
 
             if (failed is not null)
             {
-                await RetryOrFailAsync(op, failed, reason => attachmentRunner.FailAsync(identity.InstanceId, op, reason, ct), ct);
+                return await RetryOrFailAsync(op, failed, reason => attachmentRunner.FailAsync(identity.InstanceId, op, reason, ct), ct);
             }
 
-            return;
+            return succeeded ? AgentMetrics.Succeeded : AgentMetrics.Failed;
         }
 
         string? error = null;
@@ -219,11 +231,11 @@ public sealed class AgentWorker(
 
         if (unexpected is not null)
         {
-            await RetryOrFailAsync(op, unexpected, reason => CompleteAsync(op, reason, null, ct), ct);
-            return;
+            return await RetryOrFailAsync(op, unexpected, reason => CompleteAsync(op, reason, null, ct), ct);
         }
 
         await CompleteAsync(op, error, note, ct);
+        return error is null ? AgentMetrics.Succeeded : AgentMetrics.Failed;
     }
 
     private string GaveUpMessage(ClaimedOperation op) =>
@@ -231,9 +243,10 @@ public sealed class AgentWorker(
 
     /// <summary>
     /// An attempt failed unexpectedly: give the operation back with backoff, or, after the last
-    /// allowed attempt, end it with the reason (<paramref name="fail"/>).
+    /// allowed attempt, end it with the reason (<paramref name="fail"/>). Returns the operations
+    /// counter's status: retried or failed.
     /// </summary>
-    private async Task RetryOrFailAsync(ClaimedOperation op, Exception e, Func<string, Task> fail, CancellationToken ct)
+    private async Task<string> RetryOrFailAsync(ClaimedOperation op, Exception e, Func<string, Task> fail, CancellationToken ct)
     {
         var what = $"{e.GetType().Name}: {e.Message}";
         var decision = RetryFor(op.Kind).Decide(op.Attempts, what, retryable: true, Random.Shared);
@@ -241,7 +254,7 @@ public sealed class AgentWorker(
         if (!decision.Retry)
         {
             await fail(decision.Message);
-            return;
+            return AgentMetrics.Failed;
         }
 
         try
@@ -256,6 +269,8 @@ public sealed class AgentWorker(
             // The lease runs out and the operation is claimed again: that claim counts as the next attempt.
             logger.LogWarning("Could not give operation {Op} back ({Message}); its lease will run out", op.Id, store.Message);
         }
+
+        return AgentMetrics.Retried;
     }
 
     /// <summary>

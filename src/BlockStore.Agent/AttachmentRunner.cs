@@ -11,13 +11,16 @@ namespace BlockStore.Agent;
 /// </summary>
 public sealed class AttachmentRunner(AgentAttachments attachments, VolumeExporter exporter, ILogger<AttachmentRunner> logger)
 {
-    public async Task RunAsync(string owner, ClaimedOperation op, CancellationToken ct)
+    /// <summary>Runs and records one attach or detach; returns whether it succeeded (for the operations counter).</summary>
+    public async Task<bool> RunAsync(string owner, ClaimedOperation op, CancellationToken ct)
     {
         var outcome = await RunCoreAsync(op, ct);
         if (!await attachments.CompleteAsync(owner, op.Id, op.Kind, op.VolumeId, op.AttachmentId!.Value, outcome, ct))
         {
             logger.LogWarning("Lost the lease on operation {Op} before completing it; the newer claim finishes it", op.Id);
         }
+
+        return outcome.Error is null;
     }
 
     /// <summary>Ends an attach/detach whose attempts are used up: the attachment goes to its error outcome with the reason.</summary>

@@ -83,10 +83,12 @@ public sealed class ProcessCommandRunner(ILogger<ProcessCommandRunner> logger, C
 
             logger.LogError("{Program} {Args} ran past its deadline of {Deadline} s; killed after {Ms:0} ms", program, string.Join(' ', arguments),
                 deadline.TotalSeconds, ran.TotalMilliseconds);
+            AgentMetrics.Command(program, ran, "deadline");
             throw new CommandDeadlineException(program, deadline, ran);
         }
 
         var result = new CommandResult(process.ExitCode, await stdout, await stderr);
+        AgentMetrics.Command(program, Stopwatch.GetElapsedTime(started), result.Succeeded ? null : "exit");
         logger.LogDebug("{Program} {Args} -> {Exit} in {Ms:0} ms", program, string.Join(' ', arguments), result.ExitCode,
             Stopwatch.GetElapsedTime(started).TotalMilliseconds);
         return result;

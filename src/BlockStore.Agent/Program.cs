@@ -62,6 +62,7 @@ builder.Services.AddSingleton(agent.Iscsi);
 builder.Services.AddSingleton<ITargetStateReader>(new ConfigFsTargetReader(agent.Iscsi.ConfigFsRoot));
 builder.Services.AddSingleton<TargetClient>();
 builder.Services.AddSingleton<TargetCapability>();
+builder.Services.AddSingleton<IHealthCheckSource, IscsiHealth>();
 builder.Services.AddSingleton<VolumeExporter>();
 builder.Services.AddSingleton<AttachmentRunner>();
 builder.Services.AddSingleton(sp => new AgentAttachments(sp.GetRequiredService<StoreConnection>(), agent.HostName));

@@ -122,6 +122,8 @@ public sealed class BlockVolumeService
     public bool Healthy { get; set; } = true;
     public string? HealthReason { get; set; }
     public string? ModifiedBy { get; set; }
+    /// <summary>Where the host serves Prometheus /metrics (and /healthz), as it reported at start; null when it serves none.</summary>
+    public string? MetricsUrl { get; set; }
     public override string ToString() => $"{Host}/{Service}";
 }
 

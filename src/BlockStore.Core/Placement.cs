@@ -75,7 +75,41 @@ public sealed record PlacementRequest(int SizeGiB, string? Zone, IReadOnlyDictio
 public sealed record BatchPlacement(IReadOnlyList<PlacementResult> Results, IReadOnlyDictionary<string, HostCandidate> Hosts);
 
 /// <summary>Why one host was not chosen.</summary>
-public sealed record HostRejection(string Host, string Reason);
+public sealed record HostRejection(string Host, string Reason)
+{
+    /// <summary>The reason's class, a bounded set fit for a metric label (RejectionClasses).</summary>
+    public string Class => RejectionClasses.Of(Reason);
+}
+
+/// <summary>
+/// Why a host was rejected, in a few classes: the reasons themselves carry names and numbers, too
+/// many distinct values for a metric label. Read from the reasons PlacementPolicy writes (the state
+/// filters, the zone filter, the capacity rules; anything else is a volume type's capabilities).
+/// </summary>
+public static class RejectionClasses
+{
+    public const string NoHosts = "no_hosts";
+    public const string Disabled = "disabled";
+    public const string Down = "down";
+    public const string Frozen = "frozen";
+    public const string Unhealthy = "unhealthy";
+    public const string Zone = "zone";
+    public const string Capacity = "capacity";
+    public const string Capabilities = "capabilities";
+
+    public static string Of(string reason) =>
+        reason.StartsWith("disabled", StringComparison.Ordinal) ? Disabled
+        : reason.StartsWith("down", StringComparison.Ordinal) ? Down
+        : reason == "frozen" ? Frozen
+        : reason.StartsWith("unhealthy", StringComparison.Ordinal) ? Unhealthy
+        : reason.StartsWith("in zone ", StringComparison.Ordinal) ? Zone
+        : reason.Contains(" GiB", StringComparison.Ordinal) ? Capacity
+        : Capabilities;
+
+    /// <summary>The distinct classes of a failed placement: no_hosts when no host was there to reject it.</summary>
+    public static IReadOnlyList<string> Of(PlacementResult result) =>
+        result.Rejections.Count == 0 ? [NoHosts] : result.Rejections.Select(r => r.Class).Distinct().Order(StringComparer.Ordinal).ToList();
+}
 
 public sealed record PlacementResult(string? Host, IReadOnlyList<HostRejection> Rejections, decimal? HostFreeGiB)
 {

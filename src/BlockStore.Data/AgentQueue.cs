@@ -5,10 +5,11 @@ namespace BlockStore.Data;
 
 /// <summary>
 /// An operation an agent has claimed, with what it needs to run it. SizeGiB is the volume's size,
-/// or for a snapshot-create the snapshot's (its origin's size when it was asked for).
+/// or for a snapshot-create the snapshot's (its origin's size when it was asked for). WaitedSeconds:
+/// from the request (created_at) to this claim, by the database clock (the agent's latency metrics).
 /// </summary>
 public sealed record ClaimedOperation(long Id, string Kind, Guid VolumeId, int SizeGiB, int Attempts, Guid? AttachmentId = null, Guid? SnapshotId = null,
-    Guid? SourceSnapshotId = null, Guid? SourceVolumeId = null);
+    Guid? SourceSnapshotId = null, Guid? SourceVolumeId = null, double? WaitedSeconds = null);
 
 /// <summary>What the database says about a volume whose LV the agent found (for reconciling).</summary>
 public sealed record VolumeRecord(Guid Id, string Status, string? Host, bool HasLiveOperation);
@@ -63,7 +64,8 @@ public sealed class AgentQueue(StoreConnection store, string host)
                 "FROM next, bs.volumes v WHERE o.id = next.id AND v.id = o.volume_id " +
                 "RETURNING o.id, o.kind, o.volume_id, " +
                 "  CASE WHEN o.kind = 'snapshot-create' THEN (SELECT s.size_gib FROM bs.snapshots s WHERE s.id = o.snapshot_id) ELSE v.size_gib END, " +
-                "  o.attempts, o.attachment_id, o.snapshot_id, o.source_snapshot_id, o.source_volume_id", conn);
+                "  o.attempts, o.attachment_id, o.snapshot_id, o.source_snapshot_id, o.source_volume_id, " +
+                "  extract(epoch FROM clock_timestamp() - o.created_at)::float8", conn);
             cmd.Parameters.AddWithValue("h", Host);
             cmd.Parameters.AddWithValue("o", owner);
             cmd.Parameters.AddWithValue("n", max);
@@ -72,7 +74,8 @@ public sealed class AgentQueue(StoreConnection store, string host)
             await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
             while (await r.ReadAsync(ct).ConfigureAwait(false))
             {
-                list.Add(new ClaimedOperation(r.GetInt64(0), r.GetString(1), r.GetGuid(2), r.GetInt32(3), r.GetInt32(4), r.GuidOrNull(5), r.GuidOrNull(6), r.GuidOrNull(7), r.GuidOrNull(8)));
+                list.Add(new ClaimedOperation(r.GetInt64(0), r.GetString(1), r.GetGuid(2), r.GetInt32(3), r.GetInt32(4), r.GuidOrNull(5), r.GuidOrNull(6), r.GuidOrNull(7), r.GuidOrNull(8),
+                    r.IsDBNull(9) ? null : r.GetDouble(9)));
             }
 
             list.Sort((a, b) => a.Id.CompareTo(b.Id));

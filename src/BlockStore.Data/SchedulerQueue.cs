@@ -4,7 +4,8 @@ using Npgsql;
 namespace BlockStore.Data;
 
 /// <summary>One placement decision, for logs and benchmarks.</summary>
-public sealed record PlacementOutcome(long OperationId, Guid VolumeId, string? Host, string Reason);
+/// <summary>What a pass decided for one operation; RejectionClasses (RejectionClasses.Of) only when it failed.</summary>
+public sealed record PlacementOutcome(long OperationId, Guid VolumeId, string? Host, string Reason, IReadOnlyList<string>? RejectionClasses = null);
 
 /// <summary>
 /// The scheduler's side of the queue. A pass claims a batch of pending create operations with
@@ -35,6 +36,15 @@ public sealed class SchedulerQueue(StoreConnection store)
                 "SELECT NOT disabled FROM bs.services WHERE host = @h AND service = 'scheduler'", conn);
             cmd.Parameters.AddWithValue("h", schedulerHost);
             return await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false) is true;
+        }, ct);
+
+    /// <summary>Open operations by stage (pending, scheduled, running), through bs.queue_depth() (0014).</summary>
+    public Task<Dictionary<string, long>> QueueDepthAsync(CancellationToken ct = default) =>
+        store.RunAsync(async conn =>
+        {
+            await using var cmd = new NpgsqlCommand("SELECT stage, depth FROM bs.queue_depth()", conn);
+            var rows = await Rows.ListAsync(cmd, r => (Stage: r.GetString(0), Depth: r.GetInt64(1)), ct).ConfigureAwait(false);
+            return rows.ToDictionary(r => r.Stage, r => r.Depth, StringComparer.Ordinal);
         }, ct);
 
     /// <summary>
@@ -130,7 +140,7 @@ public sealed class SchedulerQueue(StoreConnection store)
             {
                 var reason = result.Explain(size, zone, type);
                 failed.Add((opId, volumeId, reason));
-                outcomes.Add(new PlacementOutcome(opId, volumeId, null, reason));
+                outcomes.Add(new PlacementOutcome(opId, volumeId, null, reason, RejectionClasses.Of(result)));
             }
         }
 

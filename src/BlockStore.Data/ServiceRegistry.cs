@@ -37,21 +37,29 @@ public sealed class ServiceRegistry(StoreConnection store)
         "  s.log_level, s.total_gib, s.free_gib, s.allocated_gib, s.backend_type, s.healthy, s.health_reason, s.modified_by, " +
         "  " + ServiceSql.Up + " AS up, " +
         // The scheduler's capacity ledger (migration 0008): live volumes placed on the host; a failed create holds no LV.
-        "  coalesce((SELECT l.provisioned_gib FROM bs.capacity_ledger l WHERE l.host = s.host), 0) AS provisioned " +
+        "  coalesce((SELECT l.provisioned_gib FROM bs.capacity_ledger l WHERE l.host = s.host), 0) AS provisioned, s.metrics_url " +
         "FROM bs.services s";
 
-    /// <summary>Registers (or re-registers) a host's service and marks it started now.</summary>
+    /// <summary>
+    /// Registers (or re-registers) a host's service and marks it started now, with where it serves
+    /// its metrics (null: it serves none, and a URL from an earlier run is cleared).
+    /// </summary>
     public Task RegisterAsync(string host, string service, string zone, string version, CancellationToken ct = default) =>
+        RegisterAsync(host, service, zone, version, null, ct);
+
+    /// <inheritdoc cref="RegisterAsync(string, string, string, string, CancellationToken)"/>
+    public Task RegisterAsync(string host, string service, string zone, string version, string? metricsUrl, CancellationToken ct) =>
         store.RunAsync(async conn =>
         {
             await using var cmd = new NpgsqlCommand(
-                "INSERT INTO bs.services (host, service, zone, version, started_at, heartbeat_at) VALUES (@h, @s, @z, @v, now(), now()) " +
+                "INSERT INTO bs.services (host, service, zone, version, started_at, heartbeat_at, metrics_url) VALUES (@h, @s, @z, @v, now(), now(), @m) " +
                 "ON CONFLICT (host, service) DO UPDATE SET zone = EXCLUDED.zone, version = EXCLUDED.version, " +
-                "  started_at = now(), heartbeat_at = now()", conn);
+                "  started_at = now(), heartbeat_at = now(), metrics_url = EXCLUDED.metrics_url", conn);
             cmd.Parameters.AddWithValue("h", host);
             cmd.Parameters.AddWithValue("s", service);
             cmd.Parameters.AddWithValue("z", zone);
             cmd.Parameters.AddWithValue("v", version);
+            cmd.Parameters.AddWithValue("m", (object?)metricsUrl ?? DBNull.Value);
             await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
             await Events.AddAsync(conn, null, null, host, service, "service-started", $"{service} service on {host} started (version {version})", ct).ConfigureAwait(false);
             return 0;
@@ -227,5 +235,6 @@ public sealed class ServiceRegistry(StoreConnection store)
             State = r.GetBoolean(17) ? "up" : "down",
             // Only volume services hold volumes; a scheduler has no provisioned figure.
             ProvisionedGiB = r.GetString(1) == ServiceType.Volume ? Convert.ToDecimal(r.GetValue(18), System.Globalization.CultureInfo.InvariantCulture) : null,
+            MetricsUrl = r.StringOrNull(19),
         }, ct);
 }

@@ -13,6 +13,9 @@ public sealed class BlockStoreOptions
 
     /// <summary>Apply schema migrations at start (the default, so a new version upgrades itself).</summary>
     public bool MigrateOnStart { get; set; } = true;
+
+    /// <summary>Prometheus metrics and the health endpoint; off unless Metrics:Url is set.</summary>
+    public MetricsOptions Metrics { get; set; } = new();
 }
 
 /// <summary>Who this process is in the service registry.</summary>
@@ -22,4 +25,14 @@ public sealed record ServiceIdentity(string Host, string Service, string Zone)
 
     /// <summary>Lease owner tag: host, process id and start time, unique per process.</summary>
     public string InstanceId { get; } = $"{Host}:{Environment.ProcessId}:{DateTime.UtcNow:HHmmssfff}";
+}
+
+/// <summary>BlockStore:Metrics: where the host serves Prometheus /metrics and /healthz.</summary>
+public sealed class MetricsOptions
+{
+    /// <summary>
+    /// An HttpListener prefix such as http://127.0.0.1:9464/ (the paths /metrics and /healthz are
+    /// served below it). Empty, the default: no listener, so nothing is exposed unless asked for.
+    /// </summary>
+    public string Url { get; set; } = "";
 }

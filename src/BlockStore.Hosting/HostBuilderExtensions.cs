@@ -56,6 +56,9 @@ public static class HostBuilderExtensions
             $"blockstore-{sp.GetRequiredService<ServiceIdentity>().Service}-{sp.GetRequiredService<ServiceIdentity>().Host}"));
         builder.Services.AddSingleton<ServiceRegistry>();
         builder.Services.AddSingleton<ServiceRuntime>();
+        // /metrics and /healthz (off unless BlockStore:Metrics:Url is set): HostHealth is fed by the heartbeat job.
+        builder.Services.AddSingleton(sp => new HostHealth(TimeProvider.System, sp.GetServices<IHealthCheckSource>()));
+        builder.Services.AddHostedService<MetricsServer>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<ServiceRuntime>());
 
         builder.Services.AddQuartz(q =>

@@ -62,6 +62,7 @@ public sealed class ServiceRuntime(
                 if (wasDown)
                 {
                     logger.LogInformation("Notification connection restored; catching up");
+                    BlockStoreMetrics.DatabaseReconnects.Add(1, new KeyValuePair<string, object?>("via", "notifications"));
                     _ = ApplyControlAsync(ct);
                 }
 
@@ -72,6 +73,7 @@ public sealed class ServiceRuntime(
             {
                 wasDown = true;
                 logger.LogWarning("Notification connection lost ({Message}); reconnecting with backoff", error.Message);
+                BlockStoreMetrics.DatabaseFailures.Add(1, new KeyValuePair<string, object?>("via", "notifications"));
             }
         };
 
@@ -94,7 +96,8 @@ public sealed class ServiceRuntime(
                     }
                 }
 
-                await registry.RegisterAsync(identity.Host, identity.Service, identity.Zone, identity.Version, ct);
+                await registry.RegisterAsync(identity.Host, identity.Service, identity.Zone, identity.Version,
+                    MetricsServer.PrefixOf(options.Value) is { } prefix ? prefix + "metrics" : null, ct);
                 await ApplyControlAsync(ct);
                 logger.LogInformation("{Service} service on {Host} registered (zone {Zone}, version {Version}) against {Store}",
                     identity.Service, identity.Host, identity.Zone, identity.Version, store.DisplayName);

@@ -59,6 +59,7 @@ public sealed class PlacementWorker(
             var outcomes = await queue.PlaceBatchAsync(identity.Host, options.Value.BatchSize, ct);
             foreach (var o in outcomes)
             {
+                SchedulerMetrics.Record(o);
                 if (o.Host is null)
                 {
                     logger.LogWarning("Volume {Volume} not placed: {Reason}", o.VolumeId, o.Reason);

@@ -3,6 +3,7 @@ using BlockStore.Data;
 using BlockStore.Hosting;
 using BlockStore.Scheduler;
 using Microsoft.Extensions.Options;
+using Quartz;
 
 // "migrate": apply schema migrations and exit (used by build.ps1 Up and deployments).
 if (args.Length > 0 && args[0] == "migrate")
@@ -29,8 +30,17 @@ builder.AddBlockStoreService(
         var o = sp.GetRequiredService<IOptions<SchedulerOptions>>().Value;
         return new ServiceIdentity(o.HostName, ServiceType.Scheduler, o.Zone);
     },
-    new WakeChannels([Channels.Schedule], (_, _) => true));
+    new WakeChannels([Channels.Schedule], (_, _) => true),
+    q =>
+    {
+        // The queue-depth gauge's counts, refreshed as often as the heartbeat (not per scrape).
+        var depth = new JobKey("queue-depth");
+        var every = TimeSpan.FromSeconds(Math.Max(1, builder.Configuration.GetValue("BlockStore:ReportIntervalSeconds", 10)));
+        q.AddJob<QueueDepthJob>(j => j.WithIdentity(depth));
+        q.AddTrigger(t => t.ForJob(depth).StartNow().WithSimpleSchedule(s => s.WithInterval(every).RepeatForever()));
+    });
 builder.Services.AddSingleton<SchedulerQueue>();
+builder.Services.AddSingleton<SchedulerMetrics>();
 builder.Services.AddHostedService<PlacementWorker>();
 await builder.Build().RunAsync();
 return 0;

@@ -13,6 +13,11 @@ function Get-LabHostCommand {
     $hostsDir = Join-Path $Lab.repo 'out/hosts'
     $interval = "--BlockStore:ReportIntervalSeconds=$($Lab.reportIntervalSeconds)"
     $cs = "--BlockStore:ConnectionString=$($Lab.connectionString)"
+    # /metrics and /healthz on the host's own port (lab.json metricsUrls; none in a lab written before them).
+    $metrics = @()
+    if ($Lab.PSObject.Properties['metricsUrls'] -and $Lab.metricsUrls.PSObject.Properties[$Name]) {
+        $metrics = @("--BlockStore:Metrics:Url=$($Lab.metricsUrls.$Name -replace 'metrics$', '')")
+    }
     if ($Name -in (Get-LabSchedulerNames -Lab $Lab)) {
         # Each scheduler logs in as its own bs_scheduler member (passwords in the root-only pgpass file).
         $entry = if ($Lab.PSObject.Properties['schedulers']) { @($Lab.schedulers | Where-Object name -EQ $Name)[0] } else { $Lab.scheduler }
@@ -20,7 +25,7 @@ function Get-LabHostCommand {
         $dir = Join-Path $hostsDir 'scheduler'
         return @{
             Name = $Name; WorkingDirectory = $dir; Dll = (Join-Path $dir 'BlockStore.Scheduler.dll')
-            Arguments = @($cs, "--Scheduler:HostName=$Name", $interval)
+            Arguments = @($cs, "--Scheduler:HostName=$Name", $interval) + $metrics
         }
     }
     $node = @($Lab.nodes | Where-Object name -EQ $Name)
@@ -39,7 +44,7 @@ function Get-LabHostCommand {
         Arguments = @(
             $cs, "--Agent:HostName=$Name", "--Agent:VolumeGroup=$($node[0].vg)", "--Agent:Zone=$($Lab.zone)",
             '--Agent:BackendType=thick', "--Agent:LvmActivation=$activation", $interval,
-            "--Agent:Reconcile:IntervalSeconds=$reconcile", '--Agent:Reconcile:RemoveOrphans=true')
+            "--Agent:Reconcile:IntervalSeconds=$reconcile", '--Agent:Reconcile:RemoveOrphans=true') + $metrics
     }
 }
 

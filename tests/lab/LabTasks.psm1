@@ -79,6 +79,13 @@ function New-LabFolders {
     return $secretsDir
 }
 
+function Get-LabFreePort {
+    <# A TCP port free on 127.0.0.1 now (the kernel picks it for port 0), for a lab host's metrics listener. #>
+    $probe = [System.Net.Sockets.TcpListener]::new([System.Net.IPAddress]::Loopback, 0)
+    try { $probe.Start(); return $probe.LocalEndpoint.Port }
+    finally { $probe.Stop() }
+}
+
 function Write-LabDescription {
     <# Writes lab.json (read by the tests, the benchmarks and every lab function) and lab.env; returns the lab. #>
     param([string] $Repo, [string] $StateDir, [string] $SecretsDir, [object] $Cluster, [bool] $Activation, [string] $LvmConfig, [object[]] $Nodes)
@@ -125,6 +132,13 @@ function Write-LabDescription {
         loopDevices              = @($Nodes | ForEach-Object { $_.loopDevice })
     }
     if ($ha) { $lab['ha'] = $Cluster.ha }
+    # Every host serves /metrics and /healthz on a port of its own (BlockStore:Metrics:Url, passed by
+    # Get-LabHostCommand), chosen free now; tests scrape the URLs recorded here (metricsUrls.<host>).
+    $metrics = [ordered]@{}
+    foreach ($name in @(@($s.Schedulers | ForEach-Object Name) + @($Nodes | ForEach-Object { $_.name }))) {
+        $metrics[$name] = "http://127.0.0.1:$(Get-LabFreePort)/metrics"
+    }
+    $lab['metricsUrls'] = $metrics
     $lab | ConvertTo-Json -Depth 5 | Set-Content -LiteralPath (Join-Path $StateDir 'lab.json')
     # Quoted (BlockStoreLab.psm1): bash `set -a; . lab.env`, systemd's EnvironmentFile= and
     # Get-BlockStoreLabEnvironment all read the whole connection string, ';' included.

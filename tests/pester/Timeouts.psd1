@@ -21,6 +21,7 @@
         # new: 277 s, 321 s at load 9-12 (two restarts of the guest agent and one leak pass).
         'IscsiLeakRemoval.Tests.ps1'  = 1500
         'Lab.Tests.ps1'               = 180    # 3 s, 5 s
+        'Metrics.Tests.ps1'           = 300    # new: scrapes of 4 hosts, one create and one failed placement
         'LabModule.Tests.ps1'         = 400    # new: 78 s at load 38 (runs the docs example in a fresh pwsh)
         'ModuleBehaviour.Tests.ps1'   = 480    # 22 s, 53 s
         'ModuleConventions.Tests.ps1' = 300    # 8 s, 21 s
