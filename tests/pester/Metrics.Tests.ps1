@@ -155,6 +155,48 @@ Describe 'Metrics and health' {
         Get-MetricSum $agents 'blockstore_operations_total' @{ kind = 'create' } | Should -Be $before.AgentOps -Because 'no agent saw that create'
     }
 
+    Context 'an LVM failure on the agent' {
+        BeforeAll {
+            # As VolumeLifecycle.Tests.ps1 does it: the agents are stopped while the scheduler places the
+            # volume, then an LV that is not ours fills that VG, so the agent's lvcreate fails. The
+            # restarted agents count from 0 (a new process), and bind their metrics ports again.
+            $script:filler = "$prefix-filler"
+            $script:lvm = @{
+                Create = (Get-Command lvcreate -CommandType Application | Select-Object -First 1).Source
+                Remove = (Get-Command lvremove -CommandType Application | Select-Object -First 1).Source
+            }
+            foreach ($n in $agents) { Stop-LabAgent -Name $n }
+            # A host just stopped still counts as up for the lab's down threshold; renewing its heartbeat
+            # makes the placement independent of how long the stop took.
+            Invoke-LabSql "update bs.services set heartbeat_at = now() where service = 'volume'" | Out-Null
+        }
+
+        AfterAll {
+            foreach ($n in $agents) { Start-LabAgent -Name $n | Out-Null }
+            foreach ($vg in $lab.volumeGroups) { & $lvm.Remove --config $lab.lvmConfig -f "$vg/$filler" 2>&1 | Out-Null }
+            Wait-LabCapacityReported -TimeoutSeconds 60 | Should -BeTrue -Because 'every node reports its VG without the filler'
+        }
+
+        It 'moves that agent''s failed creates and lvcreate failures, and its capacity gauge sees the VG full' {
+            $v = New-BlockVolume -Name "$prefix-nospace" -SizeGiB 1 -ErrorAction Stop
+            Wait-LabCondition { (Get-BlockVolume -Id $v.Id).Host } -TimeoutSeconds 30 | Should -BeTrue -Because 'the scheduler places it'
+            $placedOn = (Get-BlockVolume -Id $v.Id).Host
+            $vg = ($lab.nodes | Where-Object name -EQ $placedOn).vg
+            & $lvm.Create --config $lab.lvmConfig -l '100%FREE' -n $filler -y $vg 2>&1 | Out-Null
+            $LASTEXITCODE | Should -Be 0
+            foreach ($n in $agents) { Start-LabAgent -Name $n | Out-Null }
+
+            (Wait-BlockVolume -Id $v.Id -TimeoutSec 120).Status | Should -Be 'error'
+            Wait-LabCondition { (Get-MetricSum @($placedOn) 'blockstore_operations_total' @{ kind = 'create'; status = 'failed' }) -eq 1 } -TimeoutSeconds 10 |
+                Should -BeTrue -Because "$placedOn counted the create as failed"
+            Get-MetricSum @($placedOn) 'blockstore_operations_total' @{ kind = 'create'; status = 'succeeded' } | Should -Be 0
+            Get-MetricSum @($placedOn) 'blockstore_command_failures_total' @{ program = 'lvcreate'; reason = 'exit' } | Should -BeGreaterOrEqual 1
+            Wait-LabCondition { (Get-MetricSum @($placedOn) 'blockstore_capacity_free_gib') -lt 1 } -TimeoutSeconds 20 |
+                Should -BeTrue -Because "the filler took $vg's free space and the next capacity report says so"
+            (Get-Health $placedOn).Status | Should -Be 200 -Because 'a full VG is still a VG: the host stays healthy'
+        }
+    }
+
     It '/healthz answers 200 with the database state, and for agents the volume group and iSCSI state' {
         foreach ($h in $urls.Keys) {
             $health = Get-Health $h
