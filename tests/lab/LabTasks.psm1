@@ -80,10 +80,20 @@ function New-LabFolders {
 }
 
 function Get-LabFreePort {
-    <# A TCP port free on 127.0.0.1 now (the kernel picks it for port 0), for a lab host's metrics listener. #>
-    $probe = [System.Net.Sockets.TcpListener]::new([System.Net.IPAddress]::Loopback, 0)
-    try { $probe.Start(); return $probe.LocalEndpoint.Port }
-    finally { $probe.Stop() }
+    <#
+    A TCP port free on 127.0.0.1 now, for a lab host's metrics listener. Below Linux's ephemeral range
+    (32768 and up by default), on purpose: a port the kernel hands out for port 0 can later be the
+    local port of an outgoing connection (a pooled database connection), and a host restarted by a
+    crash test would then find its metrics port taken and stop.
+    #>
+    for ($try = 0; $try -lt 100; $try++) {
+        $port = Get-Random -Minimum 20000 -Maximum 32000
+        $probe = [System.Net.Sockets.TcpListener]::new([System.Net.IPAddress]::Loopback, $port)
+        try { $probe.Start(); return $port }
+        catch [System.Net.Sockets.SocketException] { continue }
+        finally { $probe.Stop() }
+    }
+    throw 'no free TCP port between 20000 and 32000 on 127.0.0.1 for a metrics listener'
 }
 
 function Write-LabDescription {
