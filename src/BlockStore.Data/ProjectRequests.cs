@@ -52,7 +52,7 @@ public sealed class ProjectRequests(StoreConnection store)
 
     /// <summary>
     /// Removes a project that owns nothing: no volume (of any status but deleted) and so no snapshot
-    /// or attachment. Its own quota limits go with it. The project's row is locked first, as every
+    /// or attachment. Its own quota limits and its tenant login go with it. The project's row is locked first, as every
     /// quota-checked request of the project locks it, so no volume can appear between the check
     /// and the removal. The default project cannot be removed.
     /// </summary>
@@ -90,8 +90,10 @@ public sealed class ProjectRequests(StoreConnection store)
                 }
             }
 
+            // Its tenant login goes too (its role is dropped, its sessions end): a login to a removed
+            // project could do nothing but would still be a way in.
             await using (var cmd = new NpgsqlCommand(
-                "DELETE FROM bs.quotas WHERE project = @n; UPDATE bs.projects SET deleted_at = now() WHERE name = @n", conn, tx))
+                "SELECT bs.unregister_tenant(@n); DELETE FROM bs.quotas WHERE project = @n; UPDATE bs.projects SET deleted_at = now() WHERE name = @n", conn, tx))
             {
                 cmd.Parameters.AddWithValue("n", name);
                 await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);

@@ -202,5 +202,14 @@ public sealed class TenantIsolationTests(TenantIsolationTests.World w) : IClassF
         Assert.Equal(first.Role, await tenants.UnregisterAsync(c));
         Assert.Null(await tenants.RoleOfAsync(c));
         Assert.Equal(ErrorIds.ProjectNotFound, (await Assert.ThrowsAsync<BlockStoreException>(() => tenants.RegisterAsync("no-such-project"))).ErrorId);
+
+        // Removing a project removes its tenant login with it.
+        var d = _a.Replace("-a", "-d", StringComparison.Ordinal);
+        await new ProjectRequests(Store(db.OperatorCs)).CreateAsync(d, null);
+        var dRole = (await tenants.RegisterAsync(d)).Role;
+        db.Track(dRole);
+        await new ProjectRequests(Store(db.OperatorCs)).RemoveAsync(d);
+        Assert.Null(await tenants.RoleOfAsync(d));
+        Assert.Empty(await SecuredDatabase.ColumnAsync(db.OwnerCs, $"SELECT rolname FROM pg_roles WHERE rolname = '{dRole}'"));
     }
 }
