@@ -70,19 +70,7 @@ public sealed class HostRegistry(StoreConnection store)
     /// </summary>
     public string AgentConfiguration(HostCredentials credentials, string? zone, string? databaseHost = null)
     {
-        var builder = new NpgsqlConnectionStringBuilder(store.ConnectionString)
-        {
-            Username = credentials.Role,
-            Password = credentials.Password,
-        };
-        if (!string.IsNullOrWhiteSpace(databaseHost))
-        {
-            // The storage host may reach the database by another name than the operator does.
-            builder.Host = databaseHost;
-        }
-
-        builder.Remove("Passfile");
-        builder.Remove("Application Name");
+        var builder = LoginConnection(store.ConnectionString, credentials.Role, credentials.Password, databaseHost);
         // Hosts are not interactive: a slow handshake (SCRAM on a slow or emulated CPU, a busy
         // server) must not fail them; the cmdlets keep failing fast with their own 5 s default.
         builder.Timeout = 15;
@@ -98,6 +86,25 @@ public sealed class HostRegistry(StoreConnection store)
             ["Agent"] = agent,
         };
         return JsonSerializer.Serialize(config, new JsonSerializerOptions { WriteIndented = true });
+    }
+
+    /// <summary>
+    /// A registered login's connection (a host's or a tenant's): the operator's (port, database, SSL
+    /// settings) with the login's role and password instead of the operator's, without the operator's
+    /// passfile and application name, and optionally another database host name (the login may
+    /// reach the database by another name than the operator does).
+    /// </summary>
+    internal static NpgsqlConnectionStringBuilder LoginConnection(string operatorConnection, string role, string password, string? databaseHost)
+    {
+        var builder = new NpgsqlConnectionStringBuilder(operatorConnection) { Username = role, Password = password };
+        if (!string.IsNullOrWhiteSpace(databaseHost))
+        {
+            builder.Host = databaseHost;
+        }
+
+        builder.Remove("Passfile");
+        builder.Remove("Application Name");
+        return builder;
     }
 }
 

@@ -61,24 +61,7 @@ public sealed class TenantRegistry(StoreConnection store)
         }, ct);
     }
 
-    /// <summary>
-    /// The tenant's connection string: the operator's (host, port, database, SSL settings) with the
-    /// tenant's role and password, and optionally another database host name.
-    /// </summary>
-    public string ConnectionString(TenantCredentials credentials, string? databaseHost = null)
-    {
-        var builder = new NpgsqlConnectionStringBuilder(store.ConnectionString)
-        {
-            Username = credentials.Role,
-            Password = credentials.Password,
-        };
-        if (!string.IsNullOrWhiteSpace(databaseHost))
-        {
-            builder.Host = databaseHost;
-        }
-
-        builder.Remove("Passfile");
-        builder.Remove("Application Name");
-        return builder.ConnectionString;
-    }
+    /// <summary>The tenant's connection string (HostRegistry.LoginConnection, as for hosts).</summary>
+    public string ConnectionString(TenantCredentials credentials, string? databaseHost = null) =>
+        HostRegistry.LoginConnection(store.ConnectionString, credentials.Role, credentials.Password, databaseHost).ConnectionString;
 }
