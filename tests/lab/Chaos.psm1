@@ -9,7 +9,8 @@
 #   - no LV made twice (an LV in two VGs, a create or delete that succeeded twice).
 # Prints a table of the faults injected and the invariants, and returns whether all held.
 # With the lab's storage-host guest, volumes are also attached and detached through LIO and the
-# guest's agent is killed too (ChaosGuest.ps1). Snapshots are not on main yet: not part of the stream.
+# guest's agent is killed too, and snapshots are taken and removed in the guest's thin pool
+# (ChaosGuest.ps1; the host's loop VGs cannot hold snapshots without device-mapper).
 
 Set-StrictMode -Version 3.0
 $PSNativeCommandUseErrorActionPreference = $false
@@ -267,14 +268,16 @@ function Invoke-LabChaos {
                 $k = $rng.Next(0, $live.Count)
                 $id = $live[$k]
                 try {
-                    Remove-BlockVolume -Id $id -Confirm:$false -ErrorAction Stop
+                    # -Cascade: a guest volume the stream snapshotted goes with its snapshots.
+                    Remove-BlockVolume -Id $id -Cascade -Confirm:$false -ErrorAction Stop
                     $accepted.Add([pscustomobject]@{ Id = $id; Kind = 'delete'; Expect = 'deleted'; Name = '' })
                     $live.RemoveAt($k)
                 }
                 catch {
                     if (Test-ChaosUnavailable $_) { $refused++ }
-                    # A volume still creating cannot be deleted yet (InvalidVolumeState): ask again later.
-                    elseif ($_.FullyQualifiedErrorId -notlike 'InvalidVolumeState,*') { $otherErrors.Add("delete $id`: $($_.FullyQualifiedErrorId): $($_.Exception.Message)") }
+                    # A volume still creating, or with a snapshot still being made, cannot be deleted
+                    # yet (InvalidVolumeState, InvalidSnapshotState): ask again later.
+                    elseif ($_.FullyQualifiedErrorId -notlike 'InvalidVolumeState,*' -and $_.FullyQualifiedErrorId -notlike 'InvalidSnapshotState,*') { $otherErrors.Add("delete $id`: $($_.FullyQualifiedErrorId): $($_.Exception.Message)") }
                 }
             }
         }
@@ -309,6 +312,7 @@ function Invoke-LabChaos {
     $settled = $false
     $busySql = "select (select count(*) from bs.volumes where name like '$run-%' and status in ('creating', 'deleting', 'attaching', 'detaching')) + " +
         "(select count(*) from bs.attachments a join bs.volumes v on v.id = a.volume_id where v.name like '$run-%' and a.status in ('attaching', 'detaching')) + " +
+        "(select count(*) from bs.snapshots s join bs.volumes v on v.id = s.volume_id where v.name like '$run-%' and s.status in ('creating', 'deleting')) + " +
         "(select count(*) from bs.operations o join bs.volumes v on v.id = o.volume_id where v.name like '$run-%' and o.stage in ('pending', 'scheduled', 'running'))"
     while ($settleClock.Elapsed.TotalSeconds -lt $SettleSeconds) {
         $busy = @(Invoke-ChaosSql $Lab $busySql)
@@ -368,13 +372,16 @@ function Invoke-LabChaos {
         $gf = Get-ChaosGuestFindings -State $guest -Lab $Lab -Accepted $accepted
         $lost += $gf.Lost; $notFinal += $gf.Stuck; $failed += $gf.Failed
         foreach ($d in $gf.Details) { $details.Add($d) }
-        $lio = [pscustomobject]@{ Invariant = 'LIO, guest lvs agree with the database'; Value = "$($gf.Disagree) disagreement(s), $($gf.Targets) target(s), $($gf.Lvs) LV(s)"; Held = ($gf.Disagree -eq 0) }
+        $lio = [pscustomobject]@{ Invariant = 'LIO, guest lvs agree with the database'; Value = "$($gf.Disagree) disagreement(s), $($gf.Targets) target(s), $($gf.Lvs) volume LV(s), $($gf.SnapshotLvs) snapshot LV(s)"; Held = ($gf.Disagree -eq 0) }
         $disagree += $gf.Disagree
     }
     $duplicated = @($lvById.Keys | Where-Object { $lvById[$_].Count -gt 1 }).Count
     foreach ($id in @($lvById.Keys | Where-Object { $lvById[$_].Count -gt 1 })) { $details.Add("LV volume-$id exists in $(@($lvById[$id].Vg) -join ' and ')") }
-    $twice = @(Invoke-ChaosSql $Lab ("select o.volume_id || ' ' || o.kind from bs.operations o join bs.volumes v on v.id = o.volume_id where v.name like '$run-%' and o.stage = 'succeeded' " +
-            "group by o.volume_id, o.kind having count(*) > 1") | Where-Object { $_ })
+    # Per volume, and per snapshot for the snapshot operations (a volume may have several).
+    $twice = @(Invoke-ChaosSql $Lab ("select o.volume_id || ' ' || o.kind || coalesce(' of snapshot ' || o.snapshot_id, '') from bs.operations o join bs.volumes v on v.id = o.volume_id " +
+            "where v.name like '$run-%' and o.stage = 'succeeded' group by o.volume_id, o.kind, o.snapshot_id having count(*) > 1") | Where-Object { $_ })
+    $twice += @(Invoke-ChaosSql $Lab ("select e.volume_id || ' ' || e.kind || ' ' || count(*) from bs.events e join bs.volumes v on v.id = e.volume_id where v.name like '$run-%' and e.kind in ('snapshot-available', 'snapshot-deleted') " +
+            "group by e.volume_id, e.kind having count(*) > (select count(*) from bs.snapshots s where s.volume_id = e.volume_id)") | Where-Object { $_ })
     $twice += @(Invoke-ChaosSql $Lab ("select e.volume_id || ' ' || e.kind from bs.events e join bs.volumes v on v.id = e.volume_id where v.name like '$run-%' and e.kind in ('available', 'deleted') " +
             "group by e.volume_id, e.kind having count(*) > 1") | Where-Object { $_ })
     foreach ($t in $twice) { $details.Add("done twice: $t") }
@@ -400,7 +407,7 @@ function Invoke-LabChaos {
     Write-Host "Faults injected ($run, seed $Seed, $Rounds rounds, $([int]$streamSeconds) s):"
     ($faults.GetEnumerator() | ForEach-Object { [pscustomobject]@{ Fault = $_.Key; Count = $_.Value } } | Format-Table -AutoSize | Out-String).TrimEnd() | Write-Host
     Write-Host ''
-    $byKind = ((@('create', 'delete', 'attach', 'detach') | ForEach-Object { "$(@($accepted | Where-Object Kind -EQ $_).Count) $($_ -replace 'h$', 'he')s" }) -join ', ')
+    $byKind = ((@('create', 'delete', 'attach', 'detach', 'snapshot', 'snapshot-delete') | ForEach-Object { "$(@($accepted | Where-Object Kind -EQ $_).Count) $($_ -replace 'h$', 'he')s" }) -join ', ')
     Write-Host "Requests: $($accepted.Count) accepted ($byKind), $refused refused with StoreUnavailable"
     $median = Get-ChaosMedian $failoverMs
     if ($failoverMs.Count) {
@@ -411,7 +418,7 @@ function Invoke-LabChaos {
     if ($switchoverGapMs.Count) {
         Write-Host ("patronictl switchover: creates refused for median {0:0} ms, min {1:0}, max {2:0} (n={3} of {4} switchovers refused any)" -f $switchoverMedian, ($switchoverGapMs | Measure-Object -Minimum).Minimum, ($switchoverGapMs | Measure-Object -Maximum).Maximum, $switchoverGapMs.Count, $faults['patronictl switchover'])
     }
-    ($invariants | Format-Table -AutoSize | Out-String).TrimEnd() | Write-Host
+    ($invariants | Format-Table -AutoSize -Wrap | Out-String -Width 200).TrimEnd() | Write-Host
     foreach ($d in $details) { Write-Host "  $d" -ForegroundColor Yellow }
     $passed = -not @($invariants | Where-Object { -not $_.Held })
     Write-Host "chaos: $(if ($passed) { 'all invariants held' } else { 'VIOLATED' }): $lost lost, $($notFinal + $stuck.Count) stuck, $duplicated duplicated, $disagree disagreements" -ForegroundColor $(if ($passed) { 'Green' } else { 'Red' })

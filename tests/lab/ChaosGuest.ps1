@@ -1,8 +1,10 @@
 # The chaos stream's iSCSI part (dot-sourced by Chaos.psm1), used when the lab has its storage-host
 # guest (build.ps1 Chaos -WithGuest, or a running lab that was brought up with it): volumes in the
-# guest's zone are created, attached to made-up initiators through LIO, detached and handed to the
-# stream's deletes, while the guest's agent is SIGKILLed at random next to the host faults. After
-# the settle, LIO (configfs in the guest) and the guest's LVs must agree with the database in both
+# guest's zone are created, snapshotted in the guest's thin pool (only the guest has device-mapper),
+# attached to made-up initiators through LIO, detached and handed to the stream's deletes (with
+# -Cascade: a volume's snapshots go with it), while some snapshots are removed on their own and the
+# guest's agent is SIGKILLed at random next to the host faults. After the settle, LIO (configfs in
+# the guest) and the guest's volume and snapshot LVs must agree with the database in both
 # directions. An attach at TCG speed takes about a minute, so the guest sees one request a round.
 
 function New-ChaosGuestState([object] $Lab) {
@@ -12,6 +14,8 @@ function New-ChaosGuestState([object] $Lab) {
         Guest = $Lab.guest
         Volumes = [System.Collections.Generic.List[guid]]::new()      # guest volumes not yet attached
         Attached = [System.Collections.Generic.List[object]]::new()   # @{ Id; VolumeId; Round } attach accepted, not yet detached
+        Snapshots = [System.Collections.Generic.List[object]]::new()  # @{ Id; VolumeId } snapshot accepted, its removal not yet asked
+        Snapshotted = [System.Collections.Generic.HashSet[guid]]::new() # guest volumes the stream has taken a snapshot of
         Dead = $null                                                  # round in which its killed agent is started again
         LastKill = -100                                               # round of the last kill of its agent
         N = 0
@@ -31,9 +35,11 @@ function Invoke-ChaosGuestAgent([object] $State, [ValidateSet('kill', 'start')][
 
 function Invoke-ChaosGuestRequest {
     <#
-    One guest request of a round: detach an attachment that is attached, else attach a guest volume
-    that is available, else create one (at most three guest volumes at a time). Accepted requests go to -Accepted (@{ Id; Kind;
-    Expect; Name }), detached volumes to -Live (the stream's deletes remove them).
+    One guest request of a round: detach an attachment that is attached; else, on a coin toss, remove
+    a snapshot of the stream that is available; else take a snapshot of a guest volume that is
+    available and has none from the stream yet, or attach one that has; else create one (at most
+    three guest volumes at a time). Accepted requests go to -Accepted (@{ Id; Kind; Expect; Name }),
+    detached volumes to -Live (the stream's deletes remove them, with their snapshots).
     #>
     param(
         [Parameter(Mandatory)][object] $State, [Parameter(Mandatory)][int] $Round, [Parameter(Mandatory)][string] $Run,
@@ -50,7 +56,25 @@ function Invoke-ChaosGuestRequest {
             $Live.Add($a.VolumeId)
             return
         }
+        $snapshots = @($State.Snapshots | Where-Object { $s = $_; @(Get-BlockVolumeSnapshot -Id $s.Id -ErrorAction Stop | Where-Object Status -EQ 'available').Count -eq 1 })
+        if ($snapshots.Count -gt 0 -and $Rng.Next(0, 2) -eq 0) {
+            $s = $snapshots[$Rng.Next(0, $snapshots.Count)]
+            Remove-BlockVolumeSnapshot -Id $s.Id -Confirm:$false -ErrorAction Stop
+            $Accepted.Add([pscustomobject]@{ Id = $s.Id; Kind = 'snapshot-delete'; Expect = 'deleted'; Name = '' })
+            $State.Snapshots.Remove($s) | Out-Null
+            return
+        }
         $ready = @($State.Volumes | Where-Object { (Get-BlockVolume -Id $_ -ErrorAction Stop).Status -eq 'available' })
+        $unsnapped = @($ready | Where-Object { -not $State.Snapshotted.Contains($_) })
+        if ($unsnapped.Count -gt 0) {
+            $volumeId = $unsnapped[$Rng.Next(0, $unsnapped.Count)]
+            $State.N++
+            $snap = New-BlockVolumeSnapshot -VolumeId $volumeId -Name "$Run-gs$($State.N)" -Confirm:$false -ErrorAction Stop
+            $Accepted.Add([pscustomobject]@{ Id = $snap.Id; Kind = 'snapshot'; Expect = 'available'; Name = $snap.Name; VolumeId = $volumeId })
+            $State.Snapshots.Add([pscustomobject]@{ Id = $snap.Id; VolumeId = $volumeId })
+            $State.Snapshotted.Add($volumeId) | Out-Null
+            return
+        }
         if ($ready.Count -gt 0) {
             $volumeId = $ready[$Rng.Next(0, $ready.Count)]
             $State.N++
@@ -70,8 +94,8 @@ function Invoke-ChaosGuestRequest {
     }
     catch {
         # Refused with nothing written while no database or scheduler answers; a volume still
-        # creating, attaching or detaching is asked for again in a later round.
-        if (-not (Test-ChaosUnavailable $_) -and $_.FullyQualifiedErrorId -notlike 'InvalidVolumeState,*') {
+        # creating, attaching or detaching (or a snapshot still being made) is asked for again in a later round.
+        if (-not (Test-ChaosUnavailable $_) -and $_.FullyQualifiedErrorId -notlike 'InvalidVolumeState,*' -and $_.FullyQualifiedErrorId -notlike 'InvalidSnapshotState,*') {
             $OtherErrors.Add("guest request: $($_.FullyQualifiedErrorId): $($_.Exception.Message)")
         }
     }
@@ -101,6 +125,27 @@ function Get-ChaosGuestFindings([object] $State, [object] $Lab, [System.Collecti
         if ($row.Status -ne $a.Expect -and -not ($detachedLater -and $row.Status -eq 'detached')) { $failed++; $details.Add("$($a.Kind) $($a.Id) ended $($row.Status): $($row.Reason)") }
     }
 
+    # Snapshots: each accepted one has its row in a final state. 'deleted' is what a removal asked
+    # for, and right for a snapshot whose volume's delete (-Cascade) was accepted.
+    $snapshotAsks = @($Accepted | Where-Object Kind -In 'snapshot', 'snapshot-delete')
+    $snapshotRows = @{}
+    if ($snapshotAsks.Count) {
+        $snapshotIds = @($snapshotAsks | ForEach-Object { "'$($_.Id)'" } | Select-Object -Unique) -join ','
+        foreach ($line in Invoke-ChaosSql $Lab "select id || '|' || status || '|' || coalesce(status_reason, '') from bs.snapshots where id in ($snapshotIds)") {
+            $f = $line -split '\|', 3
+            $snapshotRows[$f[0]] = [pscustomobject]@{ Status = $f[1]; Reason = $f[2] }
+        }
+    }
+    $volumesDeleted = @($Accepted | Where-Object Kind -EQ 'delete' | ForEach-Object { "$($_.Id)" })
+    $snapshotsRemoved = @($Accepted | Where-Object Kind -EQ 'snapshot-delete' | ForEach-Object { "$($_.Id)" })
+    foreach ($a in $snapshotAsks) {
+        $row = $snapshotRows["$($a.Id)"]
+        if (-not $row) { $lost++; $details.Add("lost: $($a.Kind) of snapshot $($a.Id) has no row"); continue }
+        if ($row.Status -in 'creating', 'deleting') { $stuck++; $details.Add("stuck: snapshot $($a.Id) is $($row.Status)"); continue }
+        $removed = "$($a.Id)" -in $snapshotsRemoved -or ($a.Kind -eq 'snapshot' -and "$($a.VolumeId)" -in $volumesDeleted)
+        if ($row.Status -ne $a.Expect -and -not ($removed -and $row.Status -eq 'deleted')) { $failed++; $details.Add("$($a.Kind) $($a.Id) ended $($row.Status): $($row.Reason)") }
+    }
+
     $g = $State.Guest
     # LIO as configfs shows it: target IQN -> the initiators with an ACL on its first TPG.
     $lio = @{}
@@ -125,13 +170,19 @@ function Get-ChaosGuestFindings([object] $State, [object] $Lab, [System.Collecti
     }
     foreach ($t in $lio.Keys) { if (-not $want.ContainsKey($t)) { $disagree++; $details.Add("LIO target $t has no attached attachment") } }
 
-    # The guest's LVs against the guest's volumes (the thin pool itself is not a volume).
-    $lvs = @(Invoke-LabGuest -Guest $g -TimeoutSeconds 300 -Command "lvs --noheadings -o lv_name $($g.vg)" | ForEach-Object { "$_".Trim() } | Where-Object { $_ -like 'volume-*' })
+    # The guest's LVs against the guest's volumes and snapshots (the thin pool itself is neither).
+    $guestLvs = @(Invoke-LabGuest -Guest $g -TimeoutSeconds 300 -Command "lvs --noheadings -o lv_name $($g.vg)" | ForEach-Object { "$_".Trim() })
+    $lvs = @($guestLvs | Where-Object { $_ -like 'volume-*' })
+    $snapshotLvs = @($guestLvs | Where-Object { $_ -like '_snapshot-*' })
+    $liveSnapshots = @(Invoke-ChaosSql $Lab ("select id from bs.snapshots where host = '$($g.name)' and status in ('available', 'deleting', 'error_deleting')") |
+        ForEach-Object { "$_".Trim() } | Where-Object { $_ })
+    foreach ($lv in $snapshotLvs) { if ($lv.Substring(10) -notin $liveSnapshots) { $disagree++; $details.Add("guest LV $($g.vg)/$lv has no live snapshot") } }
+    foreach ($id in $liveSnapshots) { if ("_snapshot-$id" -notin $snapshotLvs) { $disagree++; $details.Add("guest snapshot $id has no LV in $($g.vg)") } }
     $liveOnGuest = @(Invoke-ChaosSql $Lab ("select id from bs.volumes where host = '$($g.name)' and status in " +
             "('available', 'in-use', 'attaching', 'detaching', 'deleting', 'error_deleting')") | ForEach-Object { "$_".Trim() } | Where-Object { $_ })
     foreach ($lv in $lvs) { if ($lv.Substring(7) -notin $liveOnGuest) { $disagree++; $details.Add("guest LV $($g.vg)/$lv has no live volume") } }
     foreach ($id in $liveOnGuest) { if ("volume-$id" -notin $lvs) { $disagree++; $details.Add("guest volume $id has no LV in $($g.vg)") } }
-    return [pscustomobject]@{ Lost = $lost; Stuck = $stuck; Failed = $failed; Disagree = $disagree; Targets = $lio.Count; Lvs = $lvs.Count; Details = $details }
+    return [pscustomobject]@{ Lost = $lost; Stuck = $stuck; Failed = $failed; Disagree = $disagree; Targets = $lio.Count; Lvs = $lvs.Count; SnapshotLvs = $snapshotLvs.Count; Details = $details }
 }
 
 function Invoke-ChaosGuestTail {
