@@ -68,8 +68,8 @@ public sealed class AgentAttachments(StoreConnection store, string host)
                 }
             }
 
-            var volume = await VolumeRequests.LockVolumeAsync(conn, tx, volumeId, ct).ConfigureAwait(false);
-            var attachment = (await AttachmentRequests.ReadAsync(conn, tx, "WHERE a.id = @id", p => p.AddWithValue("id", attachmentId), false, ct).ConfigureAwait(false))[0];
+            var volume = await VolumeTransitions.LockAsync(conn, tx, volumeId, ct).ConfigureAwait(false);
+            var attachment = (await AttachmentTransitions.ReadAsync(conn, tx, "WHERE a.id = @id", p => p.AddWithValue("id", attachmentId), false, ct).ConfigureAwait(false))[0];
             var attach = kind == OperationKind.Attach;
             // A detach requested while the attach ran keeps the attachment 'detaching': its operation runs next.
             var newStatus = (attach, outcome.Error, attachment.Status) switch
@@ -110,7 +110,7 @@ public sealed class AgentAttachments(StoreConnection store, string host)
                 }
 
                 var to = VolumeStateMachine.FromAttachments(statuses);
-                await VolumeRequests.SetStatusAsync(conn, tx, volumeId, volume.Status, to, reason, ct).ConfigureAwait(false);
+                await VolumeTransitions.SetStatusAsync(conn, tx, volumeId, volume.Status, to, reason, ct).ConfigureAwait(false);
             }
 
             var (eventKind, message) = (attach, outcome.Error) switch

@@ -125,7 +125,7 @@ public sealed class AgentQueue(StoreConnection store, string host)
                 return true;
             }
 
-            var volume = await VolumeRequests.LockVolumeAsync(conn, tx, op.VolumeId, ct).ConfigureAwait(false);
+            var volume = await VolumeTransitions.LockAsync(conn, tx, op.VolumeId, ct).ConfigureAwait(false);
             if (volume is not null)
             {
                 var (to, kind, message) = (op.Kind, error) switch
@@ -156,7 +156,7 @@ public sealed class AgentQueue(StoreConnection store, string host)
 
                 if (!superseded)
                 {
-                    await VolumeRequests.SetStatusAsync(conn, tx, op.VolumeId, volume.Status, to, error, ct).ConfigureAwait(false);
+                    await VolumeTransitions.SetStatusAsync(conn, tx, op.VolumeId, volume.Status, to, error, ct).ConfigureAwait(false);
                 }
 
                 await Events.AddAsync(conn, tx, op.VolumeId, Host, "volume", kind, message, ct).ConfigureAwait(false);
@@ -173,7 +173,7 @@ public sealed class AgentQueue(StoreConnection store, string host)
     /// </summary>
     private async Task CompleteSnapshotAsync(NpgsqlConnection conn, NpgsqlTransaction tx, ClaimedOperation op, Guid snapshotId, string? error, string? note, CancellationToken ct)
     {
-        var snapshot = await SnapshotRequests.LockOneAsync(conn, tx, snapshotId, ct).ConfigureAwait(false);
+        var snapshot = await SnapshotTransitions.LockAsync(conn, tx, snapshotId, ct).ConfigureAwait(false);
         if (snapshot is null)
         {
             return;
@@ -190,7 +190,7 @@ public sealed class AgentQueue(StoreConnection store, string host)
         // A status someone else already moved (never expected: snapshot operations are not superseded) is left alone.
         if (snapshot.Status == expected)
         {
-            await SnapshotRequests.SetStatusAsync(conn, tx, snapshotId, snapshot.Status, to, error, ct).ConfigureAwait(false);
+            await SnapshotTransitions.SetStatusAsync(conn, tx, snapshotId, snapshot.Status, to, error, ct).ConfigureAwait(false);
         }
 
         await Events.AddAsync(conn, tx, op.VolumeId, Host, "volume", kind, message, ct).ConfigureAwait(false);

@@ -1,4 +1,3 @@
-using System.Security;
 using BlockStore.Core;
 using Npgsql;
 
@@ -25,10 +24,6 @@ public sealed class AttachmentRequests(StoreConnection store)
     /// <summary>Notifications of attachments (and volumes) reaching a final status: see Channels.VolumeStatus.</summary>
     public Task<VolumeStatusListener> ListenAsync(CancellationToken ct = default) => VolumeStatusListener.StartAsync(store, ct);
 
-    private const string Columns =
-        "a.id, a.volume_id, v.name, a.host, a.initiator_iqn, a.status, a.status_reason, a.target_iqn, a.target_portal, " +
-        "a.target_lun, a.auth_method, a.auth_username, a.created_at, a.updated_at";
-
     /// <summary>
     /// Requests an attachment of the volume for the initiator. Returns the attachment (with its
     /// secret) and whether it already existed: asking twice for the same initiator returns the same
@@ -40,13 +35,13 @@ public sealed class AttachmentRequests(StoreConnection store)
         return store.RunAsync(async conn =>
         {
             await using var tx = await conn.BeginTransactionAsync(ct).ConfigureAwait(false);
-            var volume = await VolumeRequests.LockVolumeAsync(conn, tx, volumeId, ct).ConfigureAwait(false);
+            var volume = await VolumeTransitions.LockAsync(conn, tx, volumeId, ct).ConfigureAwait(false);
             if (volume is null || volume.Status == VolumeStatus.Deleted)
             {
                 throw new BlockStoreException(ErrorIds.VolumeNotFound, ErrorKind.ObjectNotFound, $"No volume with id {volumeId}.", volumeId);
             }
 
-            var live = await ReadAsync(conn, tx,
+            var live = await AttachmentTransitions.ReadAsync(conn, tx,
                 "WHERE a.volume_id = @v AND a.status <> 'detached'", p => p.AddWithValue("v", volumeId), includeSecret: true, ct).ConfigureAwait(false);
             var mine = live.FirstOrDefault(a => a.InitiatorIqn == initiator);
             var action = AttachRequestRules.ForInitiator(mine?.Status);
@@ -76,7 +71,7 @@ public sealed class AttachmentRequests(StoreConnection store)
             var id = Guid.CreateVersion7();
             if (action == AttachRequestAction.SupersedeFailed)
             {
-                await SetAttachmentStatusAsync(conn, tx, mine!.Id, AttachmentStatus.Detached,
+                await AttachmentTransitions.SetStatusAsync(conn, tx, mine!.Id, AttachmentStatus.Detached,
                     AttachRequestRules.SupersededReason(id, mine.StatusReason), ct).ConfigureAwait(false);
                 await Events.AddAsync(conn, tx, volumeId, mine.Host, null, "superseded",
                     $"failed attachment {mine.Id} of initiator {initiator} superseded by {id}", ct).ConfigureAwait(false);
@@ -98,13 +93,13 @@ public sealed class AttachmentRequests(StoreConnection store)
 
             if (volume.Status is VolumeStatus.Available or VolumeStatus.InUse)
             {
-                await VolumeRequests.SetStatusAsync(conn, tx, volumeId, volume.Status, VolumeStatus.Attaching, null, ct).ConfigureAwait(false);
+                await VolumeTransitions.SetStatusAsync(conn, tx, volumeId, volume.Status, VolumeStatus.Attaching, null, ct).ConfigureAwait(false);
             }
 
-            await QueueAsync(conn, tx, volumeId, volume.Host, OperationKind.Attach, id, ct).ConfigureAwait(false);
+            await AttachmentTransitions.QueueAsync(conn, tx, volumeId, volume.Host, OperationKind.Attach, id, ct).ConfigureAwait(false);
             await Events.AddAsync(conn, tx, volumeId, volume.Host, null, "requested", $"attach requested for initiator {initiator}", ct).ConfigureAwait(false);
             await Events.NotifyAsync(conn, tx, Channels.Agent, volume.Host, ct).ConfigureAwait(false);
-            var result = (await ReadAsync(conn, tx, "WHERE a.id = @id", p => p.AddWithValue("id", id), includeSecret: true, ct).ConfigureAwait(false))[0];
+            var result = (await AttachmentTransitions.ReadAsync(conn, tx, "WHERE a.id = @id", p => p.AddWithValue("id", id), includeSecret: true, ct).ConfigureAwait(false))[0];
             await tx.CommitAsync(ct).ConfigureAwait(false);
             return (result, false);
         }, ct);
@@ -115,23 +110,23 @@ public sealed class AttachmentRequests(StoreConnection store)
         store.RunAsync(async conn =>
         {
             await using var tx = await conn.BeginTransactionAsync(ct).ConfigureAwait(false);
-            var current = (await ReadAsync(conn, tx, "WHERE a.id = @id", p => p.AddWithValue("id", attachmentId), false, ct).ConfigureAwait(false)).FirstOrDefault()
+            var current = (await AttachmentTransitions.ReadAsync(conn, tx, "WHERE a.id = @id", p => p.AddWithValue("id", attachmentId), false, ct).ConfigureAwait(false)).FirstOrDefault()
                 ?? throw new BlockStoreException(ErrorIds.AttachmentNotFound, ErrorKind.ObjectNotFound, $"No attachment with id {attachmentId}.", attachmentId);
-            var volume = (await VolumeRequests.LockVolumeAsync(conn, tx, current.VolumeId, ct).ConfigureAwait(false))!;
+            var volume = (await VolumeTransitions.LockAsync(conn, tx, current.VolumeId, ct).ConfigureAwait(false))!;
             if (current.Status is AttachmentStatus.Detached or AttachmentStatus.Detaching)
             {
                 await tx.CommitAsync(ct).ConfigureAwait(false);
                 return current;
             }
 
-            await DetachOneAsync(conn, tx, volume, current, ct).ConfigureAwait(false);
+            await AttachmentTransitions.DetachOneAsync(conn, tx, volume, current, ct).ConfigureAwait(false);
             if (volume.Status == VolumeStatus.InUse)
             {
-                await VolumeRequests.SetStatusAsync(conn, tx, volume.Id, volume.Status, VolumeStatus.Detaching, null, ct).ConfigureAwait(false);
+                await VolumeTransitions.SetStatusAsync(conn, tx, volume.Id, volume.Status, VolumeStatus.Detaching, null, ct).ConfigureAwait(false);
             }
 
             await Events.NotifyAsync(conn, tx, Channels.Agent, volume.Host!, ct).ConfigureAwait(false);
-            var result = (await ReadAsync(conn, tx, "WHERE a.id = @id", p => p.AddWithValue("id", attachmentId), false, ct).ConfigureAwait(false))[0];
+            var result = (await AttachmentTransitions.ReadAsync(conn, tx, "WHERE a.id = @id", p => p.AddWithValue("id", attachmentId), false, ct).ConfigureAwait(false))[0];
             await tx.CommitAsync(ct).ConfigureAwait(false);
             return result;
         }, ct);
@@ -172,19 +167,8 @@ public sealed class AttachmentRequests(StoreConnection store)
             }
 
             var sql = (where.Count > 0 ? "WHERE " + string.Join(" AND ", where) : "") + " ORDER BY a.created_at, a.id";
-            return await ReadAsync(conn, null, sql, p => binds.ForEach(b => b(p)), filter.IncludeSecret, ct).ConfigureAwait(false);
+            return await AttachmentTransitions.ReadAsync(conn, null, sql, p => binds.ForEach(b => b(p)), filter.IncludeSecret, ct).ConfigureAwait(false);
         }, ct);
-
-    /// <summary>Used by RequestDeleteAsync with -Force: detach every live attachment of the volume first.</summary>
-    internal static async Task QueueDetachAllAsync(NpgsqlConnection conn, NpgsqlTransaction tx, BlockVolume volume, CancellationToken ct)
-    {
-        var live = await ReadAsync(conn, tx, "WHERE a.volume_id = @v AND a.status IN ('attaching', 'attached', 'error')",
-            p => p.AddWithValue("v", volume.Id), false, ct).ConfigureAwait(false);
-        foreach (var a in live)
-        {
-            await DetachOneAsync(conn, tx, volume, a, ct).ConfigureAwait(false);
-        }
-    }
 
     /// <summary>The host's volume service must report an iSCSI target (LIO); otherwise TargetUnavailable.</summary>
     private static async Task EnsureHostCanExportAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string host, CancellationToken ct)
@@ -199,75 +183,5 @@ public sealed class AttachmentRequests(StoreConnection store)
             throw new BlockStoreException(ErrorIds.TargetUnavailable, ErrorKind.ResourceUnavailable,
                 $"Host {host} cannot export volumes over iSCSI: {reason}. Nothing was requested.", host);
         }
-    }
-
-    private static async Task DetachOneAsync(NpgsqlConnection conn, NpgsqlTransaction tx, BlockVolume volume, BlockVolumeAttachment a, CancellationToken ct)
-    {
-        await SetAttachmentStatusAsync(conn, tx, a.Id, AttachmentStatus.Detaching, null, ct).ConfigureAwait(false);
-        await QueueAsync(conn, tx, volume.Id, a.Host, OperationKind.Detach, a.Id, ct).ConfigureAwait(false);
-        await Events.AddAsync(conn, tx, volume.Id, a.Host, null, "requested", $"detach requested for initiator {a.InitiatorIqn}", ct).ConfigureAwait(false);
-    }
-
-    private static async Task QueueAsync(NpgsqlConnection conn, NpgsqlTransaction tx, Guid volumeId, string host, string kind, Guid attachmentId, CancellationToken ct)
-    {
-        await using var cmd = new NpgsqlCommand(
-            "INSERT INTO bs.operations (volume_id, kind, stage, host, attachment_id) VALUES (@v, @k, 'scheduled', @h, @a)", conn, tx);
-        cmd.Parameters.AddWithValue("v", volumeId);
-        cmd.Parameters.AddWithValue("k", kind);
-        cmd.Parameters.AddWithValue("h", host);
-        cmd.Parameters.AddWithValue("a", attachmentId);
-        await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
-    }
-
-    internal static async Task SetAttachmentStatusAsync(NpgsqlConnection conn, NpgsqlTransaction tx, Guid id, string status, string? reason, CancellationToken ct)
-    {
-        await using var cmd = new NpgsqlCommand(
-            "UPDATE bs.attachments SET status = @s, status_reason = @r, updated_at = now(), " +
-            "detached_at = CASE WHEN @s = 'detached' THEN now() ELSE NULL END WHERE id = @id", conn, tx);
-        cmd.Parameters.AddWithValue("id", id);
-        cmd.Parameters.AddWithValue("s", status);
-        cmd.Parameters.AddWithValue("r", (object?)reason ?? DBNull.Value);
-        await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
-    }
-
-    internal static async Task<List<BlockVolumeAttachment>> ReadAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, string whereAndOrder,
-        Action<NpgsqlParameterCollection> bind, bool includeSecret, CancellationToken ct)
-    {
-        // The secret is joined only when asked for, so a plain listing never reads that table.
-        var secretColumn = includeSecret ? ", s.auth_secret" : "";
-        var secretJoin = includeSecret ? " LEFT JOIN bs.attachment_secrets s ON s.attachment_id = a.id" : "";
-        await using var cmd = new NpgsqlCommand(
-            $"SELECT {Columns}{secretColumn} FROM bs.attachments a JOIN bs.volumes v ON v.id = a.volume_id{secretJoin} {whereAndOrder}", conn, tx);
-        bind(cmd.Parameters);
-        return await Rows.ListAsync(cmd, r => new BlockVolumeAttachment
-        {
-            Id = r.GetGuid(0),
-            VolumeId = r.GetGuid(1),
-            VolumeName = r.GetString(2),
-            Host = r.GetString(3),
-            InitiatorIqn = r.GetString(4),
-            Status = r.GetString(5),
-            StatusReason = r.StringOrNull(6),
-            TargetIqn = r.StringOrNull(7),
-            TargetPortal = r.StringOrNull(8),
-            TargetLun = r.Int32OrNull(9),
-            AuthMethod = r.GetString(10),
-            AuthUsername = r.GetString(11),
-            CreatedAt = r.GetDateTime(12),
-            UpdatedAt = r.GetDateTime(13),
-            AuthPassword = includeSecret && !r.IsDBNull(14) ? ToSecure(r.GetString(14)) : null,
-        }, ct).ConfigureAwait(false);
-    }
-
-    private static SecureString ToSecure(string s)
-    {
-        var secure = new SecureString();
-        foreach (var c in s)
-        {
-            secure.AppendChar(c);
-        }
-
-        secure.MakeReadOnly();
-        return secure;
     }
 }

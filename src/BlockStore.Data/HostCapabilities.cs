@@ -41,4 +41,17 @@ internal static class HostCapabilities
             cmd.Parameters.AddWithValue("declared", NpgsqlTypes.NpgsqlDbType.Jsonb, System.Text.Json.JsonSerializer.Serialize(kept));
             return await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
         }, ct);
+
+    /// <summary>The host's backend, and whether its agent has said it can snapshot (and why not), read in the caller's transaction.</summary>
+    public static async Task<(string Backend, bool Supported, string? Why)> ReadSnapshotSupportAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string host, CancellationToken ct)
+    {
+        await using var cmd = new NpgsqlCommand(
+            "SELECT coalesce(backend_type, 'thick'), coalesce((capabilities->>'snapshots')::boolean, false), capabilities->>'snapshots_reason' " +
+            "FROM bs.services WHERE host = @h AND service = 'volume'", conn, tx);
+        cmd.Parameters.AddWithValue("h", host);
+        await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        return await r.ReadAsync(ct).ConfigureAwait(false)
+            ? (r.GetString(0), r.GetBoolean(1), r.StringOrNull(2))
+            : ("thick", false, "it has no volume service");
+    }
 }

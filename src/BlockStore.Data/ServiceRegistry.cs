@@ -103,7 +103,7 @@ public sealed class ServiceRegistry(StoreConnection store)
             if (hostPatterns is { Count: > 0 })
             {
                 where.Add("s.host ILIKE ANY(@hosts)");
-                cmd.Parameters.AddWithValue("hosts", hostPatterns.Select(VolumeRequests.WildcardToLike).ToArray());
+                cmd.Parameters.AddWithValue("hosts", hostPatterns.Select(WildcardTranslator.ToLike).ToArray());
             }
 
             if (service is not null)
@@ -195,7 +195,7 @@ public sealed class ServiceRegistry(StoreConnection store)
         {
             await using var cmd = new NpgsqlCommand(
                 "SELECT DISTINCT host FROM bs.services WHERE host LIKE @p ORDER BY host LIMIT 100", conn);
-            cmd.Parameters.AddWithValue("p", VolumeRequests.WildcardToLike(prefix) + "%");
+            cmd.Parameters.AddWithValue("p", WildcardTranslator.ToLike(prefix) + "%");
             return await Rows.ListAsync(cmd, r => r.GetString(0), ct).ConfigureAwait(false);
         }, ct);
 

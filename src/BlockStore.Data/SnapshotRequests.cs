@@ -19,11 +19,6 @@ public sealed record SnapshotFilter(
 /// </summary>
 public sealed class SnapshotRequests(StoreConnection store)
 {
-    private const string SnapshotColumns =
-        "s.id, s.volume_id, v.name, s.name, s.description, s.size_gib, s.status, s.status_reason, s.host, s.backend_type, s.created_at, s.updated_at";
-
-    private const string SnapshotFrom = "bs.snapshots s JOIN bs.volumes v ON v.id = s.volume_id";
-
     /// <summary>
     /// Asks for a snapshot of <paramref name="volumeId"/>. Refused, with nothing written: a volume
     /// that is not available (in-use only with <paramref name="force"/>, as Cinder), a host whose
@@ -37,7 +32,7 @@ public sealed class SnapshotRequests(StoreConnection store)
         return store.RunAsync(async conn =>
         {
             await using var tx = await conn.BeginTransactionAsync(ct).ConfigureAwait(false);
-            var volume = await VolumeRequests.LockVolumeAndOperationsAsync(conn, tx, volumeId, ct).ConfigureAwait(false);
+            var volume = await VolumeTransitions.LockWithOperationsAsync(conn, tx, volumeId, ct).ConfigureAwait(false);
             if (volume.Status == VolumeStatus.InUse && !force)
             {
                 throw new BlockStoreException(ErrorIds.VolumeInUse, ErrorKind.InvalidOperation,
@@ -51,7 +46,7 @@ public sealed class SnapshotRequests(StoreConnection store)
                     $"Volume '{volume.Name}' is {volume.Status}: only an available (or, with -Force, in-use) volume can be snapshotted. Nothing was requested.", volume);
             }
 
-            var (backend, supported, why) = await ReadHostAsync(conn, tx, volume.Host, ct).ConfigureAwait(false);
+            var (backend, supported, why) = await HostCapabilities.ReadSnapshotSupportAsync(conn, tx, volume.Host, ct).ConfigureAwait(false);
             if (!supported)
             {
                 throw new BlockStoreException(ErrorIds.SnapshotUnsupported, ErrorKind.ResourceUnavailable,
@@ -95,7 +90,7 @@ public sealed class SnapshotRequests(StoreConnection store)
             await Events.AddAsync(conn, tx, volumeId, volume.Host, null, "requested",
                 $"snapshot '{name}' ({id}) of {volume.SizeGiB} GiB requested{(volume.Status == VolumeStatus.InUse ? " while in-use (-Force)" : "")}", ct).ConfigureAwait(false);
             await Events.NotifyAsync(conn, tx, Channels.Agent, volume.Host, ct).ConfigureAwait(false);
-            var result = await GetOneAsync(conn, tx, id, ct).ConfigureAwait(false);
+            var result = await SnapshotTransitions.GetAsync(conn, tx, id, ct).ConfigureAwait(false);
             await tx.CommitAsync(ct).ConfigureAwait(false);
             return result!;
         }, ct);
@@ -110,10 +105,10 @@ public sealed class SnapshotRequests(StoreConnection store)
         store.RunAsync(async conn =>
         {
             await using var tx = await conn.BeginTransactionAsync(ct).ConfigureAwait(false);
-            var snapshot = await GetOneAsync(conn, tx, snapshotId, ct).ConfigureAwait(false)
+            var snapshot = await SnapshotTransitions.GetAsync(conn, tx, snapshotId, ct).ConfigureAwait(false)
                 ?? throw NotFound(snapshotId);
-            await VolumeRequests.LockVolumeAndOperationsAsync(conn, tx, snapshot.VolumeId, ct).ConfigureAwait(false);
-            snapshot = await LockOneAsync(conn, tx, snapshotId, ct).ConfigureAwait(false) ?? throw NotFound(snapshotId);
+            await VolumeTransitions.LockWithOperationsAsync(conn, tx, snapshot.VolumeId, ct).ConfigureAwait(false);
+            snapshot = await SnapshotTransitions.LockAsync(conn, tx, snapshotId, ct).ConfigureAwait(false) ?? throw NotFound(snapshotId);
             if (snapshot.Status is SnapshotStatus.Deleting or SnapshotStatus.Deleted)
             {
                 await tx.CommitAsync(ct).ConfigureAwait(false);
@@ -132,9 +127,9 @@ public sealed class SnapshotRequests(StoreConnection store)
                     $"A volume is being made from snapshot '{snapshot.Name}'; remove the snapshot once that volume is available or error. Nothing was requested.", snapshot);
             }
 
-            await QueueDeleteAsync(conn, tx, snapshot, ct).ConfigureAwait(false);
+            await SnapshotTransitions.QueueDeleteAsync(conn, tx, snapshot, ct).ConfigureAwait(false);
             await Events.NotifyAsync(conn, tx, Channels.Agent, snapshot.Host, ct).ConfigureAwait(false);
-            var result = await GetOneAsync(conn, tx, snapshotId, ct).ConfigureAwait(false);
+            var result = await SnapshotTransitions.GetAsync(conn, tx, snapshotId, ct).ConfigureAwait(false);
             await tx.CommitAsync(ct).ConfigureAwait(false);
             return result!;
         }, ct);
@@ -150,9 +145,9 @@ public sealed class SnapshotRequests(StoreConnection store)
         store.RunAsync(async conn =>
         {
             await using var tx = await conn.BeginTransactionAsync(ct).ConfigureAwait(false);
-            var found = await GetOneAsync(conn, tx, snapshotId, ct).ConfigureAwait(false) ?? throw NotFound(snapshotId);
-            var volume = await VolumeRequests.LockVolumeAndOperationsAsync(conn, tx, found.VolumeId, ct).ConfigureAwait(false);
-            var snapshot = await LockOneAsync(conn, tx, snapshotId, ct).ConfigureAwait(false) ?? throw NotFound(snapshotId);
+            var found = await SnapshotTransitions.GetAsync(conn, tx, snapshotId, ct).ConfigureAwait(false) ?? throw NotFound(snapshotId);
+            var volume = await VolumeTransitions.LockWithOperationsAsync(conn, tx, found.VolumeId, ct).ConfigureAwait(false);
+            var snapshot = await SnapshotTransitions.LockAsync(conn, tx, snapshotId, ct).ConfigureAwait(false) ?? throw NotFound(snapshotId);
             if (snapshot.Status != SnapshotStatus.Available)
             {
                 throw new BlockStoreException(ErrorIds.InvalidSnapshotState, ErrorKind.InvalidOperation,
@@ -193,20 +188,16 @@ public sealed class SnapshotRequests(StoreConnection store)
                 await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
             }
 
-            await VolumeRequests.SetStatusAsync(conn, tx, volume.Id, volume.Status, VolumeStatus.Reverting, null, ct).ConfigureAwait(false);
+            await VolumeTransitions.SetStatusAsync(conn, tx, volume.Id, volume.Status, VolumeStatus.Reverting, null, ct).ConfigureAwait(false);
             await Events.AddAsync(conn, tx, volume.Id, volume.Host, null, "requested", $"revert to snapshot '{snapshot.Name}' ({snapshotId}) requested", ct).ConfigureAwait(false);
             await Events.NotifyAsync(conn, tx, Channels.Agent, volume.Host!, ct).ConfigureAwait(false);
-            var result = await VolumeRequests.GetOneAsync(conn, tx, volume.Id, ct).ConfigureAwait(false);
+            var result = await VolumeTransitions.GetAsync(conn, tx, volume.Id, ct).ConfigureAwait(false);
             await tx.CommitAsync(ct).ConfigureAwait(false);
             return result!;
         }, ct);
 
     public Task<BlockVolumeSnapshot?> GetAsync(Guid id, CancellationToken ct = default) =>
-        store.RunAsync(conn => GetOneAsync(conn, null, id, ct), ct);
-
-    /// <summary>One snapshot read inside the caller's transaction (no lock).</summary>
-    internal Task<BlockVolumeSnapshot?> GetAsync(NpgsqlConnection conn, NpgsqlTransaction tx, Guid id, CancellationToken ct) =>
-        GetOneAsync(conn, tx, id, ct);
+        store.RunAsync(conn => SnapshotTransitions.GetAsync(conn, null, id, ct), ct);
 
     public Task<List<BlockVolumeSnapshot>> ListAsync(SnapshotFilter filter, CancellationToken ct = default) =>
         store.RunAsync(async conn =>
@@ -248,9 +239,9 @@ public sealed class SnapshotRequests(StoreConnection store)
                 cmd.Parameters.AddWithValue("projects", filter.Projects.ToArray());
             }
 
-            cmd.CommandText = $"SELECT {SnapshotColumns} FROM {SnapshotFrom}" +
+            cmd.CommandText = $"SELECT {SnapshotTransitions.Columns} FROM {SnapshotTransitions.From}" +
                 (where.Count > 0 ? " WHERE " + string.Join(" AND ", where) : "") + " ORDER BY s.created_at, s.id";
-            return await Rows.ListAsync(cmd, ReadSnapshot, ct).ConfigureAwait(false);
+            return await Rows.ListAsync(cmd, SnapshotTransitions.Read, ct).ConfigureAwait(false);
         }, ct);
 
     /// <summary>Volumes still being made from the snapshot (their create reads it, so it must stay until they are done).</summary>
@@ -260,90 +251,6 @@ public sealed class SnapshotRequests(StoreConnection store)
             "SELECT count(*) FROM bs.operations WHERE source_snapshot_id = @s AND stage IN ('pending', 'scheduled', 'running')", conn, tx);
         cmd.Parameters.AddWithValue("s", snapshotId);
         return (long)(await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false))!;
-    }
-
-    /// <summary>How many snapshots keep the volume from being removed (VolumeHasSnapshots).</summary>
-    internal static async Task<long> CountBlockingAsync(NpgsqlConnection conn, NpgsqlTransaction tx, Guid volumeId, CancellationToken ct)
-    {
-        await using var cmd = new NpgsqlCommand("SELECT count(*) FROM bs.snapshots WHERE volume_id = @v AND status <> 'deleted'", conn, tx);
-        cmd.Parameters.AddWithValue("v", volumeId);
-        return (long)(await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false))!;
-    }
-
-    /// <summary>Moves a snapshot's status, checked against SnapshotStatus' rules, with the reason users see.</summary>
-    internal static async Task SetStatusAsync(NpgsqlConnection conn, NpgsqlTransaction tx, Guid id, string from, string to, string? reason, CancellationToken ct)
-    {
-        if (from != to && !SnapshotStatus.CanMove(from, to))
-        {
-            throw new InvalidOperationException($"Snapshot {id}: status {from} cannot move to {to}.");
-        }
-
-        await using var cmd = new NpgsqlCommand(
-            "UPDATE bs.snapshots SET status = @to, status_reason = @r, updated_at = now(), " +
-            "deleted_at = CASE WHEN @to = 'deleted' THEN now() ELSE deleted_at END WHERE id = @id", conn, tx);
-        cmd.Parameters.AddWithValue("id", id);
-        cmd.Parameters.AddWithValue("to", to);
-        cmd.Parameters.AddWithValue("r", (object?)reason ?? DBNull.Value);
-        await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
-    }
-
-    internal static Task<BlockVolumeSnapshot?> LockOneAsync(NpgsqlConnection conn, NpgsqlTransaction tx, Guid id, CancellationToken ct) =>
-        ReadOneAsync(conn, tx, id, " FOR UPDATE OF s", ct);
-
-    /// <summary>
-    /// Remove-BlockVolume -Cascade: queues the removal of every snapshot of the volume that is not
-    /// already on its way, ahead of the volume's own delete (the agent runs a volume's operations in
-    /// order). A snapshot still being made is refused: its create settles first.
-    /// </summary>
-    internal static async Task QueueDeleteAllAsync(NpgsqlConnection conn, NpgsqlTransaction tx, BlockVolume volume, CancellationToken ct)
-    {
-        List<BlockVolumeSnapshot> live;
-        await using (var cmd = new NpgsqlCommand(
-            $"SELECT {SnapshotColumns} FROM {SnapshotFrom} WHERE s.volume_id = @v AND s.status <> 'deleted' ORDER BY s.created_at FOR UPDATE OF s", conn, tx))
-        {
-            cmd.Parameters.AddWithValue("v", volume.Id);
-            live = await Rows.ListAsync(cmd, ReadSnapshot, ct).ConfigureAwait(false);
-        }
-
-        var creating = live.FirstOrDefault(s => s.Status == SnapshotStatus.Creating);
-        if (creating is not null)
-        {
-            throw new BlockStoreException(ErrorIds.InvalidSnapshotState, ErrorKind.InvalidOperation,
-                $"Snapshot '{creating.Name}' of volume '{volume.Name}' is still being made; remove the volume once it is available or error. Nothing was requested.", volume);
-        }
-
-        foreach (var snapshot in live.Where(s => SnapshotStatus.CanRequestDelete(s.Status)))
-        {
-            await QueueDeleteAsync(conn, tx, snapshot, ct).ConfigureAwait(false);
-        }
-    }
-
-    private static async Task QueueDeleteAsync(NpgsqlConnection conn, NpgsqlTransaction tx, BlockVolumeSnapshot snapshot, CancellationToken ct)
-    {
-        await SetStatusAsync(conn, tx, snapshot.Id, snapshot.Status, SnapshotStatus.Deleting, null, ct).ConfigureAwait(false);
-        await using (var cmd = new NpgsqlCommand(
-            "INSERT INTO bs.operations (volume_id, kind, stage, host, snapshot_id) VALUES (@v, 'snapshot-delete', 'scheduled', @h, @id)", conn, tx))
-        {
-            cmd.Parameters.AddWithValue("id", snapshot.Id);
-            cmd.Parameters.AddWithValue("v", snapshot.VolumeId);
-            cmd.Parameters.AddWithValue("h", snapshot.Host);
-            await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
-        }
-
-        await Events.AddAsync(conn, tx, snapshot.VolumeId, snapshot.Host, null, "requested", $"removal of snapshot '{snapshot.Name}' ({snapshot.Id}) requested", ct).ConfigureAwait(false);
-    }
-
-    /// <summary>The host's backend, and whether its agent has said it can snapshot (and why not).</summary>
-    internal static async Task<(string Backend, bool Supported, string? Why)> ReadHostAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string host, CancellationToken ct)
-    {
-        await using var cmd = new NpgsqlCommand(
-            "SELECT coalesce(backend_type, 'thick'), coalesce((capabilities->>'snapshots')::boolean, false), capabilities->>'snapshots_reason' " +
-            "FROM bs.services WHERE host = @h AND service = 'volume'", conn, tx);
-        cmd.Parameters.AddWithValue("h", host);
-        await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
-        return await r.ReadAsync(ct).ConfigureAwait(false)
-            ? (r.GetString(0), r.GetBoolean(1), r.StringOrNull(2))
-            : ("thick", false, "it has no volume service");
     }
 
     private static async Task<bool> NameInUseAsync(NpgsqlConnection conn, NpgsqlTransaction tx, Guid volumeId, string name, CancellationToken ct)
@@ -356,30 +263,4 @@ public sealed class SnapshotRequests(StoreConnection store)
 
     private static BlockStoreException NotFound(Guid id) =>
         new(ErrorIds.SnapshotNotFound, ErrorKind.ObjectNotFound, $"No snapshot with id {id}.", id);
-
-    private static Task<BlockVolumeSnapshot?> GetOneAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, Guid id, CancellationToken ct) =>
-        ReadOneAsync(conn, tx, id, "", ct);
-
-    private static async Task<BlockVolumeSnapshot?> ReadOneAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, Guid id, string locking, CancellationToken ct)
-    {
-        await using var cmd = new NpgsqlCommand($"SELECT {SnapshotColumns} FROM {SnapshotFrom} WHERE s.id = @id{locking}", conn, tx);
-        cmd.Parameters.AddWithValue("id", id);
-        return await Rows.FirstOrDefaultAsync(cmd, ReadSnapshot, ct).ConfigureAwait(false);
-    }
-
-    private static BlockVolumeSnapshot ReadSnapshot(NpgsqlDataReader r) => new()
-    {
-        Id = r.GetGuid(0),
-        VolumeId = r.GetGuid(1),
-        VolumeName = r.GetString(2),
-        Name = r.GetString(3),
-        Description = r.StringOrNull(4),
-        SizeGiB = r.GetInt32(5),
-        Status = r.GetString(6),
-        StatusReason = r.StringOrNull(7),
-        Host = r.GetString(8),
-        BackendType = r.GetString(9),
-        CreatedAt = r.GetDateTime(10),
-        UpdatedAt = r.GetDateTime(11),
-    };
 }

@@ -23,9 +23,6 @@ public sealed record VolumeFilter(
 /// </summary>
 public sealed class VolumeRequests(StoreConnection store)
 {
-    private const string VolumeColumns =
-        "v.id, v.name, v.size_gib, v.status, v.host, v.zone, v.description, v.status_reason, v.created_at, v.updated_at, v.multiattach, v.source_snapshot_id, v.source_volume_id, v.project, v.volume_type";
-
     public Task<BlockVolume> CreateAsync(string name, int sizeGiB, string? zone, string? description, CancellationToken ct = default) =>
         CreateAsync(name, sizeGiB, zone, description, multiAttach: false, ct);
 
@@ -75,7 +72,7 @@ public sealed class VolumeRequests(StoreConnection store)
                 "SELECT @id, @n, @d, @s, 'creating', coalesce(@z, nullif((SELECT value FROM bs.settings WHERE key = 'default_availability_zone'), '')), @m, @p, @t " +
                 // A zone asked for must be one a volume host serves (InvalidAvailabilityZone); the default zone is the operator's.
                 "WHERE bs.require_served_zone(@z) AND (" + ServiceRegistry.SchedulerAvailableSql + ") " +
-                $"RETURNING {VolumeColumns.Replace("v.", "", StringComparison.Ordinal)}");
+                $"RETURNING {VolumeTransitions.Columns.Replace("v.", "", StringComparison.Ordinal)}");
             insert.Parameters.AddWithValue("id", id);
             insert.Parameters.AddWithValue("m", multiAttach);
             insert.Parameters.AddWithValue("p", NpgsqlTypes.NpgsqlDbType.Text, (object?)project ?? DBNull.Value);
@@ -96,7 +93,7 @@ public sealed class VolumeRequests(StoreConnection store)
             try
             {
                 await using var reader = await batch.ExecuteReaderAsync(ct).ConfigureAwait(false);
-                var created = await reader.ReadAsync(ct).ConfigureAwait(false) ? ReadVolume(reader) : null;
+                var created = await reader.ReadAsync(ct).ConfigureAwait(false) ? VolumeTransitions.Read(reader) : null;
                 // Read to the end: a failure of a later statement (and the rollback of all) surfaces here.
                 while (await reader.NextResultAsync(ct).ConfigureAwait(false))
                 {
@@ -141,10 +138,10 @@ public sealed class VolumeRequests(StoreConnection store)
         return store.RunAsync(async conn =>
         {
             await using var tx = await conn.BeginTransactionAsync(ct).ConfigureAwait(false);
-            var found = await new SnapshotRequests(store).GetAsync(conn, tx, snapshotId, ct).ConfigureAwait(false)
+            var found = await SnapshotTransitions.GetAsync(conn, tx, snapshotId, ct).ConfigureAwait(false)
                 ?? throw new BlockStoreException(ErrorIds.SnapshotNotFound, ErrorKind.ObjectNotFound, $"No snapshot with id {snapshotId}.", snapshotId);
-            await LockVolumeAndOperationsAsync(conn, tx, found.VolumeId, ct).ConfigureAwait(false);
-            var snapshot = (await SnapshotRequests.LockOneAsync(conn, tx, snapshotId, ct).ConfigureAwait(false))!;
+            await VolumeTransitions.LockWithOperationsAsync(conn, tx, found.VolumeId, ct).ConfigureAwait(false);
+            var snapshot = (await SnapshotTransitions.LockAsync(conn, tx, snapshotId, ct).ConfigureAwait(false))!;
             if (snapshot.Status != SnapshotStatus.Available)
             {
                 throw new BlockStoreException(ErrorIds.InvalidSnapshotState, ErrorKind.InvalidOperation,
@@ -189,7 +186,7 @@ public sealed class VolumeRequests(StoreConnection store)
         return store.RunAsync(async conn =>
         {
             await using var tx = await conn.BeginTransactionAsync(ct).ConfigureAwait(false);
-            var source = await LockVolumeAndOperationsAsync(conn, tx, sourceVolumeId, ct).ConfigureAwait(false);
+            var source = await VolumeTransitions.LockWithOperationsAsync(conn, tx, sourceVolumeId, ct).ConfigureAwait(false);
             if (source.Status != VolumeStatus.Available || source.Host is null)
             {
                 throw new BlockStoreException(ErrorIds.InvalidVolumeState, ErrorKind.InvalidOperation,
@@ -203,7 +200,7 @@ public sealed class VolumeRequests(StoreConnection store)
                     $"Volume '{source.Name}' is {source.SizeGiB} GiB: a clone must be at least that large ({size} GiB is not). Nothing was requested.", size);
             }
 
-            var (backend, canSnapshot, why) = await SnapshotRequests.ReadHostAsync(conn, tx, source.Host, ct).ConfigureAwait(false);
+            var (backend, canSnapshot, why) = await HostCapabilities.ReadSnapshotSupportAsync(conn, tx, source.Host, ct).ConfigureAwait(false);
             if (backend != BackendType.Thin || !canSnapshot)
             {
                 throw new BlockStoreException(ErrorIds.CloneUnsupported, ErrorKind.ResourceUnavailable,
@@ -262,7 +259,7 @@ public sealed class VolumeRequests(StoreConnection store)
 
         await Events.AddAsync(conn, tx, id, hostName, null, "requested", message, ct).ConfigureAwait(false);
         await Events.NotifyAsync(conn, tx, Channels.Agent, hostName, ct).ConfigureAwait(false);
-        var result = await GetOneAsync(conn, tx, id, ct).ConfigureAwait(false);
+        var result = await VolumeTransitions.GetAsync(conn, tx, id, ct).ConfigureAwait(false);
         await tx.CommitAsync(ct).ConfigureAwait(false);
         return result!;
     }
@@ -295,7 +292,7 @@ public sealed class VolumeRequests(StoreConnection store)
 
             // Waiting here for a scheduler that is placing this volume is what lets us see whether
             // it got a host (then the LV must be removed by its agent) or not.
-            var volume = await LockVolumeAndOperationsAsync(conn, tx, id, ct).ConfigureAwait(false);
+            var volume = await VolumeTransitions.LockWithOperationsAsync(conn, tx, id, ct).ConfigureAwait(false);
 
             if (volume.Status is VolumeStatus.Deleting or VolumeStatus.Deleted)
             {
@@ -314,7 +311,7 @@ public sealed class VolumeRequests(StoreConnection store)
                 }
             }
 
-            var snapshots = await SnapshotRequests.CountBlockingAsync(conn, tx, id, ct).ConfigureAwait(false);
+            var snapshots = await SnapshotTransitions.CountBlockingAsync(conn, tx, id, ct).ConfigureAwait(false);
             if (snapshots > 0 && !cascade)
             {
                 throw new BlockStoreException(ErrorIds.VolumeHasSnapshots, ErrorKind.InvalidOperation,
@@ -330,7 +327,7 @@ public sealed class VolumeRequests(StoreConnection store)
                         $"Volume '{volume.Name}' is {volume.Status}: detach it first (Remove-BlockVolumeAttachment), or use -Force to detach and delete.", volume);
                 }
 
-                await AttachmentRequests.QueueDetachAllAsync(conn, tx, volume, ct).ConfigureAwait(false);
+                await AttachmentTransitions.QueueDetachAllAsync(conn, tx, volume, ct).ConfigureAwait(false);
             }
 
             if (!VolumeStateMachine.CanRequestDelete(volume.Status, force))
@@ -342,7 +339,7 @@ public sealed class VolumeRequests(StoreConnection store)
             if (snapshots > 0)
             {
                 // -Cascade: the snapshots' removal queues ahead of the volume's delete.
-                await SnapshotRequests.QueueDeleteAllAsync(conn, tx, volume, ct).ConfigureAwait(false);
+                await SnapshotTransitions.QueueDeleteAllAsync(conn, tx, volume, ct).ConfigureAwait(false);
             }
 
             // Cancel a create that no scheduler has placed yet: nothing exists on any host.
@@ -357,13 +354,13 @@ public sealed class VolumeRequests(StoreConnection store)
 
             if (volume.Host is null)
             {
-                await SetStatusAsync(conn, tx, id, volume.Status, VolumeStatus.Deleted, "deleted before it was placed on a host", ct).ConfigureAwait(false);
+                await VolumeTransitions.SetStatusAsync(conn, tx, id, volume.Status, VolumeStatus.Deleted, "deleted before it was placed on a host", ct).ConfigureAwait(false);
                 await Events.AddAsync(conn, tx, id, null, null, "deleted",
                     cancelled > 0 ? "deleted before placement; the create request was cancelled" : "deleted; it had no host", ct).ConfigureAwait(false);
             }
             else
             {
-                await SetStatusAsync(conn, tx, id, volume.Status, VolumeStatus.Deleting, null, ct).ConfigureAwait(false);
+                await VolumeTransitions.SetStatusAsync(conn, tx, id, volume.Status, VolumeStatus.Deleting, null, ct).ConfigureAwait(false);
                 await using (var cmd = new NpgsqlCommand(
                     "INSERT INTO bs.operations (volume_id, kind, stage, host) VALUES (@id, 'delete', 'scheduled', @h)", conn, tx))
                 {
@@ -376,7 +373,7 @@ public sealed class VolumeRequests(StoreConnection store)
                 await Events.NotifyAsync(conn, tx, Channels.Agent, volume.Host, ct).ConfigureAwait(false);
             }
 
-            var result = await GetOneAsync(conn, tx, id, ct).ConfigureAwait(false);
+            var result = await VolumeTransitions.GetAsync(conn, tx, id, ct).ConfigureAwait(false);
             await tx.CommitAsync(ct).ConfigureAwait(false);
             return result!;
         }, ct);
@@ -394,8 +391,8 @@ public sealed class VolumeRequests(StoreConnection store)
         {
             await using var tx = await conn.BeginTransactionAsync(ct).ConfigureAwait(false);
 
-            // Operations, then the volume (LockVolumeAndOperationsAsync), then the host's ledger row.
-            var volume = await LockVolumeAndOperationsAsync(conn, tx, id, ct).ConfigureAwait(false);
+            // Operations, then the volume (VolumeTransitions.LockWithOperationsAsync), then the host's ledger row.
+            var volume = await VolumeTransitions.LockWithOperationsAsync(conn, tx, id, ct).ConfigureAwait(false);
             Validation.ExtendSize(volume.Name, volume.SizeGiB, sizeGiB);
             if (VolumeStatus.IsAttached(volume.Status))
             {
@@ -430,10 +427,10 @@ public sealed class VolumeRequests(StoreConnection store)
                 await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
             }
 
-            await SetStatusAsync(conn, tx, id, volume.Status, VolumeStatus.Extending, null, ct).ConfigureAwait(false);
+            await VolumeTransitions.SetStatusAsync(conn, tx, id, volume.Status, VolumeStatus.Extending, null, ct).ConfigureAwait(false);
             await Events.AddAsync(conn, tx, id, volume.Host, null, "requested", $"extend requested: {volume.SizeGiB} GiB -> {sizeGiB} GiB", ct).ConfigureAwait(false);
             await Events.NotifyAsync(conn, tx, Channels.Agent, volume.Host, ct).ConfigureAwait(false);
-            var result = await GetOneAsync(conn, tx, id, ct).ConfigureAwait(false);
+            var result = await VolumeTransitions.GetAsync(conn, tx, id, ct).ConfigureAwait(false);
             await tx.CommitAsync(ct).ConfigureAwait(false);
             return result!;
         }, ct);
@@ -442,13 +439,13 @@ public sealed class VolumeRequests(StoreConnection store)
     public Task<VolumeStatusListener> ListenAsync(CancellationToken ct = default) => VolumeStatusListener.StartAsync(store, ct);
 
     public Task<BlockVolume?> GetAsync(Guid id, CancellationToken ct = default) =>
-        store.RunAsync(conn => GetOneAsync(conn, null, id, ct), ct);
+        store.RunAsync(conn => VolumeTransitions.GetAsync(conn, null, id, ct), ct);
 
     public Task<List<BlockVolume>> ListAsync(VolumeFilter filter, CancellationToken ct = default) =>
         store.RunAsync(async conn =>
         {
             await using var cmd = ListCommand(conn, filter, count: false);
-            return await Rows.ListAsync(cmd, ReadVolume, ct).ConfigureAwait(false);
+            return await Rows.ListAsync(cmd, VolumeTransitions.Read, ct).ConfigureAwait(false);
         }, ct);
 
     /// <summary>
@@ -465,7 +462,7 @@ public sealed class VolumeRequests(StoreConnection store)
         {
             while (await store.TranslateAsync(() => reader.ReadAsync(ct)).ConfigureAwait(false))
             {
-                yield return ReadVolume(reader);
+                yield return VolumeTransitions.Read(reader);
             }
         }
     }
@@ -548,7 +545,7 @@ public sealed class VolumeRequests(StoreConnection store)
             return cmd;
         }
 
-        cmd.CommandText = $"SELECT {VolumeColumns} FROM bs.volumes v{whereSql} ORDER BY v.created_at, v.id";
+        cmd.CommandText = $"SELECT {VolumeTransitions.Columns} FROM bs.volumes v{whereSql} ORDER BY v.created_at, v.id";
         if (filter.First is { } first)
         {
             cmd.CommandText += " LIMIT @first";
@@ -586,73 +583,4 @@ public sealed class VolumeRequests(StoreConnection store)
 
     /// <summary>Converts a PowerShell wildcard (*, ?) into an escaped LIKE pattern (see WildcardTranslator).</summary>
     public static string WildcardToLike(string pattern) => WildcardTranslator.ToLike(pattern);
-
-    internal static Task<BlockVolume?> GetOneAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, Guid id, CancellationToken ct) =>
-        ReadOneAsync(conn, tx, id, "", ct);
-
-    internal static Task<BlockVolume?> LockVolumeAsync(NpgsqlConnection conn, NpgsqlTransaction tx, Guid id, CancellationToken ct) =>
-        ReadOneAsync(conn, tx, id, " FOR UPDATE", ct);
-
-    /// <summary>
-    /// Locks a volume's unfinished operations, then the volume (VolumeNotFound when there is none),
-    /// for a request that changes it. The order matters: the scheduler locks operation rows before
-    /// volume rows (claim, then assign), and so does the agent (complete the operation, then set the
-    /// status); the other order deadlocks against a scheduler placing this very volume.
-    /// </summary>
-    internal static async Task<BlockVolume> LockVolumeAndOperationsAsync(NpgsqlConnection conn, NpgsqlTransaction tx, Guid id, CancellationToken ct)
-    {
-        await using (var lockOps = new NpgsqlCommand(
-            "SELECT id FROM bs.operations WHERE volume_id = @id AND stage IN ('pending', 'scheduled', 'running') ORDER BY id FOR UPDATE", conn, tx))
-        {
-            lockOps.Parameters.AddWithValue("id", id);
-            await lockOps.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
-        }
-
-        return await LockVolumeAsync(conn, tx, id, ct).ConfigureAwait(false)
-            ?? throw new BlockStoreException(ErrorIds.VolumeNotFound, ErrorKind.ObjectNotFound, $"No volume with id {id}.", id);
-    }
-
-    private static async Task<BlockVolume?> ReadOneAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, Guid id, string locking, CancellationToken ct)
-    {
-        await using var cmd = new NpgsqlCommand($"SELECT {VolumeColumns} FROM bs.volumes v WHERE v.id = @id{locking}", conn, tx);
-        cmd.Parameters.AddWithValue("id", id);
-        return await Rows.FirstOrDefaultAsync(cmd, ReadVolume, ct).ConfigureAwait(false);
-    }
-
-    /// <summary>Moves a volume's status, checked against the state machine, with the reason users see.</summary>
-    internal static async Task SetStatusAsync(NpgsqlConnection conn, NpgsqlTransaction tx, Guid id, string from, string to, string? reason, CancellationToken ct)
-    {
-        if (from != to && !VolumeStateMachine.CanMove(from, to))
-        {
-            throw new InvalidOperationException($"Volume {id}: status {from} cannot move to {to}.");
-        }
-
-        await using var cmd = new NpgsqlCommand(
-            "UPDATE bs.volumes SET status = @to, status_reason = @r, updated_at = now(), " +
-            "deleted_at = CASE WHEN @to = 'deleted' THEN now() ELSE deleted_at END WHERE id = @id", conn, tx);
-        cmd.Parameters.AddWithValue("id", id);
-        cmd.Parameters.AddWithValue("to", to);
-        cmd.Parameters.AddWithValue("r", (object?)reason ?? DBNull.Value);
-        await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
-    }
-
-    // Column order of VolumeColumns (a RETURNING * or a join may add others after them).
-    private static BlockVolume ReadVolume(NpgsqlDataReader r) => new()
-    {
-        Id = r.GetGuid(0),
-        Name = r.GetString(1),
-        SizeGiB = r.GetInt32(2),
-        Status = r.GetString(3),
-        Host = r.StringOrNull(4),
-        Zone = r.StringOrNull(5),
-        Description = r.StringOrNull(6),
-        StatusReason = r.StringOrNull(7),
-        CreatedAt = r.GetDateTime(8),
-        UpdatedAt = r.GetDateTime(9),
-        MultiAttach = r.GetBoolean(10),
-        SnapshotId = r.GuidOrNull(11),
-        SourceVolumeId = r.GuidOrNull(12),
-        Project = r.GetString(13),
-        VolumeType = r.StringOrNull(14),
-    };
 }

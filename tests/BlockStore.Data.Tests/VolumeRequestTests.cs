@@ -197,7 +197,7 @@ public sealed class VolumeRequestTests(TestDatabase db) : IClassFixture<TestData
         await using var conn = new NpgsqlConnection(db.ConnectionString);
         await conn.OpenAsync();
         await using var tx = await conn.BeginTransactionAsync();
-        await Assert.ThrowsAsync<InvalidOperationException>(() => VolumeRequests.SetStatusAsync(conn, tx, v.Id, from, to, null, default));
+        await Assert.ThrowsAsync<InvalidOperationException>(() => VolumeTransitions.SetStatusAsync(conn, tx, v.Id, from, to, null, default));
         await tx.RollbackAsync();
         Assert.Equal(from, await db.StatusAsync(v.Id));
     }
