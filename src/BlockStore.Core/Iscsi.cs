@@ -1,10 +1,9 @@
-using System.Security.Cryptography;
 using System.Text.RegularExpressions;
 
 namespace BlockStore.Core;
 
 /// <summary>
-/// iSCSI names and credentials. Target and backstore names derive from the volume id (never from
+/// iSCSI names. Target and backstore names derive from the volume id (never from
 /// user text), so every retry of an attach finds what an earlier attempt built.
 /// </summary>
 public static partial class Iscsi
@@ -23,8 +22,6 @@ public static partial class Iscsi
 
     [GeneratedRegex("^eui\\.[0-9a-f]{16}$")]
     private static partial Regex EuiPattern();
-
-    private const string CredentialAlphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
 
     /// <summary>The volume's LIO backstore name (also its LV name).</summary>
     public static string BackstoreName(Guid volumeId) => $"volume-{volumeId}";
@@ -56,11 +53,4 @@ public static partial class Iscsi
 
         return n!;
     }
-
-    /// <summary>
-    /// New CHAP credentials: a 20-character user name and a 16-character secret (Cinder's lengths;
-    /// 12-16 characters is what most initiators accept), from a cryptographic generator.
-    /// </summary>
-    public static (string UserName, string Secret) GenerateChap() =>
-        (RandomNumberGenerator.GetString(CredentialAlphabet, 20), RandomNumberGenerator.GetString(CredentialAlphabet, 16));
 }

@@ -77,7 +77,7 @@ public sealed class AttachmentRequests(StoreConnection store)
                     $"failed attachment {mine.Id} of initiator {initiator} superseded by {id}", ct).ConfigureAwait(false);
             }
 
-            var (user, secret) = Iscsi.GenerateChap();
+            var (user, secret) = ChapCredentials.Generate();
             await using (var cmd = new NpgsqlCommand(
                 "INSERT INTO bs.attachments (id, volume_id, host, initiator_iqn, status, auth_username) VALUES (@id, @v, @h, @i, 'attaching', @u); " +
                 "INSERT INTO bs.attachment_secrets (attachment_id, auth_secret) VALUES (@id, @s)", conn, tx))
