@@ -196,9 +196,9 @@ public sealed class AgentWorker(
             note = op.Kind switch
             {
                 OperationKind.Create when op.SourceSnapshotId is { } snapshot =>
-                    await backend.EnsureCreatedFromAsync(op.VolumeId, VolumeBackend.SnapshotLvName(snapshot), op.SizeGiB, ct),
+                    await backend.EnsureCreatedFromAsync(op.VolumeId, StorageNames.Snapshot(snapshot), op.SizeGiB, ct),
                 OperationKind.Create when op.SourceVolumeId is { } source =>
-                    await backend.EnsureCreatedFromAsync(op.VolumeId, VolumeBackend.LvName(source), op.SizeGiB, ct),
+                    await backend.EnsureCreatedFromAsync(op.VolumeId, StorageNames.Volume(source), op.SizeGiB, ct),
                 OperationKind.Create => await backend.EnsureCreatedAsync(op.VolumeId, op.SizeGiB, ct),
                 // The volume row already holds the new size (the request reserved it).
                 OperationKind.Extend => await backend.EnsureExtendedAsync(op.VolumeId, op.SizeGiB, ct),

@@ -1,3 +1,4 @@
+using BlockStore.Core;
 using BlockStore.Data;
 using BlockStore.Hosting;
 using Microsoft.Extensions.Options;
@@ -40,7 +41,7 @@ public sealed class CapacityReporter(LvmClient lvm, IOptions<AgentOptions> optio
         // the VG's size and free space, so the scheduler can tell the space of other LVs in the VG
         // (total - free - ours) and keep off it.
         // Snapshot COW areas are ours too: the ledger counts thick snapshots.
-        var ours = usage?.Lvs.Where(lv => ReconcilePlan.VolumeIdOf(lv.Name) is not null || VolumeBackend.SnapshotIdOf(lv.Name) is not null).Sum(lv => lv.SizeGiB) ?? 0m;
+        var ours = usage?.Lvs.Where(lv => StorageNames.VolumeIdOf(lv.Name) is not null || StorageNames.SnapshotIdOf(lv.Name) is not null).Sum(lv => lv.SizeGiB) ?? 0m;
         return new CapacityReport(o.BackendType, vg.SizeGiB, vg.FreeGiB, ours, true, null, o.ReservedPercentage, o.MaxOverSubscriptionRatio);
     }
 }

@@ -34,16 +34,6 @@ public sealed record ReconcileMismatch(Guid VolumeId, ReconcileFinding Finding, 
 /// </summary>
 public static class ReconcilePlan
 {
-    private const string Prefix = "volume-";
-
-    /// <summary>The volume id of an LV of our naming (volume-&lt;uuid&gt;, lower case), else null.</summary>
-    public static Guid? VolumeIdOf(string lvName) =>
-        lvName.StartsWith(Prefix, StringComparison.Ordinal)
-        && Guid.TryParseExact(lvName[Prefix.Length..], "D", out var id)
-        && VolumeBackend.LvName(id) == lvName
-            ? id
-            : null;
-
     public static List<ReconcileMismatch> Find(
         string host,
         string volumeGroup,
@@ -58,7 +48,7 @@ public static class ReconcilePlan
         var found = new List<ReconcileMismatch>();
         foreach (var id in firstLvs.Where(second.Contains).Order())
         {
-            var where = $"{volumeGroup}/{VolumeBackend.LvName(id)}";
+            var where = $"{volumeGroup}/{StorageNames.Volume(id)}";
             if (!rows.TryGetValue(id, out var row))
             {
                 found.Add(new(id, ReconcileFinding.NoVolumeRow, $"LV {where} has no volume row in the database"));
@@ -79,7 +69,7 @@ public static class ReconcilePlan
         var stillAvailable = availableAgain.ToHashSet();
         foreach (var id in available.Where(id => !second.Contains(id) && stillAvailable.Contains(id)).Order())
         {
-            found.Add(new(id, ReconcileFinding.MissingLv, $"volume is available but LV {volumeGroup}/{VolumeBackend.LvName(id)} does not exist"));
+            found.Add(new(id, ReconcileFinding.MissingLv, $"volume is available but LV {volumeGroup}/{StorageNames.Volume(id)} does not exist"));
         }
 
         return found;

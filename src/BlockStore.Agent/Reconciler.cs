@@ -1,3 +1,4 @@
+using BlockStore.Core;
 using BlockStore.Data;
 
 namespace BlockStore.Agent;
@@ -71,7 +72,7 @@ public sealed class Reconciler(LvmClient lvm, IReconcileStore store, AgentOption
         {
             if (m.Finding == ReconcileFinding.OrphanOfDeleted && options.Reconcile.RemoveOrphans)
             {
-                await lvm.RemoveAsync(options.VolumeGroup, VolumeBackend.LvName(m.VolumeId), ct);
+                await lvm.RemoveAsync(options.VolumeGroup, StorageNames.Volume(m.VolumeId), ct);
                 removed++;
                 logger.LogWarning("Removed {Message}", m.Message);
                 await store.RecordEventAsync(m.VolumeId, "orphan-removed", $"{m.Message}; removed by the reconcile pass", ct);
@@ -100,7 +101,7 @@ public sealed class Reconciler(LvmClient lvm, IReconcileStore store, AgentOption
         var ids = new HashSet<Guid>();
         foreach (var lv in await lvm.ListAsync(options.VolumeGroup, ct))
         {
-            if (ReconcilePlan.VolumeIdOf(lv.Name) is { } id)
+            if (StorageNames.VolumeIdOf(lv.Name) is { } id)
             {
                 ids.Add(id);
             }

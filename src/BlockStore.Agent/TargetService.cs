@@ -1,3 +1,4 @@
+using BlockStore.Core;
 using BlockStore.Data;
 using BlockStore.Hosting;
 
@@ -92,7 +93,7 @@ public sealed class TargetService(
 
         foreach (var volumeId in orphanBackstores)
         {
-            await ReportLeakAsync(volumeId, $"backstore volume-{volumeId}", () => exporter.EnsureUnexportedAsync(volumeId, ct), found, ct);
+            await ReportLeakAsync(volumeId, $"backstore {StorageNames.Volume(volumeId)}", () => exporter.EnsureUnexportedAsync(volumeId, ct), found, ct);
         }
 
         _reported.EndPass(found);

@@ -9,19 +9,6 @@ namespace BlockStore.Agent;
 /// </summary>
 public sealed class VolumeBackend(LvmClient lvm, AgentOptions options)
 {
-    public static string LvName(Guid volumeId) => $"volume-{volumeId}";
-
-    /// <summary>
-    /// A snapshot's LV: _snapshot-&lt;uuid&gt;. LVM reserves names starting with "snapshot" (lvcreate
-    /// refuses them), and Cinder's LVM driver escapes them with the same underscore.
-    /// </summary>
-    public static string SnapshotLvName(Guid snapshotId) => $"_snapshot-{snapshotId}";
-
-    /// <summary>The snapshot id of an LV of our snapshot naming, else null.</summary>
-    public static Guid? SnapshotIdOf(string lvName) =>
-        lvName.StartsWith("_snapshot-", StringComparison.Ordinal) && Guid.TryParseExact(lvName["_snapshot-".Length..], "D", out var id)
-        && SnapshotLvName(id) == lvName ? id : null;
-
     /// <summary>
     /// Whether this host's LVM can make snapshots: not with activation off (no device-mapper), where
     /// lvcreate -s itself answers "Can't create snapshot without using device-mapper kernel driver".
@@ -37,8 +24,8 @@ public sealed class VolumeBackend(LvmClient lvm, AgentOptions options)
     /// </summary>
     public async Task<string> EnsureSnapshotCreatedAsync(Guid volumeId, Guid snapshotId, int sizeGiB, CancellationToken ct)
     {
-        var origin = LvName(volumeId);
-        var name = SnapshotLvName(snapshotId);
+        var origin = StorageNames.Volume(volumeId);
+        var name = StorageNames.Snapshot(snapshotId);
         try
         {
             if (options.BackendType == BackendType.Thin)
@@ -76,7 +63,7 @@ public sealed class VolumeBackend(LvmClient lvm, AgentOptions options)
     /// </summary>
     public async Task<string> EnsureCreatedFromAsync(Guid volumeId, string source, int sizeGiB, CancellationToken ct)
     {
-        var name = LvName(volumeId);
+        var name = StorageNames.Volume(volumeId);
         string note;
         try
         {
@@ -119,8 +106,8 @@ public sealed class VolumeBackend(LvmClient lvm, AgentOptions options)
     /// </summary>
     public async Task<string> EnsureRevertedAsync(Guid volumeId, Guid snapshotId, int sizeGiB, CancellationToken ct)
     {
-        var origin = LvName(volumeId);
-        var snapshot = SnapshotLvName(snapshotId);
+        var origin = StorageNames.Volume(volumeId);
+        var snapshot = StorageNames.Snapshot(snapshotId);
         var notes = new List<string>();
         var origins = await lvm.FindOriginAsync(options.VolumeGroup, snapshot, ct);
         if (origins is not null)
@@ -152,7 +139,7 @@ public sealed class VolumeBackend(LvmClient lvm, AgentOptions options)
 
     /// <summary>Removes a snapshot's LV; one that is already gone is success.</summary>
     public Task<string> EnsureSnapshotDeletedAsync(Guid snapshotId, CancellationToken ct) =>
-        EnsureLvRemovedAsync(SnapshotLvName(snapshotId), ct);
+        EnsureLvRemovedAsync(StorageNames.Snapshot(snapshotId), ct);
 
     /// <summary>
     /// Creates the volume's LV, or adopts it. Returns a note for the event log. lvcreate runs
@@ -162,7 +149,7 @@ public sealed class VolumeBackend(LvmClient lvm, AgentOptions options)
     /// </summary>
     public async Task<string> EnsureCreatedAsync(Guid volumeId, int sizeGiB, CancellationToken ct)
     {
-        var name = LvName(volumeId);
+        var name = StorageNames.Volume(volumeId);
         try
         {
             if (options.BackendType == BackendType.Thin)
@@ -200,7 +187,7 @@ public sealed class VolumeBackend(LvmClient lvm, AgentOptions options)
 
     /// <summary>Removes the volume's LV; one that is already gone is success.</summary>
     public Task<string> EnsureDeletedAsync(Guid volumeId, CancellationToken ct) =>
-        EnsureLvRemovedAsync(LvName(volumeId), ct);
+        EnsureLvRemovedAsync(StorageNames.Volume(volumeId), ct);
 
     /// <summary>Removes an LV of ours; one that is already gone is success.</summary>
     private async Task<string> EnsureLvRemovedAsync(string name, CancellationToken ct)
@@ -230,7 +217,7 @@ public sealed class VolumeBackend(LvmClient lvm, AgentOptions options)
     /// </summary>
     public async Task<string> EnsureExtendedAsync(Guid volumeId, int sizeGiB, CancellationToken ct)
     {
-        var name = LvName(volumeId);
+        var name = StorageNames.Volume(volumeId);
         try
         {
             await lvm.ExtendAsync(options.VolumeGroup, name, sizeGiB, ct);

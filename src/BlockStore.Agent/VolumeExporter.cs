@@ -17,7 +17,7 @@ public sealed class VolumeExporter(TargetClient targets, AgentOptions options, T
 
     public string TargetIqn(Guid volumeId) => Core.Iscsi.TargetIqn(Iscsi.TargetPrefix, volumeId);
 
-    public string DevicePath(Guid volumeId) => $"/dev/{options.VolumeGroup}/{VolumeBackend.LvName(volumeId)}";
+    public string DevicePath(Guid volumeId) => $"/dev/{options.VolumeGroup}/{StorageNames.Volume(volumeId)}";
 
     public string AdvertisedPortal => Iscsi.Portal(options.HostName);
 
@@ -32,7 +32,7 @@ public sealed class VolumeExporter(TargetClient targets, AgentOptions options, T
             throw new TargetException($"the volume's device {device} does not exist (LV missing or not active)");
         }
 
-        var spec = new ExportSpec(Core.Iscsi.BackstoreName(volumeId), device, TargetIqn(volumeId), Iscsi.PortalAddress, Iscsi.PortalPort, initiator, userId, secret);
+        var spec = new ExportSpec(StorageNames.Volume(volumeId), device, TargetIqn(volumeId), Iscsi.PortalAddress, Iscsi.PortalPort, initiator, userId, secret);
         return await LockedAsync(() => targets.ConvergeAsync($"exporting {spec}", s => TargetPlan.Export(spec, s),
             () => targets.Reader.Read(spec.BackstoreName, spec.TargetIqn), secret, forceSave, ct), ct);
     }
@@ -48,7 +48,7 @@ public sealed class VolumeExporter(TargetClient targets, AgentOptions options, T
             return new TargetRun(0, 0, TimeSpan.Zero); // no LIO: nothing can be exported here
         }
 
-        var backstore = Core.Iscsi.BackstoreName(volumeId);
+        var backstore = StorageNames.Volume(volumeId);
         var iqn = TargetIqn(volumeId);
         return await LockedAsync(() => targets.ConvergeAsync($"removing {initiator ?? "every initiator"} from {iqn}",
             s => TargetPlan.Unexport(backstore, iqn, initiator, othersRemain, s),
@@ -67,12 +67,11 @@ public sealed class VolumeExporter(TargetClient targets, AgentOptions options, T
     public (List<(Guid VolumeId, string? Initiator)> Leaks, List<Guid> Backstores) FindLeaks(
         IReadOnlyList<TargetSummary> targetsSeen, IReadOnlyList<string> backstoresSeen, IReadOnlyCollection<(Guid VolumeId, string Initiator)> expected)
     {
-        var prefix = Iscsi.TargetPrefix + ":volume-";
         var byVolume = expected.GroupBy(e => e.VolumeId).ToDictionary(g => g.Key, g => g.Select(e => e.Initiator).ToHashSet(StringComparer.OrdinalIgnoreCase));
         var leaks = new List<(Guid, string?)>();
-        foreach (var t in targetsSeen.Where(t => t.Iqn.StartsWith(prefix, StringComparison.Ordinal)))
+        foreach (var t in targetsSeen)
         {
-            if (!Guid.TryParse(t.Iqn[prefix.Length..], out var volumeId))
+            if (Core.Iscsi.VolumeIdOfTarget(Iscsi.TargetPrefix, t.Iqn) is not { } volumeId)
             {
                 continue;
             }
@@ -87,8 +86,7 @@ public sealed class VolumeExporter(TargetClient targets, AgentOptions options, T
         }
 
         var orphanBackstores = backstoresSeen
-            .Where(b => b.StartsWith("volume-", StringComparison.Ordinal))
-            .Select(b => Guid.TryParse(b["volume-".Length..], out var id) ? id : Guid.Empty)
+            .Select(b => StorageNames.VolumeIdOf(b) ?? Guid.Empty)
             .Where(id => id != Guid.Empty && !byVolume.ContainsKey(id) && !leaks.Any(l => l.Item1 == id))
             .ToList();
         return (leaks, orphanBackstores);

@@ -23,11 +23,12 @@ public static partial class Iscsi
     [GeneratedRegex("^eui\\.[0-9a-f]{16}$")]
     private static partial Regex EuiPattern();
 
-    /// <summary>The volume's LIO backstore name (also its LV name).</summary>
-    public static string BackstoreName(Guid volumeId) => $"volume-{volumeId}";
-
     /// <summary>The volume's target IQN: prefix:volume-uuid, as Cinder names it.</summary>
-    public static string TargetIqn(string prefix, Guid volumeId) => $"{prefix}:{BackstoreName(volumeId)}";
+    public static string TargetIqn(string prefix, Guid volumeId) => $"{prefix}:{StorageNames.Volume(volumeId)}";
+
+    /// <summary>The volume id of a target IQN of our naming under <paramref name="prefix"/>, else null.</summary>
+    public static Guid? VolumeIdOfTarget(string prefix, string iqn) =>
+        iqn.StartsWith(prefix + ":", StringComparison.Ordinal) ? StorageNames.VolumeIdOf(iqn[(prefix.Length + 1)..]) : null;
 
     /// <summary>True for a name of the form iqn.yyyy-mm.domain[:x] or eui.16-hex-digits (lower case).</summary>
     public static bool IsValidName(string? name) =>

@@ -53,7 +53,7 @@ public class ReconcilerTests
         return (new Reconciler(new LvmClient(lvm, activation: false), store, options, NullLogger<Reconciler>.Instance), lvm, store);
     }
 
-    private static string Lv(Guid id) => VolumeBackend.LvName(id);
+    private static string Lv(Guid id) => StorageNames.Volume(id);
 
     [Fact]
     public async Task An_orphan_of_a_deleted_volume_is_reported_only_unless_removal_is_configured()
@@ -231,14 +231,4 @@ public class ReconcilerTests
         Assert.Contains("volume is available but LV vg1/" + Lv(id) + " does not exist", Assert.Single(store.Events).Message);
         Assert.DoesNotContain(lvm.Runs, r => r.Program is "lvcreate" or "lvremove");
     }
-
-    [Theory]
-    [InlineData("volume-0192d2a4-0000-7000-8000-000000000001", true)]
-    [InlineData("volume-0192D2A4-0000-7000-8000-000000000001", false)]
-    [InlineData("volume-0192d2a400007000800000000000001", false)]
-    [InlineData("volume-{0192d2a4-0000-7000-8000-000000000001}", false)]
-    [InlineData("volume-0192d2a4-0000-7000-8000-000000000001-x", false)]
-    [InlineData("home", false)]
-    public void Only_volume_dash_lower_case_uuid_is_ours(string name, bool ours) =>
-        Assert.Equal(ours, ReconcilePlan.VolumeIdOf(name) is not null);
 }

@@ -95,7 +95,7 @@ public class VolumeBackendTests
     }
 
     [Fact]
-    public void LvNamesDeriveFromTheVolumeIdOnly() => Assert.Equal(Name, VolumeBackend.LvName(Id));
+    public void LvNamesDeriveFromTheVolumeIdOnly() => Assert.Equal(Name, BlockStore.Core.StorageNames.Volume(Id));
 
     [Fact]
     public async Task ThickCreateIsOneLvcreateWithTheAgentsConfig()

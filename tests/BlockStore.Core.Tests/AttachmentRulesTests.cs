@@ -124,7 +124,7 @@ public class IscsiNameTests
     {
         var id = Guid.Parse("0192d2a4-0000-7000-8000-000000000001");
         Assert.Equal("iqn.2010-10.org.openstack:volume-0192d2a4-0000-7000-8000-000000000001", Iscsi.TargetIqn(Iscsi.DefaultTargetPrefix, id));
-        Assert.Equal("volume-0192d2a4-0000-7000-8000-000000000001", Iscsi.BackstoreName(id));
+        Assert.Equal("volume-0192d2a4-0000-7000-8000-000000000001", StorageNames.Volume(id));
     }
 
     [Theory]
