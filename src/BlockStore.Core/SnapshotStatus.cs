@@ -41,13 +41,6 @@ public static class SnapshotStatus
     public static bool BlocksVolumeDelete(string status) => status != Deleted;
 
     /// <summary>
-    /// Whether a snapshot holds space on its host (capacity ledger): a thick one sets aside a COW
-    /// area as large as its origin from the request on; a thin one shares the pool, as its origin's
-    /// provisioned size already counts. Migration 0010's bs.snapshot_holds_space says the same.
-    /// </summary>
-    public static bool HoldsSpace(string backendType, string status) => backendType == "thick" && status is not (Deleted or Error);
-
-    /// <summary>
     /// Whether a volume in <paramref name="volumeStatus"/> may be snapshotted: available, or
     /// attached (in-use) with -Force as Cinder allows (the data is crash-consistent, not quiesced).
     /// </summary>

@@ -25,13 +25,6 @@ public static class VolumeStatus
     public static bool IsFinal(string status) =>
         status is Available or Deleted or Error or ErrorDeleting or InUse;
 
-    /// <summary>
-    /// Whether a volume holds space on its host (counts in the capacity ledger): from the moment it
-    /// is placed until it is deleted; a failed create has no LV. Migration 0008's
-    /// bs.volume_holds_space says the same in SQL (a data test compares them).
-    /// </summary>
-    public static bool HoldsSpace(string? host, string status) => host is not null && status is not (Deleted or Error);
-
     /// <summary>Statuses in which the volume is (or is becoming) exported to an initiator.</summary>
     public static bool IsAttached(string status) => status is Attaching or InUse or Detaching;
 }

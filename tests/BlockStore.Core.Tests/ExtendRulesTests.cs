@@ -36,7 +36,7 @@ public sealed class ExtendRulesTests
     [Fact]
     public void Extending_holds_space_and_is_not_final()
     {
-        Assert.True(VolumeStatus.HoldsSpace("node1", VolumeStatus.Extending));
+        Assert.True(CapacityLedger.VolumeHoldsSpace("node1", VolumeStatus.Extending));
         Assert.False(VolumeStatus.IsFinal(VolumeStatus.Extending));
         Assert.False(VolumeStateMachine.CanRequestDelete(VolumeStatus.Extending));
     }

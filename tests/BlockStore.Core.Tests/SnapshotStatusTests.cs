@@ -46,11 +46,11 @@ public class SnapshotStatusTests
     [Fact]
     public void Only_a_thick_snapshot_that_has_not_failed_or_gone_holds_space()
     {
-        Assert.True(SnapshotStatus.HoldsSpace(BackendType.Thick, SnapshotStatus.Creating));
-        Assert.True(SnapshotStatus.HoldsSpace(BackendType.Thick, SnapshotStatus.ErrorDeleting));
-        Assert.False(SnapshotStatus.HoldsSpace(BackendType.Thick, SnapshotStatus.Error));
-        Assert.False(SnapshotStatus.HoldsSpace(BackendType.Thick, SnapshotStatus.Deleted));
-        Assert.False(SnapshotStatus.HoldsSpace(BackendType.Thin, SnapshotStatus.Available));
+        Assert.True(CapacityLedger.SnapshotHoldsSpace(BackendType.Thick, SnapshotStatus.Creating));
+        Assert.True(CapacityLedger.SnapshotHoldsSpace(BackendType.Thick, SnapshotStatus.ErrorDeleting));
+        Assert.False(CapacityLedger.SnapshotHoldsSpace(BackendType.Thick, SnapshotStatus.Error));
+        Assert.False(CapacityLedger.SnapshotHoldsSpace(BackendType.Thick, SnapshotStatus.Deleted));
+        Assert.False(CapacityLedger.SnapshotHoldsSpace(BackendType.Thin, SnapshotStatus.Available));
     }
 
     [Fact]

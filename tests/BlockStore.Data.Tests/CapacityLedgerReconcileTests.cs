@@ -31,7 +31,7 @@ public sealed class CapacityLedgerReconcileTests(TestDatabase db) : IClassFixtur
             {
                 var sql = await db.ScalarAsync<bool>(
                     $"SELECT bs.volume_holds_space({(host is null ? "NULL" : $"'{host}'")}, '{status}')");
-                Assert.True(VolumeStatus.HoldsSpace(host, status) == sql, $"{status} on {host ?? "no host"}: Core {!sql}, SQL {sql}");
+                Assert.True(CapacityLedger.VolumeHoldsSpace(host, status) == sql, $"{status} on {host ?? "no host"}: Core {!sql}, SQL {sql}");
             }
         }
     }

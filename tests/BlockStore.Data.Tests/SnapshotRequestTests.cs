@@ -39,7 +39,7 @@ public sealed class SnapshotRequestTests(TestDatabase db) : IClassFixture<TestDa
             foreach (var backend in new[] { BackendType.Thick, BackendType.Thin })
             {
                 var sql = await db.ScalarAsync<bool>($"SELECT bs.snapshot_holds_space('{backend}', '{status}')");
-                Assert.True(SnapshotStatus.HoldsSpace(backend, status) == sql, $"{status} {backend}: SQL {sql}");
+                Assert.True(CapacityLedger.SnapshotHoldsSpace(backend, status) == sql, $"{status} {backend}: SQL {sql}");
             }
         }
     }
