@@ -20,7 +20,6 @@ public static partial class AboutTopicWriter
         var sb = new StringBuilder();
         var lines = MarkdownReader.StripFrontMatter(File.ReadAllLines(markdownPath)).ToList();
         var paragraph = new List<string>();
-        var inFence = false;
 
         void Flush()
         {
@@ -39,14 +38,13 @@ public static partial class AboutTopicWriter
             paragraph.Clear();
         }
 
-        foreach (var raw in lines)
+        foreach (var fenced in FenceScanner.Scan(lines))
         {
-            var line = raw.TrimEnd();
-            if (line.TrimStart().StartsWith("```", StringComparison.Ordinal))
+            var line = fenced.Line.TrimEnd();
+            if (fenced.Role is FenceRole.Open or FenceRole.Close)
             {
                 Flush();
-                inFence = !inFence;
-                if (!inFence)
+                if (fenced.Role == FenceRole.Close)
                 {
                     sb.Append('\n');
                 }
@@ -54,7 +52,7 @@ public static partial class AboutTopicWriter
                 continue;
             }
 
-            if (inFence)
+            if (fenced.Role == FenceRole.Code)
             {
                 sb.Append("        ").Append(line).Append('\n');
             }

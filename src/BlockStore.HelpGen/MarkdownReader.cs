@@ -21,14 +21,8 @@ public static partial class MarkdownReader
         string? section = null;
         var body = new List<string>();
         var sections = new List<(string Name, List<string> Body)>();
-        var inFence = false;
-        foreach (var line in lines)
+        foreach (var (line, inFence) in FenceScanner.Scan(lines).Select(l => (l.Line, l.InFence)))
         {
-            if (line.TrimStart().StartsWith("```", StringComparison.Ordinal))
-            {
-                inFence = !inFence;
-            }
-
             if (!inFence && line.StartsWith("# ", StringComparison.Ordinal) && doc.Title.Length == 0)
             {
                 doc.Title = line[2..].Trim();
@@ -143,14 +137,8 @@ public static partial class MarkdownReader
     private static List<Block> SubBlocks(List<string> lines)
     {
         var blocks = new List<Block> { new(null, []) };
-        var inFence = false;
-        foreach (var line in lines)
+        foreach (var (line, inFence) in FenceScanner.Scan(lines).Select(l => (l.Line, l.InFence)))
         {
-            if (line.TrimStart().StartsWith("```", StringComparison.Ordinal))
-            {
-                inFence = !inFence;
-            }
-
             if (!inFence && line.StartsWith("### ", StringComparison.Ordinal))
             {
                 blocks.Add(new Block(line[4..].Trim(), []));
@@ -166,30 +154,20 @@ public static partial class MarkdownReader
     public static List<(string Language, string Code)> Fences(IEnumerable<string> lines)
     {
         var result = new List<(string, string)>();
-        string? language = null;
         var code = new StringBuilder();
-        foreach (var line in lines)
+        foreach (var l in FenceScanner.Scan(lines))
         {
-            var t = line.TrimStart();
-            if (t.StartsWith("```", StringComparison.Ordinal))
+            switch (l.Role)
             {
-                if (language is null)
-                {
-                    language = t[3..].Trim().ToLowerInvariant();
+                case FenceRole.Open:
                     code.Clear();
-                }
-                else
-                {
-                    result.Add((language, code.ToString().TrimEnd('\n')));
-                    language = null;
-                }
-
-                continue;
-            }
-
-            if (language is not null)
-            {
-                code.Append(line).Append('\n');
+                    break;
+                case FenceRole.Code:
+                    code.Append(l.Line).Append('\n');
+                    break;
+                case FenceRole.Close:
+                    result.Add((l.Language!, code.ToString().TrimEnd('\n')));
+                    break;
             }
         }
 
@@ -200,20 +178,12 @@ public static partial class MarkdownReader
     public static string Text(IEnumerable<string> lines, bool keepOtherFences = false)
     {
         var sb = new StringBuilder();
-        string? language = null;
-        foreach (var line in lines)
+        foreach (var l in FenceScanner.Scan(lines).Where(l => l.Role is FenceRole.Prose or FenceRole.Code))
         {
-            var t = line.TrimStart();
-            if (t.StartsWith("```", StringComparison.Ordinal))
+            var isCode = l.Language is "powershell" or "pwsh" or "ps1" or "" or "yaml";
+            if (l.Role == FenceRole.Prose || (keepOtherFences && !isCode))
             {
-                language = language is null ? t[3..].Trim().ToLowerInvariant() : null;
-                continue;
-            }
-
-            var isCode = language is "powershell" or "pwsh" or "ps1" or "" or "yaml";
-            if (language is null || (keepOtherFences && !isCode))
-            {
-                sb.Append(line).Append('\n');
+                sb.Append(l.Line).Append('\n');
             }
         }
 
