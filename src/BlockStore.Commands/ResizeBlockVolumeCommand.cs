@@ -6,8 +6,8 @@ namespace BlockStore.Commands;
 
 /// <summary>
 /// Resize-BlockVolume: grows volumes (extend only, as Cinder's extend). The request is checked at
-/// once (a larger valid size, an available volume, room on its host) and then the volume's agent
-/// runs lvextend. With -Wait, returns when the volumes are available again at their new size.
+/// once (a larger valid size, an available volume - or in-use on a host exporting with LIO -, room on its host) and then the volume's agent
+/// runs lvextend. With -Wait, returns when the volumes are available (or in-use) again at their new size.
 /// </summary>
 [Cmdlet(VerbsCommon.Resize, "BlockVolume", DefaultParameterSetName = ById, SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
 [OutputType(typeof(BlockVolume))]
@@ -74,8 +74,8 @@ public sealed class ResizeBlockVolumeCommand : BlockStoreCmdlet
     protected override void EndProcessing() =>
         _extending.WaitAndReport(
             items => Run(ct => Task.FromResult(
-                new VolumeWaiter(this, Session.Volumes, ct).Wait(items, [VolumeStatus.Available], TimeoutSec, "Extending block volumes"))),
-            v => v.Status == VolumeStatus.Available && v.SizeGiB >= SizeGiB ? null : ToErrorRecord(ErrorIds.InvalidVolumeState, ErrorKind.InvalidOperation,
+                new VolumeWaiter(this, Session.Volumes, ct).Wait(items, [VolumeStatus.Available, VolumeStatus.InUse], TimeoutSec, "Extending block volumes"))),
+            v => v.Status is VolumeStatus.Available or VolumeStatus.InUse && v.SizeGiB >= SizeGiB ? null : ToErrorRecord(ErrorIds.InvalidVolumeState, ErrorKind.InvalidOperation,
                 $"Volume '{v.Name}' was not extended: it is {v.Status} at {v.SizeGiB} GiB ({v.StatusReason}).", v),
             PassThru,
             v => ToErrorRecord(ErrorIds.WaitTimeout, ErrorKind.OperationTimeout,

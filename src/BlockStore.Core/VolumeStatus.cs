@@ -13,7 +13,7 @@ public static class VolumeStatus
     public const string InUse = "in-use";
     public const string Detaching = "detaching";
 
-    /// <summary>Resize-BlockVolume: the LV grows on its host; back to available either way (a failure says why in StatusReason).</summary>
+    /// <summary>Resize-BlockVolume: the LV grows on its host; back to available (in-use when exported) either way (a failure says why in StatusReason).</summary>
     public const string Extending = "extending";
 
     /// <summary>Restore-BlockVolume: the LV goes back to a snapshot; available again either way (a failure says why in StatusReason).</summary>
@@ -68,14 +68,17 @@ public static class VolumeStateMachine
     {
         [VolumeStatus.Creating] = [VolumeStatus.Available, VolumeStatus.Error, VolumeStatus.Deleting, VolumeStatus.Deleted],
         [VolumeStatus.Available] = [VolumeStatus.Deleting, VolumeStatus.Attaching, VolumeStatus.Extending, VolumeStatus.Reverting],
+        // extending: back to what its attachments imply (FromAttachments) when the LV has grown, and
+        // when it could not (the size is restored): available, in-use (an extend while exported), or
+        // attaching/detaching (an attach or detach asked for meanwhile runs next, in queue order).
+        [VolumeStatus.Extending] = [VolumeStatus.Available, VolumeStatus.InUse, VolumeStatus.Attaching, VolumeStatus.Detaching],
         // reverting: back to available when the LV holds the snapshot's data, and when it could not (the reason says so).
         [VolumeStatus.Reverting] = [VolumeStatus.Available],
-        // extending: back to available when the LV has grown, and when it could not (the size is restored).
-        [VolumeStatus.Extending] = [VolumeStatus.Available],
         // attaching: back to available (or in-use, when another initiator stays attached) on failure.
         [VolumeStatus.Attaching] = [VolumeStatus.InUse, VolumeStatus.Available, VolumeStatus.Detaching, VolumeStatus.Deleting],
         // in-use -> attaching: a second initiator of a multiattach volume. in-use -> deleting: -Force.
-        [VolumeStatus.InUse] = [VolumeStatus.Detaching, VolumeStatus.Attaching, VolumeStatus.Deleting],
+        // in-use -> extending: an exported volume grows online (CanRequestExtend).
+        [VolumeStatus.InUse] = [VolumeStatus.Detaching, VolumeStatus.Attaching, VolumeStatus.Deleting, VolumeStatus.Extending],
         // detaching -> in-use: other initiators stay attached, or the detach failed.
         [VolumeStatus.Detaching] = [VolumeStatus.Available, VolumeStatus.InUse, VolumeStatus.Attaching, VolumeStatus.Deleting],
         // error -> deleted: a volume that failed placement never reached a host, so there is
@@ -90,16 +93,21 @@ public static class VolumeStateMachine
         Allowed.TryGetValue(from, out var next) && next.Contains(to);
 
     /// <summary>
+    /// Whether a volume may be extended now: an available one, and an in-use one when its host
+    /// exports with LIO's block (iblock) backstore (<paramref name="hostExportsWithLio"/>: the
+    /// agent reports an iSCSI target). iblock answers every READ CAPACITY with the block device's
+    /// size at that moment, so after lvextend the initiator sees the new size (measured through a
+    /// real LIO target in the lab guest: tests/pester/VolumeExtend.Tests.ps1); on a host that does
+    /// not report LIO that is not proven, so it is refused. attaching/detaching wait for their
+    /// export operation; any other status for its running operation.
+    /// </summary>
+    public static bool CanRequestExtend(string status, bool hostExportsWithLio) =>
+        status == VolumeStatus.Available || (status == VolumeStatus.InUse && hostExportsWithLio);
+
+    /// <summary>
     /// Deletion may be requested from every status but deleting/deleted; an attached volume
     /// (attaching, in-use, detaching) only with force, which detaches it first.
     /// </summary>
-    /// <summary>
-    /// Whether a volume may be extended now: only an available one. An attached volume is refused
-    /// (VolumeInUse): the lab's hosts cannot prove what an initiator sees after LIO's backstore grows,
-    /// so it is not promised; any other status waits for its running operation.
-    /// </summary>
-    public static bool CanRequestExtend(string status) => status == VolumeStatus.Available;
-
     public static bool CanRequestDelete(string status, bool force = false) =>
         status is VolumeStatus.Creating or VolumeStatus.Available or VolumeStatus.Error or VolumeStatus.ErrorDeleting
         || (force && VolumeStatus.IsAttached(status));

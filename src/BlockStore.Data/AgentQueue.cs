@@ -154,6 +154,13 @@ public sealed class AgentQueue(StoreConnection store, string host)
                     await restore.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
                 }
 
+                if (op.Kind == OperationKind.Extend && !superseded)
+                {
+                    // An extend of an exported volume (or one an attach/detach was asked for meanwhile)
+                    // ends where its attachments say: in-use, attaching, detaching; else available.
+                    to = VolumeStateMachine.FromAttachments(await AttachmentStatusesAsync(conn, tx, op.VolumeId, ct).ConfigureAwait(false));
+                }
+
                 if (!superseded)
                 {
                     await VolumeTransitions.SetStatusAsync(conn, tx, op.VolumeId, volume.Status, to, error, ct).ConfigureAwait(false);
@@ -166,6 +173,20 @@ public sealed class AgentQueue(StoreConnection store, string host)
             await tx.CommitAsync(ct).ConfigureAwait(false);
             return true;
         }, ct);
+
+    private static async Task<List<string>> AttachmentStatusesAsync(NpgsqlConnection conn, NpgsqlTransaction tx, Guid volumeId, CancellationToken ct)
+    {
+        var statuses = new List<string>();
+        await using var cmd = new NpgsqlCommand("SELECT status FROM bs.attachments WHERE volume_id = @v", conn, tx);
+        cmd.Parameters.AddWithValue("v", volumeId);
+        await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        while (await r.ReadAsync(ct).ConfigureAwait(false))
+        {
+            statuses.Add(r.GetString(0));
+        }
+
+        return statuses;
+    }
 
     /// <summary>
     /// A snapshot operation's outcome: the snapshot's status (the volume's is not touched) and an

@@ -54,4 +54,14 @@ internal static class HostCapabilities
             ? (r.GetString(0), r.GetBoolean(1), r.StringOrNull(2))
             : ("thick", false, "it has no volume service");
     }
+
+    /// <summary>Whether the host's agent reports <paramref name="capability"/> as true (false when absent), read in the caller's transaction.</summary>
+    public static async Task<bool> ReadFlagAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string host, string capability, CancellationToken ct)
+    {
+        await using var cmd = new NpgsqlCommand(
+            "SELECT coalesce((capabilities->>@key)::boolean, false) FROM bs.services WHERE host = @h AND service = 'volume'", conn, tx);
+        cmd.Parameters.AddWithValue("h", host);
+        cmd.Parameters.AddWithValue("key", capability);
+        return await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false) is true;
+    }
 }

@@ -380,8 +380,8 @@ public sealed class VolumeRequests(StoreConnection store)
 
     /// <summary>
     /// Asks to grow a volume to <paramref name="sizeGiB"/> (Resize-BlockVolume). Checked in one
-    /// transaction: the size (larger than now, in range), the status (available; an attached volume
-    /// is VolumeInUse), and the room on the volume's host under the same capacity rules as placement,
+    /// transaction: the size (larger than now, in range), the status (available, or in-use on a host
+    /// that exports with LIO; attaching/detaching, or in-use elsewhere, is VolumeInUse), and the room on the volume's host under the same capacity rules as placement,
     /// with the host's ledger row locked so no placement takes that room meanwhile. Then the volume
     /// holds the new size at once (the ledger moves by its trigger), goes 'extending', and an
     /// 'extend' operation remembering the old size is queued for the host's agent.
@@ -394,17 +394,20 @@ public sealed class VolumeRequests(StoreConnection store)
             // Operations, then the volume (VolumeTransitions.LockWithOperationsAsync), then the host's ledger row.
             var volume = await VolumeTransitions.LockWithOperationsAsync(conn, tx, id, ct).ConfigureAwait(false);
             Validation.ExtendSize(volume.Name, volume.SizeGiB, sizeGiB);
-            if (VolumeStatus.IsAttached(volume.Status))
+            var lio = volume.Status == VolumeStatus.InUse && volume.Host is not null
+                && await HostCapabilities.ReadFlagAsync(conn, tx, volume.Host, "iscsi", ct).ConfigureAwait(false);
+            if (VolumeStatus.IsAttached(volume.Status) && !VolumeStateMachine.CanRequestExtend(volume.Status, lio))
             {
-                throw new BlockStoreException(ErrorIds.VolumeInUse, ErrorKind.InvalidOperation,
-                    $"Volume '{volume.Name}' is {volume.Status}: detach it first (Remove-BlockVolumeAttachment). Extending an attached volume is not " +
-                    "offered, because what its initiator then sees is not proven. Nothing was requested.", volume);
+                throw new BlockStoreException(ErrorIds.VolumeInUse, ErrorKind.InvalidOperation, volume.Status == VolumeStatus.InUse
+                    ? $"Volume '{volume.Name}' is in-use on host {volume.Host}, which does not report an LIO iSCSI target: what its initiator would see after " +
+                      "the LV grows is not proven there. Detach it first (Remove-BlockVolumeAttachment). Nothing was requested."
+                    : $"Volume '{volume.Name}' is {volume.Status}: wait until its attach or detach has finished, then extend it. Nothing was requested.", volume);
             }
 
-            if (!VolumeStateMachine.CanRequestExtend(volume.Status) || volume.Host is null)
+            if (!VolumeStateMachine.CanRequestExtend(volume.Status, lio) || volume.Host is null)
             {
                 throw new BlockStoreException(ErrorIds.InvalidVolumeState, ErrorKind.InvalidOperation,
-                    $"Volume '{volume.Name}' is {volume.Status} and cannot be extended now; only an available volume can. Nothing was requested.", volume);
+                    $"Volume '{volume.Name}' is {volume.Status} and cannot be extended now; only an available or in-use volume can. Nothing was requested.", volume);
             }
 
             var grow = (int)sizeGiB - volume.SizeGiB;

@@ -2,7 +2,7 @@ using BlockStore.Core;
 
 namespace BlockStore.Core.Tests;
 
-/// <summary>Resize-BlockVolume's rules (issue 12): volumes only grow, within range, and only when available.</summary>
+/// <summary>Resize-BlockVolume's rules (issue 12): volumes only grow, within range, when available, or in-use on a host exporting with LIO.</summary>
 public sealed class ExtendRulesTests
 {
     [Theory]
@@ -25,12 +25,32 @@ public sealed class ExtendRulesTests
     }
 
     [Fact]
-    public void Only_an_available_volume_can_be_extended()
+    public void An_available_volume_can_be_extended_and_an_in_use_one_only_on_a_host_exporting_with_LIO()
     {
         foreach (var status in VolumeStatus.All)
         {
-            Assert.Equal(status == VolumeStatus.Available, VolumeStateMachine.CanRequestExtend(status));
+            Assert.Equal(status == VolumeStatus.Available, VolumeStateMachine.CanRequestExtend(status, hostExportsWithLio: false));
+            Assert.Equal(status is VolumeStatus.Available or VolumeStatus.InUse, VolumeStateMachine.CanRequestExtend(status, hostExportsWithLio: true));
         }
+    }
+
+    [Theory]
+    [InlineData(VolumeStatus.Attaching)]
+    [InlineData(VolumeStatus.Detaching)]
+    public void An_export_in_flight_waits_even_with_LIO(string status) =>
+        Assert.False(VolumeStateMachine.CanRequestExtend(status, hostExportsWithLio: true));
+
+    [Theory]
+    [InlineData(new string[0], VolumeStatus.Available)]
+    [InlineData(new[] { AttachmentStatus.Attached }, VolumeStatus.InUse)]
+    [InlineData(new[] { AttachmentStatus.Detached, AttachmentStatus.Error }, VolumeStatus.Available)]
+    [InlineData(new[] { AttachmentStatus.Attached, AttachmentStatus.Attaching }, VolumeStatus.Attaching)]
+    [InlineData(new[] { AttachmentStatus.Detaching }, VolumeStatus.Detaching)]
+    public void A_finished_extend_ends_where_the_attachments_say_and_the_state_machine_allows_it(string[] attachments, string expected)
+    {
+        var to = VolumeStateMachine.FromAttachments(attachments);
+        Assert.Equal(expected, to);
+        Assert.True(VolumeStateMachine.CanMove(VolumeStatus.Extending, to));
     }
 
     [Fact]

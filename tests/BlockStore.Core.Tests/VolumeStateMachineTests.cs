@@ -29,9 +29,14 @@ public sealed class VolumeStateMachineTests
         { VolumeStatus.Detaching, VolumeStatus.InUse },
         { VolumeStatus.Detaching, VolumeStatus.Attaching },
         { VolumeStatus.Detaching, VolumeStatus.Deleting },
-        // Resize-BlockVolume: only an available volume grows, and it is available again either way.
+        // Resize-BlockVolume: an available or in-use volume grows; either way it ends where its
+        // attachments say (an attach or detach asked for meanwhile runs after the extend).
         { VolumeStatus.Available, VolumeStatus.Extending },
+        { VolumeStatus.InUse, VolumeStatus.Extending },
         { VolumeStatus.Extending, VolumeStatus.Available },
+        { VolumeStatus.Extending, VolumeStatus.InUse },
+        { VolumeStatus.Extending, VolumeStatus.Attaching },
+        { VolumeStatus.Extending, VolumeStatus.Detaching },
         { VolumeStatus.Available, VolumeStatus.Reverting },
         { VolumeStatus.Reverting, VolumeStatus.Available },
     };
