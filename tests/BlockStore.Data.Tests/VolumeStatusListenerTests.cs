@@ -1,5 +1,3 @@
-using System.Diagnostics;
-
 namespace BlockStore.Data.Tests;
 
 /// <summary>The -Wait wake-up: a final status written by an agent wakes the waiter; timeouts end the wait.</summary>
@@ -22,9 +20,9 @@ public sealed class VolumeStatusListenerTests(TestDatabase db) : IClassFixture<T
         Assert.False(await listener.WaitAsync([mine.Id], TimeSpan.FromMilliseconds(300), default));
 
         Assert.True(await queue.CompleteAsync("a", ops.Single(o => o.VolumeId == mine.Id), null));
-        var clock = Stopwatch.StartNew();
+        // True only when the notification for this volume came (a timeout returns false), so no
+        // wall-clock bound is needed here; how fast a -Wait wakes is docs/benchmarks.md's (Lifecycle).
         Assert.True(await listener.WaitAsync([mine.Id], TimeSpan.FromSeconds(10), default));
-        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(5));
     }
 
     [Theory]

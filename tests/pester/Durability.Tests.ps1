@@ -10,21 +10,29 @@ BeforeAll {
     $script:log = Join-Path $lab.stateDir "logs/$schedulerName.log"
 
     function Restart-Scheduler {
-        <# Restarts the lab's scheduler and returns what it logged from its start until it registered. #>
+        <#
+        Restarts the lab's scheduler and returns what it logged from its start through its first
+        placement pass. The start warnings are written after the registration line and before the
+        placement loop begins; restarted disabled, the scheduler's first pass says "Scheduler
+        service is disabled", so that line marks the end of the start sequence (the lab's other
+        schedulers place meanwhile). It is enabled again before this returns.
+        #>
         Stop-LabHost -Name $schedulerName
-        $from = (Get-Item -LiteralPath $log).Length
-        Start-LabHost -Name $schedulerName | Out-Null
-        $text = ''
-        $registered = Wait-LabCondition -TimeoutSeconds 60 -IntervalMilliseconds 250 -Condition {
-            $stream = [System.IO.File]::Open($log, 'Open', 'Read', 'ReadWrite')
-            try { $stream.Position = $from; $script:startLog = [System.IO.StreamReader]::new($stream).ReadToEnd() } finally { $stream.Dispose() }
-            $script:startLog -match 'service on \S+ registered'
+        Invoke-LabSql "update bs.services set disabled = true, disabled_reason = 'Durability.Tests: restarted' where host = '$schedulerName' and service = 'scheduler'" | Out-Null
+        try {
+            $from = (Get-Item -LiteralPath $log).Length
+            Start-LabHost -Name $schedulerName | Out-Null
+            $started = Wait-LabCondition -TimeoutSeconds 60 -IntervalMilliseconds 250 -Condition {
+                $stream = [System.IO.File]::Open($log, 'Open', 'Read', 'ReadWrite')
+                try { $stream.Position = $from; $script:startLog = [System.IO.StreamReader]::new($stream).ReadToEnd() } finally { $stream.Dispose() }
+                $script:startLog -match 'Scheduler service is disabled'
+            }
+            $started | Should -BeTrue -Because "the scheduler registers and makes its first pass within a minute (log $log)"
+            return $script:startLog
         }
-        $registered | Should -BeTrue -Because "the scheduler registers within a minute (log $log)"
-        # The warnings come right after the registration line: give them a moment to be written.
-        Start-Sleep -Milliseconds 500
-        $stream = [System.IO.File]::Open($log, 'Open', 'Read', 'ReadWrite')
-        try { $stream.Position = $from; return [System.IO.StreamReader]::new($stream).ReadToEnd() } finally { $stream.Dispose() }
+        finally {
+            Invoke-LabSql "update bs.services set disabled = false, disabled_reason = null where host = '$schedulerName' and service = 'scheduler'" | Out-Null
+        }
     }
 }
 

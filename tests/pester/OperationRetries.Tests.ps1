@@ -74,7 +74,9 @@ Describe 'an agent that cannot start lvcreate' {
 
     It 'is never claimed again: the operation stays failed' {
         $id = (Get-BlockVolume -Name "$prefix-poison").Id
-        Start-Sleep -Seconds 3   # longer than any backoff left
+        # A failed operation has no backoff left; the agent's wake-ups (a fallback poll at least) must
+        # still not claim it: a window of a fallback poll, measured by the agent's own heartbeats.
+        Wait-LabHostPasses -HostName $broken -Service volume -Polls 1 | Should -BeTrue -Because "$broken heartbeats"
         Get-OperationRow $id | Should -Be 'failed 3'
     }
 }

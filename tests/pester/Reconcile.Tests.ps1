@@ -45,7 +45,18 @@ Describe 'The periodic LV reconcile pass' {
 
             # Two more passes: reported once, the LV without a row is never removed (the database may be
             # the one that is wrong), and the foreign LVs are as they were (name, size, LVM uuid).
-            Start-Sleep -Seconds (2 * $interval + 2)
+            # The passes are seen in the agent's log: one that finds nothing new logs at Debug, so the
+            # agent logs at Debug until then (a live change, no restart).
+            $log = Join-Path $lab.stateDir "logs/$($node.name).log"
+            $mark = @(Get-Content -LiteralPath $log).Count
+            $level = (Get-BlockVolumeServiceLogLevel -HostName $node.name -Service volume).Level
+            Set-BlockVolumeServiceLogLevel -HostName $node.name -Service volume -Level Debug
+            try {
+                Wait-LabCondition -TimeoutSeconds (2 * $within) -IntervalMilliseconds 500 -Condition {
+                    @(Get-Content -LiteralPath $log | Select-Object -Skip $mark | Where-Object { $_ -match 'Periodic reconcile: .*, 0 new mismatch' }).Count -ge 2
+                } | Should -BeTrue -Because "the pass runs every $interval s (log $log)"
+            }
+            finally { Set-BlockVolumeServiceLogLevel -HostName $node.name -Service volume -Level $level }
             @(Get-BlockVolumeEvent -VolumeId $unknown | Where-Object Kind -EQ 'reconcile-mismatch') | Should -HaveCount 1
             @(Get-NodeLvs).lv_name | Should -Contain "volume-$unknown"
             @(Get-NodeLvs | Where-Object lv_name -CIn $foreign | Sort-Object lv_name -CaseSensitive | ForEach-Object { "$($_.lv_name) $($_.lv_size) $($_.lv_uuid)" }) |

@@ -67,9 +67,35 @@ function Wait-LabCapacityReported {
 }
 
 
+# BlockStore:PollIntervalSeconds of the lab's hosts: the lab leaves it at its default (BlockStoreOptions).
+$script:HostPollIntervalSeconds = 5
+
+function Wait-LabHostPasses {
+    <#
+    For checks that something does NOT happen: waits until the host's own heartbeat
+    (bs.services.heartbeat_at, every reportIntervalSeconds) lands -Polls fallback-poll intervals plus
+    a second (for the pass itself) after now, by the database's clock. A host wakes at least once per
+    poll interval (notifications wake it sooner), so by then it has had -Polls passes in which to
+    (wrongly) act, and its heartbeat shows it was running all along: a fixed sleep on a loaded machine can end
+    before a just-resumed or just-started host has run at all. Returns whether that happened within
+    -TimeoutSeconds (a host that stops heartbeating never satisfies it); with several hosts, all of them.
+    #>
+    [CmdletBinding()]
+    param([Parameter(Mandatory)][string[]] $HostName, [Parameter(Mandatory)][ValidateSet('volume', 'scheduler')][string] $Service,
+        [ValidateRange(1, 10)][int] $Polls = 1, [double] $TimeoutSeconds = 60, [object] $Lab)
+    if (-not $Lab) { $Lab = Get-LabInfo }
+    $window = $Polls * $script:HostPollIntervalSeconds + 1
+    $until = Invoke-LabSql -Lab $Lab "select (now() + interval '$window seconds')::text"
+    return (Wait-LabCondition -TimeoutSeconds $TimeoutSeconds -IntervalMilliseconds 250 -Condition {
+        $names = ($HostName | ForEach-Object { "'$_'" }) -join ','
+        (Invoke-LabSql -Lab $Lab "select count(*) from bs.services where host in ($names) and service = '$Service' and heartbeat_at >= '$until'::timestamptz") -eq "$(@($HostName).Count)"
+    })
+}
+
+
 # The lab's functions the tests use, re-exported (defined in tests/lab/*.ps1).
 Export-ModuleMember -Function @(
-    'Initialize-LabTest', 'New-LabTestPrefix', 'Wait-LabCondition', 'Wait-LabCapacityReported',
+    'Initialize-LabTest', 'New-LabTestPrefix', 'Wait-LabCondition', 'Wait-LabCapacityReported', 'Wait-LabHostPasses',
     'Get-LabRepoRoot', 'Get-LabStateDir', 'Get-LabInfo', 'Test-LabIsRoot', 'Test-LabDeviceMapper', 'Get-LabLvmConfig',
     'Invoke-LabLvm', 'Invoke-LabSql', 'Invoke-LabNative', 'Get-LabFreePort',
     'Get-LabHostCommand', 'Get-LabSchedulerNames', 'Get-LabHostPid', 'Test-LabPidAlive', 'Test-LabHost', 'Start-LabHost', 'Stop-LabHost',

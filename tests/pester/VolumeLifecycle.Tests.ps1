@@ -358,7 +358,9 @@ Describe 'Volume lifecycle' {
                 Should -Be 'create:cancelled'
 
             Start-LabScheduler | Out-Null
-            Start-Sleep -Seconds 2   # give a scheduler the chance to (wrongly) place it
+            # Give the schedulers the chance to (wrongly) place it: their start pass and a fallback
+            # poll, measured by their own heartbeats.
+            Wait-LabHostPasses -HostName @(Get-LabSchedulerNames) -Service scheduler -Polls 1 | Should -BeTrue -Because 'the schedulers heartbeat after their start'
             (Get-BlockVolume -Id $v.Id -Status deleted).Host | Should -BeNullOrEmpty
             Get-VolumeLv $v.Id | Should -BeNullOrEmpty
         }

@@ -322,8 +322,9 @@ Describe 'Volume services' {
         }
         finally { & kill -CONT $agentPid }
 
-        # The running agent is woken by the notifications and by its fallback poll (5 s), and takes nothing.
-        Start-Sleep -Seconds 7
+        # The running agent is woken by the notifications and by its fallback poll, and takes nothing:
+        # "nothing" needs a window, measured by the agent's own heartbeats (a pass after every wake-up).
+        Wait-LabHostPasses -HostName $node1 -Service volume -Polls 1 | Should -BeTrue -Because "$node1 heartbeats after it was resumed"
         $s = Get-BlockVolumeService -HostName $node1 -Service volume
         $s.Frozen | Should -BeTrue
         $s.State | Should -Be 'up'
@@ -346,6 +347,8 @@ Describe 'Volume services' {
 
     It 'places a request queued before the scheduler was disabled as soon as it is enabled again' {
         # Paused, the scheduler still counts as up (recent heartbeat), so the request is accepted and queued.
+        $schedLog = Join-Path $lab.stateDir "logs/$sched.log"
+        $mark = Get-LogLineCount $schedLog
         $schedPid = Suspend-LabHost -Name $sched -Service scheduler
         try {
             $queued = New-TestVolume 'q1' -NoWait
@@ -353,7 +356,11 @@ Describe 'Volume services' {
         }
         finally { & kill -CONT $schedPid }
 
-        Start-Sleep -Seconds 7   # notifications and a fallback poll: a disabled scheduler places nothing
+        # The first pass after the resume (woken by the queued notifications) finds itself disabled and
+        # says so; then a fallback poll more, measured by its heartbeats: a disabled scheduler places nothing.
+        Wait-LabCondition { (Get-LogText $schedLog $mark) -match 'Scheduler service is disabled' } -TimeoutSeconds 60 |
+            Should -BeTrue -Because "$sched's first pass after the resume saw the disabled row"
+        Wait-LabHostPasses -HostName $sched -Service scheduler -Polls 1 | Should -BeTrue -Because "$sched heartbeats after it was resumed"
         $v = Get-BlockVolume -Id $queued.Id
         $v.Status | Should -Be 'creating'
         $v.Host | Should -BeNullOrEmpty

@@ -14,12 +14,17 @@ BeforeAll {
     $script:initiator = "iqn.2024-01.com.example.blockstore:$prefix-w"
 
     function Start-WaitingCommand([string] $Command) {
-        <# A fresh pwsh that imports the module, runs $Command and prints "ERRORID <FullyQualifiedErrorId> <category>" or "DONE". #>
-        $script = "`$ErrorActionPreference = 'Stop'; Import-Module '$($lab.repo)/out/BlockStore/BlockStore.psd1'; " +
+        <#
+        A fresh pwsh that imports the module and reads the store once, prints READY, and on a line
+        from its stdin runs $Command and prints "ERRORID <FullyQualifiedErrorId> <category>" or "DONE".
+        #>
+        $script = "`$ErrorActionPreference = 'Stop'; Import-Module '$($lab.repo)/out/BlockStore/BlockStore.psd1'; Get-BlockVolumeService | Out-Null; " +
+            "[Console]::Out.WriteLine('READY'); [Console]::Out.Flush(); `$null = [Console]::In.ReadLine(); " +
             "try { $Command | Out-Null; 'DONE' } catch { 'ERRORID ' + `$_.FullyQualifiedErrorId + ' ' + `$_.CategoryInfo.Category }"
         $pwsh = @(Get-LabPwshCommand)
         $psi = [System.Diagnostics.ProcessStartInfo]::new($pwsh[0])
         foreach ($a in @($pwsh | Select-Object -Skip 1) + @('-NoProfile', '-NonInteractive', '-Command', $script)) { $psi.ArgumentList.Add($a) }
+        $psi.RedirectStandardInput = $true
         $psi.RedirectStandardOutput = $true
         $psi.RedirectStandardError = $true
         $psi.UseShellExecute = $false
@@ -28,18 +33,30 @@ BeforeAll {
 
     function Invoke-OutageDuringWait {
         <#
-        Stops the agents, starts $Command in its own pwsh, waits until -Waiting says the request is in
-        flight, stops PostgreSQL inside the wait and returns what the command ended with:
+        Starts $Command in its own pwsh, stops the agents once it is ready, lets it run, waits until
+        -Waiting says the request is in flight, stops PostgreSQL inside the wait and returns what the command ended with:
         @{ Id = FullyQualifiedErrorId; Category } (or Id 'DONE'). PostgreSQL is started again; the
         agents only with -StartAgents (a later step may still need them stopped).
         #>
         param([string] $Command, [scriptblock] $Waiting, [switch] $StartAgents)
-        foreach ($n in $lab.nodeNames) { Stop-LabAgent -Name $n }
+        $since = Invoke-LabSql 'select now()::text'
         $p = Start-WaitingCommand $Command
         try {
-            # 300 s: a fresh pwsh that loads the module took over 120 s to make its request at load 15 (CI run, 2026-12-04).
-            Wait-LabCondition $Waiting -TimeoutSeconds 300 | Should -BeTrue -Because "the waiting pwsh made its request ($Command)"
-            Start-Sleep -Seconds 2   # inside the wait's loop, not before it
+            # The module loaded first (a fresh pwsh took over 120 s to get to its request at load 15, CI
+            # run of 2026-12-04), the agents stopped only then: the request follows within the hosts'
+            # down threshold (10 s), so it is placed and waits for its agent, as in a real outage.
+            $ready = $p.StandardOutput.ReadLineAsync()
+            $ready.Wait(300000) | Should -BeTrue -Because "the waiting pwsh loads the module ($Command)"
+            $ready.Result | Should -Be 'READY'
+            foreach ($n in $lab.nodeNames) { Stop-LabAgent -Name $n }
+            $p.StandardInput.WriteLine('go')
+            $p.StandardInput.Flush()
+            Wait-LabCondition $Waiting -TimeoutSeconds 120 | Should -BeTrue -Because "the waiting pwsh made its request ($Command)"
+            # Inside the wait's loop, not before it: every -Wait opens its LISTEN connection first, so
+            # the outage comes once the new pwsh's session shows LISTEN as its last statement.
+            Wait-LabCondition -TimeoutSeconds 120 -Condition {
+                (Invoke-LabSql "select count(*) from pg_stat_activity where application_name = 'blockstore-pwsh' and backend_start >= '$since'::timestamptz and query ilike 'LISTEN %'") -ne '0'
+            } | Should -BeTrue -Because "the waiting pwsh is in its wait ($Command)"
             Stop-LabPostgres
             $p.WaitForExit(120000) | Should -BeTrue -Because 'the wait must end once the store is gone, not run into its 300 s timeout'
             $words = $p.StandardOutput.ReadToEnd().Trim() -split ' '
