@@ -161,6 +161,35 @@ public sealed class BlockStoreConnectionInfo
 }
 
 /// <summary>
+/// One initiator's access to one volume over iSCSI, with Cinder-style connection info
+/// (target_portal, target_iqn, target_lun, auth_method, auth_username, auth_password).
+/// AuthPassword is a SecureString and is filled only for whoever asked for the attachment
+/// (New-BlockVolumeAttachment) or asked for it explicitly (-IncludeSecret): never in default views.
+/// It stays in Core although Data fills it: PowerShell resolves [BlockStore.Core.BlockVolumeAttachment]
+/// (casts, OutputType, views) only in assemblies of the default load context, and Data loads in the
+/// module's dependency context (tests/BlockStore.Commands.Tests show both).
+/// </summary>
+public sealed class BlockVolumeAttachment
+{
+    public Guid Id { get; set; }
+    public Guid VolumeId { get; set; }
+    public string? VolumeName { get; set; }
+    public string Host { get; set; } = "";
+    public string InitiatorIqn { get; set; } = "";
+    public string Status { get; set; } = "";
+    public string? StatusReason { get; set; }
+    public string? TargetPortal { get; set; }
+    public string? TargetIqn { get; set; }
+    public int? TargetLun { get; set; }
+    public string AuthMethod { get; set; } = "CHAP";
+    public string? AuthUsername { get; set; }
+    public System.Security.SecureString? AuthPassword { get; set; }
+    public DateTime CreatedAt { get; set; }
+    public DateTime UpdatedAt { get; set; }
+    public override string ToString() => $"{VolumeName ?? VolumeId.ToString()} -> {InitiatorIqn}";
+}
+
+/// <summary>
 /// The outcome of Register-BlockVolumeHost: the host's database role and where its agent
 /// configuration went. Configuration (which holds the password) is only set when no file was written.
 /// </summary>
