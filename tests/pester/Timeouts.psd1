@@ -36,7 +36,9 @@
         'TestRunner.Tests.ps1'        = 600    # 7 s, plus 30-110 s for the time-budget tests (two child pwsh runs, one cut at a 75-s budget)
         'VolumeLifecycle.Tests.ps1'   = 900    # 65 s, 160 s
         'VolumeExtend.Tests.ps1'      = 900    # 17 s on the host lab; 136 s with the guest (attach, online extend, qemu-io, detach) at load 20
-        'VolumeSnapshot.Tests.ps1'    = 1500   # new: two agent restarts; in the guest (TCG) a volume, a snapshot, dd and two removals
+        # two agent restarts; in the guest (TCG) a volume, a snapshot, dd and two removals; then bytes through the LUN
+        # (four attaches and detaches, a snapshot, a clone, a volume from it, a revert): 490 s in all at load 20-30.
+        'VolumeSnapshot.Tests.ps1'    = 1800
         'VolumeListing.Tests.ps1'     = 300    # new: a few seconds (five requests, reads)
         'WaitStoreUnavailable.Tests.ps1' = 1200 # new: seven PostgreSQL stops and agent restarts
         'VolumeService.Tests.ps1'     = 480    # 43 s, 58 s

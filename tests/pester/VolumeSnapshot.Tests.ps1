@@ -8,6 +8,9 @@
 #   starts it runs the real lvcreate -s, which fails: the snapshot ends in error with LVM's message.
 # - In the lab's guest (device-mapper, a thin pool; build.ps1 Test boots it) snapshots are made for real:
 #   the data written before the snapshot is still in the snapshot after the origin is overwritten.
+#   Checked twice: inside the guest (dd of the LVs), and as an initiator sees it: bytes written and
+#   read through the exported LUN from this host (qemu-io with libiscsi, CHAP), for the snapshot, a
+#   volume made from it, a clone and a revert.
 # Run by `build.ps1 Test` (Pester 5.7.1); BLOCKSTORE_REPO and BLOCKSTORE_CONNECTION point at the lab.
 
 BeforeDiscovery {
@@ -18,6 +21,7 @@ BeforeDiscovery {
 
 BeforeAll {
     Import-Module (Join-Path $PSScriptRoot 'TestHelpers.psm1') -Force -DisableNameChecking
+    Import-Module (Join-Path $PSScriptRoot 'IscsiInitiator.psm1') -Force
     $script:lab = Initialize-LabTest -Guest
     $script:prefix = New-LabTestPrefix 'sn'
 
@@ -250,5 +254,77 @@ Describe 'Snapshots for real in the lab guest (device-mapper, thin pool)' -Skip:
         $r.Status | Should -Be 'deleted'
         (Invoke-LabGuest -Guest $g -Command "lvs --noheadings -o lv_name $($g.vg)") -join ' ' | Should -Not -Match "_snapshot-$($gs.Id)"
         (Remove-BlockVolume -Id $gv.Id -Confirm:$false -Wait -PassThru -TimeoutSec 600).Status | Should -Be 'deleted'
+    }
+}
+
+Describe 'Snapshots, clones and revert as an initiator sees them (lab guest, bytes through the exported LUN)' -Skip:(-not $hasGuest) {
+    BeforeAll {
+        $script:g = $lab.guest
+        $script:initiator = "iqn.2024-01.com.example.blockstore:$prefix-l"
+        $script:lv = New-BlockVolume -Name "$prefix-l" -SizeGiB 1 -AvailabilityZone $g.zone -Confirm:$false -Wait -TimeoutSec 600
+        $script:mib = 1048576
+
+        function Connect-Lun([object] $Volume) {
+            $a = New-BlockVolumeAttachment -VolumeId $Volume.Id -InitiatorIqn $initiator -Wait -TimeoutSec 600
+            $a.Status | Should -Be 'attached' -Because $a.StatusReason
+            return $a
+        }
+
+        function Disconnect-Lun([object] $Attachment) {
+            (Remove-BlockVolumeAttachment -Id $Attachment.Id -Confirm:$false -Wait -PassThru -TimeoutSec 600).Status | Should -Be 'detached'
+        }
+
+        function Write-Pattern([object] $Attachment, [string] $Pattern) {
+            $r = Invoke-IscsiQemuIo $Attachment $initiator @("write -P $Pattern 0 $mib")
+            $r.Code | Should -Be 0 -Because $r.Output
+            $r.Output | Should -Match "wrote $mib/$mib bytes"
+        }
+
+        # What the first MiB of a LUN holds: 'A' (0x41), 'B' (0x42) or 'other'; both patterns are
+        # tried, so a check can fail either way (not just 'not the expected one').
+        function Read-Pattern([object] $Attachment) {
+            if (Test-IscsiPattern $Attachment $initiator -Pattern 0x41 -Length $mib) { return 'A' }
+            if (Test-IscsiPattern $Attachment $initiator -Pattern 0x42 -Length $mib) { return 'B' }
+            return 'other'
+        }
+    }
+
+    It 'pattern A is written through the LUN, snapshotted (-Force: attached), then overwritten with B through the LUN' {
+        $script:la = Connect-Lun $lv
+        Write-Pattern $la 0x41
+        Read-Pattern $la | Should -Be 'A'
+        $s = New-BlockVolumeSnapshot -VolumeId $lv.Id -Name 'pattern-a' -Force -Confirm:$false -Wait -TimeoutSec 600
+        $s.Status | Should -Be 'available' -Because $s.StatusReason
+        $script:ls = $s
+        Write-Pattern $la 0x42
+        Read-Pattern $la | Should -Be 'B'
+        Disconnect-Lun $la
+        (Get-BlockVolume -Id $lv.Id).Status | Should -Be 'available'
+    }
+
+    It 'a volume made from the snapshot reads A through its own LUN' {
+        $c = New-BlockVolume -Name "$prefix-l-from" -SnapshotId $ls.Id -Confirm:$false -Wait -TimeoutSec 600
+        $c.Status | Should -Be 'available' -Because $c.StatusReason
+        $a = Connect-Lun $c
+        Read-Pattern $a | Should -Be 'A'
+        Disconnect-Lun $a
+        (Remove-BlockVolume -Id $c.Id -Confirm:$false -Wait -PassThru -TimeoutSec 600).Status | Should -Be 'deleted'
+    }
+
+    It 'a clone of the volume reads B (its data now) through its own LUN' {
+        $c = New-BlockVolume -Name "$prefix-l-clone" -SourceVolumeId $lv.Id -Confirm:$false -Wait -TimeoutSec 600
+        $c.Status | Should -Be 'available' -Because $c.StatusReason
+        $a = Connect-Lun $c
+        Read-Pattern $a | Should -Be 'B'
+        Disconnect-Lun $a
+        (Remove-BlockVolume -Id $c.Id -Confirm:$false -Wait -PassThru -TimeoutSec 600).Status | Should -Be 'deleted'
+    }
+
+    It 'after Restore-BlockVolume the volume reads A again through its LUN' {
+        $v = Restore-BlockVolume -SnapshotId $ls.Id -Confirm:$false -Wait -PassThru -TimeoutSec 600
+        $v.Status | Should -Be 'available' -Because $v.StatusReason
+        $a = Connect-Lun $lv
+        Read-Pattern $a | Should -Be 'A'
+        Disconnect-Lun $a
     }
 }
