@@ -14,6 +14,9 @@ public sealed record ClaimedOperation(long Id, string Kind, Guid VolumeId, int S
 /// <summary>What the database says about a volume whose LV the agent found (for reconciling).</summary>
 public sealed record VolumeRecord(Guid Id, string Status, string? Host, bool HasLiveOperation);
 
+/// <summary>A snapshot row as the reconcile pass needs it: whether anything of its volume is still queued or running.</summary>
+public sealed record SnapshotRecord(Guid Id, Guid VolumeId, string Status, string Host, bool VolumeHasLiveOperation);
+
 /// <summary>
 /// The agent's side of the queue: claims only its own host's operations, holds them under a
 /// lease it renews, and writes the final status. Operations of one volume run in order: a delete
@@ -284,6 +287,24 @@ public sealed class AgentQueue(StoreConnection store, string host)
             while (await r.ReadAsync(ct).ConfigureAwait(false))
             {
                 list.Add(new VolumeRecord(r.GetGuid(0), r.GetString(1), r.IsDBNull(2) ? null : r.GetString(2), r.GetBoolean(3)));
+            }
+
+            return list;
+        }, ct);
+
+    /// <summary>The rows of the given snapshot ids (ids without a row are absent from the result).</summary>
+    public Task<List<SnapshotRecord>> GetSnapshotRecordsAsync(IReadOnlyCollection<Guid> ids, CancellationToken ct = default) =>
+        store.RunAsync(async conn =>
+        {
+            await using var cmd = new NpgsqlCommand(
+                "SELECT s.id, s.volume_id, s.status, s.host, EXISTS (SELECT 1 FROM bs.operations o WHERE o.volume_id = s.volume_id " +
+                "  AND o.stage IN ('pending', 'scheduled', 'running')) FROM bs.snapshots s WHERE s.id = ANY(@ids)", conn);
+            cmd.Parameters.AddWithValue("ids", ids.ToArray());
+            var list = new List<SnapshotRecord>();
+            await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            while (await r.ReadAsync(ct).ConfigureAwait(false))
+            {
+                list.Add(new SnapshotRecord(r.GetGuid(0), r.GetGuid(1), r.GetString(2), r.GetString(3), r.GetBoolean(4)));
             }
 
             return list;

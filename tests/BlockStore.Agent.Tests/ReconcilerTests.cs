@@ -12,6 +12,8 @@ internal sealed class FakeReconcileStore(string host) : IReconcileStore
 
     public Dictionary<Guid, VolumeRecord> Rows { get; } = [];
 
+    public Dictionary<Guid, SnapshotRecord> SnapshotRows { get; } = [];
+
     public List<(Guid VolumeId, string Kind, string Message)> Events { get; } = [];
 
     /// <summary>Runs before the records are read (the pass has listed LVM once).</summary>
@@ -27,6 +29,9 @@ internal sealed class FakeReconcileStore(string host) : IReconcileStore
         BeforeRecords?.Invoke();
         return Task.FromResult(ids.Where(Rows.ContainsKey).Select(id => Rows[id]).ToList());
     }
+
+    public Task<List<SnapshotRecord>> GetSnapshotRecordsAsync(IReadOnlyCollection<Guid> ids, CancellationToken ct) =>
+        Task.FromResult(ids.Where(SnapshotRows.ContainsKey).Select(id => SnapshotRows[id]).ToList());
 
     public Task<List<Guid>> AvailableVolumeIdsAsync(CancellationToken ct)
     {
@@ -230,5 +235,126 @@ public class ReconcilerTests
         Assert.Equal(1, (await reconciler.RunAsync(default)).Reported);
         Assert.Contains("volume is available but LV vg1/" + Lv(id) + " does not exist", Assert.Single(store.Events).Message);
         Assert.DoesNotContain(lvm.Runs, r => r.Program is "lvcreate" or "lvremove");
+    }
+
+    private static string SnapLv(Guid id) => StorageNames.Snapshot(id);
+
+    [Fact]
+    public async Task The_snapshot_lv_of_a_deleted_snapshot_is_reported_only_on_its_volume_unless_removal_is_configured()
+    {
+        var (reconciler, lvm, store) = Make();
+        Guid volume = Guid.NewGuid(), snap = Guid.NewGuid();
+        lvm.Lvs[Lv(volume)] = (1, null);
+        lvm.Lvs[SnapLv(snap)] = (1, null);
+        store.Rows[volume] = new VolumeRecord(volume, VolumeStatus.Available, Host, false);
+        store.SnapshotRows[snap] = new SnapshotRecord(snap, volume, SnapshotStatus.Deleted, Host, false);
+
+        var result = await reconciler.RunAsync(default);
+
+        Assert.Equal((2, 0, 1), (result.Checked, result.Removed, result.Reported));
+        Assert.True(lvm.Lvs.ContainsKey(SnapLv(snap)));
+        var e = Assert.Single(store.Events);
+        Assert.Equal(("reconcile-mismatch", volume), (e.Kind, e.VolumeId));
+        Assert.Equal($"orphan snapshot LV vg1/{SnapLv(snap)}: its snapshot is deleted; reported only (Agent:Reconcile:RemoveOrphans=false)", e.Message);
+        Assert.DoesNotContain(lvm.Runs, r => r.Program == "lvremove");
+    }
+
+    [Fact]
+    public async Task With_RemoveOrphans_the_snapshot_lv_of_a_deleted_snapshot_is_removed_and_its_volume_lv_stays()
+    {
+        var (reconciler, lvm, store) = Make(removeOrphans: true);
+        Guid volume = Guid.NewGuid(), snap = Guid.NewGuid();
+        lvm.Lvs[Lv(volume)] = (1, null);
+        lvm.Lvs[SnapLv(snap)] = (1, null);
+        store.Rows[volume] = new VolumeRecord(volume, VolumeStatus.Available, Host, false);
+        store.SnapshotRows[snap] = new SnapshotRecord(snap, volume, SnapshotStatus.Deleted, Host, false);
+
+        var result = await reconciler.RunAsync(default);
+
+        Assert.Equal(1, result.Removed);
+        Assert.False(lvm.Lvs.ContainsKey(SnapLv(snap)));
+        Assert.True(lvm.Lvs.ContainsKey(Lv(volume)));
+        Assert.Single(lvm.Runs, r => r.Program == "lvremove");
+        Assert.Equal(("orphan-removed", volume), (Assert.Single(store.Events).Kind, store.Events[0].VolumeId));
+    }
+
+    [Fact]
+    public async Task A_snapshot_lv_without_a_row_or_of_another_host_is_reported_once_and_never_removed()
+    {
+        var (reconciler, lvm, store) = Make(removeOrphans: true);
+        Guid unknown = Guid.NewGuid(), elsewhere = Guid.NewGuid(), itsVolume = Guid.NewGuid();
+        lvm.Lvs[SnapLv(unknown)] = (1, null);
+        lvm.Lvs[SnapLv(elsewhere)] = (1, null);
+        store.SnapshotRows[elsewhere] = new SnapshotRecord(elsewhere, itsVolume, SnapshotStatus.Available, "node2", false);
+
+        var first = await reconciler.RunAsync(default);
+        var second = await reconciler.RunAsync(default);
+
+        Assert.Equal((0, 2), (first.Removed, first.Reported));
+        Assert.Equal((0, 0), (second.Removed, second.Reported));
+        Assert.True(lvm.Lvs.ContainsKey(SnapLv(unknown)) && lvm.Lvs.ContainsKey(SnapLv(elsewhere)));
+        Assert.Contains(store.Events, e => e.VolumeId == unknown && e.Message.Contains("has no snapshot row") && e.Message.EndsWith("left in place"));
+        Assert.Contains(store.Events, e => e.VolumeId == itsVolume && e.Message.Contains("available on host node2"));
+        Assert.Equal(2, store.Events.Count);
+        Assert.DoesNotContain(lvm.Runs, r => r.Program == "lvremove");
+    }
+
+    [Fact]
+    public async Task A_deleted_snapshot_whose_volume_still_has_work_queued_is_left_to_the_agent()
+    {
+        // e.g. Remove-BlockVolume -Cascade: the snapshot row is settled, the volume's delete still runs.
+        var (reconciler, lvm, store) = Make(removeOrphans: true);
+        Guid volume = Guid.NewGuid(), snap = Guid.NewGuid();
+        lvm.Lvs[SnapLv(snap)] = (1, null);
+        store.SnapshotRows[snap] = new SnapshotRecord(snap, volume, SnapshotStatus.Deleted, Host, true);
+
+        var result = await reconciler.RunAsync(default);
+
+        Assert.Equal((0, 0), (result.Removed, result.Reported));
+        Assert.Empty(store.Events);
+    }
+
+    [Fact]
+    public async Task A_snapshot_delete_that_finishes_during_the_pass_is_not_taken_for_an_orphan()
+    {
+        // LVM is listed first; then the agent's snapshot delete removes the LV and settles the row.
+        var (reconciler, lvm, store) = Make(removeOrphans: true);
+        Guid volume = Guid.NewGuid(), snap = Guid.NewGuid();
+        lvm.Lvs[SnapLv(snap)] = (1, null);
+        store.SnapshotRows[snap] = new SnapshotRecord(snap, volume, SnapshotStatus.Deleting, Host, true);
+        store.BeforeRecords = () =>
+        {
+            lvm.Lvs.Remove(SnapLv(snap));
+            store.SnapshotRows[snap] = new SnapshotRecord(snap, volume, SnapshotStatus.Deleted, Host, false);
+        };
+
+        var result = await reconciler.RunAsync(default);
+
+        Assert.Equal((0, 0), (result.Removed, result.Reported));
+        Assert.Empty(store.Events);
+        Assert.DoesNotContain(lvm.Runs, r => r.Program == "lvremove");
+    }
+
+    [Fact]
+    public async Task Snapshot_lvs_of_other_naming_are_never_touched_and_live_snapshots_are_not_reported()
+    {
+        var (reconciler, lvm, store) = Make(removeOrphans: true);
+        Guid volume = Guid.NewGuid(), snap = Guid.NewGuid();
+        var foreign = new[] { "_snapshot-notaguid", "snapshot-" + snap, "_snapshot-" + snap.ToString().ToUpperInvariant(), "_snapshot-" + snap.ToString("N"), "x_snapshot-" + snap };
+        foreach (var name in foreign)
+        {
+            lvm.Lvs[name] = (5, null);
+        }
+
+        lvm.Lvs[Lv(volume)] = (1, null);
+        lvm.Lvs[SnapLv(snap)] = (1, null);
+        store.Rows[volume] = new VolumeRecord(volume, VolumeStatus.Available, Host, false);
+        store.SnapshotRows[snap] = new SnapshotRecord(snap, volume, SnapshotStatus.Available, Host, false);
+
+        var result = await reconciler.RunAsync(default);
+
+        Assert.Equal((2, 0, 0), (result.Checked, result.Removed, result.Reported));
+        Assert.Empty(store.Events);
+        Assert.All(lvm.Runs, r => Assert.Equal("lvs", r.Program));
     }
 }

@@ -1,7 +1,8 @@
 # The agents' periodic LV reconcile pass (Agent:Reconcile, a Quartz job) against the lab, whose
 # agents run it every reconcileIntervalSeconds (10 s) with RemoveOrphans on. LVs are made by hand
 # with lvcreate in a node's VG while its agent keeps running: what the agent start pass would find
-# must now be found without a restart, and LVs not named volume-<uuid> are never touched.
+# must now be found without a restart, and LVs not named volume-<uuid> (or _snapshot-<uuid>, a
+# snapshot's LV) are never touched.
 # Run by `build.ps1 Test` (Pester 5.7.1); BLOCKSTORE_REPO and BLOCKSTORE_CONNECTION point at the lab.
 
 BeforeAll {
@@ -86,5 +87,39 @@ Describe 'The periodic LV reconcile pass' {
             Get-LabHostPid -Name $node.name | Should -Be $agentPid
         }
         finally { & $lvremove --config $lab.lvmConfig -f "$($node.vg)/volume-$($v.Id)" 2>&1 | Out-Null }
+    }
+
+    It 'knows snapshot LVs: one no snapshot row explains is reported and left; the LV of a deleted snapshot is removed, with an event on its volume' {
+        $agentPid = Get-LabHostPid -Name $node.name
+        $others = (@($lab.nodeNames | Where-Object { $_ -ne $node.name }) | ForEach-Object { "'$_'" }) -join ','
+        if ($others) { Invoke-LabSql "update bs.services set frozen = true where service = 'volume' and host in ($others)" | Out-Null }
+        try { $v = New-BlockVolume -Name "$prefix-snaporphan" -AvailabilityZone $lab.zone -SizeGiB 1 -Wait -TimeoutSec 60 }
+        finally { if ($others) { Invoke-LabSql "update bs.services set frozen = false where service = 'volume' and host in ($others)" | Out-Null } }
+        $v.Host | Should -Be $node.name
+        # These hosts cannot snapshot (no device-mapper): the deleted snapshot's row is written as the
+        # agent leaves it after a removal, and its LV made by hand with the snapshot naming (a plain LV).
+        $gone = [guid]::NewGuid()
+        Invoke-LabSql ("insert into bs.snapshots (id, volume_id, name, size_gib, status, host, backend_type, deleted_at) " +
+            "values ('$gone', '$($v.Id)', 'gone', 1, 'deleted', '$($node.name)', 'thick', now())") | Out-Null
+        $unknown = [guid]::NewGuid()
+        try {
+            New-HandLv "_snapshot-$gone" '512m'
+            New-HandLv "_snapshot-$unknown" '512m'
+            Wait-LabCondition { -not (@(Get-NodeLvs).lv_name -contains "_snapshot-$gone") } -TimeoutSeconds $within |
+                Should -BeTrue -Because 'the LV of a deleted snapshot is removed by the next pass (the lab sets RemoveOrphans)'
+            (Get-BlockVolumeEvent -VolumeId $v.Id | Where-Object Kind -EQ 'orphan-removed').Message |
+                Should -Match "orphan snapshot LV $([regex]::Escape("$($node.vg)/_snapshot-$gone")): its snapshot is deleted; removed by the reconcile pass"
+            Wait-LabCondition { Get-BlockVolumeEvent -VolumeId $unknown -ErrorAction SilentlyContinue | Where-Object Kind -EQ 'reconcile-mismatch' } -TimeoutSeconds $within |
+                Should -BeTrue
+            (Get-BlockVolumeEvent -VolumeId $unknown | Where-Object Kind -EQ 'reconcile-mismatch').Message |
+                Should -Match "snapshot LV $([regex]::Escape("$($node.vg)/_snapshot-$unknown")) has no snapshot row.*left in place"
+            @(Get-NodeLvs).lv_name | Should -Contain "_snapshot-$unknown"
+            @(Get-NodeLvs).lv_name | Should -Contain "volume-$($v.Id)"
+            Get-LabHostPid -Name $node.name | Should -Be $agentPid
+        }
+        finally {
+            foreach ($lv in "_snapshot-$gone", "_snapshot-$unknown") { & $lvremove --config $lab.lvmConfig -f "$($node.vg)/$lv" 2>&1 | Out-Null }
+            Remove-BlockVolume -Id $v.Id -Confirm:$false -Wait -TimeoutSec 60 -ErrorAction Continue | Out-Null
+        }
     }
 }
