@@ -70,36 +70,27 @@ public sealed class AgentWorker(
         }
     }
 
-    private async Task RecoverAsync(CancellationToken ct)
-    {
-        while (!ct.IsCancellationRequested)
+    private Task RecoverAsync(CancellationToken ct) =>
+        TransientRetry.UntilDoneAsync(async () =>
         {
-            try
+            var n = await queue.RecoverAsync(identity.InstanceId, ct);
+            if (n > 0)
             {
-                var n = await queue.RecoverAsync(identity.InstanceId, ct);
-                if (n > 0)
-                {
-                    logger.LogWarning("Took up {Count} operation(s) left running by a previous agent process", n);
-                }
-
-                // Said at every start, so a host whose LVM changed (device-mapper now there) is asked accordingly.
-                var (snapshots, why) = backend.SnapshotSupport();
-                await queue.ReportSnapshotCapabilityAsync(snapshots, why, ct);
-                await queue.ReportDeclaredCapabilitiesAsync(DeclaredCapabilities(), ct);
-                if (!snapshots)
-                {
-                    logger.LogInformation("Snapshots unavailable on this host: {Reason}", why);
-                }
-
-                return;
+                logger.LogWarning("Took up {Count} operation(s) left running by a previous agent process", n);
             }
-            catch (Exception e) when (e is not OperationCanceledException)
+
+            // Said at every start, so a host whose LVM changed (device-mapper now there) is asked accordingly.
+            var (snapshots, why) = backend.SnapshotSupport();
+            await queue.ReportSnapshotCapabilityAsync(snapshots, why, ct);
+            await queue.ReportDeclaredCapabilitiesAsync(DeclaredCapabilities(), ct);
+            if (!snapshots)
             {
-                logger.LogWarning("Recovery pass failed ({Message}); retrying", e.Message);
-                await Task.Delay(TimeSpan.FromSeconds(1), ct);
+                logger.LogInformation("Snapshots unavailable on this host: {Reason}", why);
             }
-        }
-    }
+        },
+        e => e is not OperationCanceledException,
+        (e, _) => logger.LogWarning("Recovery pass failed ({Message}); retrying", e.Message),
+        TransientRetry.RecoveryPass, ct);
 
     /// <summary>
     /// The configuration's capabilities for volume types; volume_backend_name defaults to "LVM", as
@@ -278,29 +269,18 @@ public sealed class AgentWorker(
     /// here would leave the operation running until its lease expires and make a later claim
     /// run it a second time. Only this process holds the lease, so it can keep trying.
     /// </summary>
-    private async Task CompleteAsync(ClaimedOperation op, string? error, string? note, CancellationToken ct)
-    {
-        var delay = TimeSpan.FromMilliseconds(200);
-        while (true)
+    private Task CompleteAsync(ClaimedOperation op, string? error, string? note, CancellationToken ct) =>
+        TransientRetry.UntilDoneAsync(async () =>
         {
-            try
+            if (!await queue.CompleteAsync(identity.InstanceId, op, error, note, ct))
             {
-                if (!await queue.CompleteAsync(identity.InstanceId, op, error, note, ct))
-                {
-                    logger.LogWarning("Lost the lease on operation {Op} before completing it; the newer claim finishes it", op.Id);
-                }
-
-                return;
+                logger.LogWarning("Lost the lease on operation {Op} before completing it; the newer claim finishes it", op.Id);
             }
-            catch (BlockStoreException e) when (e.ErrorId == ErrorIds.StoreUnavailable)
-            {
-                logger.LogWarning("Cannot record the outcome of operation {Op} yet ({Message}); retrying in {Delay} s",
-                    op.Id, e.Message, delay.TotalSeconds);
-                await Task.Delay(delay, ct);
-                delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(5).Ticks));
-            }
-        }
-    }
+        },
+        e => e is BlockStoreException { ErrorId: ErrorIds.StoreUnavailable },
+        (e, wait) => logger.LogWarning("Cannot record the outcome of operation {Op} yet ({Message}); retrying in {Delay} s",
+            op.Id, e.Message, wait.TotalSeconds),
+        TransientRetry.OutcomeRecord, ct);
 
     private async Task RenewLeaseAsync(ClaimedOperation op, CancellationToken ct)
     {

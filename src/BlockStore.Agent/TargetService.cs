@@ -59,22 +59,12 @@ public sealed class TargetService(
         }
     }
 
-    private async Task ReportCapabilityAsync(CancellationToken ct)
-    {
-        while (true)
-        {
-            try
-            {
-                await attachments.ReportCapabilityAsync(capability.Available, capability.Reason, ct);
-                return;
-            }
-            catch (Exception e) when (e is not OperationCanceledException)
-            {
-                logger.LogWarning("Could not record the iSCSI capability ({Message}); retrying", e.Message);
-                await Task.Delay(TimeSpan.FromSeconds(2), ct);
-            }
-        }
-    }
+    private Task ReportCapabilityAsync(CancellationToken ct) =>
+        TransientRetry.UntilDoneAsync(
+            () => attachments.ReportCapabilityAsync(capability.Available, capability.Reason, ct),
+            e => e is not OperationCanceledException,
+            (e, _) => logger.LogWarning("Could not record the iSCSI capability ({Message}); retrying", e.Message),
+            TransientRetry.CapabilityReport, ct);
 
     public async Task ReconcileAsync(CancellationToken ct)
     {

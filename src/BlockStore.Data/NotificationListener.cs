@@ -10,8 +10,6 @@ namespace BlockStore.Data;
 /// </summary>
 public sealed class NotificationListener(StoreConnection store, IReadOnlyList<string> channels)
 {
-    private static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(5);
-
     /// <summary>Called with (channel, payload) for each notification.</summary>
     public event Action<string, string>? Notified;
 
@@ -20,7 +18,8 @@ public sealed class NotificationListener(StoreConnection store, IReadOnlyList<st
 
     public async Task RunAsync(CancellationToken ct)
     {
-        var backoff = TimeSpan.FromMilliseconds(200);
+        // Failed connection attempts since the last good one: TransientRetry.ListenerReconnect's waits.
+        var failures = 0;
         while (!ct.IsCancellationRequested)
         {
             try
@@ -34,7 +33,7 @@ public sealed class NotificationListener(StoreConnection store, IReadOnlyList<st
                     await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
                 }
 
-                backoff = TimeSpan.FromMilliseconds(200);
+                failures = 0;
                 ConnectionChanged?.Invoke(null);
                 while (!ct.IsCancellationRequested)
                 {
@@ -55,14 +54,12 @@ public sealed class NotificationListener(StoreConnection store, IReadOnlyList<st
                 ConnectionChanged?.Invoke(e);
                 try
                 {
-                    await Task.Delay(backoff, ct).ConfigureAwait(false);
+                    await Task.Delay(TransientRetry.ListenerReconnect.After(++failures), ct).ConfigureAwait(false);
                 }
                 catch (OperationCanceledException)
                 {
                     return;
                 }
-
-                backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, MaxBackoff.Ticks));
             }
         }
     }

@@ -68,7 +68,7 @@ public sealed class SchedulerQueue(StoreConnection store)
             if (outcomes.Count == 0)
             {
                 // Only busy hosts could decide: their holder commits within milliseconds.
-                await Task.Delay(Math.Min(attempt, 20), ct).ConfigureAwait(false);
+                await Task.Delay(TransientRetry.BusyHost.After(attempt), ct).ConfigureAwait(false);
             }
         }
     }

@@ -155,9 +155,9 @@ public sealed class StoreConnection
             {
                 return await action(conn).ConfigureAwait(false);
             }
-            catch (PostgresException e) when (attempt < 4 && e.SqlState is PostgresErrorCodes.DeadlockDetected or PostgresErrorCodes.SerializationFailure)
+            catch (PostgresException e) when (attempt < TransientRetry.ConflictAttempts && e.SqlState is PostgresErrorCodes.DeadlockDetected or PostgresErrorCodes.SerializationFailure)
             {
-                await Task.Delay(TimeSpan.FromMilliseconds(20 * attempt), ct).ConfigureAwait(false);
+                await Task.Delay(TransientRetry.Conflict.After(attempt), ct).ConfigureAwait(false);
             }
             catch (Exception e) when (!staleRetried && IsStalePooledConnection(e))
             {

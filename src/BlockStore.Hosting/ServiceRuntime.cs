@@ -80,50 +80,41 @@ public sealed class ServiceRuntime(
         await listener.RunAsync(ct);
     }
 
-    private async Task RegisterWithRetryAsync(CancellationToken ct)
+    private Task RegisterWithRetryAsync(CancellationToken ct) =>
+        TransientRetry.UntilDoneAsync(() => RegisterOnceAsync(ct), e => e is not OperationCanceledException,
+            (e, wait) => logger.LogWarning("Cannot register with the database yet ({Message}); retrying in {Delay} s", e.Message, wait.TotalSeconds),
+            TransientRetry.Registration, ct);
+
+    private async Task RegisterOnceAsync(CancellationToken ct)
     {
-        var delay = TimeSpan.FromMilliseconds(500);
-        while (!ct.IsCancellationRequested)
+        if (options.Value.MigrateOnStart)
         {
-            try
+            var applied = SchemaMigrator.Migrate(store.ConnectionString);
+            if (applied.Count > 0)
             {
-                if (options.Value.MigrateOnStart)
-                {
-                    var applied = SchemaMigrator.Migrate(store.ConnectionString);
-                    if (applied.Count > 0)
-                    {
-                        logger.LogInformation("Applied schema migrations: {Scripts}", string.Join(", ", applied));
-                    }
-                }
-
-                await registry.RegisterAsync(identity.Host, identity.Service, identity.Zone, identity.Version,
-                    MetricsServer.PrefixOf(options.Value) is { } prefix ? prefix + "metrics" : null, ct);
-                await ApplyControlAsync(ct);
-                logger.LogInformation("{Service} service on {Host} registered (zone {Zone}, version {Version}) against {Store}",
-                    identity.Service, identity.Host, identity.Zone, identity.Version, store.DisplayName);
-                if (await store.PrivilegeWarningAsync(ct) is { } why)
-                {
-                    logger.LogWarning("The database role {Role} {Why}: row-level security does not limit this process. " +
-                        "Run hosts with their own roles (Register-BlockVolumeHost, bs_scheduler); see docs/security.md", store.Describe().Username, why);
-                }
-
-                if (await store.DurabilityWarningAsync(ct) is { } risk)
-                {
-                    // The promise "an accepted request is never lost" rests on the database keeping
-                    // what it acknowledged; say so at start, where operators look (docs/operations.md).
-                    logger.LogWarning("The database {Store} runs with {Risk}. See docs/operations.md", store.DisplayName, risk);
-                }
-
-                _registered.TrySetResult();
-                return;
-            }
-            catch (Exception e) when (e is not OperationCanceledException)
-            {
-                logger.LogWarning("Cannot register with the database yet ({Message}); retrying in {Delay} s", e.Message, delay.TotalSeconds);
-                await Task.Delay(delay, ct);
-                delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(5).Ticks));
+                logger.LogInformation("Applied schema migrations: {Scripts}", string.Join(", ", applied));
             }
         }
+
+        await registry.RegisterAsync(identity.Host, identity.Service, identity.Zone, identity.Version,
+            MetricsServer.PrefixOf(options.Value) is { } prefix ? prefix + "metrics" : null, ct);
+        await ApplyControlAsync(ct);
+        logger.LogInformation("{Service} service on {Host} registered (zone {Zone}, version {Version}) against {Store}",
+            identity.Service, identity.Host, identity.Zone, identity.Version, store.DisplayName);
+        if (await store.PrivilegeWarningAsync(ct) is { } why)
+        {
+            logger.LogWarning("The database role {Role} {Why}: row-level security does not limit this process. " +
+                "Run hosts with their own roles (Register-BlockVolumeHost, bs_scheduler); see docs/security.md", store.Describe().Username, why);
+        }
+
+        if (await store.DurabilityWarningAsync(ct) is { } risk)
+        {
+            // The promise "an accepted request is never lost" rests on the database keeping
+            // what it acknowledged; say so at start, where operators look (docs/operations.md).
+            logger.LogWarning("The database {Store} runs with {Risk}. See docs/operations.md", store.DisplayName, risk);
+        }
+
+        _registered.TrySetResult();
     }
 
     /// <summary>Re-reads this service's row and applies its log level.</summary>
