@@ -55,8 +55,7 @@ public sealed class MetadataTests(ModuleSession session)
         {
             Assert.StartsWith("BlockStore.Core.", type);
             var columns = Strings("""
-                $t = [type]$args[0]
-                foreach ($view in @((Get-FormatData -TypeName $t.FullName -PowerShellVersion $PSVersionTable.PSVersion).FormatViewDefinition)) {
+                foreach ($view in @((Get-FormatData -TypeName $args[0] -PowerShellVersion $PSVersionTable.PSVersion).FormatViewDefinition)) {
                     $entries = if ($view.Control -is [System.Management.Automation.TableControl]) { $view.Control.Rows.Columns.DisplayEntry }
                         elseif ($view.Control -is [System.Management.Automation.ListControl]) { $view.Control.Entries.Items.DisplayEntry }
                     foreach ($entry in @($entries)) { "$($view.Name)|$($entry.ValueType)|$($entry.Value)" }
@@ -69,7 +68,12 @@ public sealed class MetadataTests(ModuleSession session)
             }
 
             Assert.True(columns.Count > 0, $"{cmdlet} outputs {type}, which has no view in BlockStore.Format.ps1xml (or add it to {nameof(WithoutView)} with the reason)");
-            var properties = Strings("[type]$args[0] | ForEach-Object { $_.GetProperties().Name }", type);
+            // From the attribute's own Type: a type of the data engine (BlockVolumeAttachment) lives in the
+            // module's private load context, where PowerShell does not resolve a type by its name.
+            var properties = Strings(
+                "$name = $args[1]; (Get-Command -Name $args[0] -Module BlockStore).OutputType | Where-Object { $_.Type.FullName -eq $name } | ForEach-Object { $_.Type.GetProperties().Name }",
+                cmdlet, type);
+            Assert.NotEmpty(properties);
             foreach (var column in columns.Select(c => c.Split('|', 3)))
             {
                 if (column[1] == "Property")
