@@ -53,19 +53,9 @@ public sealed class AgentAttachments(StoreConnection store, string host)
         store.RunAsync(async conn =>
         {
             await using var tx = await conn.BeginTransactionAsync(ct).ConfigureAwait(false);
-            await using (var cmd = new NpgsqlCommand(
-                "UPDATE bs.operations SET stage = @stage, error = @e, finished_at = now(), updated_at = now(), lease_expires_at = NULL " +
-                "WHERE id = @id AND lease_owner = @o AND stage = 'running'", conn, tx))
+            if (!await OperationTransitions.FinishAsync(conn, tx, operationId, owner, outcome.Error, ct).ConfigureAwait(false))
             {
-                cmd.Parameters.AddWithValue("id", operationId);
-                cmd.Parameters.AddWithValue("o", owner);
-                cmd.Parameters.AddWithValue("stage", outcome.Error is null ? OperationStage.Succeeded : OperationStage.Failed);
-                cmd.Parameters.AddWithValue("e", (object?)outcome.Error ?? DBNull.Value);
-                if (await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false) == 0)
-                {
-                    await tx.RollbackAsync(ct).ConfigureAwait(false);
-                    return false;
-                }
+                return false;
             }
 
             var volume = await VolumeTransitions.LockAsync(conn, tx, volumeId, ct).ConfigureAwait(false);

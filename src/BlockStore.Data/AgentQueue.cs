@@ -106,19 +106,9 @@ public sealed class AgentQueue(StoreConnection store, string host)
         store.RunAsync(async conn =>
         {
             await using var tx = await conn.BeginTransactionAsync(ct).ConfigureAwait(false);
-            await using (var cmd = new NpgsqlCommand(
-                "UPDATE bs.operations SET stage = @stage, error = @e, finished_at = now(), updated_at = now(), lease_expires_at = NULL " +
-                "WHERE id = @id AND lease_owner = @o AND stage = 'running'", conn, tx))
+            if (!await OperationTransitions.FinishAsync(conn, tx, op.Id, owner, error, ct).ConfigureAwait(false))
             {
-                cmd.Parameters.AddWithValue("id", op.Id);
-                cmd.Parameters.AddWithValue("o", owner);
-                cmd.Parameters.AddWithValue("stage", error is null ? OperationStage.Succeeded : OperationStage.Failed);
-                cmd.Parameters.AddWithValue("e", (object?)error ?? DBNull.Value);
-                if (await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false) == 0)
-                {
-                    await tx.RollbackAsync(ct).ConfigureAwait(false);
-                    return false;
-                }
+                return false;
             }
 
             if (op.SnapshotId is { } snapshotId && op.Kind != OperationKind.Revert)

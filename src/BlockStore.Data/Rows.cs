@@ -29,6 +29,15 @@ internal static class Rows
         return await reader.ReadAsync(ct).ConfigureAwait(false) ? map(reader) : null;
     }
 
+    /// <summary>The row of <paramref name="sql"/> (which selects by @id) for <paramref name="id"/>, mapped, or null.</summary>
+    public static async Task<T?> ByIdAsync<T>(NpgsqlConnection conn, NpgsqlTransaction? tx, string sql, Guid id, Func<NpgsqlDataReader, T> map, CancellationToken ct)
+        where T : class
+    {
+        await using var cmd = new NpgsqlCommand(sql, conn, tx);
+        cmd.Parameters.AddWithValue("id", id);
+        return await FirstOrDefaultAsync(cmd, map, ct).ConfigureAwait(false);
+    }
+
     public static string? StringOrNull(this NpgsqlDataReader r, int i) => r.IsDBNull(i) ? null : r.GetString(i);
 
     public static int? Int32OrNull(this NpgsqlDataReader r, int i) => r.IsDBNull(i) ? null : r.GetInt32(i);

@@ -203,7 +203,7 @@ public sealed class SnapshotRequests(StoreConnection store)
         store.RunAsync(async conn =>
         {
             await using var cmd = new NpgsqlCommand { Connection = conn };
-            var where = new List<string>();
+            var where = new WhereClause(cmd);
             if (!filter.IncludeDeleted)
             {
                 where.Add("s.status <> 'deleted'");
@@ -215,32 +215,11 @@ public sealed class SnapshotRequests(StoreConnection store)
                 cmd.Parameters.AddWithValue("names", filter.NamePatterns.Select(WildcardTranslator.ToLike).ToArray());
             }
 
-            if (filter.Ids is { Count: > 0 })
-            {
-                where.Add("s.id = ANY(@ids)");
-                cmd.Parameters.AddWithValue("ids", filter.Ids.ToArray());
-            }
-
-            if (filter.VolumeIds is { Count: > 0 })
-            {
-                where.Add("s.volume_id = ANY(@vids)");
-                cmd.Parameters.AddWithValue("vids", filter.VolumeIds.ToArray());
-            }
-
-            if (filter.Statuses is { Count: > 0 })
-            {
-                where.Add("s.status = ANY(@st)");
-                cmd.Parameters.AddWithValue("st", filter.Statuses.ToArray());
-            }
-
-            if (filter.Projects is { Count: > 0 })
-            {
-                where.Add("v.project = ANY(@projects)");
-                cmd.Parameters.AddWithValue("projects", filter.Projects.ToArray());
-            }
-
-            cmd.CommandText = $"SELECT {SnapshotTransitions.Columns} FROM {SnapshotTransitions.From}" +
-                (where.Count > 0 ? " WHERE " + string.Join(" AND ", where) : "") + " ORDER BY s.created_at, s.id";
+            where.AnyOf("s.id", "ids", filter.Ids);
+            where.AnyOf("s.volume_id", "vids", filter.VolumeIds);
+            where.AnyOf("s.status", "st", filter.Statuses);
+            where.AnyOf("v.project", "projects", filter.Projects);
+            cmd.CommandText = $"SELECT {SnapshotTransitions.Columns} FROM {SnapshotTransitions.From}{where} ORDER BY s.created_at, s.id";
             return await Rows.ListAsync(cmd, SnapshotTransitions.Read, ct).ConfigureAwait(false);
         }, ct);
 

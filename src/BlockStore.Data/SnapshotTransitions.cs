@@ -102,10 +102,6 @@ internal static class SnapshotTransitions
         UpdatedAt = r.GetDateTime(11),
     };
 
-    private static async Task<BlockVolumeSnapshot?> ReadOneAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, Guid id, string locking, CancellationToken ct)
-    {
-        await using var cmd = new NpgsqlCommand($"SELECT {Columns} FROM {From} WHERE s.id = @id{locking}", conn, tx);
-        cmd.Parameters.AddWithValue("id", id);
-        return await Rows.FirstOrDefaultAsync(cmd, Read, ct).ConfigureAwait(false);
-    }
+    private static Task<BlockVolumeSnapshot?> ReadOneAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, Guid id, string locking, CancellationToken ct) =>
+        Rows.ByIdAsync(conn, tx, $"SELECT {Columns} FROM {From} WHERE s.id = @id{locking}", id, Read, ct);
 }

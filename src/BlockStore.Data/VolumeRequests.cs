@@ -126,18 +126,9 @@ public sealed class VolumeRequests(StoreConnection store)
     /// the snapshot; a thick host would need a block copy, which is refused with the reason), and
     /// room on the host under the placement rules. Nothing is written when a check fails.
     /// </summary>
-    public Task<BlockVolume> CreateFromSnapshotAsync(string name, Guid snapshotId, int? sizeGiB, string? description, bool multiAttach, CancellationToken ct = default)
-    {
-        Validation.VolumeName(name);
-        if (sizeGiB is { } requested)
+    public Task<BlockVolume> CreateFromSnapshotAsync(string name, Guid snapshotId, int? sizeGiB, string? description, bool multiAttach, CancellationToken ct = default) =>
+        RequestMadeFromAsync(name, sizeGiB, description, async (conn, tx) =>
         {
-            Validation.VolumeSize(requested);
-        }
-
-        Validation.Description(description);
-        return store.RunAsync(async conn =>
-        {
-            await using var tx = await conn.BeginTransactionAsync(ct).ConfigureAwait(false);
             var found = await SnapshotTransitions.GetAsync(conn, tx, snapshotId, ct).ConfigureAwait(false)
                 ?? throw new BlockStoreException(ErrorIds.SnapshotNotFound, ErrorKind.ObjectNotFound, $"No snapshot with id {snapshotId}.", snapshotId);
             await VolumeTransitions.LockWithOperationsAsync(conn, tx, found.VolumeId, ct).ConfigureAwait(false);
@@ -165,7 +156,6 @@ public sealed class VolumeRequests(StoreConnection store)
             return await InsertMadeFromAsync(conn, tx, name, size, description, multiAttach, snapshot.Host, snapshotId, null,
                 $"create of {size} GiB from snapshot '{snapshot.Name}' ({snapshotId}) of volume '{snapshot.VolumeName}' requested", ct).ConfigureAwait(false);
         }, ct);
-    }
 
     /// <summary>
     /// Requests a clone of a volume (New-BlockVolume -SourceVolumeId), made on the source's host by
@@ -174,18 +164,9 @@ public sealed class VolumeRequests(StoreConnection store)
     /// source; a thick host would need a block copy: CloneUnsupported with the reason), with room
     /// under the placement rules. The source cannot be removed while the clone is being made.
     /// </summary>
-    public Task<BlockVolume> CreateCloneAsync(string name, Guid sourceVolumeId, int? sizeGiB, string? description, bool multiAttach, CancellationToken ct = default)
-    {
-        Validation.VolumeName(name);
-        if (sizeGiB is { } requested)
+    public Task<BlockVolume> CreateCloneAsync(string name, Guid sourceVolumeId, int? sizeGiB, string? description, bool multiAttach, CancellationToken ct = default) =>
+        RequestMadeFromAsync(name, sizeGiB, description, async (conn, tx) =>
         {
-            Validation.VolumeSize(requested);
-        }
-
-        Validation.Description(description);
-        return store.RunAsync(async conn =>
-        {
-            await using var tx = await conn.BeginTransactionAsync(ct).ConfigureAwait(false);
             var source = await VolumeTransitions.LockWithOperationsAsync(conn, tx, sourceVolumeId, ct).ConfigureAwait(false);
             if (source.Status != VolumeStatus.Available || source.Host is null)
             {
@@ -212,6 +193,26 @@ public sealed class VolumeRequests(StoreConnection store)
 
             return await InsertMadeFromAsync(conn, tx, name, size, description, multiAttach, source.Host, null, sourceVolumeId,
                 $"clone of {size} GiB of volume '{source.Name}' ({sourceVolumeId}) requested", ct).ConfigureAwait(false);
+        }, ct);
+
+    /// <summary>
+    /// What a volume made from a snapshot and a clone share: the checks of the name, the size (when
+    /// given) and the description before anything is read, then <paramref name="request"/> in one transaction.
+    /// </summary>
+    private Task<BlockVolume> RequestMadeFromAsync(string name, int? sizeGiB, string? description,
+        Func<NpgsqlConnection, NpgsqlTransaction, Task<BlockVolume>> request, CancellationToken ct)
+    {
+        Validation.VolumeName(name);
+        if (sizeGiB is { } requested)
+        {
+            Validation.VolumeSize(requested);
+        }
+
+        Validation.Description(description);
+        return store.RunAsync(async conn =>
+        {
+            await using var tx = await conn.BeginTransactionAsync(ct).ConfigureAwait(false);
+            return await request(conn, tx).ConfigureAwait(false);
         }, ct);
     }
 
@@ -481,8 +482,8 @@ public sealed class VolumeRequests(StoreConnection store)
     /// <summary>The listing query of a filter: every value a parameter; in creation order (index volumes_live_created).</summary>
     private static NpgsqlCommand ListCommand(NpgsqlConnection conn, VolumeFilter filter, bool count)
     {
-        var where = new List<string>();
         var cmd = new NpgsqlCommand { Connection = conn };
+        var where = new WhereClause(cmd);
         // Deleted volumes are history: shown only when asked for (IncludeDeleted, or -Status deleted).
         if (!filter.IncludeDeleted && !(filter.Statuses?.Contains(VolumeStatus.Deleted) ?? false))
         {
@@ -511,37 +512,12 @@ public sealed class VolumeRequests(StoreConnection store)
             where.Add(names.Count == 1 ? names[0] : $"({string.Join(" OR ", names)})");
         }
 
-        if (filter.Ids is { Count: > 0 })
-        {
-            where.Add("v.id = ANY(@ids)");
-            cmd.Parameters.AddWithValue("ids", filter.Ids.ToArray());
-        }
-
-        if (filter.Statuses is { Count: > 0 })
-        {
-            where.Add("v.status = ANY(@statuses)");
-            cmd.Parameters.AddWithValue("statuses", filter.Statuses.ToArray());
-        }
-
-        if (filter.Hosts is { Count: > 0 })
-        {
-            where.Add("v.host = ANY(@hosts)");
-            cmd.Parameters.AddWithValue("hosts", filter.Hosts.ToArray());
-        }
-
-        if (filter.Projects is { Count: > 0 })
-        {
-            where.Add("v.project = ANY(@projects)");
-            cmd.Parameters.AddWithValue("projects", filter.Projects.ToArray());
-        }
-
-        if (filter.VolumeTypes is { Count: > 0 })
-        {
-            where.Add("v.volume_type = ANY(@types)");
-            cmd.Parameters.AddWithValue("types", filter.VolumeTypes.ToArray());
-        }
-
-        var whereSql = where.Count > 0 ? " WHERE " + string.Join(" AND ", where) : "";
+        where.AnyOf("v.id", "ids", filter.Ids);
+        where.AnyOf("v.status", "statuses", filter.Statuses);
+        where.AnyOf("v.host", "hosts", filter.Hosts);
+        where.AnyOf("v.project", "projects", filter.Projects);
+        where.AnyOf("v.volume_type", "types", filter.VolumeTypes);
+        var whereSql = where.ToString();
         if (count)
         {
             cmd.CommandText = "SELECT count(*) FROM bs.volumes v" + whereSql;

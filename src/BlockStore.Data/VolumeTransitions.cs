@@ -69,10 +69,6 @@ internal static class VolumeTransitions
         VolumeType = r.StringOrNull(14),
     };
 
-    private static async Task<BlockVolume?> ReadOneAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, Guid id, string locking, CancellationToken ct)
-    {
-        await using var cmd = new NpgsqlCommand($"SELECT {Columns} FROM bs.volumes v WHERE v.id = @id{locking}", conn, tx);
-        cmd.Parameters.AddWithValue("id", id);
-        return await Rows.FirstOrDefaultAsync(cmd, Read, ct).ConfigureAwait(false);
-    }
+    private static Task<BlockVolume?> ReadOneAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, Guid id, string locking, CancellationToken ct) =>
+        Rows.ByIdAsync(conn, tx, $"SELECT {Columns} FROM bs.volumes v WHERE v.id = @id{locking}", id, Read, ct);
 }
