@@ -35,4 +35,12 @@ public sealed class MetricsOptions
     /// served below it). Empty, the default: no listener, so nothing is exposed unless asked for.
     /// </summary>
     public string Url { get; set; } = "";
+
+    /// <summary>
+    /// The base URL scrapers reach the listener at, when that is not <see cref="Url"/>: a listener on
+    /// a wildcard or private address behind a port forward or NAT (the lab's guest listens inside
+    /// qemu, the host reaches it through a forwarded port). Reported in the service row
+    /// (Get-BlockVolumeService's MetricsUrl) instead of Url. Empty, the default: Url is reported.
+    /// </summary>
+    public string AdvertisedUrl { get; set; } = "";
 }

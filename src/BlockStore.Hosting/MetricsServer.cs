@@ -24,6 +24,14 @@ public sealed class MetricsServer(IOptions<BlockStoreOptions> options, HostHealt
     public static string? PrefixOf(BlockStoreOptions o) =>
         string.IsNullOrWhiteSpace(o.Metrics.Url) ? null : o.Metrics.Url.Trim().TrimEnd('/') + "/";
 
+    /// <summary>
+    /// Where scrapers find /metrics, for the service row: the advertised URL when one is set (a
+    /// port forward or NAT in between), else the listener's own; null when metrics are off.
+    /// </summary>
+    public static string? AdvertisedMetricsUrlOf(BlockStoreOptions o) =>
+        PrefixOf(o) is null ? null
+        : (string.IsNullOrWhiteSpace(o.Metrics.AdvertisedUrl) ? PrefixOf(o) : o.Metrics.AdvertisedUrl.Trim().TrimEnd('/') + "/") + "metrics";
+
     public override Task StartAsync(CancellationToken cancellationToken)
     {
         var prefix = PrefixOf(options.Value);

@@ -97,7 +97,7 @@ public sealed class ServiceRuntime(
         }
 
         await registry.RegisterAsync(identity.Host, identity.Service, identity.Zone, identity.Version,
-            MetricsServer.PrefixOf(options.Value) is { } prefix ? prefix + "metrics" : null, ct);
+            MetricsServer.AdvertisedMetricsUrlOf(options.Value), ct);
         await ApplyControlAsync(ct);
         logger.LogInformation("{Service} service on {Host} registered (zone {Zone}, version {Version}) against {Store}",
             identity.Service, identity.Host, identity.Zone, identity.Version, store.DisplayName);

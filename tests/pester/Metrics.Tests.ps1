@@ -3,6 +3,11 @@
 # the text parses as the exposition format; the counters move after a create that succeeds and one
 # that fails at placement; /healthz answers 200 with its JSON fields.
 
+BeforeDiscovery {
+    Import-Module (Join-Path $PSScriptRoot 'TestHelpers.psm1') -Force -DisableNameChecking
+    $hasGuest = [bool]((Get-LabInfo).PSObject.Properties['guest'])
+}
+
 BeforeAll {
     Import-Module (Join-Path $PSScriptRoot 'TestHelpers.psm1') -Force -DisableNameChecking
     $lab = Initialize-LabTest
@@ -221,5 +226,38 @@ Describe 'Metrics and health' {
     It 'a path other than /metrics and /healthz is 404' {
         $url = $urls[$agents[0]] -replace 'metrics$', 'other'
         (Invoke-WebRequest -Uri $url -TimeoutSec 15 -SkipHttpErrorCheck).StatusCode | Should -Be 404
+    }
+}
+
+Describe 'Metrics of the agent in the lab guest, through its port forward' -Skip:(-not $hasGuest) {
+    # The guest's agent listens inside qemu (http://*:9464/); the host reaches it through a forwarded
+    # port, which the agent reports as its BlockStore:Metrics:AdvertisedUrl.
+    BeforeAll {
+        $script:g = $lab.guest
+        $urls[$g.name] = [string]$g.metricsUrl
+    }
+
+    It 'reports the forwarded URL in its service row, not the address it listens on' {
+        $service = @(Get-BlockVolumeService -HostName $g.name)
+        $service.Count | Should -Be 1
+        $service[0].MetricsUrl | Should -Be $g.metricsUrl
+    }
+
+    It 'serves Prometheus text with its thin pool''s capacity and its LVM and targetcli timings' {
+        $samples = Get-Samples $g.name
+        $names = @($samples | ForEach-Object Name | Sort-Object -Unique)
+        $names | Should -Contain 'blockstore_heartbeat_age_seconds'
+        ($samples | Where-Object Name -EQ 'blockstore_healthy').Value | Should -Be 1
+        ($samples | Where-Object Name -EQ 'blockstore_capacity_total_gib').Value | Should -BeGreaterThan 0 -Because "$($g.name) reports its thin pool"
+        @($samples | Where-Object { $_.Name -eq 'blockstore_command_duration_seconds_count' } | ForEach-Object { $_.Labels['program'] }) |
+            Should -Contain 'targetcli' -Because 'the agent probed LIO at its start'
+    }
+
+    It '/healthz says the volume group and LIO are there' {
+        $health = Get-Health $g.name
+        $health.Status | Should -Be 200 -Because ($health.Body | ConvertTo-Json -Compress)
+        $health.Body.host | Should -Be $g.name
+        $health.Body.checks.volume_group.ok | Should -BeTrue
+        $health.Body.checks.iscsi.ok | Should -BeTrue
     }
 }

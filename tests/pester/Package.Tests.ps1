@@ -3,8 +3,8 @@
 # lab, the two .debs' control data and contents, their units through systemd-analyze verify, and the
 # packaged hosts themselves: they run from the unpacked package, speak systemd's notify protocol
 # (READY=1, WATCHDOG=1 only while their database answers, STOPPING=1) to a socket of our own and log
-# in journald's format. Not here: a real systemd (the lab's guest boots its own /init, not systemd),
-# so the units' hardening with LVM and targetcli inside it is verified (systemd-analyze), not run.
+# in journald's format. The agent's unit under a real systemd, with LVM and LIO, runs in the lab's
+# guest: PackageGuest.Tests.ps1.
 
 BeforeAll {
     Import-Module (Join-Path $PSScriptRoot 'TestHelpers.psm1') -Force -DisableNameChecking
@@ -14,22 +14,7 @@ BeforeAll {
     $version = Get-BlockStoreVersion -Repo $repo
     $packages = Join-Path $repo 'out/packages'
     $nupkg = Join-Path $packages "BlockStore.$version.nupkg"
-    $debs = @{
-        scheduler = Join-Path $packages "blockstore-scheduler_${version}_amd64.deb"
-        agent     = Join-Path $packages "blockstore-agent_${version}_amd64.deb"
-    }
-
-    # build.ps1 Test builds but does not package: package here when out/packages lacks this version's
-    # packages or is older than the build or than src/packaging (about a minute: two self-contained
-    # publishes and dpkg-deb).
-    $newest = @(Get-Item -LiteralPath (Join-Path $repo 'out/BlockStore/BlockStore.Commands.dll')) +
-        @(Get-ChildItem -LiteralPath (Join-Path $repo 'src/packaging') -Recurse -File) |
-        Sort-Object LastWriteTimeUtc | Select-Object -Last 1
-    $stale = @(@($nupkg) + $debs.Values | Where-Object { -not (Test-Path -LiteralPath $_) -or (Get-Item -LiteralPath $_).LastWriteTimeUtc -lt $newest.LastWriteTimeUtc })
-    if ($stale.Count -gt 0) {
-        Write-Host "packaging (missing or older than the build: $($stale -join ', '))"
-        New-BlockStorePackages -Repo $repo | Out-Null
-    }
+    $debs = Initialize-LabPackages -Lab $lab
 
     $tmp = Join-Path ([System.IO.Path]::GetTempPath()) ('bs-package-' + [guid]::NewGuid().ToString('N').Substring(0, 8))
     New-Item -ItemType Directory -Path $tmp | Out-Null

@@ -66,6 +66,33 @@ function Wait-LabCapacityReported {
     })
 }
 
+function Initialize-LabPackages {
+    <#
+    The packages of this build (build.ps1 Package, src/packaging/Packaging.psm1) for the tests that
+    install them: build.ps1 Test builds but does not package, so this packages when out/packages
+    lacks this version's packages or they are older than the build or than src/packaging (about a
+    minute: two self-contained publishes and dpkg-deb). Returns @{ scheduler; agent } (.deb paths).
+    #>
+    param([Parameter(Mandatory)][object] $Lab)
+    $repo = $Lab.repo
+    Import-Module (Join-Path $repo 'src/packaging/Packaging.psm1') -Force -Global
+    $version = Get-BlockStoreVersion -Repo $repo
+    $packages = Join-Path $repo 'out/packages'
+    $nupkg = Join-Path $packages "BlockStore.$version.nupkg"
+    $debs = @{
+        scheduler = Join-Path $packages "blockstore-scheduler_${version}_amd64.deb"
+        agent     = Join-Path $packages "blockstore-agent_${version}_amd64.deb"
+    }
+    $newest = @(Get-Item -LiteralPath (Join-Path $repo 'out/BlockStore/BlockStore.Commands.dll')) +
+        @(Get-ChildItem -LiteralPath (Join-Path $repo 'src/packaging') -Recurse -File) |
+        Sort-Object LastWriteTimeUtc | Select-Object -Last 1
+    $stale = @(@($nupkg) + $debs.Values | Where-Object { -not (Test-Path -LiteralPath $_) -or (Get-Item -LiteralPath $_).LastWriteTimeUtc -lt $newest.LastWriteTimeUtc })
+    if ($stale.Count -gt 0) {
+        Write-Host "packaging (missing or older than the build: $($stale -join ', '))"
+        New-BlockStorePackages -Repo $repo | Out-Null
+    }
+    return $debs
+}
 
 # BlockStore:PollIntervalSeconds of the lab's hosts: the lab leaves it at its default (BlockStoreOptions).
 $script:HostPollIntervalSeconds = 5
@@ -95,7 +122,7 @@ function Wait-LabHostPasses {
 
 # The lab's functions the tests use, re-exported (defined in tests/lab/*.ps1).
 Export-ModuleMember -Function @(
-    'Initialize-LabTest', 'New-LabTestPrefix', 'Wait-LabCondition', 'Wait-LabCapacityReported', 'Wait-LabHostPasses',
+    'Initialize-LabTest', 'Initialize-LabPackages', 'New-LabTestPrefix', 'Wait-LabCondition', 'Wait-LabCapacityReported', 'Wait-LabHostPasses',
     'Get-LabRepoRoot', 'Get-LabStateDir', 'Get-LabInfo', 'Test-LabIsRoot', 'Test-LabDeviceMapper', 'Get-LabLvmConfig',
     'Invoke-LabLvm', 'Invoke-LabSql', 'Invoke-LabNative', 'Get-LabFreePort',
     'Get-LabHostCommand', 'Get-LabSchedulerNames', 'Get-LabHostPid', 'Test-LabPidAlive', 'Test-LabHost', 'Start-LabHost', 'Stop-LabHost',

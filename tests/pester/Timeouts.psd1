@@ -27,6 +27,9 @@
         'ModuleConventions.Tests.ps1' = 300    # 8 s, 21 s
         # new: 29-40 s with packages present; 127 s, 142 s at load 4-5 when it packages in BeforeAll (two self-contained publishes, dpkg-deb).
         'Package.Tests.ps1'           = 900
+        # new: two guest reboots (one into systemd) and three starts of the packaged agent under TCG,
+        # each 1-4 min on a loaded machine, plus packaging when out/packages is stale: 1439 s at load 17-20 with packaging.
+        'PackageGuest.Tests.ps1'      = 3000
         'ProjectsQuotas.Tests.ps1'    = 900    # new: quota refusals, 20 parallel requests, type placement; in the guest two volumes and a snapshot
         'OperationRetries.Tests.ps1'  = 600    # new: 3 + 2 attempts with 1-4 s backoff and 3 s deadlines, three agent restarts
         'NameWildcards.Tests.ps1'     = 300    # new: a few seconds (five requests, reads)

@@ -70,6 +70,9 @@ function Start-LabGuest {
 
     $sshPort = Get-LabFreePort
     $iscsiPort = Get-LabFreePort
+    # The agent's /metrics and /healthz: it listens on every guest address (port 9464 inside), the
+    # host reaches it through a forwarded port, and the agent reports that URL (AdvertisedUrl).
+    $metricsPort = Get-LabFreePort
     $vg = "bs-$Name"
     $pool = 'pool'
     Set-Content -LiteralPath (Join-Path $share 'guest.env') -Value @(
@@ -88,7 +91,8 @@ function Start-LabGuest {
         # A TCG guest on a shared 2-core machine runs Python and LVM 50-100x slower than a storage
         # server: one `targetcli ls` took 179 s in a CI run (2026-12-04), past the default 120 s.
         '--Agent:Deadlines:TargetcliSeconds=600', '--Agent:Deadlines:LvmSeconds=600',
-        "--BlockStore:ReportIntervalSeconds=$($Lab.reportIntervalSeconds)")
+        "--BlockStore:ReportIntervalSeconds=$($Lab.reportIntervalSeconds)",
+        '--BlockStore:Metrics:Url=http://*:9464/', "--BlockStore:Metrics:AdvertisedUrl=http://127.0.0.1:$metricsPort/")
 
     $disk = Join-Path $dir "$Name.img"
     if (-not (Test-Path -LiteralPath $disk)) { & truncate -s $DiskSize $disk }
@@ -98,6 +102,7 @@ function Start-LabGuest {
     Copy-LabGuestAgent -Lab $Lab -Destination (Join-Path $dir 'agent')
     $guest = [ordered]@{
         name = $Name; zone = $Zone; vg = $vg; thinPool = $pool; sshPort = $sshPort; iscsiPort = $iscsiPort
+        metricsPort = $metricsPort; metricsUrl = "http://127.0.0.1:$metricsPort/metrics"
         sshKey = $key; pidFile = (Join-Path $dir 'qemu.pid'); console = (Join-Path $Lab.stateDir "logs/$Name-console.log")
         image = $image; memoryMiB = $MemoryMiB
     }
@@ -115,8 +120,10 @@ function Start-LabGuestMachine {
     Starts qemu for a guest described in lab.json (its disk, shares and forwarded ports) and waits
     until sshd answers and - unless -NoAgent - its agent has reported its iSCSI capability.
     -NoAgent boots with bs.agent=off: init restores LIO's saved configuration but starts no agent.
+    -Systemd boots with bs.init=systemd: init hands PID 1 to systemd after the lab's setup and starts
+    no agent itself (a test installs one from its .deb); ready when sshd (systemd's ssh.service) answers.
     #>
-    param([Parameter(Mandatory)][object] $Lab, [Parameter(Mandatory)][object] $Guest, [int] $TimeoutSeconds = 300, [switch] $NoAgent)
+    param([Parameter(Mandatory)][object] $Lab, [Parameter(Mandatory)][object] $Guest, [int] $TimeoutSeconds = 300, [switch] $NoAgent, [switch] $Systemd)
     $qemu = (Get-Command qemu-system-x86_64 -CommandType Application -ErrorAction Ignore | Select-Object -First 1)
     if (-not $qemu) { throw 'qemu-system-x86_64 is missing: apt-get install qemu-system-x86 debootstrap cpio zstd kmod' }
     $Name = $Guest.name
@@ -129,13 +136,14 @@ function Start-LabGuestMachine {
     $resolved = (Get-Item -LiteralPath (Join-Path $dotnetRoot 'dotnet')).ResolvedTarget
     if ($resolved) { $dotnetRoot = Split-Path -Parent $resolved }
     $memory = if ($Guest.PSObject.Properties['memoryMiB']) { $Guest.memoryMiB } else { 1024 }
-    $append = 'console=ttyS0 panic=-1 quiet' + $(if ($NoAgent) { ' bs.agent=off' } else { '' })
+    $append = 'console=ttyS0 panic=-1 quiet' + $(if ($NoAgent) { ' bs.agent=off' } else { '' }) + $(if ($Systemd) { ' bs.init=systemd' } else { '' })
     $arguments = @(
         '-name', "blockstore-$Name", '-accel', 'tcg', '-cpu', 'max', '-smp', '1', '-m', "$memory", '-no-reboot',
         '-kernel', (Join-Path $Guest.image 'vmlinuz'), '-initrd', (Join-Path $Guest.image 'initrd.cpio.zst'),
         '-append', $append,
         '-drive', "file=$(Join-Path $dir "$Name.img"),if=virtio,format=raw,cache=unsafe",
-        '-netdev', "user,id=n0,hostfwd=tcp:127.0.0.1:$($Guest.iscsiPort)-:3260,hostfwd=tcp:127.0.0.1:$($Guest.sshPort)-:22",
+        '-netdev', ("user,id=n0,hostfwd=tcp:127.0.0.1:$($Guest.iscsiPort)-:3260,hostfwd=tcp:127.0.0.1:$($Guest.sshPort)-:22" +
+            $(if ($Guest.PSObject.Properties['metricsPort']) { ",hostfwd=tcp:127.0.0.1:$($Guest.metricsPort)-:9464" } else { '' })),
         '-device', 'virtio-net-pci,netdev=n0',
         '-virtfs', "local,path=$(Join-Path $dir 'share'),mount_tag=config,security_model=none,readonly=on",
         '-virtfs', "local,path=$(Join-Path $dir 'agent'),mount_tag=agent,security_model=none,readonly=on",
@@ -164,8 +172,8 @@ function Start-LabGuestMachine {
             Start-Sleep -Seconds 2
         }
         $booted = $clock.Elapsed.TotalSeconds
-        if ($NoAgent) {
-            Write-Host ("guest {0}: booted in {1:0} s without its agent (portal 127.0.0.1:{2}, ssh port {3})" -f $Name, $booted, $Guest.iscsiPort, $Guest.sshPort)
+        if ($NoAgent -or $Systemd) {
+            Write-Host ("guest {0}: booted in {1:0} s{2} without its agent (portal 127.0.0.1:{3}, ssh port {4})" -f $Name, $booted, $(if ($Systemd) { ' under systemd' } else { '' }), $Guest.iscsiPort, $Guest.sshPort)
             return
         }
         # The agent's own start is timed apart from the boot: under TCG its .NET start and first
@@ -215,10 +223,11 @@ function Restart-LabGuest {
     ports (lab.json's .guest). -Hard (default) kills qemu with SIGKILL: a crash or power loss, no
     shutdown, nothing flushed by the guest. -NoAgent boots without starting the agent (bs.agent=off),
     so what works after the boot is the distribution-style restore of LIO's saved configuration;
-    start the agent later with Invoke-LabGuest 'bs-agent start' and Wait-LabGuestAgent.
+    start the agent later with Invoke-LabGuest 'bs-agent start' and Wait-LabGuestAgent. -Systemd
+    boots systemd as the guest's init, without an agent (see Start-LabGuestMachine).
     #>
     [CmdletBinding()]
-    param([object] $Lab, [switch] $NoAgent, [int] $TimeoutSeconds = 480)
+    param([object] $Lab, [switch] $NoAgent, [switch] $Systemd, [int] $TimeoutSeconds = 480)
     if (-not $Lab) { $Lab = Get-LabInfo }
     $qemuPid = Get-LabGuestQemuPid -StateDir $Lab.stateDir
     if (-not $qemuPid) { throw "the guest of this lab is not running (no qemu for $($Lab.stateDir)/guest/qemu.pid)" }
@@ -228,7 +237,7 @@ function Restart-LabGuest {
     while ((Test-Path -LiteralPath "/proc/$qemuPid") -and [DateTime]::UtcNow -lt $deadline) { Start-Sleep -Milliseconds 100 }
     if (Test-Path -LiteralPath "/proc/$qemuPid") { throw "qemu (pid $qemuPid) did not die" }
     Remove-Item -LiteralPath $Lab.guest.pidFile -Force -ErrorAction Ignore
-    Start-LabGuestMachine -Lab $Lab -Guest $Lab.guest -TimeoutSeconds $TimeoutSeconds -NoAgent:$NoAgent
+    Start-LabGuestMachine -Lab $Lab -Guest $Lab.guest -TimeoutSeconds $TimeoutSeconds -NoAgent:$NoAgent -Systemd:$Systemd
 }
 
 function Get-LabGuestQemuPid([string] $StateDir) {

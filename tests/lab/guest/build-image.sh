@@ -14,7 +14,9 @@ work=$(mktemp -d /var/tmp/blockstore-guest.XXXXXX)
 trap 'umount -R "$work/root/proc" 2>/dev/null || true; rm -rf "$work"' EXIT
 root=$work/root
 
-packages=linux-image-amd64,lvm2,thin-provisioning-tools,targetcli-fb,dbus,openssh-server,iproute2,kmod,procps,ca-certificates,libicu72
+# systemd: the guest boots it as its init on request (bs.init=systemd), to run the agent from its
+# .deb under systemd exactly as a storage server does (Package.Tests.ps1); by default /init runs alone.
+packages=linux-image-amd64,lvm2,thin-provisioning-tools,targetcli-fb,dbus,openssh-server,iproute2,kmod,procps,ca-certificates,libicu72,systemd
 echo "debootstrap bookworm minbase + $packages"
 debootstrap --variant=minbase --include="$packages" bookworm "$root" "$mirror" > "$work/debootstrap.log" 2>&1 || {
     tail -50 "$work/debootstrap.log"; exit 1; }
@@ -54,6 +56,11 @@ devices {
     use_devicesfile = 0
 }
 LVM
+# Under systemd (bs.init=systemd): no periodic apt runs on a lab guest, and no login prompt on the
+# serial console (it is the lab's boot log).
+for unit in apt-daily.timer apt-daily-upgrade.timer serial-getty@ttyS0.service getty@tty1.service e2scrub_all.timer fstrim.timer; do
+    ln -sf /dev/null "$root/etc/systemd/system/$unit"
+done
 install -m 0755 "$here/init" "$root/init"
 install -m 0755 "$here/bs-agent" "$root/usr/local/sbin/bs-agent"
 echo "guest1" > "$root/etc/hostname"
