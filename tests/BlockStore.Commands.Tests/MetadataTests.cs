@@ -68,8 +68,9 @@ public sealed class MetadataTests(ModuleSession session)
             }
 
             Assert.True(columns.Count > 0, $"{cmdlet} outputs {type}, which has no view in BlockStore.Format.ps1xml (or add it to {nameof(WithoutView)} with the reason)");
-            // From the attribute's own Type: a type of the data engine (BlockVolumeAttachment) lives in the
-            // module's private load context, where PowerShell does not resolve a type by its name.
+            // From the attribute's own Type rather than by name: a type that ever lived in the module's
+            // private load context (BlockVolumeAttachment did, briefly; 16219b8, c8a7ab7) could not be
+            // resolved by PowerShell from its name.
             var properties = Strings(
                 "$name = $args[1]; (Get-Command -Name $args[0] -Module BlockStore).OutputType | Where-Object { $_.Type.FullName -eq $name } | ForEach-Object { $_.Type.GetProperties().Name }",
                 cmdlet, type);

@@ -13,8 +13,8 @@ public sealed class PipelineBindingTests(ModuleSession session)
     private const string Id = "11111111-1111-1111-1111-111111111111";
     private const string Volume = $"[BlockStore.Core.BlockVolume]@{{ Id = '{Id}'; Name = 'v1'; SizeGiB = 1; Project = 'p1' }}";
     private const string Snapshot = $"[BlockStore.Core.BlockVolumeSnapshot]@{{ Id = '{Id}'; Name = 's1' }}";
-    // The attachment type lives in the data engine's private load context (it holds a SecureString):
-    // PowerShell cannot name it, so an object of its shape stands in (binding is by property name).
+    // An object of the attachment's shape (binding is by property name), so the test does not depend on
+    // which load context BlockVolumeAttachment lives in (it is in Core; it was briefly in Data, c8a7ab7).
     private const string Attachment = $"[pscustomobject]@{{ PSTypeName = 'BlockStore.Core.BlockVolumeAttachment'; Id = '{Id}'; VolumeId = '{Id}' }}";
     private const string Service = "[BlockStore.Core.BlockVolumeService]@{ Host = 'node-1'; Service = 'volume' }";
     private const string Project = "[BlockStore.Core.BlockStoreProject]@{ Name = 'p1' }";
