@@ -40,6 +40,19 @@ BeforeAll {
         return [pscustomobject]@{ Name = $row.vg_name; SizeGiB = [double]$row.vg_size; FreeGiB = [double]$row.vg_free }
     }
 
+    function Get-WeigherFree {
+        # Free space per node as the weigher sees it (Placement.VirtualFreeGiB for thick): the VG's
+        # size less what the ledger holds there, less the larger of the reserve and the space of LVs
+        # that are not BlockStore's (the agent's last report).
+        $free = @{}
+        foreach ($node in $lab.nodes) {
+            $free[$node.name] = [double](Invoke-LabSql ("select s.total_gib - l.provisioned_gib - greatest(s.total_gib * s.reserved_percentage / 100.0, " +
+                "greatest(0, s.total_gib - s.free_gib - s.allocated_gib)) from bs.services s join bs.capacity_ledger l on l.host = s.host " +
+                "where s.host = '$($node.name)' and s.service = 'volume'"))
+        }
+        return $free
+    }
+
     function Get-RowCounts {
         # One string, so a before/after comparison shows every table at once.
         Invoke-LabSql 'select (select count(*) from bs.volumes) || '','' || (select count(*) from bs.operations) || '','' || (select count(*) from bs.events)'
@@ -131,6 +144,17 @@ Describe 'Volume lifecycle' {
             $others = @($lab.schedulers | Select-Object -Skip 1 | ForEach-Object name)
             foreach ($s in $others) { Disable-BlockVolumeService -HostName $s -Service scheduler -Reason "${prefix}: one scheduler for the spread test" -Confirm:$false }
             try {
+                # Start from a quiet lab: no operation of an earlier test in flight (a delete finishing
+                # mid-burst frees space the weigher did not see when it placed), and every node's
+                # report current (an LV that is not ours, made and removed by an earlier test, counts
+                # against a host until its agent reports it gone).
+                $nodeList = ($lab.nodes | ForEach-Object { "'$($_.name)'" }) -join ','
+                $inFlight = "select count(*) from bs.operations o join bs.volumes v on v.id = o.volume_id " +
+                    "where o.stage in ('pending', 'scheduled', 'running') and (v.host is null or v.host in ($nodeList))"
+                Wait-LabCondition -TimeoutSeconds 120 -Condition { (Invoke-LabSql $inFlight) -eq '0' } |
+                    Should -BeTrue -Because 'no operation of an earlier test is still in flight'
+                Wait-LabCapacityReported -Lab $lab -TimeoutSeconds 120 | Should -BeTrue -Because 'every node reports its VG as vgs sees it'
+
                 # Ballast first: one host starts with 40 GiB less free space. The weigher (most free
                 # first) must fill that gap, so the two hosts end with free space within one volume size.
                 $ballast = New-BlockVolume -Name "$prefix-weight" -AvailabilityZone $lab.zone -SizeGiB 40 -Wait -TimeoutSec 120
@@ -141,6 +165,7 @@ Describe 'Volume lifecycle' {
                 $freeBefore = ($lab.volumeGroups | ForEach-Object { (Get-Vg $_).FreeGiB } | Measure-Object -Sum).Sum
                 $freeBefore | Should -BeGreaterThan ($total + 10) -Because 'the lab VGs must be able to hold the burst (build.ps1 Up makes 256G disks)'
 
+                $weigherBefore = Get-WeigherFree
                 $out = @($specs | New-BlockVolume -Wait -TimeoutSec 900)
                 $out.Count | Should -Be 200
                 @($out | Where-Object Status -NE 'available') | Should -BeNullOrEmpty
@@ -173,13 +198,11 @@ Describe 'Volume lifecycle' {
                 # carries what earlier test files left behind on one node (two CI runs ended 5 and 7 GiB
                 # apart by vgs with all else right, 2026-12-04), so vgs is shown, not asserted, here; the
                 # ledger against LVM is the reconcile and drift tests' job.
-                $weigher = @{}
-                foreach ($node in $lab.nodes) {
-                    $weigher[$node.name] = [double](Invoke-LabSql ("select s.total_gib - l.provisioned_gib - greatest(s.total_gib * s.reserved_percentage / 100.0, " +
-                        "greatest(0, s.total_gib - s.free_gib - s.allocated_gib)) from bs.services s join bs.capacity_ledger l on l.host = s.host " +
-                        "where s.host = '$($node.name)' and s.service = 'volume'"))
-                }
-                $seen = ($lab.nodes | ForEach-Object { "$($_.name): weigher $($weigher[$_.name]) GiB free, vgs $($free[$_.name]) GiB free" }) -join '; '
+                $weigher = Get-WeigherFree
+                $seen = ($lab.nodes | ForEach-Object {
+                        $placedHere = (@($out | Where-Object Host -EQ $_.name) | Measure-Object SizeGiB -Sum).Sum
+                        "$($_.name): weigher $($weigherBefore[$_.name]) GiB free before the burst, $placedHere GiB placed, $($weigher[$_.name]) GiB free after, vgs $($free[$_.name]) GiB free"
+                    }) -join '; '
                 Write-Host "    $seen"
                 $values = @($weigher.Values)
                 [math]::Abs($values[0] - $values[1]) | Should -BeLessOrEqual 3.01 -Because $seen
