@@ -27,13 +27,40 @@ public abstract class ServiceQueryCmdlet : BlockStoreCmdlet
     {
         // ValidateSet accepts any casing; the rows are stored in lower case.
         var service = Service?.ToLowerInvariant();
-        var services = Terminating(() => Run(ct => Session.Services.ListAsync(HostName, service, ct)));
+
+        // A literal name that is not a valid host name can match nothing: InvalidHostName for it,
+        // before any round trip, and the query runs with the other names (none left: no query).
+        var names = HostName;
+        if (names is not null)
+        {
+            names = names.Where(n => WildcardPattern.ContainsWildcardCharacters(n) || IsValidHostName(n)).ToArray();
+            if (names.Length == 0)
+            {
+                return [];
+            }
+        }
+
+        var services = Terminating(() => Run(ct => Session.Services.ListAsync(names, service, ct)));
         var found = services.Select(s => s.Host).ToHashSet(StringComparer.OrdinalIgnoreCase);
-        foreach (var name in (HostName ?? []).Where(n => !WildcardPattern.ContainsWildcardCharacters(n) && !found.Contains(n)))
+        foreach (var name in (names ?? []).Where(n => !WildcardPattern.ContainsWildcardCharacters(n) && !found.Contains(n)))
         {
             WriteError(ToErrorRecord(ServiceRules.NotFound(name, service)));
         }
 
         return services;
+    }
+
+    private bool IsValidHostName(string name)
+    {
+        try
+        {
+            Validation.HostName(name);
+            return true;
+        }
+        catch (BlockStoreException e)
+        {
+            WriteError(ToErrorRecord(e));
+            return false;
+        }
     }
 }

@@ -47,6 +47,8 @@ public abstract class ServiceUpdateCmdlet : BlockStoreCmdlet
         {
             PerItem(() =>
             {
+                // A malformed name can match no service: say so as bad input, before any round trip.
+                Validation.HostName(host);
                 Check(service);
                 _ = Run(ct => Session.Services.GetAsync(host, service, ct)) ?? throw ServiceRules.NotFound(host, service);
                 if (!ShouldProcess($"{service} service on {host}", Action))

@@ -53,6 +53,13 @@ public sealed class ValidationTests(ModuleSession session)
         { "Disable-BlockVolumeService -HostName 'node-1' -Service volume -Reason ' '", "DisableBlockVolumeService", "InvalidReason", " " },
         { "Disable-BlockVolumeService -HostName 'node-1' -Service volume -Reason ('r' * 256)", "DisableBlockVolumeService", "InvalidReason", new string('r', 256) },
         { "Set-BlockVolumeServiceLogLevel -HostName 'node-1' -Service volume -Level 'Loud'", "SetBlockVolumeServiceLogLevel", "InvalidLogLevel", "Loud" },
+        // A malformed host name matches no service: InvalidHostName, not a round trip ending in ServiceNotFound.
+        { "Get-BlockVolumeService -HostName 'Bad_Host'", "GetBlockVolumeService", "InvalidHostName", "Bad_Host" },
+        { "Get-BlockVolumeServiceLogLevel -HostName 'Bad_Host'", "GetBlockVolumeServiceLogLevel", "InvalidHostName", "Bad_Host" },
+        { "Disable-BlockVolumeService -HostName 'Bad_Host' -Service volume -Reason 'maintenance'", "DisableBlockVolumeService", "InvalidHostName", "Bad_Host" },
+        { "Enable-BlockVolumeService -HostName 'Bad Host' -Service scheduler", "EnableBlockVolumeService", "InvalidHostName", "Bad Host" },
+        { "Set-BlockVolumeService -HostName 'NODE1' -Service volume -Freeze", "SetBlockVolumeService", "InvalidHostName", "NODE1" },
+        { "Set-BlockVolumeServiceLogLevel -HostName 'node_1' -Service volume -Level Debug", "SetBlockVolumeServiceLogLevel", "InvalidHostName", "node_1" },
         { "Register-BlockVolumeHost -HostName 'Bad_Host'", "RegisterBlockVolumeHost", "InvalidHostName", "Bad_Host" },
         { "Register-BlockVolumeHost -HostName 'node-9' -OutFile '/nonexistent-blockstore-dir/x.json'", "RegisterBlockVolumeHost", "InvalidOutFile", null },
         { "Unregister-BlockVolumeHost -HostName 'Bad_Host' -Confirm:$false", "UnregisterBlockVolumeHost", "InvalidHostName", "Bad_Host" },
