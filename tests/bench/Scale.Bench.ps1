@@ -88,7 +88,9 @@ Write-Host "==> seed: $Hosts simulated hosts, $Volumes volumes"
 if ($LASTEXITCODE -ne 0) { throw 'seed failed' }
 
 $postmaster = [int](Get-Content -LiteralPath (Join-Path $lab.pgDataDir 'postmaster.pid') -TotalCount 1)
-$schedulerPid = Get-LabHostPid -Name $lab.scheduler.name -Lab $lab
+# The lab's two real scheduler processes (scheduler1 places alone first, then both).
+$schedulerNames = @(if ($lab.PSObject.Properties['schedulers']) { $lab.schedulers | ForEach-Object name } else { $lab.scheduler.name })
+$schedulerPids = @($schedulerNames | ForEach-Object { Get-LabHostPid -Name $_ -Lab $lab })
 $agentPids = @($lab.nodes | ForEach-Object { Get-LabHostPid -Name $_.name -Lab $lab })
 
 # --- 1. warm New-BlockVolume vs bare INSERT ... RETURNING ---------------------------------------
@@ -138,18 +140,21 @@ $pagingSupported = (Get-Command Get-BlockVolume).Parameters.ContainsKey('First')
 
 # --- 3. single New-BlockVolume -Wait vs bare lvcreate; CPU per create+delete ----------------------
 Write-Host "==> $Rounds x (New-BlockVolume -Wait, lvcreate, Remove-BlockVolume -Wait, lvremove) on the lab's real VGs"
-$serverPids = @(Get-PostgresPids $postmaster) + @($schedulerPid) + $agentPids
+# PostgreSQL's processes are listed afresh at each reading (pooled backends come and go; the
+# postmaster's cutime holds the ones that exited).
+$hostPids = @($schedulerPids) + $agentPids
+function Get-ServerTicks { (Get-Ticks (Get-PostgresPids $postmaster)) + (Get-Ticks $postmaster -WithChildren) - (Get-Ticks $postmaster) + (Get-Ticks $hostPids -WithChildren) }
 $waitMs = [System.Collections.Generic.List[double]]::new()
 $lvcreateMs = [System.Collections.Generic.List[double]]::new()
 $serverTicks = 0L; $bareTicks = 0L
 $self = $PID
 foreach ($i in 1..$Rounds) {
-    $t0 = Get-Ticks $serverPids -WithChildren
+    $t0 = Get-ServerTicks
     $v = $null
     $waitMs.Add((Invoke-Timed { $script:v = New-BlockVolume -Name "$tag-w$i" -SizeGiB 1 -AvailabilityZone $lab.zone -Wait }))
     if ($v.Status -ne 'available') { throw "volume $($v.Name) ended $($v.Status): $($v.StatusReason)" }
     Remove-BlockVolume -Id $v.Id -Confirm:$false -Wait | Out-Null
-    $serverTicks += (Get-Ticks $serverPids -WithChildren) - $t0
+    $serverTicks += (Get-ServerTicks) - $t0
     $vg = $vgOf[$v.Host]
     $b0 = Get-Ticks @($self) -WithChildren
     $b1 = Get-Ticks @($self)
@@ -164,10 +169,8 @@ $bareCpuPerPair = $bareTicks / 100.0 / $Rounds
 # --- 4. the simulated hosts against the real scheduler ---------------------------------------------
 Write-Host "==> run: $Hosts simulated hosts, $Requests placements with one and two schedulers"
 $results = Join-Path $lab.stateDir "bench-$tag.json"
-$schedulerDll = Join-Path $repo 'out/hosts/scheduler/BlockStore.Scheduler.dll'
-$schedulerCs = if ($lab.scheduler.PSObject.Properties['connectionString']) { $lab.scheduler.connectionString } else { $lab.connectionString }
 & dotnet $harness run --connection $admin --hosts $Hosts --requests $Requests --out $results `
-    --second-scheduler-dll $schedulerDll --second-scheduler-connection $schedulerCs --scheduler-pid $schedulerPid | Out-Host
+    --schedulers ($schedulerNames -join ',') --scheduler-pids ($schedulerPids -join ',') | Out-Host
 if ($LASTEXITCODE -ne 0) { throw 'harness run failed' }
 $r = Get-Content -LiteralPath $results -Raw | ConvertFrom-Json
 $agentRss = @($agentPids | ForEach-Object { Get-RssMb $_ })
@@ -184,11 +187,11 @@ $firstMed = Get-Median $firstMs; $bareFirstMed = Get-Median $bareFirstMs
 $waitMed = Get-Median $waitMs; $lvMed = Get-Median $lvcreateMs
 $n2c = $r.notify_to_claim
 $rows = @(
-    @('scheduler placements/s, ' + "$Hosts live hosts, $total existing volumes, one scheduler", '601/s (2 hosts)', '>= 5,000/s',
+    @("scheduler placements/s, $Hosts live hosts, $total existing volumes, one scheduler", '601/s (2 hosts)', '>= 5,000/s',
         "$(& $f $r.placements_per_s_1 0)/s", "bare set-based UPDATE of the same rows: $(& $f $r.bare_placements_per_s 0)/s", ($r.placements_per_s_1 -ge 5000)),
     @('two schedulers at once', 'data level only', '>= 1.6x one; never overcommit',
         "$(& $f $r.placements_per_s_2 0)/s = $(& $f ($r.placements_per_s_2 / $r.placements_per_s_1) 2)x; overcommitted hosts $($r.overcommitted_hosts), ledger drift $($r.ledger_drift_hosts)",
-        "scheduler2 placed $($r.placements_by_scheduler_2[0])", (($r.placements_per_s_2 / $r.placements_per_s_1) -ge 1.6 -and $r.overcommitted_hosts -eq 0)),
+        "$($schedulerNames[-1]) placed $($r.placements_by_scheduler_2) of $Requests", (($r.placements_per_s_2 / $r.placements_per_s_1) -ge 1.6 -and $r.overcommitted_hosts -eq 0)),
     @('NOTIFY -> claim, p50 (agent: scheduled -> claim returned)', 'not measured', '<= 3 ms',
         "$(& $f $n2c.notify_to_claim_p50_ms 2) ms (p95 $(& $f $n2c.notify_to_claim_p95_ms 2))",
         "request -> placed p50 $(& $f $n2c.request_to_placed_p50_ms 2) ms", ($n2c.notify_to_claim_p50_ms -le 3)),

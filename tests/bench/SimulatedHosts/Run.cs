@@ -76,32 +76,32 @@ internal static class Run
 
         // 2. Placement rate, one scheduler then two. Simulated hosts keep heartbeating; their claim
         // loops are not running yet, so the scheduler's rate is measured alone (agents add their own load).
+        // The lab runs two real scheduler processes (scheduler1, scheduler2): one alone first (the
+        // other disabled, so it claims nothing), then both.
+        var labSchedulers = opts.Get("schedulers", "scheduler1,scheduler2").Split(',', StringSplitOptions.RemoveEmptyEntries);
+        var schedulerPids = opts.Get("scheduler-pids", "").Split(',', StringSplitOptions.RemoveEmptyEntries)
+            .Select(p => int.Parse(p, CultureInfo.InvariantCulture)).ToArray();
         var schedulers = await Sql.DoublesAsync(store, "SELECT 1 FROM bs.services WHERE service = 'scheduler'");
-        var (rate1, elapsed1) = await PlacementRateAsync(store, zone, requests, ["scheduler1"]);
+        var (rate1, elapsed1, _) = await PlacementRateAsync(store, zone, requests, labSchedulers[..1], labSchedulers);
         results["placements_per_s_1"] = rate1;
         results["placements_elapsed_s_1"] = elapsed1;
         Console.WriteLine($"one scheduler: {requests} placements in {elapsed1:0.00} s = {rate1:0}/s");
 
         // Bare baseline: the same writes (operation, volume, event) for the same number of requests as
         // one set-based statement, with a host picked round-robin: PostgreSQL's floor for placement.
-        results["bare_placements_per_s"] = await BarePlacementRateAsync(store, zone, requests, names);
+        results["bare_placements_per_s"] = await BarePlacementRateAsync(store, zone, requests, names, labSchedulers);
 
-        Process? second = null;
-        if (opts.Has("second-scheduler-dll"))
+        if (labSchedulers.Length > 1)
         {
-            second = StartSecondScheduler(opts.Get("second-scheduler-dll"), opts.Get("second-scheduler-connection"));
-            await WaitAsync(async () => await Sql.ScalarAsync<int>(store,
-                "SELECT count(*) FROM bs.services WHERE host = 'scheduler2' AND heartbeat_at > now() - interval '5 seconds'") > 0, TimeSpan.FromSeconds(120));
-            var (rate2, elapsed2) = await PlacementRateAsync(store, zone, requests, ["scheduler1", "scheduler2"]);
+            var (rate2, elapsed2, bySecond) = await PlacementRateAsync(store, zone, requests, labSchedulers, labSchedulers);
             results["placements_per_s_2"] = rate2;
             results["placements_elapsed_s_2"] = elapsed2;
-            results["placements_by_scheduler_2"] = await Sql.DoublesAsync(store,
-                "SELECT count(*) FROM bs.events WHERE kind = 'scheduled' AND message LIKE '% by scheduler2 %'");
-            Console.WriteLine($"two schedulers: {requests} placements in {elapsed2:0.00} s = {rate2:0}/s");
-            results["scheduler2_rss_mb"] = Rss.Of(second.Id);
+            results["placements_by_scheduler_2"] = bySecond;
+            Console.WriteLine($"two schedulers: {requests} placements in {elapsed2:0.00} s = {rate2:0}/s ({bySecond} by {labSchedulers[1]})");
         }
 
-        results["scheduler1_rss_mb"] = Rss.Of(await SchedulerPidAsync(opts));
+        results["scheduler1_rss_mb"] = schedulerPids.Length > 0 ? Rss.Of(schedulerPids[0]) : 0;
+        results["scheduler2_rss_mb"] = schedulerPids.Length > 1 ? Rss.Of(schedulerPids[1]) : 0;
 
         // 3. The simulated agents run everything placed (creates) and we check the ledger end to end.
         var running = hosts.Values.Select(h => h.RunAsync(TimeSpan.FromSeconds(30), stop.Token)).ToList();
@@ -122,9 +122,6 @@ internal static class Run
         // 4. NOTIFY -> claim: requests one by one (the product's request path), timed on the database clock.
         results["notify_to_claim"] = await NotifyToClaimAsync(store, zone, int.Parse(opts.Get("trickle", "200"), CultureInfo.InvariantCulture), SimulatedHost.ClaimedAt);
 
-        second?.Kill(entireProcessTree: true);
-        second?.WaitForExit(10000);
-        await Sql.ExecAsync(store, "DELETE FROM bs.services WHERE host = 'scheduler2'");
         await heartbeating.CancelAsync();
         await stop.CancelAsync();
         await Task.WhenAll(heartbeatTasks);
@@ -134,16 +131,13 @@ internal static class Run
         return results;
     }
 
-    private static async Task<int> SchedulerPidAsync(Args opts) =>
-        opts.Has("scheduler-pid") ? int.Parse(opts.Get("scheduler-pid"), CultureInfo.InvariantCulture) : await Task.FromResult(0);
-
     /// <summary>
     /// With the schedulers disabled, queue <paramref name="count"/> create requests (zone <paramref name="zone"/>),
     /// enable them, and take the time from the enable to the last 'scheduled' event on the database clock.
     /// </summary>
-    private static async Task<(double Rate, double Seconds)> PlacementRateAsync(StoreConnection store, string zone, int count, string[] schedulers)
+    private static async Task<(double Rate, double Seconds, int BySecond)> PlacementRateAsync(StoreConnection store, string zone, int count, string[] schedulers, string[] all)
     {
-        await Sql.ExecAsync(store, "UPDATE bs.services SET disabled = true WHERE service = 'scheduler' AND host = ANY(@s)", ("s", schedulers));
+        await Sql.ExecAsync(store, "UPDATE bs.services SET disabled = true WHERE service = 'scheduler' AND host = ANY(@s)", ("s", all));
         // A batch running now finishes first (the flag is read under FOR SHARE at each batch).
         await Task.Delay(2000);
         var tag = "rate" + Guid.NewGuid().ToString("N")[..6];
@@ -168,10 +162,15 @@ internal static class Run
             Console.Error.WriteLine($"{failed} of {count} requests failed placement");
         }
 
-        return (count / seconds, seconds);
+        var bySecond = all.Length > 1
+            ? await Sql.ScalarAsync<int>(store,
+                "SELECT count(*) FROM bs.events e JOIN bs.volumes v ON v.id = e.volume_id " +
+                "WHERE v.name LIKE @t || '-%' AND e.kind = 'scheduled' AND e.message LIKE '% by ' || @s || ' %'", ("t", tag), ("s", all[1]))
+            : 0;
+        return (count / seconds, seconds, bySecond);
     }
 
-    private static async Task<double> BarePlacementRateAsync(StoreConnection store, string zone, int count, string[] hosts)
+    private static async Task<double> BarePlacementRateAsync(StoreConnection store, string zone, int count, string[] hosts, string[] schedulers)
     {
         await Sql.ExecAsync(store, "UPDATE bs.services SET disabled = true WHERE service = 'scheduler'");
         await Task.Delay(2000);
@@ -190,7 +189,7 @@ internal static class Run
             "INSERT INTO bs.events (volume_id, host, service, kind, message) SELECT p.vol, p.host, 'scheduler', 'scheduled', 'bare' FROM p",
             ("t", tag), ("hosts", hosts));
         var seconds = sw.Elapsed.TotalSeconds;
-        await EnableSchedulersAsync(store, ["scheduler1", "scheduler2"]);
+        await EnableSchedulersAsync(store, schedulers);
         return count / seconds;
     }
 
@@ -262,16 +261,6 @@ internal static class Run
         return Math.Round(values[Math.Min(values.Count - 1, (int)Math.Ceiling(p / 100.0 * values.Count) - 1)], 2);
     }
 
-    private static Process StartSecondScheduler(string dll, string connection)
-    {
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = false, RedirectStandardError = false, UseShellExecute = false };
-        psi.ArgumentList.Add(dll);
-        psi.ArgumentList.Add($"--BlockStore:ConnectionString={connection}");
-        psi.ArgumentList.Add("--Scheduler:HostName=scheduler2");
-        psi.ArgumentList.Add($"--contentRoot={Path.GetDirectoryName(dll)}");
-        return Process.Start(psi)!;
-    }
-
     public static async Task WaitAsync(Func<Task<bool>> done, TimeSpan timeout)
     {
         var deadline = DateTime.UtcNow + timeout;
@@ -300,7 +289,7 @@ internal sealed class PostgresCpu(int postmaster)
         return new PostgresCpu(ppid);
     }
 
-    /// <summary>Clock ticks (user + system) of the postmaster and its children now.</summary>
+    /// <summary>Clock ticks (user + system) of the postmaster, its live children and its exited (reaped) children now.</summary>
     public long Ticks()
     {
         long total = 0;
@@ -320,6 +309,13 @@ internal sealed class PostgresCpu(int postmaster)
                 if (pid == Postmaster || ppid == Postmaster)
                 {
                     total += long.Parse(f[11], CultureInfo.InvariantCulture) + long.Parse(f[12], CultureInfo.InvariantCulture);
+                }
+
+                if (pid == Postmaster)
+                {
+                    // Backends that exited (pooled connections closed) were reaped by the postmaster:
+                    // their CPU moved into its cutime/cstime. Without these the sum can go down.
+                    total += long.Parse(f[13], CultureInfo.InvariantCulture) + long.Parse(f[14], CultureInfo.InvariantCulture);
                 }
             }
             catch (IOException)
