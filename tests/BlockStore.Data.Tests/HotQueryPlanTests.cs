@@ -113,6 +113,19 @@ public sealed class HotQueryPlanTests(TestDatabase db) : IClassFixture<TestDatab
     }
 
     [Fact]
+    public async Task The_queue_depth_gauge_counts_open_operations_from_their_indexes()
+    {
+        await SeedAsync();
+        // The function's own body (bs.queue_depth, 0016), planned as the scheduler's metrics job runs it.
+        var body = await db.ScalarAsync<string>("SELECT prosrc FROM pg_proc WHERE oid = 'bs.queue_depth'::regproc");
+        await AssertIndexedAsync(body);
+        var depth = await db.ColumnAsync("SELECT stage || '=' || depth FROM bs.queue_depth()");
+        Assert.Equal(["pending=" + await db.ScalarAsync<long>("SELECT count(*) FROM bs.operations WHERE stage = 'pending'"),
+            "scheduled=" + await db.ScalarAsync<long>("SELECT count(*) FROM bs.operations WHERE stage = 'scheduled'"),
+            "running=" + await db.ScalarAsync<long>("SELECT count(*) FROM bs.operations WHERE stage = 'running'")], depth);
+    }
+
+    [Fact]
     public async Task The_first_page_of_the_volume_listing_is_read_in_order_not_sorted()
     {
         await SeedAsync();

@@ -67,8 +67,10 @@ public sealed class SchedulerConcurrencyTests(TestDatabase db) : IClassFixture<T
         }
     }
 
-    [Fact]
-    public async Task Two_schedulers_racing_over_the_last_free_GiB_of_1000_hosts_never_overcommit()
+    [Theory]
+    [InlineData(40)]
+    [InlineData(256)] // the scheduler's default batch (SchedulerOptions.BatchSize)
+    public async Task Two_schedulers_racing_over_the_last_free_GiB_of_1000_hosts_never_overcommit(int batch)
     {
         await db.ResetAsync();
         await db.AddSchedulerAsync("sched1");
@@ -91,7 +93,7 @@ public sealed class SchedulerConcurrencyTests(TestDatabase db) : IClassFixture<T
             var mine = new List<PlacementOutcome>();
             while (true)
             {
-                var outcomes = await db.Scheduler.PlaceBatchAsync(name, 40);
+                var outcomes = await db.Scheduler.PlaceBatchAsync(name, batch);
                 mine.AddRange(outcomes);
                 if (outcomes.Count == 0)
                 {

@@ -75,4 +75,51 @@ public sealed class VolumeListingTests(TestDatabase db) : IClassFixture<TestData
         // Fifty abandoned readers did not keep fifty connections (the test pool has 40: it would be exhausted).
         Assert.Equal(7, (await db.Volumes.ListAsync(new VolumeFilter())).Count);
     }
+
+    [Fact]
+    public async Task A_stream_longer_than_a_page_is_one_snapshot_in_order_and_can_be_left_on_any_page()
+    {
+        await db.ResetAsync();
+        await db.AddSchedulerAsync();
+        // 1,201 volumes: the stream reads them in pages (500, 500, 201), as one snapshot.
+        await db.ExecuteAsync(
+            "INSERT INTO bs.volumes (id, name, size_gib, status, created_at) " +
+            "SELECT gen_random_uuid(), 'bulk-' || i, 1, 'creating', now() - make_interval(secs => 2000 - i) FROM generate_series(1, 1201) i");
+        var listed = (await db.Volumes.ListAsync(new VolumeFilter())).Select(v => v.Id).ToList();
+        Assert.Equal(1201, listed.Count);
+
+        var streamed = new List<Guid>();
+        await foreach (var v in db.Volumes.StreamAsync(new VolumeFilter()))
+        {
+            streamed.Add(v.Id);
+            if (streamed.Count == 1)
+            {
+                // Committed while the stream is on its first page: not in this listing (one snapshot).
+                await db.ExecuteAsync("INSERT INTO bs.volumes (id, name, size_gib, status) VALUES (gen_random_uuid(), 'late', 1, 'creating')");
+            }
+        }
+
+        Assert.Equal(listed, streamed);
+        Assert.Equal(1202, await db.Volumes.CountAsync(new VolumeFilter()));
+        Assert.Equal(listed.Skip(499).Take(3), await StreamIdsAsync(db.Volumes, new VolumeFilter(Skip: 499, First: 3)));
+        Assert.Equal(listed.Skip(1000), (await StreamIdsAsync(db.Volumes, new VolumeFilter())).Skip(1000).Take(201));
+
+        // Left on the second page, fifty times: each stream's transaction and cursor end with it.
+        for (var round = 0; round < 50; round++)
+        {
+            var n = 0;
+            await foreach (var v in db.Volumes.StreamAsync(new VolumeFilter()))
+            {
+                if (++n == 600)
+                {
+                    Assert.Equal(listed[599], v.Id);
+                    break;
+                }
+            }
+        }
+
+        Assert.Equal(0, await db.ScalarAsync<int>(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND state LIKE 'idle in transaction%'"));
+        Assert.Equal(1202, (await db.Volumes.ListAsync(new VolumeFilter())).Count);
+    }
 }

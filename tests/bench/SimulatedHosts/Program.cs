@@ -10,10 +10,12 @@ using Npgsql;
 //   seed --connection <admin cs> --hosts N --volumes M
 //       registers N SIMULATED volume hosts (zone 'sim') and gives them M existing volumes
 //   run  --connection <admin cs> --hosts N --requests P --out results.json
-//        [--second-scheduler-dll <dll> --second-scheduler-connection <cs>]
+//        [--schedulers scheduler1,scheduler2 --scheduler-pids p1,p2]
 //       runs the simulated hosts (heartbeat + claim loops) against the real scheduler process and
 //       measures: PostgreSQL CPU of their heartbeats, placements/s with one and two schedulers,
 //       NOTIFY -> claim, and checks that nothing is overcommitted.
+//   place --connection <admin cs> --requests P [--schedulers a,b --use 1]
+//       only the placement rate (for profiles): P requests placed by the first --use schedulers
 var opts = Args.Parse(args);
 var cs = opts.Get("connection");
 var hostCount = int.Parse(opts.Get("hosts", "1000"), CultureInfo.InvariantCulture);
@@ -32,8 +34,16 @@ switch (args[0])
         await File.WriteAllTextAsync(opts.Get("out"), JsonSerializer.Serialize(results, new JsonSerializerOptions { WriteIndented = true }));
         Console.WriteLine(JsonSerializer.Serialize(results, new JsonSerializerOptions { WriteIndented = true }));
         break;
+    case "place":
+        // One placement measurement alone (for profiling): the first of --schedulers places, the others are disabled.
+        var all = opts.Get("schedulers", "scheduler1,scheduler2").Split(',');
+        var n = int.Parse(opts.Get("requests", "5000"), CultureInfo.InvariantCulture);
+        var (rate, seconds, _) = await Run.PlacementRateAsync(store, zone, n, all[..int.Parse(opts.Get("use", "1"), CultureInfo.InvariantCulture)], all);
+        Console.WriteLine($"{n} placements in {seconds:0.00} s = {rate:0}/s");
+        await Sql.ExecAsync(store, "UPDATE bs.services SET disabled = false WHERE service = 'scheduler' AND host = ANY(@s)", ("s", all));
+        break;
     default:
-        throw new ArgumentException("mode: seed or run");
+        throw new ArgumentException("mode: seed, run or place");
 }
 
 internal sealed class Args(Dictionary<string, string> values)

@@ -121,6 +121,7 @@ internal static class Run
 
         // 4. NOTIFY -> claim: requests one by one (the product's request path), timed on the database clock.
         results["notify_to_claim"] = await NotifyToClaimAsync(store, zone, int.Parse(opts.Get("trickle", "200"), CultureInfo.InvariantCulture), SimulatedHost.ClaimedAt);
+        results["bare_notify_roundtrip"] = await BareNotifyAsync(store, int.Parse(opts.Get("trickle", "200"), CultureInfo.InvariantCulture));
 
         await heartbeating.CancelAsync();
         await stop.CancelAsync();
@@ -135,7 +136,7 @@ internal static class Run
     /// With the schedulers disabled, queue <paramref name="count"/> create requests (zone <paramref name="zone"/>),
     /// enable them, and take the time from the enable to the last 'scheduled' event on the database clock.
     /// </summary>
-    private static async Task<(double Rate, double Seconds, int BySecond)> PlacementRateAsync(StoreConnection store, string zone, int count, string[] schedulers, string[] all)
+    public static async Task<(double Rate, double Seconds, int BySecond)> PlacementRateAsync(StoreConnection store, string zone, int count, string[] schedulers, string[] all)
     {
         await Sql.ExecAsync(store, "UPDATE bs.services SET disabled = true WHERE service = 'scheduler' AND host = ANY(@s)", ("s", all));
         // A batch running now finishes first (the flag is read under FOR SHARE at each batch).
@@ -247,6 +248,58 @@ internal static class Run
             ["notify_to_claim_p50_ms"] = Percentile(toClaim, 50),
             ["notify_to_claim_p95_ms"] = Percentile(toClaim, 95),
             ["claims_timed"] = toClaim.Count,
+        };
+    }
+
+    /// <summary>
+    /// The floor of NOTIFY -> claim in the same run: a NOTIFY committed on one connection, seen by a
+    /// LISTEN connection in this process (the same listener class the agents use), then one bare
+    /// round trip (SELECT 1 on a pooled connection) as the claim's stand-in; p50/p95 in ms.
+    /// </summary>
+    private static async Task<Dictionary<string, double>> BareNotifyAsync(StoreConnection store, int count)
+    {
+        using var stop = new CancellationTokenSource();
+        var listener = new NotificationListener(store, ["bs_bench"]);
+        var seen = new System.Collections.Concurrent.ConcurrentDictionary<int, long>();
+        listener.Notified += (_, payload) => seen[int.Parse(payload, CultureInfo.InvariantCulture)] = Stopwatch.GetTimestamp();
+        var listening = listener.RunAsync(stop.Token);
+        await Task.Delay(1000);
+        var notifyMs = new List<double>();
+        var withTripMs = new List<double>();
+        for (var n = 0; n < count; n++)
+        {
+            var sent = Stopwatch.GetTimestamp();
+            await Sql.ExecAsync(store, "SELECT pg_notify('bs_bench', @p)", ("p", n.ToString(CultureInfo.InvariantCulture)));
+            var deadline = DateTime.UtcNow.AddSeconds(5);
+            while (!seen.ContainsKey(n) && DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(1);
+            }
+
+            if (seen.TryGetValue(n, out var at))
+            {
+                notifyMs.Add(Stopwatch.GetElapsedTime(sent, at).TotalMilliseconds);
+                await Sql.ScalarAsync<int>(store, "SELECT 1");
+                withTripMs.Add(Stopwatch.GetElapsedTime(sent).TotalMilliseconds);
+            }
+
+            await Task.Delay(20);
+        }
+
+        await stop.CancelAsync();
+        try
+        {
+            await listening;
+        }
+        catch (OperationCanceledException)
+        {
+        }
+
+        return new Dictionary<string, double>
+        {
+            ["notify_p50_ms"] = Percentile(notifyMs, 50),
+            ["notify_p95_ms"] = Percentile(notifyMs, 95),
+            ["notify_plus_roundtrip_p50_ms"] = Percentile(withTripMs, 50),
         };
     }
 
