@@ -207,7 +207,7 @@ $rows = @(
     @('single New-BlockVolume -Wait over bare lvcreate, same VG, median', '22-39 ms', '<= 15 ms',
         "+$(& $f ($waitMed - $lvMed) 0) ms ($(& $f $waitMed 0) ms)", "lvcreate $(& $f $lvMed 0) ms", (($waitMed - $lvMed) -le 15)),
     @("Get-BlockVolume over $total volumes", 'not measured', 'first object <= 50 ms, streams, -First/-Skip in SQL',
-        "first $(& $f $firstMed 0) ms, ``| Select-Object -First 1`` $(& $f (Get-Median $stopMs) 0) ms, all $(& $f (Get-Median $allMs) 0) ms; -First/-Skip: $(if ($pagingSupported) { 'yes' } else { 'no' })",
+        "first $(& $f $firstMed 0) ms, stopped by Select-Object -First 1 $(& $f (Get-Median $stopMs) 0) ms, all $(& $f (Get-Median $allMs) 0) ms; -First/-Skip: $(if ($pagingSupported) { 'yes' } else { 'no' })",
         "bare LIMIT 1 $(& $f $bareFirstMed 1) ms, all $(& $f (Get-Median $bareAllMs) 0) ms", ($firstMed -le 50 -and (Get-Median $stopMs) -le 50 -and $pagingSupported)),
     @("heartbeats + capacity reports of $Hosts hosts (every $($r.heartbeat_interval_s) s)", 'not measured', '<= 10 % of one core in PostgreSQL',
         "$(& $f ($r.pg_core_pct_heartbeats - $r.pg_core_pct_idle) 1) % ($(& $f $r.heartbeats_per_s 0)/s)", "PostgreSQL without them $(& $f $r.pg_core_pct_idle 1) %",
