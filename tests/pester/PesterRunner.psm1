@@ -2,9 +2,10 @@
 # to stall the whole run until CI's 90-minute limit. Now each file runs under a time limit
 # (Timeouts.psd1): a file still running at its limit is killed with every process it started,
 # counted as failed, and named together with the test that was running; the files after it go on
-# in a fresh pwsh. The files run one after another as before (they stop agents and PostgreSQL, so
-# they cannot overlap), one Invoke-Pester per file, all in one pwsh as long as none hangs: a
-# fresh pwsh per file was measured to cost 10-20 s of loading and JIT per file on this machine.
+# in a fresh pwsh. One Invoke-Pester per file, the files of a lane all in one pwsh as long as none
+# hangs: a fresh pwsh per file was measured to cost 10-20 s of loading and JIT per file on this
+# machine. Files that share no state run side by side (Timeouts.psd1 Parallel: stages of lanes, one
+# pwsh per lane); the rest, which stop agents, schedulers or PostgreSQL, run alone after them.
 
 Set-StrictMode -Version 3.0
 
@@ -89,118 +90,170 @@ function Get-PesterRunningTest {
     return "$where, its BeforeAll or first test"
 }
 
+function New-PesterFileWatch {
+    <#
+    Lets a started pwsh run ("go") and returns the state Step-PesterFileWatch works on. -Lane: the
+    pwsh runs beside others (Invoke-PesterFiles -Stages), so its output is not copied to the console
+    as it comes (it would interleave with the other lane's): each file's output is printed as one
+    block when the file is over. Without -Lane the output goes to the console line by line, as before.
+    #>
+    param([Parameter(Mandatory)][object] $Run, [Parameter(Mandatory)][hashtable] $Limits, [double] $Scale = 1, [scriptblock] $OnFileDone,
+        [int] $IdleSeconds = 600, [string] $Lane)
+    $w = [pscustomobject]@{
+        Run = $Run; Process = $Run.Process; Limits = $Limits; Scale = $Scale; OnFileDone = $OnFileDone; IdleSeconds = $IdleSeconds; Lane = $Lane
+        Idle = [System.Diagnostics.Stopwatch]::StartNew(); Reader = $null; Pending = ''; Current = $null
+        Done = [System.Collections.Generic.List[object]]::new(); Finished = $false
+    }
+    try { $w.Process.StandardInput.WriteLine('go'); $w.Process.StandardInput.Close() }
+    catch { Write-Warning "its pwsh exited before it could start (see $($Run.Log))" }
+    $stream = [System.IO.FileStream]::new($Run.Log, [System.IO.FileMode]::Open, [System.IO.FileAccess]::Read, [System.IO.FileShare]::ReadWrite -bor [System.IO.FileShare]::Delete)
+    $w.Reader = [System.IO.StreamReader]::new($stream)
+    return $w
+}
+
+function Write-PesterLaneText {
+    <# One line of a lane's console output (a file's block, or a line its pwsh wrote outside any file). #>
+    param([string] $Lane, [string] $Line)
+    Write-Host "[$Lane] $Line"
+}
+
+function Receive-PesterFileLine {
+    <# One line of a watched pwsh's output: a marker (a file starts, ends or is left out by the budget) or a line of the running file. #>
+    param([Parameter(Mandatory)][object] $Watch, [AllowEmptyString()][string] $Line)
+    $w = $Watch
+    $plain = $Line -replace "\e\[[0-9;]*[A-Za-z]", ''
+    $laneNote = if ($w.Lane) { " in lane $($w.Lane)" } else { '' }
+    if ($plain -match '^##blockstore-pester budget (.+)$') {
+        # Not started: the run's time budget is (nearly) spent. Reported as skipped with the reason.
+        $path = $Matches[1]
+        $record = [pscustomobject]@{
+            File = $path; Name = [System.IO.Path]::GetFileName($path); Log = ''; Xml = ''; Counts = ''; LimitSeconds = 0
+            TimedOut = $false; Crashed = $false; Seconds = 0.0; BudgetSkipped = $true; BudgetCapped = $false; Deadline = $w.Run.Deadline; Lane = $w.Lane
+        }
+        $w.Done.Add($record)
+        if ($w.OnFileDone) { & $w.OnFileDone $record }
+        $w.Idle.Restart()
+        return
+    }
+    if ($plain -match '^##blockstore-pester start (.+)$') {
+        $path = $Matches[1]
+        $name = [System.IO.Path]::GetFileName($path)
+        $base = $name -replace '\.Tests\.ps1$', ''
+        $limit = Get-PesterFileLimit -FileName $name -Limits $w.Limits -Scale $w.Scale
+        $capped = $false
+        if ($w.Run.Deadline) {
+            # No file runs past the run's time budget: its limit ends there at the latest.
+            $left = [int][math]::Max(1, [math]::Floor((([DateTime]$w.Run.Deadline).ToUniversalTime() - [DateTime]::UtcNow).TotalSeconds))
+            if ($left -lt $limit) { $limit = $left; $capped = $true }
+        }
+        $w.Current = [pscustomobject]@{
+            File = $path; Name = $name; Log = (Join-Path $w.Run.LogDir "$base.log"); Xml = (Join-Path $w.Run.PartDir "$base.xml")
+            Counts = (Join-Path $w.Run.PartDir "$base.json"); LimitSeconds = $limit
+            TimedOut = $false; Crashed = $false; Seconds = 0.0; Clock = [System.Diagnostics.Stopwatch]::StartNew()
+            BudgetSkipped = $false; BudgetCapped = $capped; Deadline = $w.Run.Deadline; Lane = $w.Lane
+            Writer = [System.IO.StreamWriter]::new((Join-Path $w.Run.LogDir "$base.log"), $false)
+        }
+        $why = if ($capped) { ", cut to the run's time budget" } else { '' }
+        Write-Host "==> Pester $name$laneNote (limit $($w.Current.LimitSeconds) s$why, log $($w.Current.Log))" -ForegroundColor Cyan
+        return
+    }
+    if ($plain -match '^##blockstore-pester end ' -and $w.Current) {
+        Complete-PesterFileRecord -Watch $w
+        $w.Idle.Restart()
+        return
+    }
+    if (-not $w.Lane) { Write-Host $Line }
+    elseif (-not $w.Current) { Write-PesterLaneText -Lane $w.Lane -Line $Line }
+    if ($w.Current) { $w.Current.Writer.WriteLine($Line); $w.Current.Writer.Flush() }
+}
+
+function Complete-PesterFileRecord {
+    <# The running file is over (ended, killed or its pwsh died): its record, its block of output for a lane, its outcome. #>
+    param([Parameter(Mandatory)][object] $Watch)
+    $c = $Watch.Current
+    $c.Seconds = [math]::Round($c.Clock.Elapsed.TotalSeconds, 1)
+    $c.Writer.Dispose()
+    if ($Watch.Lane) {
+        # The file's whole output at once, so that the two lanes' files never interleave on the console.
+        Write-Host "---- $($c.Name) (lane $($Watch.Lane), $($c.Seconds) s): its output ----"
+        foreach ($l in @(Get-Content -LiteralPath $c.Log -ErrorAction Ignore)) { Write-Host $l }
+        Write-Host "---- end of $($c.Name) ----"
+    }
+    $Watch.Done.Add($c)
+    $Watch.Current = $null
+    if ($Watch.OnFileDone) { & $Watch.OnFileDone $c }
+}
+
+function Step-PesterFileWatch {
+    <#
+    One look at a watched pwsh (waiting up to -Milliseconds for it to exit): reads what it wrote,
+    kills its process tree when its file is over its limit or it ran no file for -IdleSeconds.
+    Returns $true once the pwsh is gone; Complete-PesterFileWatch then gives its records.
+    #>
+    param([Parameter(Mandatory)][object] $Watch, [int] $Milliseconds = 500)
+    $w = $Watch
+    if ($w.Finished) { return $true }
+    $p = $w.Process
+    $exited = $p.WaitForExit($Milliseconds)
+    $text = $w.Pending + $w.Reader.ReadToEnd()
+    $lines = $text -split "\n"
+    $w.Pending = $lines[-1]
+    # (Not $lines[0..($lines.Count - 2)]: with one element that range is 0..-1, two items.)
+    for ($i = 0; $i -lt $lines.Count - 1; $i++) { Receive-PesterFileLine -Watch $w -Line $lines[$i].TrimEnd("`r") }
+    if ($exited) { $w.Finished = $true }
+    elseif (-not $w.Current -and $w.Idle.Elapsed.TotalSeconds -ge $w.IdleSeconds) {
+        Write-Host "TIMEOUT: the Pester pwsh ran no file for $($w.IdleSeconds) s (loading, or between two files): killed (see $($w.Run.Log))" -ForegroundColor Red
+        try { $p.Kill($true) } catch { Write-Warning "kill of pid $($p.Id) failed: $_" }
+        [void]$p.WaitForExit(15000)
+        $w.Finished = $true
+    }
+    elseif ($w.Current -and $w.Current.Clock.Elapsed.TotalSeconds -ge $w.Current.LimitSeconds) {
+        $w.Current.TimedOut = $true
+        # The whole tree: the pwsh and whatever it started (psql, lvm, dotnet, qemu-io...), and only
+        # this pwsh's: a file running beside it in another lane has its own pwsh and goes on.
+        # Lab hosts started by a test run in their own session (setsid) and are not in it.
+        try { $p.Kill($true) } catch { Write-Warning "kill of pid $($p.Id) failed: $_" }
+        if (-not $p.WaitForExit(15000)) { Write-Warning "pid $($p.Id) still exists 15 s after SIGKILL" }
+        $text = $w.Pending + $w.Reader.ReadToEnd()
+        $w.Pending = ''
+        foreach ($line in ($text -split "\n")) { if ($line) { Receive-PesterFileLine -Watch $w -Line $line.TrimEnd("`r") } }
+        $w.Finished = $true
+    }
+    return $w.Finished
+}
+
+function Complete-PesterFileWatch {
+    <# After Step-PesterFileWatch returned $true: one record per file the pwsh started (see Wait-PesterFileProcess). #>
+    param([Parameter(Mandatory)][object] $Watch)
+    $w = $Watch
+    $p = $w.Process
+    try { if ($w.Pending) { Receive-PesterFileLine -Watch $w -Line $w.Pending; $w.Pending = '' } }
+    finally { $w.Reader.Dispose() }
+    if ($w.Current) {
+        # Started, never ended: killed at its limit, or its pwsh died under it.
+        $c = $w.Current
+        if (-not $c.TimedOut) { $c.Crashed = $true }
+        $c | Add-Member -NotePropertyName ExitCode -NotePropertyValue $(if ($p.HasExited) { $p.ExitCode } else { -1 }) -Force
+        Complete-PesterFileRecord -Watch $w
+    }
+    $p.Dispose()
+    return $w.Done.ToArray()
+}
+
 function Wait-PesterFileProcess {
     <#
-    Lets a started pwsh run ("go"), copies its output to the console as it comes and to one log per
-    file (pester-logs/<file>.log), and kills its process tree when the file it runs is over its
-    limit. Returns one record per file it started: @{ File; Name; Log; Xml; Counts; LimitSeconds;
-    TimedOut; Crashed; Seconds }. Files it never started are not in the list (they go to a fresh pwsh).
+    Lets a started pwsh run ("go"), copies its output to the console as it comes (with -Lane: one
+    block per file when it ends) and to one log per file (pester-logs/<file>.log), and kills its
+    process tree when the file it runs is over its limit. Returns one record per file it started:
+    @{ File; Name; Log; Xml; Counts; LimitSeconds; TimedOut; Crashed; Seconds }. Files it never
+    started are not in the list (they go to a fresh pwsh).
     #>
     param([Parameter(Mandatory)][object] $Run, [Parameter(Mandatory)][hashtable] $Limits, [double] $Scale = 1, [scriptblock] $OnFileDone,
         # Longest time with no file running: loading before the first file, Pester's work between two.
-        [int] $IdleSeconds = 600)
-    $p = $Run.Process
-    $idle = [System.Diagnostics.Stopwatch]::StartNew()
-    try { $p.StandardInput.WriteLine('go'); $p.StandardInput.Close() }
-    catch { Write-Warning "its pwsh exited before it could start (see $($Run.Log))" }
-    $stream = [System.IO.FileStream]::new($Run.Log, [System.IO.FileMode]::Open, [System.IO.FileAccess]::Read, [System.IO.FileShare]::ReadWrite -bor [System.IO.FileShare]::Delete)
-    $reader = [System.IO.StreamReader]::new($stream)
-    $done = [System.Collections.Generic.List[object]]::new()
-    $current = $null
-    $pending = ''
-    $handle = {
-        param([string] $line)
-        $plain = $line -replace "\e\[[0-9;]*[A-Za-z]", ''
-        if ($plain -match '^##blockstore-pester budget (.+)$') {
-            # Not started: the run's time budget is (nearly) spent. Reported as skipped with the reason.
-            $path = $Matches[1]
-            $record = [pscustomobject]@{
-                File = $path; Name = [System.IO.Path]::GetFileName($path); Log = ''; Xml = ''; Counts = ''; LimitSeconds = 0
-                TimedOut = $false; Crashed = $false; Seconds = 0.0; BudgetSkipped = $true; BudgetCapped = $false; Deadline = $Run.Deadline
-            }
-            $done.Add($record)
-            if ($OnFileDone) { & $OnFileDone $record }
-            $idle.Restart()
-            return
-        }
-        if ($plain -match '^##blockstore-pester start (.+)$') {
-            $path = $Matches[1]
-            $name = [System.IO.Path]::GetFileName($path)
-            $base = $name -replace '\.Tests\.ps1$', ''
-            $limit = Get-PesterFileLimit -FileName $name -Limits $Limits -Scale $Scale
-            $capped = $false
-            if ($Run.Deadline) {
-                # No file runs past the run's time budget: its limit ends there at the latest.
-                $left = [int][math]::Max(1, [math]::Floor((([DateTime]$Run.Deadline).ToUniversalTime() - [DateTime]::UtcNow).TotalSeconds))
-                if ($left -lt $limit) { $limit = $left; $capped = $true }
-            }
-            $script:current = [pscustomobject]@{
-                File = $path; Name = $name; Log = (Join-Path $Run.LogDir "$base.log"); Xml = (Join-Path $Run.PartDir "$base.xml")
-                Counts = (Join-Path $Run.PartDir "$base.json"); LimitSeconds = $limit
-                TimedOut = $false; Crashed = $false; Seconds = 0.0; Clock = [System.Diagnostics.Stopwatch]::StartNew()
-                BudgetSkipped = $false; BudgetCapped = $capped; Deadline = $Run.Deadline
-                Writer = [System.IO.StreamWriter]::new((Join-Path $Run.LogDir "$base.log"), $false)
-            }
-            $why = if ($capped) { ", cut to the run's time budget" } else { '' }
-            Write-Host "==> Pester $name (limit $($script:current.LimitSeconds) s$why, log $($script:current.Log))" -ForegroundColor Cyan
-            return
-        }
-        if ($plain -match '^##blockstore-pester end ' -and $script:current) {
-            $script:current.Seconds = [math]::Round($script:current.Clock.Elapsed.TotalSeconds, 1)
-            $script:current.Writer.Dispose()
-            $done.Add($script:current)
-            if ($OnFileDone) { & $OnFileDone $script:current }
-            $script:current = $null
-            $idle.Restart()
-            return
-        }
-        Write-Host $line
-        if ($script:current) { $script:current.Writer.WriteLine($line); $script:current.Writer.Flush() }
-    }
-    $script:current = $null
-    try {
-        while ($true) {
-            $exited = $p.WaitForExit(500)
-            $text = $pending + $reader.ReadToEnd()
-            $lines = $text -split "\n"
-            $pending = $lines[-1]
-            # (Not $lines[0..($lines.Count - 2)]: with one element that range is 0..-1, two items.)
-            for ($i = 0; $i -lt $lines.Count - 1; $i++) { & $handle $lines[$i].TrimEnd("`r") }
-            if ($exited) { break }
-            if (-not $script:current -and $idle.Elapsed.TotalSeconds -ge $IdleSeconds) {
-                Write-Host "TIMEOUT: the Pester pwsh ran no file for $IdleSeconds s (loading, or between two files): killed (see $($Run.Log))" -ForegroundColor Red
-                try { $p.Kill($true) } catch { Write-Warning "kill of pid $($p.Id) failed: $_" }
-                [void]$p.WaitForExit(15000)
-                break
-            }
-            if ($script:current -and $script:current.Clock.Elapsed.TotalSeconds -ge $script:current.LimitSeconds) {
-                $script:current.TimedOut = $true
-                # The whole tree: the pwsh and whatever it started (psql, lvm, dotnet, qemu-io...).
-                # Lab hosts started by a test run in their own session (setsid) and are not in it.
-                try { $p.Kill($true) } catch { Write-Warning "kill of pid $($p.Id) failed: $_" }
-                if (-not $p.WaitForExit(15000)) { Write-Warning "pid $($p.Id) still exists 15 s after SIGKILL" }
-                $text = $pending + $reader.ReadToEnd()
-                $pending = ''
-                foreach ($line in ($text -split "\n")) { if ($line) { & $handle $line.TrimEnd("`r") } }
-                break
-            }
-        }
-        if ($pending) { & $handle $pending }
-    }
-    finally { $reader.Dispose() }
-    if ($script:current) {
-        # Started, never ended: killed at its limit, or its pwsh died under it.
-        $c = $script:current
-        $c.Seconds = [math]::Round($c.Clock.Elapsed.TotalSeconds, 1)
-        if (-not $c.TimedOut) { $c.Crashed = $true }
-        $c.Writer.Dispose()
-        $done.Add($c)
-        $script:current = $null
-        $c | Add-Member -NotePropertyName ExitCode -NotePropertyValue $(if ($p.HasExited) { $p.ExitCode } else { -1 }) -Force
-        if ($OnFileDone) { & $OnFileDone $c }
-    }
-    $p.Dispose()
-    return $done.ToArray()
+        [int] $IdleSeconds = 600, [string] $Lane)
+    $w = New-PesterFileWatch -Run $Run -Limits $Limits -Scale $Scale -OnFileDone $OnFileDone -IdleSeconds $IdleSeconds -Lane $Lane
+    while (-not (Step-PesterFileWatch -Watch $w -Milliseconds 500)) { }
+    return (Complete-PesterFileWatch -Watch $w)
 }
 
 function Get-PesterFileOutcome {
@@ -330,12 +383,54 @@ function Merge-PesterResultXml {
     $doc.Save($OutFile)
 }
 
+function Get-PesterStagePlan {
+    <#
+    The order Invoke-PesterFiles runs the files in: the stages of Timeouts.psd1's Parallel list (each
+    a hashtable: lane name -> its files in order), keeping only files of this run, then every other
+    file alone, in the given order. Returns a list of stages, each an ordered dictionary lane ->
+    FileInfo[]; a stage left with one lane, and the closing one, has a single lane named ''
+    (its files run one after another, their output on the console as it comes).
+    #>
+    param([Parameter(Mandatory)][System.IO.FileInfo[]] $Files, [object[]] $Stages = @())
+    $byName = [ordered]@{}
+    foreach ($f in $Files) { $byName[$f.Name] = $f }
+    $placed = @{}
+    $plan = [System.Collections.Generic.List[System.Collections.Specialized.OrderedDictionary]]::new()
+    foreach ($stage in @($Stages | Where-Object { $_ })) {
+        $lanes = [ordered]@{}
+        foreach ($lane in @($stage.Keys | Sort-Object)) {
+            $laneFiles = @(foreach ($name in @($stage[$lane])) {
+                    if ($byName.Contains($name) -and -not $placed.ContainsKey($name)) { $placed[$name] = $true; $byName[$name] }
+                })
+            if ($laneFiles.Count -gt 0) { $lanes[$lane] = $laneFiles }
+        }
+        if ($lanes.Count -eq 1) { Add-PesterSerialFiles -Plan $plan -Files @($lanes[0]) }
+        elseif ($lanes.Count -gt 1) { $plan.Add($lanes) }
+    }
+    Add-PesterSerialFiles -Plan $plan -Files @($Files | Where-Object { -not $placed.ContainsKey($_.Name) })
+    Write-Output -NoEnumerate $plan.ToArray()
+}
+
+function Add-PesterSerialFiles {
+    <# Files that run one after another: onto the plan's last stage when that one is serial too (one pwsh for both), else a new stage. #>
+    param([System.Collections.Generic.List[System.Collections.Specialized.OrderedDictionary]] $Plan, [System.IO.FileInfo[]] $Files)
+    if (@($Files).Count -eq 0) { return }
+    if ($Plan.Count -gt 0 -and $Plan[-1].Count -eq 1 -and $Plan[-1].Contains('')) { $Plan[-1][''] = @($Plan[-1]['']) + @($Files); return }
+    $alone = [ordered]@{}
+    $alone[''] = @($Files)
+    $Plan.Add($alone)
+}
+
 function Invoke-PesterFiles {
     <#
-    Runs the files one after another, each under its limit, in one pwsh until a file hangs or its
-    pwsh dies; the files after that one go on in a fresh pwsh. After a file was killed, -RepairLab
-    brings back what its cleanup could not (a stopped agent or PostgreSQL) for the next files.
-    Returns @{ Passed; Failed; Skipped; Lines = per-file lines }.
+    Runs the files stage by stage (-Stages, Timeouts.psd1's Parallel list; see Get-PesterStagePlan):
+    the lanes of a stage at the same time, one pwsh each, the next stage once all of them are over;
+    the files no stage names after them, one after another. Each file runs under its limit; in a
+    lane's pwsh until a file hangs or the pwsh dies, and that lane's next files go on in a fresh
+    pwsh. After a file was killed, -RepairLab brings back what its cleanup could not (a stopped
+    agent or PostgreSQL) for the next files. Returns @{ Passed; Failed; Skipped; Lines = per-file
+    lines; Stages = what ran side by side, with each stage's wall time; FileSeconds = the files' own
+    times added up }.
     #>
     param(
         [Parameter(Mandatory)][System.IO.FileInfo[]] $Files,
@@ -347,48 +442,128 @@ function Invoke-PesterFiles {
         [scriptblock] $RepairLab,
         [string[]] $Preload = @(),
         [string] $WarmUp,
-        # A pwsh for these same files, started earlier (Start-PesterFileProcess) so it loads while other work runs.
-        [object] $FirstRun,
+        # Stages of lanes: @( @{ laneA = @('A.Tests.ps1', ...); laneB = @(...) }, ... ) by file name.
+        [object[]] $Stages = @(),
+        # pwsh processes for these files started earlier (Start-PesterFileProcess), so that they load
+        # while other work runs: one is used by the lane whose files are exactly its files.
+        [object[]] $FirstRun = @(),
+        # Work of the caller that runs beside the first stage: @{ Process; OnExit = { ... } }. The
+        # second stage waits for its process to exit; OnExit is called once, when it has.
+        [object] $Beside,
         # Longest time a pwsh may run no file (loading it, or Pester's work between two files).
         [int] $IdleSeconds = 600,
         # The run's time budget: no file starts with less than -BudgetMinimumSeconds of it left or runs past it.
         [Nullable[DateTime]] $Deadline,
         [int] $BudgetMinimumSeconds = 60
     )
-    $total = [pscustomobject]@{ Passed = 0; Failed = 0; Skipped = 0; Lines = [System.Collections.Generic.List[string]]::new() }
+    $total = [pscustomobject]@{ Passed = 0; Failed = 0; Skipped = 0; Lines = [System.Collections.Generic.List[string]]::new()
+        Stages = [System.Collections.Generic.List[object]]::new(); FileSeconds = 0.0 }
     $parts = [System.Collections.Generic.List[object]]::new()
-    $remaining = @($Files)
-    # Called by Wait-PesterFileProcess, from inside this function: $total, $parts and $RepairLab are in scope.
+    # Called when a file is over, from inside this function: $total, $parts and $RepairLab are in scope.
     $onFileDone = { param($r) Invoke-PesterFileDone -Record $r -Total $total -Parts $parts -RepairLab $RepairLab }
-    $run = $null
-    if ($FirstRun) {
-        if ((@($FirstRun.Files | ForEach-Object FullName) -join '|') -eq (@($Files | ForEach-Object FullName) -join '|')) { $run = $FirstRun }
-        else { Stop-PesterFileProcess $FirstRun }
-    }
+    $startArgs = @{ PwshCommand = $PwshCommand; PesterManifest = $PesterManifest; ResultsDir = $ResultsDir; Preload = $Preload; WarmUp = $WarmUp
+        Deadline = $Deadline; BudgetMinimumSeconds = $BudgetMinimumSeconds }
+    $ready = [System.Collections.Generic.List[object]]::new()
+    foreach ($r in @($FirstRun | Where-Object { $_ })) { $ready.Add($r) }
+    $plan = Get-PesterStagePlan -Files $Files -Stages $Stages
+    $beside = $Beside
     try {
-        while ($remaining.Count -gt 0) {
-            if (-not $run) {
-                $run = Start-PesterFileProcess -Files $remaining -PwshCommand $PwshCommand -PesterManifest $PesterManifest -ResultsDir $ResultsDir -Preload $Preload -WarmUp $WarmUp -Deadline $Deadline -BudgetMinimumSeconds $BudgetMinimumSeconds
+        for ($i = 0; $i -lt $plan.Count; $i++) {
+            # The next stage's pwsh processes load (Pester, the module) while this stage runs.
+            if ($i + 1 -lt $plan.Count) {
+                foreach ($laneFiles in $plan[$i + 1].Values) {
+                    if (-not (Find-PesterFileProcess -Ready $ready -Files $laneFiles -Peek)) { $ready.Add((Start-PesterFileProcess -Files $laneFiles @startArgs)) }
+                }
             }
-            try { $started = @(Wait-PesterFileProcess -Run $run -Limits $Limits -Scale $Scale -OnFileDone $onFileDone -IdleSeconds $IdleSeconds) }
-            catch { Write-Warning "Pester runner: $_"; $started = @() }
-            if ($started.Count -eq 0) {
-                # The pwsh died before its first file: count that file, go on with the next ones.
-                $f = $remaining[0]
-                $started = @([pscustomobject]@{ File = $f.FullName; Name = $f.Name; Log = $run.Log; Xml = ''; Counts = ''; LimitSeconds = 0
-                        TimedOut = $false; Crashed = $true; Seconds = 0.0; ExitCode = -1 })
-                & $onFileDone $started[0]
+            $clock = [System.Diagnostics.Stopwatch]::StartNew()
+            $lanes = $plan[$i]
+            if ($lanes.Count -gt 1) {
+                Write-Host ("==> Pester stage $($i + 1) of $($plan.Count): side by side, " +
+                    (@($lanes.Keys | ForEach-Object { "lane $_ ($(@($lanes[$_] | ForEach-Object Name) -join ', '))" }) -join '; ')) -ForegroundColor Cyan
             }
-            $run = $null
-            $names = @($started | ForEach-Object File)
-            $remaining = @($remaining | Where-Object { $_.FullName -notin $names })
+            Invoke-PesterStage -Lanes $lanes -Ready $ready -StartArgs $startArgs -Limits $Limits -Scale $Scale -OnFileDone $onFileDone -IdleSeconds $IdleSeconds -Beside $beside
+            $seconds = [math]::Round($clock.Elapsed.TotalSeconds, 1)
+            $total.Stages.Add([pscustomobject]@{ Lanes = @($lanes.Keys); Files = @($lanes.Values | ForEach-Object { $_ } | ForEach-Object Name); Seconds = $seconds })
+            if ($lanes.Count -gt 1) { Write-Host "==> Pester stage $($i + 1) of $($plan.Count) done in $seconds s" -ForegroundColor Cyan }
         }
     }
     finally {
-        if ($run) { Stop-PesterFileProcess $run }
+        foreach ($r in $ready) { Stop-PesterFileProcess $r }
+        if ($beside -and $beside.Process -and -not $beside.PSObject.Properties['Reported']) {
+            # Its stage did not finish (or none ran): still waited for, so the caller's work is counted.
+            $beside.Process.WaitForExit()
+            $beside | Add-Member -NotePropertyName Reported -NotePropertyValue $true -Force
+            & $beside.OnExit
+        }
     }
     Merge-PesterResultXml -Parts $parts -OutFile (Join-Path $ResultsDir 'pester.xml')
     return $total
+}
+
+function Find-PesterFileProcess {
+    <# The pre-started pwsh for exactly these files, taken out of -Ready (-Peek: left in); $null when there is none. #>
+    param([System.Collections.Generic.List[object]] $Ready, [System.IO.FileInfo[]] $Files, [switch] $Peek)
+    $key = @($Files | ForEach-Object FullName) -join '|'
+    foreach ($r in @($Ready)) {
+        if ((@($r.Files | ForEach-Object FullName) -join '|') -eq $key) {
+            if (-not $Peek) { [void]$Ready.Remove($r) }
+            return $r
+        }
+    }
+    return $null
+}
+
+function Invoke-PesterStage {
+    <#
+    Runs the lanes of one stage at the same time, each in its own pwsh (a lane of one name '' runs
+    with its output on the console as it comes; lanes side by side print each file's output as a
+    block when it ends), and returns when every lane is over, and -Beside's process too.
+    #>
+    param([System.Collections.Specialized.OrderedDictionary] $Lanes, [System.Collections.Generic.List[object]] $Ready, [hashtable] $StartArgs,
+        [hashtable] $Limits, [double] $Scale, [scriptblock] $OnFileDone, [int] $IdleSeconds, [object] $Beside)
+    $side = $Lanes.Count -gt 1
+    $states = @(foreach ($name in $Lanes.Keys) { [pscustomobject]@{ Name = $name; Remaining = @($Lanes[$name]); Watch = $null } })
+    $besideOpen = [bool]($Beside -and $Beside.Process)
+    while ($true) {
+        $busy = $false
+        foreach ($l in $states) {
+            if (-not $l.Watch -and $l.Remaining.Count -gt 0) {
+                $run = Find-PesterFileProcess -Ready $Ready -Files $l.Remaining
+                if (-not $run) { $run = Start-PesterFileProcess -Files $l.Remaining @StartArgs }
+                $l.Watch = New-PesterFileWatch -Run $run -Limits $Limits -Scale $Scale -OnFileDone $OnFileDone -IdleSeconds $IdleSeconds -Lane $(if ($side) { $l.Name } else { '' })
+            }
+            if (-not $l.Watch) { continue }
+            $busy = $true
+            try { $over = Step-PesterFileWatch -Watch $l.Watch -Milliseconds $(if ($side) { 100 } else { 500 }) }
+            catch {
+                Write-Warning "Pester runner: $_"
+                try { $l.Watch.Process.Kill($true) } catch { }
+                $over = $true
+            }
+            if (-not $over) { continue }
+            try { $started = @(Complete-PesterFileWatch -Watch $l.Watch) }
+            catch { Write-Warning "Pester runner: $_"; $started = @($l.Watch.Done) }
+            if ($started.Count -eq 0) {
+                # The pwsh died before its first file: count that file, go on with the next ones.
+                $f = $l.Remaining[0]
+                $started = @([pscustomobject]@{ File = $f.FullName; Name = $f.Name; Log = $l.Watch.Run.Log; Xml = ''; Counts = ''; LimitSeconds = 0
+                        TimedOut = $false; Crashed = $true; Seconds = 0.0; ExitCode = -1; Lane = $l.Name })
+                & $OnFileDone $started[0]
+            }
+            $names = @($started | ForEach-Object File)
+            $l.Remaining = @($l.Remaining | Where-Object { $_.FullName -notin $names })
+            $l.Watch = $null
+        }
+        if ($besideOpen -and $Beside.Process.HasExited) {
+            $besideOpen = $false
+            $Beside | Add-Member -NotePropertyName Reported -NotePropertyValue $true -Force
+            & $Beside.OnExit
+        }
+        if (-not $busy) {
+            if (-not $besideOpen) { return }
+            [void]$Beside.Process.WaitForExit(1000)
+        }
+    }
 }
 
 function Invoke-PesterFileDone {
@@ -414,10 +589,11 @@ function Invoke-PesterFileDone {
     $Total.Passed += $outcome.Passed
     $Total.Failed += $outcome.Failed
     $Total.Skipped += $outcome.Skipped
+    if ($Total.PSObject.Properties['FileSeconds']) { $Total.FileSeconds += $Record.Seconds }
     $skipReason = if ($outcome.PSObject.Properties['SkipReason']) { $outcome.SkipReason } else { $null }
     $Parts.Add([pscustomobject]@{ File = $Record.File; Name = $Record.Name; Xml = $Record.Xml; Failure = $outcome.Failure; Tail = $outcome.Tail; Seconds = $Record.Seconds
         SkipReason = $skipReason })
 }
 
 Export-ModuleMember -Function Get-PesterFileLimit, Start-PesterFileProcess, Stop-PesterFileProcess, Wait-PesterFileProcess, Get-PesterRunningTest,
-    Get-PesterFileOutcome, Merge-PesterResultXml, Invoke-PesterFiles
+    Get-PesterFileOutcome, Merge-PesterResultXml, Invoke-PesterFiles, Get-PesterStagePlan

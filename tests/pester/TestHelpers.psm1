@@ -73,7 +73,9 @@ function Initialize-LabPackages {
     lacks this version's packages or they are older than the build or than src/packaging (about a
     minute: two self-contained publishes and dpkg-deb). Returns @{ scheduler; agent } (.deb paths).
     #>
-    param([Parameter(Mandatory)][object] $Lab)
+    param([Parameter(Mandatory)][object] $Lab,
+        # How long to wait for another process that is packaging (two self-contained publishes: minutes on a loaded machine).
+        [int] $TimeoutSeconds = 1200)
     $repo = $Lab.repo
     Import-Module (Join-Path $repo 'src/packaging/Packaging.psm1') -Force -Global
     $version = Get-BlockStoreVersion -Repo $repo
@@ -86,11 +88,28 @@ function Initialize-LabPackages {
     $newest = @(Get-Item -LiteralPath (Join-Path $repo 'out/BlockStore/BlockStore.Commands.dll')) +
         @(Get-ChildItem -LiteralPath (Join-Path $repo 'src/packaging') -Recurse -File) |
         Sort-Object LastWriteTimeUtc | Select-Object -Last 1
-    $stale = @(@($nupkg) + $debs.Values | Where-Object { -not (Test-Path -LiteralPath $_) -or (Get-Item -LiteralPath $_).LastWriteTimeUtc -lt $newest.LastWriteTimeUtc })
-    if ($stale.Count -gt 0) {
-        Write-Host "packaging (missing or older than the build: $($stale -join ', '))"
-        New-BlockStorePackages -Repo $repo | Out-Null
+    # Package.Tests and PackageGuest.Tests run side by side (Timeouts.psd1 Parallel): one packages
+    # while the other waits here for its lock (an exclusive open is a flock on Linux), then finds
+    # the packages fresh. The lock goes with this process, also when it is killed.
+    New-Item -ItemType Directory -Force -Path $packages | Out-Null
+    $lockPath = Join-Path $packages '.packaging.lock'
+    $lock = $null
+    $until = [DateTime]::UtcNow.AddSeconds($TimeoutSeconds)
+    while (-not $lock) {
+        try { $lock = [System.IO.File]::Open($lockPath, 'OpenOrCreate', 'ReadWrite', 'None') }
+        catch [System.IO.IOException] {
+            if ([DateTime]::UtcNow -ge $until) { throw "another test process has been packaging for $TimeoutSeconds s (lock $lockPath)" }
+            Start-Sleep -Seconds 1
+        }
     }
+    try {
+        $stale = @(@($nupkg) + $debs.Values | Where-Object { -not (Test-Path -LiteralPath $_) -or (Get-Item -LiteralPath $_).LastWriteTimeUtc -lt $newest.LastWriteTimeUtc })
+        if ($stale.Count -gt 0) {
+            Write-Host "packaging (missing or older than the build: $($stale -join ', '))"
+            New-BlockStorePackages -Repo $repo | Out-Null
+        }
+    }
+    finally { $lock.Dispose() }
     return $debs
 }
 

@@ -1,5 +1,6 @@
-# build.ps1's Test and Pester tasks: a fresh lab, the xunit projects, then the Pester files under
-# their time limits (PesterRunner.psm1), and the closing count line CI reads.
+# build.ps1's Test and Pester tasks: a fresh lab, the xunit projects (beside the guest's boot), the
+# Pester files under their time limits, side by side where Timeouts.psd1 says so (PesterRunner.psm1),
+# and the closing count line CI reads.
 
 Set-StrictMode -Version 3.0
 $PSNativeCommandUseErrorActionPreference = $false
@@ -90,6 +91,76 @@ function Invoke-XunitProject([string] $Project, [string] $ResultsDir, [hashtable
     }
 }
 
+function Invoke-XunitProjects {
+    <#
+    Every xunit project (tests/*/*.Tests.csproj, Core first), adding to -Totals; with -CountsFile
+    the totals are also written there as JSON (Start-XunitProjects runs this in a child pwsh).
+    #>
+    param([Parameter(Mandatory)][string] $Repo, [Parameter(Mandatory)][string] $ResultsDir, [hashtable] $Totals = @{ Passed = 0; Failed = 0; Skipped = 0; Crashed = $false },
+        [string] $CountsFile)
+    $projects = @(Get-ChildItem -Path (Join-Path $Repo 'tests/*/*.Tests.csproj') -File | Sort-Object { $_.Name -notlike '*Core*' }, Name)
+    foreach ($p in $projects) { Invoke-XunitProject $p.FullName $ResultsDir $Totals }
+    if ($CountsFile) { $Totals | ConvertTo-Json | Set-Content -LiteralPath $CountsFile }
+}
+
+function Start-XunitProjects {
+    <#
+    The xunit projects in a child pwsh, beside the guest's boot and the first Pester stage: they
+    need no lab (Core, Agent, Commands) or make databases of their own on the lab's PostgreSQL
+    (Data), and that stage stops no PostgreSQL. Its output goes to <results>/xunit.log, printed as
+    one block when it is over (Complete-XunitProjects). Returns @{ Process; OnExit } for
+    Invoke-PesterFiles -Beside.
+    #>
+    param([Parameter(Mandatory)][string] $Repo, [Parameter(Mandatory)][string] $ResultsDir, [Parameter(Mandatory)][hashtable] $Totals)
+    $log = Join-Path $ResultsDir 'xunit.log'
+    $counts = Join-Path $ResultsDir 'xunit-totals.json'
+    Remove-Item -LiteralPath $counts -ErrorAction Ignore
+    $quote = { param($s) "'" + ($s -replace "'", "''") + "'" }
+    $command = "`$ErrorActionPreference = 'Stop'; Import-Module $(& $quote (Join-Path $PSScriptRoot 'TestRun.psm1')) -DisableNameChecking; " +
+        "Invoke-XunitProjects -Repo $(& $quote $Repo) -ResultsDir $(& $quote $ResultsDir) -CountsFile $(& $quote $counts)"
+    $psi = [System.Diagnostics.ProcessStartInfo]::new('bash')
+    foreach ($a in @('-c', 'log=$1; shift; exec "$@" > "$log" 2>&1 < /dev/null', 'bash', $log) + @(Get-LabPwshCommand) + @('-NoProfile', '-NonInteractive', '-Command', $command)) {
+        $psi.ArgumentList.Add($a)
+    }
+    $psi.UseShellExecute = $false
+    Write-LabStep "xunit projects in a child pwsh, beside the guest's boot and the first Pester stage (output: $log)"
+    $process = [System.Diagnostics.Process]::Start($psi)
+    $clock = [System.Diagnostics.Stopwatch]::StartNew()
+    $complete = ${function:Complete-XunitProjects}
+    return [pscustomobject]@{
+        Process = $process
+        # (A closure runs outside this module: it calls the module's function through a reference.)
+        OnExit  = { & $complete -Process $process -Log $log -CountsFile $counts -Totals $Totals -Seconds $clock.Elapsed.TotalSeconds }.GetNewClosure()
+    }
+}
+
+function Complete-XunitProjects {
+    <# Prints the xunit child's output as one block and adds its totals; a child that wrote none is a failure. #>
+    param([System.Diagnostics.Process] $Process, [string] $Log, [string] $CountsFile, [hashtable] $Totals, [double] $Seconds)
+    Write-Host ("---- xunit projects ({0:0} s, beside the guest's boot and the first Pester stage): their output ----" -f $Seconds)
+    foreach ($l in @(Get-Content -LiteralPath $Log -ErrorAction Ignore)) { Write-Host $l }
+    Write-Host '---- end of the xunit projects ----'
+    if (Test-Path -LiteralPath $CountsFile) {
+        $c = Get-Content -LiteralPath $CountsFile -Raw | ConvertFrom-Json
+        $Totals.Passed += [int]$c.Passed; $Totals.Failed += [int]$c.Failed; $Totals.Skipped += [int]$c.Skipped
+        if ($c.Crashed) { $Totals.Crashed = $true }
+    }
+    else {
+        Write-Host "FAILED: the xunit projects' pwsh exited $($Process.ExitCode) without its totals (see $Log): counted as 1 failure" -ForegroundColor Red
+        $Totals.Failed += 1; $Totals.Crashed = $true
+    }
+    $Process.Dispose()
+}
+
+function Complete-BesideWork {
+    <# Work started beside the Pester stages (Start-XunitProjects) whose end was not reported yet: waits for it and reports it once. #>
+    param([object] $Work)
+    if (-not $Work -or $Work.PSObject.Properties['Reported']) { return }
+    $Work.Process.WaitForExit()
+    $Work | Add-Member -NotePropertyName Reported -NotePropertyValue $true -Force
+    & $Work.OnExit
+}
+
 function Test-GuestExpected {
     <# Test boots the storage-host guest unless -NoGuest or qemu is not installed. #>
     param([switch] $NoGuest)
@@ -142,9 +213,12 @@ function Get-PesterPlan {
         else { 1.0 }
     $env:BLOCKSTORE_CONNECTION = $Lab.connectionString
     $env:BLOCKSTORE_REPO = $Repo
+    $limits = Import-PowerShellDataFile -LiteralPath (Join-Path $testsDir 'Timeouts.psd1')
+    # Side by side unless BLOCKSTORE_PESTER_PARALLEL=0 (every file alone, one after another, as before).
+    $stages = if ($env:BLOCKSTORE_PESTER_PARALLEL -eq '0' -or -not $limits.ContainsKey('Parallel')) { @() } else { @($limits.Parallel) }
     return @{
         Files = $files; Scale = $scale; PesterManifest = (Get-PesterManifest -Out (Join-Path $Repo 'out')); PwshCommand = @(Get-LabPwshCommand)
-        Limits = (Import-PowerShellDataFile -LiteralPath (Join-Path $testsDir 'Timeouts.psd1'))
+        Limits = $limits; Stages = $stages
         # What every file imports first, and a first call into the module: loaded while the previous file runs.
         Preload = @((Join-Path $testsDir 'TestHelpers.psm1'), (Join-Path $Repo 'out/BlockStore/BlockStore.psd1'))
         WarmUp = 'Get-BlockVolumeService | Out-Null'
@@ -152,16 +226,34 @@ function Get-PesterPlan {
     }
 }
 
+function Start-PesterFirstStage {
+    <# pwsh processes for the first stage's lanes, started now so that they load Pester and the module while other work runs. #>
+    param([Parameter(Mandatory)][hashtable] $Plan, [Parameter(Mandatory)][string] $ResultsDir)
+    $first = (Get-PesterStagePlan -Files $Plan.Files -Stages $Plan.Stages)[0]
+    return @(foreach ($laneFiles in $first.Values) {
+            Start-PesterFileProcess -Files $laneFiles -PwshCommand $Plan.PwshCommand -PesterManifest $Plan.PesterManifest -ResultsDir $ResultsDir `
+                -Preload $Plan.Preload -WarmUp $Plan.WarmUp -Deadline $Plan.Deadline
+        })
+}
+
 function Invoke-PesterTests {
-    param([object] $Lab, [string] $ResultsDir, [hashtable] $Totals, [hashtable] $Plan, [object] $FirstRun)
+    param([object] $Lab, [string] $ResultsDir, [hashtable] $Totals, [hashtable] $Plan, [object[]] $FirstRun = @(), [object] $Beside)
     if (-not $Plan) {
         Write-Host 'pester: no *.Tests.ps1 files'
         return
     }
-    Write-LabStep "Pester $($script:PesterVersion): $($Plan.Files.Count) file(s), each under its time limit (tests/pester/Timeouts.psd1, scale $($Plan.Scale))"
+    $how = if (@($Plan.Stages).Count) { "$(@($Plan.Stages).Count) stage(s) of files side by side (Parallel), then the rest alone" } else { 'one after another' }
+    Write-LabStep "Pester $($script:PesterVersion): $($Plan.Files.Count) file(s), each under its time limit (tests/pester/Timeouts.psd1, scale $($Plan.Scale)); $how"
+    $clock = [System.Diagnostics.Stopwatch]::StartNew()
     $result = Invoke-PesterFiles -Files $Plan.Files -PwshCommand $Plan.PwshCommand -PesterManifest $Plan.PesterManifest -ResultsDir $ResultsDir `
         -Limits $Plan.Limits -Scale $Plan.Scale -Preload $Plan.Preload -WarmUp $Plan.WarmUp -FirstRun $FirstRun -Deadline $Plan.Deadline `
-        -RepairLab { Repair-LabAfterKill $Lab }.GetNewClosure()
+        -Stages $Plan.Stages -Beside $Beside -RepairLab $(
+            # A closure runs outside this module (Repair-LabAfterKill is not exported): called through a reference.
+            $repair = ${function:Repair-LabAfterKill}; { & $repair $Lab }.GetNewClosure())
+    $wall = $clock.Elapsed.TotalSeconds
+    # What running side by side saved, measured in this run: the files' own times added up against the wall time.
+    Write-Host ("pester time: {0:0} s wall for {1:0} s of files added up (saved {2:0} s); stages: {3}" -f $wall, $result.FileSeconds, ($result.FileSeconds - $wall),
+        ((@($result.Stages) | ForEach-Object { "$(if ($_.Lanes.Count -gt 1) { $_.Lanes -join ' + ' } else { 'alone' }) $($_.Seconds) s" }) -join ', '))
     Write-Host "pester: $($result.Passed) passed, $($result.Failed) failed, $($result.Skipped) skipped"
     $Totals.Passed += $result.Passed
     $Totals.Failed += $result.Failed
@@ -194,14 +286,30 @@ function Invoke-TestRun {
     $resultsDir = Join-Path $Repo 'out/test-results'
     $deadline = Get-TestDeadline
     if ($deadline) { Write-Host ("time budget: until {0:HH:mm:ss} UTC ({1:0} min from now; BLOCKSTORE_TEST_DEADLINE)" -f $deadline, ($deadline - [DateTime]::UtcNow).TotalMinutes) }
+    # Wall time of each phase, printed at the end (the run's own measure of where its time goes).
+    $phases = [System.Collections.Generic.List[string]]::new()
+    $phaseClock = [System.Diagnostics.Stopwatch]::StartNew()
+    $runClock = [System.Diagnostics.Stopwatch]::StartNew()
+    $endPhase = { param($name) $phases.Add(('{0} {1:0} s' -f $name, $phaseClock.Elapsed.TotalSeconds)); $phaseClock.Restart() }
+    $xunit = $null
     try {
         & $Build
+        & $endPhase 'build'
         Remove-Item -LiteralPath $resultsDir -Recurse -Force -ErrorAction Ignore
         New-Item -ItemType Directory -Force -Path $resultsDir | Out-Null
         Write-LabStep 'Down any old lab'
         Invoke-LabDown -Repo $Repo
         Write-LabStep 'Up a throw-away lab'
         Invoke-LabUp -NodeCount $Hosts -Repo $Repo
+        $lab = Get-LabInfo -Repo $Repo
+        $env:BLOCKSTORE_TEST_ADMIN_CONNECTION = $lab.adminConnectionString
+        $env:BLOCKSTORE_CONNECTION = $lab.connectionString
+        & $endPhase 'lab up'
+        # The xunit projects run in a child pwsh beside the guest's boot and the first Pester stage,
+        # and the first stage's pwsh processes load Pester and the module meanwhile.
+        $xunit = Start-XunitProjects -Repo $Repo -ResultsDir $resultsDir -Totals $totals
+        $plan = Get-PesterPlan -Lab $lab -Repo $Repo -PesterPath $PesterPath -PesterTimeoutScale $PesterTimeoutScale
+        $firstRun = if ($plan) { @(Start-PesterFirstStage -Plan $plan -ResultsDir $resultsDir) } else { @() }
         # The iSCSI tests need a real LIO target: the guest. When it is expected and fails to boot,
         # that is a failure (the other suites still run; the guest suites then show as skipped).
         $guestExpected = Test-GuestExpected -NoGuest:$NoGuest
@@ -215,35 +323,31 @@ function Invoke-TestRun {
         Write-Host $guest.Line -ForegroundColor $(if ($guest.Failed) { 'Red' } else { 'Gray' })
         $totals.Failed += $guest.Failed
         $lab = Get-LabInfo -Repo $Repo
+        & $endPhase 'guest boot'
 
-        $env:BLOCKSTORE_TEST_ADMIN_CONNECTION = $lab.adminConnectionString
-        $env:BLOCKSTORE_CONNECTION = $lab.connectionString
-        # The Pester pwsh loads Pester and the module while the xunit projects run.
-        $plan = Get-PesterPlan -Lab $lab -Repo $Repo -PesterPath $PesterPath -PesterTimeoutScale $PesterTimeoutScale
-        $firstRun = if ($plan) {
-            Start-PesterFileProcess -Files $plan.Files -PwshCommand $plan.PwshCommand -PesterManifest $plan.PesterManifest -ResultsDir $resultsDir `
-                -Preload $plan.Preload -WarmUp $plan.WarmUp -Deadline $plan.Deadline
-        } else { $null }
-        $projects = @(Get-ChildItem -Path (Join-Path $Repo 'tests/*/*.Tests.csproj') -File | Sort-Object { $_.Name -notlike '*Core*' }, Name)
-        foreach ($p in $projects) { Invoke-XunitProject $p.FullName $resultsDir $totals }
-
-        Invoke-PesterTests $lab $resultsDir $totals $plan $firstRun
+        Invoke-PesterTests $lab $resultsDir $totals $plan $firstRun $xunit
+        Complete-BesideWork $xunit
+        & $endPhase 'xunit + pester'
 
         # A short chaos stream on this lab, then on a fresh Patroni lab (tests/lab/Chaos.psm1): one test each.
         Import-Module (Join-Path $Repo 'tests/lab/Chaos.psm1') -Force -DisableNameChecking
         Invoke-TestChaos -Repo $Repo -Hosts $Hosts -Totals $totals -Deadline (Get-TestDeadline)
+        & $endPhase 'chaos'
     }
     catch {
         Write-Host "ERROR: $_" -ForegroundColor Red
         Write-Host ($_.ScriptStackTrace) -ForegroundColor DarkGray
         $totals.Failed += 1
         $totals.Crashed = $true
+        try { Complete-BesideWork $xunit } catch { Write-Warning "xunit projects: $_" }
     }
     finally {
         Write-LabStep 'Down the test lab'
         try { Invoke-LabDown -Repo $Repo } catch { Write-Warning "Down failed: $_"; $totals.Crashed = $true }
+        & $endPhase 'down'
+        Write-Host ("phases: {0}; total {1:0} s" -f ($phases -join ', '), $runClock.Elapsed.TotalSeconds)
     }
     return (Write-TestSummary $totals)
 }
 
-Export-ModuleMember -Function Invoke-TestRun, Invoke-PesterTask, Read-TrxCounts, Get-GuestOutcome, Test-GuestExpected, Write-TestSummary, Get-TestDeadline
+Export-ModuleMember -Function Invoke-TestRun, Invoke-PesterTask, Invoke-XunitProjects, Read-TrxCounts, Get-GuestOutcome, Test-GuestExpected, Write-TestSummary, Get-TestDeadline

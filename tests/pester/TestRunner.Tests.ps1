@@ -141,3 +141,104 @@ Describe 'the run''s time budget (BLOCKSTORE_TEST_DEADLINE)' {
         { Get-TestDeadline -Value 'soon' } | Should -Throw '*unix seconds*'
     }
 }
+
+Describe 'files side by side (Timeouts.psd1 Parallel)' {
+    BeforeAll {
+        # Two lanes of scratch files that can only pass when the lanes run at the same time: Ping
+        # (lane a) waits for Pong (lane b) to answer, which waits for Ping. Then lane b's Hang is
+        # killed at its limit while lane a's Survives runs, which must see After - the file lane b
+        # runs in a fresh pwsh only after the kill - and so outlive it.
+        $laneDir = Join-Path $TestDrive 'lanes'
+        $signal = Join-Path $TestDrive 'signals'
+        New-Item -ItemType Directory -Force -Path $laneDir, $signal | Out-Null
+        $wait = { param($name) "& { `$ok = `$false; for (`$i = 0; `$i -lt 480; `$i++) { if (Test-Path -LiteralPath '$(Join-Path $signal $name)') { `$ok = `$true; break }; Start-Sleep -Milliseconds 500 }; `$ok }" }
+        $touch = { param($name) "New-Item -ItemType File -Force -Path '$(Join-Path $signal $name)' | Out-Null" }
+        $laneFiles = [ordered]@{
+            'Ping.Tests.ps1'     = "Describe 'ping' { It 'is answered by the other lane' { $(& $touch 'ping'); `$seen = $(& $wait 'pong'); `$seen | Should -BeTrue } }"
+            'Pong.Tests.ps1'     = "Describe 'pong' { It 'answers the other lane' { `$seen = $(& $wait 'ping'); $(& $touch 'pong'); `$seen | Should -BeTrue } }"
+            'Fails.Tests.ps1'    = "Describe 'fails' { It 'passes' { 1 | Should -Be 1 }; It 'fails' { 1 | Should -Be 2 } }"
+            'Hang.Tests.ps1'     = "Describe 'hang' { It 'hangs until it is killed' { $(& $touch 'hang'); Start-Sleep -Seconds 900 } }"
+            'Survives.Tests.ps1' = "Describe 'survives' { It 'runs on while the other lane''s file is killed' { " +
+                "Test-Path -LiteralPath '$(Join-Path $signal 'after')' | Should -BeFalse -Because 'it must start before the kill'; `$seen = $(& $wait 'after'); `$seen | Should -BeTrue } }"
+            'After.Tests.ps1'    = "Describe 'after' { It 'runs after the kill, in a fresh pwsh' { $(& $touch 'after'); 1 | Should -Be 1 } }"
+            'Alone.Tests.ps1'    = "Describe 'alone' { It 'runs after the stage' { 1 | Should -Be 1 } }"
+        }
+        foreach ($name in $laneFiles.Keys) { Set-Content -LiteralPath (Join-Path $laneDir $name) -Value $laneFiles[$name] }
+        $stages = @(@{ a = @('Ping.Tests.ps1', 'Fails.Tests.ps1', 'Survives.Tests.ps1'); b = @('Pong.Tests.ps1', 'Hang.Tests.ps1', 'After.Tests.ps1') })
+        $laneResults = Join-Path $TestDrive 'lane-results'
+        $printed = Invoke-PesterFiles -Files @($laneFiles.Keys | ForEach-Object { Get-Item -LiteralPath (Join-Path $laneDir $_) }) -Stages $stages `
+            -PwshCommand @(Get-LabPwshCommand) -PesterManifest $manifest -ResultsDir $laneResults `
+            -Limits @{ DefaultSeconds = 300; Files = @{ 'Hang.Tests.ps1' = 40 } } 6>&1
+        $script:laneRun = @($printed | Where-Object { $_ -isnot [System.Management.Automation.InformationRecord] })[-1]
+        $script:console = @($printed | Where-Object { $_ -is [System.Management.Automation.InformationRecord] } | ForEach-Object { "$_" })
+        function Get-LaneLine([string] $File) { @($laneRun.Lines | Where-Object { $_ -like "$File`:*" })[0] }
+    }
+
+    It 'runs both lanes at the same time: each lane''s first file passes only if the other lane''s ran meanwhile' {
+        Get-LaneLine 'Ping.Tests.ps1' | Should -Match '^Ping\.Tests\.ps1: 1 passed, 0 failed, 0 skipped '
+        Get-LaneLine 'Pong.Tests.ps1' | Should -Match '^Pong\.Tests\.ps1: 1 passed, 0 failed, 0 skipped '
+        $laneRun.Stages[0].Lanes | Should -Be @('a', 'b')
+    }
+
+    It 'counts a failure in a lane' {
+        Get-LaneLine 'Fails.Tests.ps1' | Should -Match '^Fails\.Tests\.ps1: 1 passed, 1 failed, 0 skipped '
+    }
+
+    It 'kills only the file over its limit: the other lane''s file runs on, its own lane goes on in a fresh pwsh' {
+        Get-LaneLine 'Hang.Tests.ps1' | Should -Match '^Hang\.Tests\.ps1: 0 passed, 1 failed \(killed at its time limit'
+        Get-LaneLine 'Survives.Tests.ps1' | Should -Match '^Survives\.Tests\.ps1: 1 passed, 0 failed, 0 skipped '
+        Get-LaneLine 'After.Tests.ps1' | Should -Match '^After\.Tests\.ps1: 1 passed, 0 failed, 0 skipped '
+    }
+
+    It 'runs the files no stage names alone, after the stage' {
+        Get-LaneLine 'Alone.Tests.ps1' | Should -Match '^Alone\.Tests\.ps1: 1 passed, 0 failed, 0 skipped '
+        $laneRun.Lines[-1] | Should -BeLike 'Alone.Tests.ps1:*'
+        $laneRun.Stages | Should -HaveCount 2
+    }
+
+    It 'adds them up: 6 passed, 2 failed (one of them the kill), 0 skipped' {
+        "$($laneRun.Passed) $($laneRun.Failed) $($laneRun.Skipped)" | Should -Be '6 2 0'
+        $xml = [xml](Get-Content -LiteralPath (Join-Path $laneResults 'pester.xml') -Raw)
+        $xml.DocumentElement.GetAttribute('failures') | Should -Be '2'
+    }
+
+    It 'prints each lane file''s output as one block when it ends, not interleaved with the other lane' {
+        foreach ($name in 'Ping', 'Pong', 'Fails', 'Survives', 'After') {
+            $start = [array]::IndexOf($console, @($console | Where-Object { $_ -like "---- $name.Tests.ps1 (lane *" })[0])
+            $end = [array]::IndexOf($console, "---- end of $name.Tests.ps1 ----")
+            $start | Should -BeGreaterThan -1 -Because "the block of $name"
+            $end | Should -BeGreaterThan $start
+            $block = @($console[($start + 1)..($end - 1)])
+            $block | Should -Be @(Get-Content -LiteralPath (Join-Path $laneResults "pester-logs/$name.log")) -Because "the block of $name is its log, whole"
+            $console[$end + 1] | Should -BeLike "pester $name.Tests.ps1: *"
+        }
+    }
+}
+
+Describe 'the stages of build.ps1 Test (Timeouts.psd1 Parallel)' {
+    BeforeAll {
+        $limits = Import-PowerShellDataFile -LiteralPath (Join-Path $repo 'tests/pester/Timeouts.psd1')
+        $named = @(foreach ($stage in $limits.Parallel) { foreach ($lane in $stage.Keys) { $stage[$lane] } })
+    }
+
+    It 'names only files that exist, each once, each with its own time limit' {
+        $named.Count | Should -BeGreaterThan 0
+        $named | Group-Object | Where-Object Count -GT 1 | ForEach-Object Name | Should -BeNullOrEmpty
+        foreach ($name in $named) {
+            Join-Path $repo "tests/pester/$name" | Should -Exist
+            $limits.Files.ContainsKey($name) | Should -BeTrue -Because "$name needs its limit"
+        }
+    }
+
+    It 'runs a stage left with one lane (a run of some files) one after another with the files no stage names' {
+        $dir = Join-Path $TestDrive 'plan'
+        New-Item -ItemType Directory -Force -Path $dir | Out-Null
+        $f = @('A.Tests.ps1', 'B.Tests.ps1', 'C.Tests.ps1', 'D.Tests.ps1' | ForEach-Object { New-Item -ItemType File -Force -Path (Join-Path $dir $_) })
+        $plan = Get-PesterStagePlan -Files $f -Stages @(@{ x = @('B.Tests.ps1', 'Missing.Tests.ps1'); y = @('A.Tests.ps1') }, @{ x = @('C.Tests.ps1'); y = @('Missing.Tests.ps1') })
+        $plan | Should -HaveCount 2
+        @($plan[0].Keys) | Should -Be @('x', 'y')
+        @($plan[0]['x'].Name) | Should -Be @('B.Tests.ps1')
+        @($plan[1].Keys) | Should -Be @('')
+        @($plan[1][''].Name) | Should -Be @('C.Tests.ps1', 'D.Tests.ps1')
+    }
+}

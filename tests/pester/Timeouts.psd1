@@ -36,7 +36,7 @@
         'Reconcile.Tests.ps1'         = 300    # new: 39 s, 42 s (waits for two 10-s reconcile passes)
         'Resilience.Tests.ps1'        = 300    # 20 s, -
         'Schedulers.Tests.ps1'        = 600    # new: 92 s idle-ish, 135 s at load 40
-        'TestRunner.Tests.ps1'        = 600    # 7 s, plus 30-110 s for the time-budget tests (two child pwsh runs, one cut at a 75-s budget)
+        'TestRunner.Tests.ps1'        = 600    # 7 s, plus 30-110 s for the time-budget tests (two child pwsh runs, one cut at a 75-s budget), plus 60-90 s for the lanes (a 40-s kill)
         'VolumeLifecycle.Tests.ps1'   = 900    # 65 s, 160 s
         'VolumeExtend.Tests.ps1'      = 900    # 17 s on the host lab; 136 s with the guest (attach, online extend, qemu-io, detach) at load 20
         # two agent restarts; in the guest (TCG) a volume, a snapshot, dd and two removals; then bytes through the LUN
@@ -46,4 +46,74 @@
         'WaitStoreUnavailable.Tests.ps1' = 1200 # new: seven PostgreSQL stops and agent restarts
         'VolumeService.Tests.ps1'     = 480    # 43 s, 58 s
     }
+
+    # Files that run side by side in `build.ps1 Test` (PesterRunner.psm1 Invoke-PesterFiles): the
+    # stages one after another; in a stage its lanes at the same time, one pwsh each, the files of a
+    # lane one after another. Every file not named here runs alone after the last stage (the default
+    # for a new file). The machine's two cores: the guest (qemu TCG) keeps one busy while the other
+    # idled. A file goes into a lane only when nothing running beside it can disturb it or be
+    # disturbed by it. Shared state that rules a file out: PostgreSQL or a scheduler stopped, killed
+    # or disabled; bs.settings; row counts over a whole table ("nothing written" read as
+    # count(*) before = after; every host start writes a service-started event, every request
+    # operations and events); the nodes' agents restarted, frozen or their VGs filled (only one
+    # lane may use node1/node2 at a time); the guest (only one lane may use it: reboots, agent
+    # restarts). Run `build.ps1 Test` with BLOCKSTORE_PESTER_PARALLEL=0 to run every file alone.
+    Parallel = @(
+        # Stage 1: the longest guest file beside the files that need no lab at all (the xunit
+        # projects run beside it too, started by TestRun.psm1 before the guest boots).
+        @{
+            guest = @(
+                # The guest (LIO, a guest power-off and boot) and, in its first part, the nodes and
+                # whole-table row counts: nothing beside it may touch the lab.
+                'Iscsi.Tests.ps1'
+            )
+            nolab = @(
+                'ModuleConventions.Tests.ps1'   # reads the sources and docs only
+                'TestRunner.Tests.ps1'          # scratch files in TestDrive and child pwsh processes; no lab
+            )
+        }
+        # Stage 2: the guest's other long files beside the files that use only node1/node2.
+        @{
+            guest = @(
+                # Zone 'guest' only: a volume, an attachment and two restarts of the guest's agent;
+                # its counts are of its own volumes. Touches no node, scheduler or setting.
+                'IscsiLeakRemoval.Tests.ps1'
+                # Zone 'guest' only: reboots the guest twice (guest1's heartbeats stop meanwhile:
+                # nothing in the other lane reads guest1), its counts are of its own volumes.
+                # Packages first when out/packages is stale: Initialize-LabPackages holds a lock,
+                # so Package.Tests.ps1 beside it packages once for both.
+                'PackageGuest.Tests.ps1'
+            )
+            host = @(
+                # Packages (or waits for the lock), runs packaged hosts against the lab for seconds
+                # (their rows are its own host names), reads the nodes' services. No counts.
+                'Package.Tests.ps1'
+                'ForeignSpace.Tests.ps1'      # fills node1's VG and freezes node2: only this lane uses the nodes
+                # Its own host (unhealthy: a VG that does not exist, so nothing is placed there), roles and files.
+                'HostRegistration.Tests.ps1'
+                # A fake volume service of its own in zone nova (never up), refusals checked by
+                # name, its own volume on a node. No whole-table counts.
+                'Injection.Tests.ps1'
+                'Lab.Tests.ps1'               # reads the lab; restarts node1's agent
+                # Up on the running lab is a no-op (all lab hosts are running: nothing beside it
+                # stops one); the docs example creates and removes its own volumes on the nodes.
+                'LabModule.Tests.ps1'
+                'NameWildcards.Tests.ps1'     # its own volumes (by prefix) on the nodes
+                # Disables node2's volume service and restarts node1's agent with faulty LVM tools.
+                'OperationRetries.Tests.ps1'
+                # Node1's reconcile passes (its own LVs and events), freezes node2 while it places.
+                'Reconcile.Tests.ps1'
+                'VolumeListing.Tests.ps1'     # its own volumes (by prefix), listed in creation order
+            )
+        }
+        # Alone, after the stages (not named here), and why:
+        # CrashSafety: kills a scheduler, whole-table operation counts, every volume vs LVM.
+        # Durability: restarts and disables a scheduler. Metrics: stops the agents, heartbeats of
+        # all volume services. ModuleBehaviour: disables every scheduler, whole-table counts.
+        # ProjectsQuotas: changes bs.settings (default_availability_zone), uses the guest.
+        # Resilience, WaitStoreUnavailable: stop PostgreSQL. Schedulers: disables and kills
+        # schedulers. VolumeExtend, VolumeSnapshot: the guest and restarts of the nodes' agents
+        # (VolumeSnapshot: a whole-table count). VolumeLifecycle: whole-table counts, a spread over
+        # the nodes' free space. VolumeService: stops every host, disables schedulers.
+    )
 }
