@@ -72,40 +72,42 @@
                 'TestRunner.Tests.ps1'          # scratch files in TestDrive and child pwsh processes; no lab
             )
         }
-        # Stage 2: the guest's other long files beside the files that use only node1/node2.
-        @{
-            guest = @(
-                # Zone 'guest' only: a volume, an attachment and two restarts of the guest's agent;
-                # its counts are of its own volumes. Touches no node, scheduler or setting.
-                'IscsiLeakRemoval.Tests.ps1'
-                # Zone 'guest' only: reboots the guest twice (guest1's heartbeats stop meanwhile:
-                # nothing in the other lane reads guest1), its counts are of its own volumes.
-                # Packages first when out/packages is stale: Initialize-LabPackages holds a lock,
-                # so Package.Tests.ps1 beside it packages once for both.
-                'PackageGuest.Tests.ps1'
-            )
-            host = @(
-                # Packages (or waits for the lock), runs packaged hosts against the lab for seconds
-                # (their rows are its own host names), reads the nodes' services. No counts.
-                'Package.Tests.ps1'
-                'ForeignSpace.Tests.ps1'      # fills node1's VG and freezes node2: only this lane uses the nodes
-                # Its own host (unhealthy: a VG that does not exist, so nothing is placed there), roles and files.
-                'HostRegistration.Tests.ps1'
-                # A fake volume service of its own in zone nova (never up), refusals checked by
-                # name, its own volume on a node. No whole-table counts.
-                'Injection.Tests.ps1'
-                'Lab.Tests.ps1'               # reads the lab; restarts node1's agent
-                # Up on the running lab is a no-op (all lab hosts are running: nothing beside it
-                # stops one); the docs example creates and removes its own volumes on the nodes.
-                'LabModule.Tests.ps1'
-                'NameWildcards.Tests.ps1'     # its own volumes (by prefix) on the nodes
-                # Disables node2's volume service and restarts node1's agent with faulty LVM tools.
-                'OperationRetries.Tests.ps1'
-                # Node1's reconcile passes (its own LVs and events), freezes node2 while it places.
-                'Reconcile.Tests.ps1'
-                'VolumeListing.Tests.ps1'     # its own volumes (by prefix), listed in creation order
-            )
-        }
+        # Stage 2, designed but not yet run in a whole `Test` (the first whole run with it did not reach it
+        # before the deadline of 2026-12-04): to be enabled once a run shows it green. Until then these
+        # files run alone.
+        # @{
+        #     guest = @(
+        #         # Zone 'guest' only: a volume, an attachment and two restarts of the guest's agent;
+        #         # its counts are of its own volumes. Touches no node, scheduler or setting.
+        #         'IscsiLeakRemoval.Tests.ps1'
+        #         # Zone 'guest' only: reboots the guest twice (guest1's heartbeats stop meanwhile:
+        #         # nothing in the other lane reads guest1), its counts are of its own volumes.
+        #         # Packages first when out/packages is stale: Initialize-LabPackages holds a lock,
+        #         # so Package.Tests.ps1 beside it packages once for both.
+        #         'PackageGuest.Tests.ps1'
+        #     )
+        #     host = @(
+        #         # Packages (or waits for the lock), runs packaged hosts against the lab for seconds
+        #         # (their rows are its own host names), reads the nodes' services. No counts.
+        #         'Package.Tests.ps1'
+        #         'ForeignSpace.Tests.ps1'      # fills node1's VG and freezes node2: only this lane uses the nodes
+        #         # Its own host (unhealthy: a VG that does not exist, so nothing is placed there), roles and files.
+        #         'HostRegistration.Tests.ps1'
+        #         # A fake volume service of its own in zone nova (never up), refusals checked by
+        #         # name, its own volume on a node. No whole-table counts.
+        #         'Injection.Tests.ps1'
+        #         'Lab.Tests.ps1'               # reads the lab; restarts node1's agent
+        #         # Up on the running lab is a no-op (all lab hosts are running: nothing beside it
+        #         # stops one); the docs example creates and removes its own volumes on the nodes.
+        #         'LabModule.Tests.ps1'
+        #         'NameWildcards.Tests.ps1'     # its own volumes (by prefix) on the nodes
+        #         # Disables node2's volume service and restarts node1's agent with faulty LVM tools.
+        #         'OperationRetries.Tests.ps1'
+        #         # Node1's reconcile passes (its own LVs and events), freezes node2 while it places.
+        #         'Reconcile.Tests.ps1'
+        #         'VolumeListing.Tests.ps1'     # its own volumes (by prefix), listed in creation order
+        #     )
+        # }
         # Alone, after the stages (not named here), and why:
         # CrashSafety: kills a scheduler, whole-table operation counts, every volume vs LVM.
         # Durability: restarts and disables a scheduler. Metrics: stops the agents, heartbeats of
