@@ -11,6 +11,8 @@
 
     Files = @{
         'CrashSafety.Tests.ps1'       = 900    # 132 s, 134 s
+        # new: 1070 s in one run at load 13-17 (two restarts of the guest agent, three starts after SIGKILLs under TCG, each waiting out the dead claim's lease).
+        'DayTwoCrashSafety.Tests.ps1' = 2400
         'Durability.Tests.ps1'        = 300    # new: 18 s in one run (two scheduler restarts)
         'ForeignSpace.Tests.ps1'      = 300    # new: 10 s in one run
         'HostRegistration.Tests.ps1'  = 300    # 22 s, -
