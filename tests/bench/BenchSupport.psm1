@@ -60,4 +60,14 @@ function Get-BenchMachine {
     return "$([Environment]::ProcessorCount) cores, $cpu, load $((Get-Content /proc/loadavg).Split(' ')[0])"
 }
 
-Export-ModuleMember -Function Initialize-BenchLab, Invoke-Timed, Get-Median, Get-P95, Invoke-Lvm, Get-BenchMachine
+function Measure-InGuest {
+    <#
+    Runs a command in the lab's guest (LabGuest.psm1's Invoke-LabGuest) and returns how long it took
+    there, in ms: timed inside the guest (date +%s%N around it), so ssh is not counted against LVM.
+    #>
+    param([Parameter(Mandatory)][object] $Guest, [Parameter(Mandatory)][string] $Command)
+    $out = Invoke-LabGuest -Guest $Guest -Command "s=`$(date +%s%N); $Command >/dev/null 2>&1 || exit 9; e=`$(date +%s%N); echo `$(( (e - s) / 1000 ))"
+    return [double]@($out)[-1] / 1000
+}
+
+Export-ModuleMember -Function Initialize-BenchLab, Invoke-Timed, Get-Median, Get-P95, Invoke-Lvm, Get-BenchMachine, Measure-InGuest

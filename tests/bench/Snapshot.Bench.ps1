@@ -30,12 +30,6 @@ Import-Module (Join-Path $bench.Repo 'tests/lab/guest/LabGuest.psm1') -Force -Di
 $g = $lab.guest
 $tag = 'sb' + [guid]::NewGuid().ToString('N').Substring(0, 4)
 
-function Measure-InGuest([string] $Command) {
-    <# Runs $Command in the guest and returns how long it took there, in ms (ssh not counted). #>
-    $out = Invoke-LabGuest -Guest $g -Command "s=`$(date +%s%N); $Command >/dev/null 2>&1 || exit 9; e=`$(date +%s%N); echo `$(( (e - s) / 1000 ))"
-    return [double]@($out)[-1] / 1000
-}
-
 Write-Host "setup: one 1 GiB volume in the guest..."
 $v = New-BlockVolume -Name "$tag-v" -SizeGiB 1 -AvailabilityZone $g.zone -Confirm:$false -Wait -TimeoutSec 600
 if ($v.Status -ne 'available') { throw "setup: the volume is $($v.Status): $($v.StatusReason)" }
@@ -50,10 +44,10 @@ try {
     foreach ($i in 1..$Count) {
         $create.Ours.Add((Invoke-Timed { $script:s = New-BlockVolumeSnapshot -VolumeId $v.Id -Name "b$i" -Confirm:$false -Wait -TimeoutSec 600 }))
         if ($s.Status -ne 'available') { throw "snapshot b$i ended $($s.Status): $($s.StatusReason)" }
-        $create.Bare.Add((Measure-InGuest "lvcreate -s -n $tag-bare$i --setactivationskip y $origin"))
+        $create.Bare.Add((Measure-InGuest $g "lvcreate -s -n $tag-bare$i --setactivationskip y $origin"))
         $remove.Ours.Add((Invoke-Timed { $script:r = Remove-BlockVolumeSnapshot -Id $s.Id -Confirm:$false -Wait -PassThru -TimeoutSec 600 }))
         if ($r.Status -ne 'deleted') { throw "snapshot b$i ended $($r.Status): $($r.StatusReason)" }
-        $remove.Bare.Add((Measure-InGuest "lvremove -f $($g.vg)/$tag-bare$i"))
+        $remove.Bare.Add((Measure-InGuest $g "lvremove -f $($g.vg)/$tag-bare$i"))
     }
 }
 finally {
