@@ -523,7 +523,7 @@ function Invoke-PesterStage {
         [hashtable] $Limits, [double] $Scale, [scriptblock] $OnFileDone, [int] $IdleSeconds, [object] $Beside)
     $side = $Lanes.Count -gt 1
     $states = @(foreach ($name in $Lanes.Keys) { [pscustomobject]@{ Name = $name; Remaining = @($Lanes[$name]); Watch = $null } })
-    $besideOpen = [bool]($Beside -and $Beside.Process)
+    $besideOpen = [bool]($Beside -and $Beside.Process -and -not $Beside.PSObject.Properties['Reported'])
     while ($true) {
         $busy = $false
         foreach ($l in $states) {
