@@ -54,12 +54,15 @@ public abstract class ServiceQueryCmdlet : BlockStoreCmdlet
     {
         try
         {
-            Validation.HostName(name);
+            // Reads match host names without regard to case (ILIKE), as PowerShell users expect:
+            // NODE1 finds node1. Only a name that no casing makes valid is refused.
+            Validation.HostName(name.ToLowerInvariant());
             return true;
         }
-        catch (BlockStoreException e)
+        catch (BlockStoreException)
         {
-            WriteError(ToErrorRecord(e));
+            // Invalid in every casing, so invalid as typed too: the error names it as the user wrote it.
+            PerItem(() => Validation.HostName(name));
             return false;
         }
     }

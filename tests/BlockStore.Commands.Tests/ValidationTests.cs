@@ -55,7 +55,7 @@ public sealed class ValidationTests(ModuleSession session)
         { "Set-BlockVolumeServiceLogLevel -HostName 'node-1' -Service volume -Level 'Loud'", "SetBlockVolumeServiceLogLevel", "InvalidLogLevel", "Loud" },
         // A malformed host name matches no service: InvalidHostName, not a round trip ending in ServiceNotFound.
         { "Get-BlockVolumeService -HostName 'Bad_Host'", "GetBlockVolumeService", "InvalidHostName", "Bad_Host" },
-        { "Get-BlockVolumeServiceLogLevel -HostName 'Bad_Host'", "GetBlockVolumeServiceLogLevel", "InvalidHostName", "Bad_Host" },
+        { "Get-BlockVolumeServiceLogLevel -HostName 'Bad Host'", "GetBlockVolumeServiceLogLevel", "InvalidHostName", "Bad Host" },
         { "Disable-BlockVolumeService -HostName 'Bad_Host' -Service volume -Reason 'maintenance'", "DisableBlockVolumeService", "InvalidHostName", "Bad_Host" },
         { "Enable-BlockVolumeService -HostName 'Bad Host' -Service scheduler", "EnableBlockVolumeService", "InvalidHostName", "Bad Host" },
         { "Set-BlockVolumeService -HostName 'NODE1' -Service volume -Freeze", "SetBlockVolumeService", "InvalidHostName", "NODE1" },

@@ -413,6 +413,17 @@ Describe 'Get-BlockVolumeService and Get-BlockVolumeServiceLogLevel' {
         $volumeHosts.Service | Sort-Object -Unique | Should -Be 'volume'
         @(Get-BlockVolumeService -Service scheduler).Host | Should -Contain $sched
         @(Get-BlockVolumeService -Host $node1).Host | Should -Be @($node1)
+        # Without regard to case, as PowerShell names are: NODE1 finds node1, with no error.
+        @(Get-BlockVolumeService -Host $node1.ToUpperInvariant() -Service volume -ErrorAction Stop).Host | Should -Be @($node1)
+    }
+
+    It 'refuses a malformed host name with InvalidHostName, and still lists the valid names beside it' {
+        $e = $null
+        $found = @(Get-BlockVolumeService -HostName 'bad_host', $node1 -Service volume -ErrorVariable e -ErrorAction SilentlyContinue)
+        $found.Host | Should -Be @($node1)
+        @($e).Count | Should -Be 1
+        $e[0].FullyQualifiedErrorId | Should -Be 'InvalidHostName,BlockStore.Commands.GetBlockVolumeServiceCommand'
+        $e[0].TargetObject | Should -Be 'bad_host'
     }
 
     It 'reports a host name that matches nothing as ServiceNotFound, but not a pattern' {
