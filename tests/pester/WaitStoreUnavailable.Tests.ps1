@@ -36,9 +36,11 @@ BeforeAll {
         Starts $Command in its own pwsh, stops the agents once it is ready, lets it run, waits until
         -Waiting says the request is in flight, stops PostgreSQL inside the wait and returns what the command ended with:
         @{ Id = FullyQualifiedErrorId; Category } (or Id 'DONE'). PostgreSQL is started again; the
-        agents only with -StartAgents (a later step may still need them stopped).
+        agents only with -StartAgents (a later step may still need them stopped). -BeforeRequest runs
+        once the agents are stopped and before the command is let go, so that what the request
+        checks up front is already in place when it runs (a fresh pwsh is faster than a psql poll).
         #>
-        param([string] $Command, [scriptblock] $Waiting, [switch] $StartAgents)
+        param([string] $Command, [scriptblock] $Waiting, [switch] $StartAgents, [scriptblock] $BeforeRequest)
         $since = Invoke-LabSql 'select now()::text'
         $p = Start-WaitingCommand $Command
         try {
@@ -49,6 +51,7 @@ BeforeAll {
             $ready.Wait(300000) | Should -BeTrue -Because "the waiting pwsh loads the module ($Command)"
             $ready.Result | Should -Be 'READY'
             foreach ($n in $lab.nodeNames) { Stop-LabAgent -Name $n }
+            if ($BeforeRequest) { & $BeforeRequest }
             $p.StandardInput.WriteLine('go')
             $p.StandardInput.Flush()
             Wait-LabCondition $Waiting -TimeoutSeconds 120 | Should -BeTrue -Because "the waiting pwsh made its request ($Command)"
@@ -82,7 +85,7 @@ AfterAll {
 
 Describe '-Wait while PostgreSQL goes away' {
     It 'Remove-BlockVolume -Wait ends with StoreUnavailable when PostgreSQL stops mid-wait' {
-        $v = New-BlockVolume -Name "$prefix-rm" -SizeGiB 1 -Confirm:$false -Wait -TimeoutSec 300
+        $v = New-BlockVolume -Name "$prefix-rm" -AvailabilityZone $lab.zone -SizeGiB 1 -Confirm:$false -Wait -TimeoutSec 300
         $v.Status | Should -Be 'available'
         $r = Invoke-OutageDuringWait "Remove-BlockVolume -Id '$($v.Id)' -Confirm:`$false -Wait -TimeoutSec 300" { Test-VolumeStatus $v.Id 'deleting' } -StartAgents
         $r.Id | Should -Be 'StoreUnavailable,BlockStore.Commands.RemoveBlockVolumeCommand' -Because $r.Output
@@ -92,7 +95,7 @@ Describe '-Wait while PostgreSQL goes away' {
     }
 
     It 'New-BlockVolume -Wait ends with StoreUnavailable when PostgreSQL stops mid-wait' {
-        $r = Invoke-OutageDuringWait "New-BlockVolume -Name '$prefix-new' -SizeGiB 1 -Confirm:`$false -Wait -TimeoutSec 300" {
+        $r = Invoke-OutageDuringWait "New-BlockVolume -Name '$prefix-new' -AvailabilityZone '$($lab.zone)' -SizeGiB 1 -Confirm:`$false -Wait -TimeoutSec 300" {
             (Invoke-LabSql "select count(*) from bs.volumes where name = '$prefix-new' and status = 'creating'") -eq '1' } -StartAgents
         $r.Id | Should -Be 'StoreUnavailable,BlockStore.Commands.NewBlockVolumeCommand' -Because $r.Output
         $r.Category | Should -Be 'ConnectionError'
@@ -101,7 +104,7 @@ Describe '-Wait while PostgreSQL goes away' {
     }
 
     It 'Resize-BlockVolume -Wait ends with StoreUnavailable when PostgreSQL stops mid-wait' {
-        $v = New-BlockVolume -Name "$prefix-grow" -SizeGiB 1 -Confirm:$false -Wait -TimeoutSec 300
+        $v = New-BlockVolume -Name "$prefix-grow" -AvailabilityZone $lab.zone -SizeGiB 1 -Confirm:$false -Wait -TimeoutSec 300
         $v.Status | Should -Be 'available'
         $r = Invoke-OutageDuringWait "Resize-BlockVolume -Id '$($v.Id)' -SizeGiB 2 -Confirm:`$false -Wait -TimeoutSec 300" { Test-VolumeStatus $v.Id 'extending' } -StartAgents
         $r.Id | Should -Be 'StoreUnavailable,BlockStore.Commands.ResizeBlockVolumeCommand' -Because $r.Output
@@ -112,7 +115,7 @@ Describe '-Wait while PostgreSQL goes away' {
 
     It 'Wait-BlockVolume ends with StoreUnavailable when PostgreSQL stops mid-wait' {
         foreach ($n in $lab.nodeNames) { Stop-LabAgent -Name $n }
-        $v = New-BlockVolume -Name "$prefix-wait" -SizeGiB 1 -Confirm:$false
+        $v = New-BlockVolume -Name "$prefix-wait" -AvailabilityZone $lab.zone -SizeGiB 1 -Confirm:$false
         $r = Invoke-OutageDuringWait "Wait-BlockVolume -Id '$($v.Id)' -TimeoutSec 300" { Test-VolumeStatus $v.Id 'creating' } -StartAgents
         $r.Id | Should -Be 'StoreUnavailable,BlockStore.Commands.WaitBlockVolumeCommand' -Because $r.Output
         $r.Category | Should -Be 'ConnectionError'
@@ -122,7 +125,9 @@ Describe '-Wait while PostgreSQL goes away' {
 
 Describe 'attachment -Wait while PostgreSQL goes away' {
     BeforeAll {
-        $script:vol = New-BlockVolume -Name "$prefix-att" -SizeGiB 1 -Confirm:$false -Wait -TimeoutSec 300
+        # In the nodes' zone (as every volume here): a volume with no zone may be placed on the lab
+        # guest, whose agent these tests do not stop.
+        $script:vol = New-BlockVolume -Name "$prefix-att" -AvailabilityZone $lab.zone -SizeGiB 1 -Confirm:$false -Wait -TimeoutSec 300
         $vol.Status | Should -Be 'available'
     }
 
@@ -131,11 +136,12 @@ Describe 'attachment -Wait while PostgreSQL goes away' {
         # the volume's agent stopped, its service row is made to say it can export, so the request is
         # accepted and waits; the agent rewrites the row when it starts again, then fails the attach for
         # want of LIO: the request ends with a reason (checked below). What is under test is the wait.
+        # The row is changed before the request is let go: changed from the wait's first poll instead, a
+        # fresh pwsh could check it first and be refused at once (three failures in a CI run, 2026-12-04).
         $r = Invoke-OutageDuringWait "New-BlockVolumeAttachment -VolumeId '$($vol.Id)' -InitiatorIqn '$initiator' -Wait -TimeoutSec 300" {
-            if ((Invoke-LabSql "select coalesce(capabilities->>'iscsi', '') from bs.services where host = '$($vol.Host)' and service = 'volume'") -ne 'true') {
-                Invoke-LabSql "update bs.services set capabilities = coalesce(capabilities, '{}'::jsonb) || '{""iscsi"": true}'::jsonb where host = '$($vol.Host)' and service = 'volume'" | Out-Null
-            }
-            Test-AttachmentStatus 'attaching' }
+            Test-AttachmentStatus 'attaching' } -BeforeRequest {
+            Invoke-LabSql "update bs.services set capabilities = coalesce(capabilities, '{}'::jsonb) || '{""iscsi"": true}'::jsonb where host = '$($vol.Host)' and service = 'volume'" | Out-Null
+        }
         $r.Id | Should -Be 'StoreUnavailable,BlockStore.Commands.NewBlockVolumeAttachmentCommand' -Because $r.Output
         $r.Category | Should -Be 'ConnectionError'
     }
@@ -156,7 +162,7 @@ Describe 'attachment -Wait while PostgreSQL goes away' {
 
 Describe 'snapshot -Wait while PostgreSQL goes away' {
     BeforeAll {
-        $script:svol = New-BlockVolume -Name "$prefix-snap" -SizeGiB 1 -Confirm:$false -Wait -TimeoutSec 300
+        $script:svol = New-BlockVolume -Name "$prefix-snap" -AvailabilityZone $lab.zone -SizeGiB 1 -Confirm:$false -Wait -TimeoutSec 300
         $svol.Status | Should -Be 'available'
         function Test-SnapshotStatus([string] $Status) {
             (Invoke-LabSql "select count(*) from bs.snapshots where volume_id = '$($svol.Id)' and name = 'ws' and status = '$Status'") -eq '1'
@@ -169,10 +175,9 @@ Describe 'snapshot -Wait while PostgreSQL goes away' {
         # the attachment above; when the agent starts again it says it cannot and its real lvcreate -s
         # fails: the snapshot ends in error with LVM's message (checked below). Under test is the wait.
         $r = Invoke-OutageDuringWait "New-BlockVolumeSnapshot -VolumeId '$($svol.Id)' -Name ws -Wait -TimeoutSec 300" {
-            if ((Invoke-LabSql "select coalesce(capabilities->>'snapshots', '') from bs.services where host = '$($svol.Host)' and service = 'volume'") -ne 'true') {
-                Invoke-LabSql "update bs.services set capabilities = capabilities || '{""snapshots"": true}'::jsonb where host = '$($svol.Host)' and service = 'volume'" | Out-Null
-            }
-            Test-SnapshotStatus 'creating' } -StartAgents
+            Test-SnapshotStatus 'creating' } -StartAgents -BeforeRequest {
+            Invoke-LabSql "update bs.services set capabilities = capabilities || '{""snapshots"": true}'::jsonb where host = '$($svol.Host)' and service = 'volume'" | Out-Null
+        }
         $r.Id | Should -Be 'StoreUnavailable,BlockStore.Commands.NewBlockVolumeSnapshotCommand' -Because $r.Output
         $r.Category | Should -Be 'ConnectionError'
         Wait-LabCondition { Test-SnapshotStatus 'error' } -TimeoutSeconds 120 | Should -BeTrue -Because 'the accepted request still ends, with a reason'
