@@ -125,15 +125,15 @@ function Write-LabDescription {
         adminConnectionString    = $adminCs
         secretsDir               = $SecretsDir
         pgBinDir                 = $s.PgBinDir
-        pgDataDir                = $Cluster.pgDataDir
-        pgHome                   = $Cluster.pgHome
-        socketDir                = $Cluster.socketDir
-        lvmActivation            = $Activation
-        lvmConfig                = $LvmConfig
-        zone                     = $s.Zone
-        reportIntervalSeconds    = $s.ReportIntervalSeconds
-        serviceDownSeconds       = $s.ServiceDownSeconds
-        reconcileIntervalSeconds = $s.ReconcileIntervalSeconds
+    }
+    # The cluster's places and the lab's timings go into lab.json under their own names.
+    foreach ($key in 'pgDataDir', 'pgHome', 'socketDir') { $lab[$key] = $Cluster.$key }
+    $lab['lvmActivation'] = $Activation
+    $lab['lvmConfig'] = $LvmConfig
+    foreach ($key in 'Zone', 'ReportIntervalSeconds', 'ServiceDownSeconds', 'ReconcileIntervalSeconds') {
+        $lab[$key.Substring(0, 1).ToLowerInvariant() + $key.Substring(1)] = $s.$key
+    }
+    $lab += [ordered]@{
         scheduler                = [ordered]@{ name = $s.SchedulerName; connectionString = (& $roleCs $s.SchedulerRole) }
         schedulers               = @($s.Schedulers | ForEach-Object { [ordered]@{ name = $_.Name; connectionString = (& $roleCs $_.Role) } })
         nodes                    = @($Nodes)
