@@ -54,7 +54,7 @@ public sealed class AgentOptions
     /// <summary>
     /// Capabilities this host declares for volume types' extra specs (section "Agent:Capabilities",
     /// e.g. Agent:Capabilities:volume_backend_name=lvm-ssd, Agent:Capabilities:disk=ssd). Reported
-    /// at every start. What the agent measures itself (backend_type, iscsi, snapshots,
+    /// at every start. What the agent measures itself (backend_type, iscsi, snapshots, block_copy,
     /// availability_zone) cannot be declared: it is always the measured value.
     /// </summary>
     public Dictionary<string, string> Capabilities { get; set; } = new(StringComparer.Ordinal);

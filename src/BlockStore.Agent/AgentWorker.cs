@@ -82,10 +82,17 @@ public sealed class AgentWorker(
             // Said at every start, so a host whose LVM changed (device-mapper now there) is asked accordingly.
             var (snapshots, why) = backend.SnapshotSupport();
             await queue.ReportSnapshotCapabilityAsync(snapshots, why, ct);
+            var (copy, whyNot) = backend.BlockCopySupport();
+            await queue.ReportBlockCopyCapabilityAsync(copy, whyNot, ct);
             await queue.ReportDeclaredCapabilitiesAsync(DeclaredCapabilities(), ct);
             if (!snapshots)
             {
                 logger.LogInformation("Snapshots unavailable on this host: {Reason}", why);
+            }
+
+            if (!copy)
+            {
+                logger.LogInformation("Block copy (thick volumes from snapshots, thick clones) unavailable on this host: {Reason}", whyNot);
             }
         },
         e => e is not OperationCanceledException,

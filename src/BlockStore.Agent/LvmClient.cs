@@ -119,6 +119,14 @@ public sealed class LvmClient(ICommandRunner runner, bool activation, string? bi
     public Task MergeAsync(string vg, string snapshot, CancellationToken ct) =>
         RunAsync("lvconvert", [.. Config(), "--merge", "-y", $"{vg}/{snapshot}"], ct);
 
+    /// <summary>
+    /// Activates an LV (lvchange -ay), so that its device node exists; -K also activates one with the
+    /// activation-skip flag, and -y answers LVM's question for a COW snapshot ("will also change its
+    /// origin": the origin is activated with it, which a thick volume already is). Already active is success.
+    /// </summary>
+    public Task ActivateAsync(string vg, string name, CancellationToken ct) =>
+        RunAsync("lvchange", [.. Config(), "-ay", "-K", "-y", $"{vg}/{name}"], ct);
+
     /// <summary>Grows an LV to <paramref name="sizeGiB"/> (lvextend -L, as Cinder's extend_volume; no filesystem resize).</summary>
     public Task ExtendAsync(string vg, string name, int sizeGiB, CancellationToken ct) =>
         RunAsync("lvextend", [.. Config(), "-L", $"{sizeGiB}g", $"{vg}/{name}"], ct);

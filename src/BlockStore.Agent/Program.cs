@@ -54,6 +54,7 @@ builder.Services.AddSingleton(agent.Deadlines);
 builder.Services.AddSingleton<ICommandRunner, ProcessCommandRunner>();
 builder.Services.AddSingleton(sp => new LvmClient(sp.GetRequiredService<ICommandRunner>(), agent.LvmActivation, agent.LvmBinDirectory));
 builder.Services.AddSingleton(agent);
+builder.Services.AddSingleton(sp => new BlockCopier(sp.GetRequiredService<ICommandRunner>()));
 builder.Services.AddSingleton<VolumeBackend>();
 builder.Services.AddSingleton<IReconcileStore>(sp => new AgentQueueReconcileStore(sp.GetRequiredService<AgentQueue>()));
 builder.Services.AddSingleton<Reconciler>();

@@ -7,8 +7,15 @@ namespace BlockStore.Agent;
 /// the volume id (never from user text), so a retried create finds what an earlier attempt made:
 /// an LV of the right size is adopted; a missing LV on delete is success.
 /// </summary>
-public sealed class VolumeBackend(LvmClient lvm, AgentOptions options)
+public sealed class VolumeBackend(LvmClient lvm, AgentOptions options, BlockCopier? copier = null)
 {
+    /// <summary>
+    /// Whether this host can block-copy one LV into another (a thick volume from a snapshot, a thick
+    /// clone): device-mapper present and LVM activation on, so its LVs have device nodes.
+    /// </summary>
+    public (bool Supported, string? Reason) BlockCopySupport() =>
+        copier?.Support(options.LvmActivation) ?? (false, "this agent has no block copier");
+
     /// <summary>
     /// Whether this host's LVM can make snapshots: not with activation off (no device-mapper), where
     /// lvcreate -s itself answers "Can't create snapshot without using device-mapper kernel driver".
@@ -55,7 +62,8 @@ public sealed class VolumeBackend(LvmClient lvm, AgentOptions options)
     }
 
     /// <summary>
-    /// Makes a volume from a thin snapshot (New-BlockVolume -SnapshotId) or clones a thin volume
+    /// On a thick host: see <see cref="EnsureCopiedFromAsync"/>. On a thin host: makes a volume from a
+    /// thin snapshot (New-BlockVolume -SnapshotId) or clones a thin volume
     /// (-SourceVolumeId): a thin snapshot of the source LV, named as the volume and activated like
     /// any volume (no activation-skip flag), instant and sharing the pool's blocks; then grown with
     /// lvextend when a larger size was asked for. Idempotent like create: an LV of the volume's name
@@ -63,6 +71,11 @@ public sealed class VolumeBackend(LvmClient lvm, AgentOptions options)
     /// </summary>
     public async Task<string> EnsureCreatedFromAsync(Guid volumeId, string source, int sizeGiB, CancellationToken ct)
     {
+        if (options.BackendType != BackendType.Thin)
+        {
+            return await EnsureCopiedFromAsync(volumeId, source, sizeGiB, ct);
+        }
+
         var name = StorageNames.Volume(volumeId);
         string note;
         try
@@ -95,6 +108,31 @@ public sealed class VolumeBackend(LvmClient lvm, AgentOptions options)
         }
 
         return note;
+    }
+
+    /// <summary>
+    /// A thick volume from a (COW) snapshot or a thick clone: a new LV of the volume's full size (made
+    /// or adopted as create does: the name derives from the id, so a retry never makes a second one),
+    /// then the source's bytes copied into it through the device nodes with direct I/O. Crash-safe
+    /// because the copy is not recorded anywhere but in the outcome of this operation: the volume
+    /// becomes available only when the operation completes after the copy, and an operation taken up
+    /// again after a crash adopts the LV and copies again from the start (a half copy is overwritten).
+    /// </summary>
+    private async Task<string> EnsureCopiedFromAsync(Guid volumeId, string source, int sizeGiB, CancellationToken ct)
+    {
+        var (supported, why) = BlockCopySupport();
+        if (copier is null || !supported)
+        {
+            throw new LvmException($"cannot copy {options.VolumeGroup}/{source} into a new LV: {why}");
+        }
+
+        var name = StorageNames.Volume(volumeId);
+        // The source first: a missing source fails before any LV is made.
+        await lvm.ActivateAsync(options.VolumeGroup, source, ct);
+        var note = await EnsureCreatedAsync(volumeId, sizeGiB, ct);
+        await lvm.ActivateAsync(options.VolumeGroup, name, ct);
+        await copier.CopyAsync(copier.DevicePath(options.VolumeGroup, source), copier.DevicePath(options.VolumeGroup, name), ct);
+        return $"{note}, block copy of {options.VolumeGroup}/{source} into it (dd, direct I/O)";
     }
 
     /// <summary>

@@ -129,7 +129,7 @@ public static class ExtraSpecMatcher
     /// configuration, so a host cannot claim to be thin or to export iSCSI when it does not.
     /// </summary>
     public static readonly IReadOnlySet<string> MeasuredCapabilities = new HashSet<string>(StringComparer.Ordinal)
-        { "backend_type", "availability_zone", "iscsi", "snapshots", "declared" };
+        { "backend_type", "availability_zone", "iscsi", "snapshots", "block_copy", "declared" };
 
     /// <summary>The capability a key asks about, or null when the key is not for the scheduler.</summary>
     public static string? CapabilityName(string key)

@@ -221,6 +221,13 @@ public sealed class AgentQueue(StoreConnection store, string host)
         HostCapabilities.ReportAsync(store, Host, "snapshots", supported, reason, ct);
 
     /// <summary>
+    /// Records whether this host can block-copy one LV into another through device nodes (and why
+    /// not): a thick volume from a snapshot and a thick clone need it, and their requests read it.
+    /// </summary>
+    public Task ReportBlockCopyCapabilityAsync(bool supported, string? reason, CancellationToken ct = default) =>
+        HostCapabilities.ReportAsync(store, Host, "block_copy", supported, reason, ct);
+
+    /// <summary>
     /// Records the capabilities the host's configuration declares (volume_backend_name, ...), for
     /// volume types' extra specs. Keys the agent measures itself are not overwritten.
     /// </summary>

@@ -55,6 +55,21 @@ internal static class HostCapabilities
             : ("thick", false, "it has no volume service");
     }
 
+    /// <summary>
+    /// Whether the host's agent has said it can block-copy one LV into another through their device
+    /// nodes (capability 'block_copy': device-mapper present, LVM activation on), and why not; read in
+    /// the caller's transaction. A host whose agent never said so cannot.
+    /// </summary>
+    public static async Task<(bool Supported, string? Why)> ReadBlockCopySupportAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string host, CancellationToken ct)
+    {
+        await using var cmd = new NpgsqlCommand(
+            "SELECT coalesce((capabilities->>'block_copy')::boolean, false), capabilities->>'block_copy_reason' " +
+            "FROM bs.services WHERE host = @h AND service = 'volume'", conn, tx);
+        cmd.Parameters.AddWithValue("h", host);
+        await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        return await r.ReadAsync(ct).ConfigureAwait(false) ? (r.GetBoolean(0), r.StringOrNull(1)) : (false, "it has no volume service");
+    }
+
     /// <summary>Whether the host's agent reports <paramref name="capability"/> as true (false when absent), read in the caller's transaction.</summary>
     public static async Task<bool> ReadFlagAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string host, string capability, CancellationToken ct)
     {

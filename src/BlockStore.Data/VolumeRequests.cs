@@ -123,7 +123,8 @@ public sealed class VolumeRequests(StoreConnection store)
     /// queued there. Checked in one transaction with the origin volume and the snapshot locked (the
     /// lock order of every snapshot request): the snapshot must be available, the size at least
     /// the snapshot's (larger: extended after the copy), the host able to do it (a thin snapshot of
-    /// the snapshot; a thick host would need a block copy, which is refused with the reason), and
+    /// the snapshot; a thick snapshot is block-copied into a new LV, which needs a host with
+    /// device-mapper: refused with the host's reason otherwise), and
     /// room on the host under the placement rules. Nothing is written when a check fails.
     /// </summary>
     public Task<BlockVolume> CreateFromSnapshotAsync(string name, Guid snapshotId, int? sizeGiB, string? description, bool multiAttach, CancellationToken ct = default) =>
@@ -148,9 +149,16 @@ public sealed class VolumeRequests(StoreConnection store)
 
             if (snapshot.BackendType != BackendType.Thin)
             {
-                throw new BlockStoreException(ErrorIds.SnapshotUnsupported, ErrorKind.ResourceUnavailable,
-                    $"Snapshot '{snapshot.Name}' is a thick (COW) snapshot on {snapshot.Host}: a volume from it needs a block copy into a new LV, " +
-                    "which this version does not do (thin hosts make it as a thin snapshot of the snapshot). Nothing was requested.", snapshot);
+                // A thick (COW) snapshot's data is copied block by block into a new LV, through the
+                // LVs' device nodes: only a host with device-mapper (its agent says block_copy) can.
+                var (canCopy, why) = await HostCapabilities.ReadBlockCopySupportAsync(conn, tx, snapshot.Host, ct).ConfigureAwait(false);
+                if (!canCopy)
+                {
+                    throw new BlockStoreException(ErrorIds.SnapshotUnsupported, ErrorKind.ResourceUnavailable,
+                        $"Snapshot '{snapshot.Name}' is a thick (COW) snapshot on host {snapshot.Host}, which cannot make a volume from it: " +
+                        $"{why ?? "its agent has not said it can block-copy"}; a volume from a thick snapshot needs a block copy into a new LV through device nodes " +
+                        "(thin hosts make it as a thin snapshot of the snapshot). Nothing was requested.", snapshot);
+                }
             }
 
             return await InsertMadeFromAsync(conn, tx, name, size, description, multiAttach, snapshot.Host, snapshotId, null,
@@ -160,8 +168,9 @@ public sealed class VolumeRequests(StoreConnection store)
     /// <summary>
     /// Requests a clone of a volume (New-BlockVolume -SourceVolumeId), made on the source's host by
     /// its agent, as a volume from a snapshot is: the source must be available (its data at rest),
-    /// the size at least the source's, the host thin and able to snapshot (a thin snapshot of the
-    /// source; a thick host would need a block copy: CloneUnsupported with the reason), with room
+    /// the size at least the source's, the host able to make it (thin: a thin snapshot of the source;
+    /// thick: a new LV and a block copy, which needs device-mapper: CloneUnsupported with the
+    /// host's reason otherwise), with room
     /// under the placement rules. The source cannot be removed while the clone is being made.
     /// </summary>
     public Task<BlockVolume> CreateCloneAsync(string name, Guid sourceVolumeId, int? sizeGiB, string? description, bool multiAttach, CancellationToken ct = default) =>
@@ -182,13 +191,22 @@ public sealed class VolumeRequests(StoreConnection store)
             }
 
             var (backend, canSnapshot, why) = await HostCapabilities.ReadSnapshotSupportAsync(conn, tx, source.Host, ct).ConfigureAwait(false);
-            if (backend != BackendType.Thin || !canSnapshot)
+            if (backend == BackendType.Thin && !canSnapshot)
             {
                 throw new BlockStoreException(ErrorIds.CloneUnsupported, ErrorKind.ResourceUnavailable,
-                    $"Host {source.Host} of volume '{source.Name}' cannot clone it: " +
-                    (backend != BackendType.Thin
-                        ? "it is a thick host, where a clone needs a block copy into a new LV, which this version does not do (thin hosts clone with a thin snapshot)"
-                        : why ?? "its agent has not said it can snapshot") + ". Nothing was requested.", source);
+                    $"Host {source.Host} of volume '{source.Name}' cannot clone it: {why ?? "its agent has not said it can snapshot"}. Nothing was requested.", source);
+            }
+
+            if (backend != BackendType.Thin)
+            {
+                // A thick clone is a new LV and a block copy through the LVs' device nodes.
+                var (canCopy, whyNot) = await HostCapabilities.ReadBlockCopySupportAsync(conn, tx, source.Host, ct).ConfigureAwait(false);
+                if (!canCopy)
+                {
+                    throw new BlockStoreException(ErrorIds.CloneUnsupported, ErrorKind.ResourceUnavailable,
+                        $"Host {source.Host} of volume '{source.Name}' cannot clone it: it is a thick host, where a clone needs a block copy into a new LV " +
+                        $"through device nodes, and {whyNot ?? "its agent has not said it can block-copy"} (thin hosts clone with a thin snapshot). Nothing was requested.", source);
+                }
             }
 
             return await InsertMadeFromAsync(conn, tx, name, size, description, multiAttach, source.Host, null, sourceVolumeId,

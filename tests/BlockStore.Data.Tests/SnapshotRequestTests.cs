@@ -256,6 +256,44 @@ public sealed class SnapshotRequestTests(TestDatabase db) : IClassFixture<TestDa
     }
 
     [Fact]
+    public async Task A_thick_host_makes_clones_and_volumes_from_snapshots_only_when_its_agent_says_it_can_block_copy()
+    {
+        var thick = await AvailableVolumeAsync("host-a", BackendType.Thick);
+        var snapshot = await Snapshots.CreateAsync(thick.Id, "cow", null, false);
+        await db.RunAgentAsync("host-a");
+        var count = "SELECT (SELECT count(*) FROM bs.volumes) + (SELECT count(*) FROM bs.operations)";
+        var before = await db.ScalarAsync<long>(count);
+
+        // No report yet, then the agent's reason: refused, naming the host and why, nothing written.
+        var e = await Assert.ThrowsAsync<BlockStoreException>(() => db.Volumes.CreateCloneAsync("c1", thick.Id, null, null, false));
+        Assert.Equal(ErrorIds.CloneUnsupported, e.ErrorId);
+        Assert.Contains("host-a", e.Message);
+        await db.Agent("host-a").ReportBlockCopyCapabilityAsync(false, "it has no device-mapper (here)");
+        e = await Assert.ThrowsAsync<BlockStoreException>(() => db.Volumes.CreateCloneAsync("c1", thick.Id, null, null, false));
+        Assert.Equal(ErrorIds.CloneUnsupported, e.ErrorId);
+        Assert.Contains("Host host-a", e.Message);
+        Assert.Contains("it has no device-mapper (here)", e.Message);
+        Assert.Contains("block copy", e.Message);
+        e = await Assert.ThrowsAsync<BlockStoreException>(() => db.Volumes.CreateFromSnapshotAsync("c2", snapshot.Id, null, null, false));
+        Assert.Equal(ErrorIds.SnapshotUnsupported, e.ErrorId);
+        Assert.Contains("host host-a", e.Message);
+        Assert.Contains("it has no device-mapper (here)", e.Message);
+        Assert.Equal(before, await db.ScalarAsync<long>(count));
+
+        // Able to copy: both are made on the host, at the asked size, from their sources.
+        await db.Agent("host-a").ReportBlockCopyCapabilityAsync(true, null);
+        var clone = await db.Volumes.CreateCloneAsync("clone", thick.Id, 6, null, false);
+        Assert.Equal((VolumeStatus.Creating, "host-a", 6, (Guid?)thick.Id), (clone.Status, clone.Host, clone.SizeGiB, clone.SourceVolumeId));
+        var fromSnapshot = await db.Volumes.CreateFromSnapshotAsync("from-cow", snapshot.Id, null, null, false);
+        Assert.Equal((VolumeStatus.Creating, "host-a", 4, (Guid?)snapshot.Id), (fromSnapshot.Status, fromSnapshot.Host, fromSnapshot.SizeGiB, fromSnapshot.SnapshotId));
+        var ops = await db.Agent("host-a").ClaimAsync("agent", TimeSpan.FromSeconds(30), 8);
+        Assert.Equal(2, ops.Count);
+        Assert.Contains(ops, op => op.VolumeId == clone.Id && op.SourceVolumeId == thick.Id);
+        Assert.Contains(ops, op => op.VolumeId == fromSnapshot.Id && op.SourceSnapshotId == snapshot.Id);
+        Assert.Empty(await db.LedgerDriftAsync());
+    }
+
+    [Fact]
     public async Task A_revert_goes_only_to_the_latest_snapshot_of_an_available_volume_and_ends_available()
     {
         var volume = await AvailableVolumeAsync("host-t", BackendType.Thin);

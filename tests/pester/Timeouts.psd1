@@ -44,6 +44,8 @@
         # two agent restarts; in the guest (TCG) a volume, a snapshot, dd and two removals; then bytes through the LUN
         # (four attaches and detaches, a snapshot, a clone, a volume from it, a revert): 490 s in all at load 20-30.
         'VolumeSnapshot.Tests.ps1'    = 1800
+        # new: 167 s at load 3-6 (a second, thick agent started in the guest; five 1 GiB block copies under TCG, 11-24 s each; one agent SIGKILL and restart).
+        'ThickCopy.Tests.ps1'         = 1200
         'VolumeListing.Tests.ps1'     = 300    # new: a few seconds (five requests, reads)
         'WaitStoreUnavailable.Tests.ps1' = 1200 # new: seven PostgreSQL stops and agent restarts
         'VolumeService.Tests.ps1'     = 480    # 43 s, 58 s

@@ -136,12 +136,19 @@ function Start-LabGuestMachine {
     $resolved = (Get-Item -LiteralPath (Join-Path $dotnetRoot 'dotnet')).ResolvedTarget
     if ($resolved) { $dotnetRoot = Split-Path -Parent $resolved }
     $memory = if ($Guest.PSObject.Properties['memoryMiB']) { $Guest.memoryMiB } else { 1024 }
+    # A second virtual disk (/dev/vdb in the guest), left to the tests: a thick VG with device-mapper
+    # for a second agent (ThickCopy.Tests.ps1: thick volumes from snapshots and thick clones are
+    # block copies through device nodes, which the host lab's loop VGs cannot do). Sparse: it costs
+    # the host only what is written; init does not touch it.
+    $thickDisk = Join-Path $dir "$Name-thick.img"
+    if (-not (Test-Path -LiteralPath $thickDisk)) { & truncate -s 8G $thickDisk }
     $append = 'console=ttyS0 panic=-1 quiet' + $(if ($NoAgent) { ' bs.agent=off' } else { '' }) + $(if ($Systemd) { ' bs.init=systemd' } else { '' })
     $arguments = @(
         '-name', "blockstore-$Name", '-accel', 'tcg', '-cpu', 'max', '-smp', '1', '-m', "$memory", '-no-reboot',
         '-kernel', (Join-Path $Guest.image 'vmlinuz'), '-initrd', (Join-Path $Guest.image 'initrd.cpio.zst'),
         '-append', $append,
         '-drive', "file=$(Join-Path $dir "$Name.img"),if=virtio,format=raw,cache=unsafe",
+        '-drive', "file=$thickDisk,if=virtio,format=raw,cache=unsafe",
         '-netdev', ("user,id=n0,hostfwd=tcp:127.0.0.1:$($Guest.iscsiPort)-:3260,hostfwd=tcp:127.0.0.1:$($Guest.sshPort)-:22" +
             $(if ($Guest.PSObject.Properties['metricsPort']) { ",hostfwd=tcp:127.0.0.1:$($Guest.metricsPort)-:9464" } else { '' })),
         '-device', 'virtio-net-pci,netdev=n0',
@@ -316,7 +323,84 @@ function Invoke-LabGuest {
     return (Invoke-LabNative ssh (@('-n') + $sshArgs) @native)
 }
 
+function Initialize-LabGuestThickHost {
+    <#
+    A second storage host in the lab's guest for thick copies through device nodes (a thick volume
+    from a snapshot, a thick clone: dd with direct I/O), which the host lab's loop VGs cannot do: a
+    THICK VG on the guest's second disk (/dev/vdb, made once), host <guest>-thick in zone guest-thick,
+    onboarded as any host (Register-BlockVolumeHost, its own role: the BlockStore module must be
+    loaded), its agent's arguments in the guest's share. guest1, its thin pool and LIO are not
+    touched: this agent exports nothing (guest1's agent owns LIO). Returns its description for
+    Start-/Stop-LabGuestThickAgent and Remove-LabGuestThickHost.
+    #>
+    [CmdletBinding()]
+    param([Parameter(Mandatory)][object] $Lab)
+    $g = $Lab.guest
+    $name = "$($g.name)-thick"
+    $share = Join-Path $Lab.stateDir 'guest/share'
+    $thick = [pscustomobject]@{
+        name = $name; vg = "bs-$name"; zone = 'guest-thick'; guest = $g
+        configFile = (Join-Path $share "agent-$name.json"); argsFile = (Join-Path $share "agent-$name.args")
+        pidFile = "/run/blockstore-agent-$name.pid"; logFile = "/var/log/blockstore-agent-$name.log"
+    }
+    Invoke-LabGuest -Guest $g -Command ("test -b /dev/vdb && { vgs $($thick.vg) > /dev/null 2>&1 || " +
+        "{ pvcreate -y /dev/vdb > /dev/null && vgcreate $($thick.vg) /dev/vdb > /dev/null; }; }") | Out-Null
+    Register-BlockVolumeHost -HostName $name -Zone $thick.zone -OutFile $thick.configFile -DatabaseHost '10.0.2.2' -Confirm:$false | Out-Null
+    Set-Content -LiteralPath $thick.argsFile -Value @(
+        "--ConfigFile=/mnt/share/agent-$name.json", "--Agent:HostName=$name", "--Agent:Zone=$($thick.zone)",
+        "--Agent:VolumeGroup=$($thick.vg)", '--Agent:BackendType=thick', '--Agent:LvmActivation=true',
+        '--Agent:Iscsi:Enabled=false',
+        # Under TCG a 1 GiB dd with direct I/O took 18-23 s (2026-12-04); LVM as slow as for guest1.
+        '--Agent:Deadlines:LvmSeconds=600', '--Agent:Deadlines:OtherSeconds=1200',
+        "--BlockStore:ReportIntervalSeconds=$($Lab.reportIntervalSeconds)")
+    return $thick
+}
+
+function Start-LabGuestThickAgent {
+    <#
+    Starts the thick host's agent in the guest (as bs-agent starts guest1's: its arguments one per
+    line, setsid, its own pid file and log) and waits until it is up and has reported this start's
+    capabilities (cleared before it starts).
+    #>
+    [CmdletBinding()]
+    param([Parameter(Mandatory)][object] $Lab, [Parameter(Mandatory)][object] $Thick, [int] $TimeoutSeconds = 900)
+    Invoke-LabSql -Lab $Lab "update bs.services set capabilities = capabilities - 'block_copy' - 'block_copy_reason' where host = '$($Thick.name)'" | Out-Null
+    Invoke-LabGuest -Guest $Thick.guest -Command ("mapfile -t a < /mnt/share/agent-$($Thick.name).args; " +
+        'export DOTNET_ROOT=/opt/dotnet DOTNET_SYSTEM_GLOBALIZATION_INVARIANT=1 DOTNET_CLI_TELEMETRY_OPTOUT=1 HOME=/root DOTNET_TieredPGO=0 DOTNET_TC_QuickJitForLoops=1 DOTNET_ReadyToRun=1; ' +
+        "cd /opt/blockstore/agent && echo `"=== start `$(date -Is)`" >> $($Thick.logFile) && " +
+        "{ setsid /opt/dotnet/dotnet /opt/blockstore/agent/BlockStore.Agent.dll `"`${a[@]}`" >> $($Thick.logFile) 2>&1 < /dev/null & echo `$! > $($Thick.pidFile); }") | Out-Null
+    $deadline = [DateTime]::UtcNow.AddSeconds($TimeoutSeconds)
+    while ((Invoke-LabSql -Lab $Lab ("select count(*) from bs.services where host = '$($Thick.name)' and service = 'volume' and capabilities ? 'block_copy' " +
+                "and heartbeat_at >= now() - make_interval(secs => bs.service_down_seconds())")) -ne '1') {
+        if ([DateTime]::UtcNow -gt $deadline) {
+            $log = Invoke-LabGuest -Guest $Thick.guest -AllowFailure -Command "tail -30 $($Thick.logFile)"
+            throw "the agent of $($Thick.name) in the guest did not report within $TimeoutSeconds s. Its log:`n$($log -join "`n")"
+        }
+        Start-Sleep -Seconds 2
+    }
+}
+
+function Stop-LabGuestThickAgent {
+    <# Stops the thick host's agent (SIGTERM, then SIGKILL after 10 s; -Kill: SIGKILL at once, a crash). #>
+    [CmdletBinding()]
+    param([Parameter(Mandatory)][object] $Thick, [switch] $Kill)
+    $signal = if ($Kill) { 'KILL' } else { 'TERM' }
+    Invoke-LabGuest -Guest $Thick.guest -AllowFailure -Command ("test -f $($Thick.pidFile) && { p=`$(cat $($Thick.pidFile)); kill -$signal `$p; " +
+        "for i in `$(seq 50); do kill -0 `$p 2>/dev/null || break; sleep 0.2; done; kill -KILL `$p 2>/dev/null; rm -f $($Thick.pidFile); }") | Out-Null
+}
+
+function Remove-LabGuestThickHost {
+    <# Stops the thick host's agent and takes the host out of the lab: its role, its service row, its files (its VG stays for the next run). #>
+    [CmdletBinding()]
+    param([Parameter(Mandatory)][object] $Lab, [Parameter(Mandatory)][object] $Thick)
+    Stop-LabGuestThickAgent -Thick $Thick
+    Unregister-BlockVolumeHost -HostName $Thick.name -Confirm:$false -ErrorAction SilentlyContinue
+    Invoke-LabSql -Lab $Lab "delete from bs.services where host = '$($Thick.name)'" | Out-Null
+    Remove-Item -LiteralPath $Thick.configFile, $Thick.argsFile -Force -ErrorAction Ignore
+}
+
 # Quoting a word for the guest's shell (ssh passes the command through /bin/sh -c) is the lab's one shell quoting.
 Set-Alias -Name ConvertTo-LabGuestWord -Value ConvertTo-LabShellWord
 
-Export-ModuleMember -Function Get-LabGuestImage, Start-LabGuest, Restart-LabGuest, Wait-LabGuestAgent, Stop-LabGuest, Update-LabGuestAgent, Invoke-LabGuest -Alias ConvertTo-LabGuestWord
+Export-ModuleMember -Function Get-LabGuestImage, Start-LabGuest, Restart-LabGuest, Wait-LabGuestAgent, Stop-LabGuest, Update-LabGuestAgent, Invoke-LabGuest,
+    Initialize-LabGuestThickHost, Start-LabGuestThickAgent, Stop-LabGuestThickAgent, Remove-LabGuestThickHost -Alias ConvertTo-LabGuestWord
