@@ -97,6 +97,21 @@ public sealed class BlockCopyTests : IDisposable
     }
 
     [Fact]
+    public async Task Lvs_whose_device_nodes_exist_are_not_activated_again()
+    {
+        var (backend, host) = ThickHost();
+        Directory.CreateDirectory(Path.Combine(_dev, "vg1"));
+        File.WriteAllText(Path.Combine(_dev, "vg1", Source), "");
+        File.WriteAllText(Path.Combine(_dev, "vg1", Name), "");
+        host.Active.UnionWith([Source, Name]);
+
+        await backend.EnsureCreatedFromAsync(Id, Source, 2, default);
+
+        Assert.Equal(["lvcreate", "dd"], host.Runs.Select(r => r.Program));
+        Assert.Equal("pattern A", host.Bytes[Name]);
+    }
+
+    [Fact]
     public async Task A_retry_after_a_crash_adopts_the_lv_and_copies_again_from_the_start()
     {
         var (backend, host) = ThickHost();

@@ -359,19 +359,20 @@ function Initialize-LabGuestThickHost {
 function Start-LabGuestThickAgent {
     <#
     Starts the thick host's agent in the guest (as bs-agent starts guest1's: its arguments one per
-    line, setsid, its own pid file and log) and waits until it is up and has reported this start's
-    capabilities (cleared before it starts).
+    line, setsid, its own pid file and log) and waits until it is up, has reported this start's
+    capabilities (cleared before it starts) and its VG's capacity (the scheduler places nothing on a
+    host that has not: a first benchmark run asked too early and was refused with "capacity 0 GiB").
     #>
     [CmdletBinding()]
     param([Parameter(Mandatory)][object] $Lab, [Parameter(Mandatory)][object] $Thick, [int] $TimeoutSeconds = 900)
-    Invoke-LabSql -Lab $Lab "update bs.services set capabilities = capabilities - 'block_copy' - 'block_copy_reason' where host = '$($Thick.name)'" | Out-Null
+    Invoke-LabSql -Lab $Lab "update bs.services set capabilities = capabilities - 'block_copy' - 'block_copy_reason', total_gib = null where host = '$($Thick.name)'" | Out-Null
     Invoke-LabGuest -Guest $Thick.guest -Command ("mapfile -t a < /mnt/share/agent-$($Thick.name).args; " +
         'export DOTNET_ROOT=/opt/dotnet DOTNET_SYSTEM_GLOBALIZATION_INVARIANT=1 DOTNET_CLI_TELEMETRY_OPTOUT=1 HOME=/root DOTNET_TieredPGO=0 DOTNET_TC_QuickJitForLoops=1 DOTNET_ReadyToRun=1; ' +
         "cd /opt/blockstore/agent && echo `"=== start `$(date -Is)`" >> $($Thick.logFile) && " +
         "{ setsid /opt/dotnet/dotnet /opt/blockstore/agent/BlockStore.Agent.dll `"`${a[@]}`" >> $($Thick.logFile) 2>&1 < /dev/null & echo `$! > $($Thick.pidFile); }") | Out-Null
     $deadline = [DateTime]::UtcNow.AddSeconds($TimeoutSeconds)
     while ((Invoke-LabSql -Lab $Lab ("select count(*) from bs.services where host = '$($Thick.name)' and service = 'volume' and capabilities ? 'block_copy' " +
-                "and heartbeat_at >= now() - make_interval(secs => bs.service_down_seconds())")) -ne '1') {
+                "and coalesce(total_gib, 0) > 0 and heartbeat_at >= now() - make_interval(secs => bs.service_down_seconds())")) -ne '1') {
         if ([DateTime]::UtcNow -gt $deadline) {
             $log = Invoke-LabGuest -Guest $Thick.guest -AllowFailure -Command "tail -30 $($Thick.logFile)"
             throw "the agent of $($Thick.name) in the guest did not report within $TimeoutSeconds s. Its log:`n$($log -join "`n")"
