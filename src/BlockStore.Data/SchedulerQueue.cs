@@ -9,15 +9,39 @@ public sealed record PlacementOutcome(long OperationId, Guid VolumeId, string? H
 
 /// <summary>
 /// The scheduler's side of the queue. A pass claims a batch of pending create operations with
-/// FOR UPDATE SKIP LOCKED (concurrent schedulers never take the same row), reads the volume hosts
+/// FOR UPDATE SKIP LOCKED (concurrent schedulers never take the same row), takes the volume hosts
 /// and their capacity ledger rows (bs.capacity_ledger, kept by triggers in the same transaction
-/// as every assignment and release: no scan of the volumes), places the batch with Core's
+/// as every assignment and release: no scan of the volumes) from a read of every host or from
+/// the copy an earlier pass kept (<see cref="HostCacheMaxAge"/>), places the batch with Core's
 /// PlacementPolicy, then locks the ledger rows of only the hosts it chose and re-checks the
 /// placement against their values as of the lock. The assignments are written by set-based
 /// statements, which move the ledger in the same transaction.
 /// </summary>
 public sealed class SchedulerQueue(StoreConnection store)
 {
+    /// <summary>
+    /// How long a pass may plan with the hosts as an earlier pass read them (0: read every host in
+    /// every pass). Reading and decoding 1,000 hosts costs about 30 ms of scheduler CPU, whatever
+    /// the batch holds. The copy is only a guide: every host a plan uses is locked and read again
+    /// (its state, capacity and ledger as of the lock) and the batch is placed again with those
+    /// values before anything is written; a request that would fail is decided only on a fresh read
+    /// of every host (the same reason as without the copy). It is also read afresh at once when the
+    /// hosts' state signature (registrations, operator changes, up and healthy counts) moves.
+    /// </summary>
+    public TimeSpan HostCacheMaxAge { get; init; } = TimeSpan.FromSeconds(1);
+
+    // The hosts as of the last read, with this scheduler's own placements since then applied.
+    private volatile HostCache? cache;
+
+    private sealed record HostCache(List<HostCandidate> Hosts, string Signature, long ReadAtTicks);
+
+    // Cheap (no decoding in the scheduler): what moves when a host is registered, disabled, enabled,
+    // frozen, thawed, goes down or up, or turns unhealthy.
+    private const string SignatureSelect =
+        "SELECT count(*)::text || '/' || coalesce(max(s.modified_at)::text, '') || '/' || coalesce(max(s.started_at)::text, '') || '/' || " +
+        "  count(*) FILTER (WHERE " + ServiceSql.Up + ")::text || '/' || count(*) FILTER (WHERE s.healthy)::text " +
+        "FROM bs.services s WHERE s.service = 'volume'";
+
     // Rounds of "place, lock the hosts chosen, re-place with their values as of the lock" before
     // the batch is placed only on hosts already locked.
     private const int MaxLockRounds = 4;
@@ -73,10 +97,12 @@ public sealed class SchedulerQueue(StoreConnection store)
         }
     }
 
-    private static async Task<(List<PlacementOutcome> Outcomes, int Deferred)> PlaceOnceAsync(
+    private async Task<(List<PlacementOutcome> Outcomes, int Deferred)> PlaceOnceAsync(
         NpgsqlConnection conn, string schedulerHost, int batchSize, CancellationToken ct)
     {
         var outcomes = new List<PlacementOutcome>();
+        var useCache = HostCacheMaxAge > TimeSpan.Zero;
+        string? signature = null;
         await using var tx = await conn.BeginTransactionAsync(ct).ConfigureAwait(false);
 
         // Holding our own service row FOR SHARE makes a disable wait for this batch, and
@@ -100,12 +126,22 @@ public sealed class SchedulerQueue(StoreConnection store)
             claim.Parameters.AddWithValue("n", batchSize);
             batch.BatchCommands.Add(enabled);
             batch.BatchCommands.Add(claim);
+            if (useCache)
+            {
+                batch.BatchCommands.Add(new NpgsqlBatchCommand(SignatureSelect));
+            }
+
             await using var r = await batch.ExecuteReaderAsync(ct).ConfigureAwait(false);
             await r.NextResultAsync(ct).ConfigureAwait(false);
             while (await r.ReadAsync(ct).ConfigureAwait(false))
             {
                 var specs = r.IsDBNull(5) ? null : VolumeTypeRequests.ParseSpecs(r.GetString(5));
                 work.Add((r.GetInt64(0), r.GetGuid(1), r.GetInt32(2), r.IsDBNull(3) ? null : r.GetString(3), specs is null ? null : r.GetString(4), specs));
+            }
+
+            if (useCache && await r.NextResultAsync(ct).ConfigureAwait(false) && await r.ReadAsync(ct).ConfigureAwait(false))
+            {
+                signature = r.GetString(0);
             }
         }
 
@@ -116,7 +152,11 @@ public sealed class SchedulerQueue(StoreConnection store)
         }
 
         var requests = work.Select(w => new PlacementRequest(w.Size, w.Zone, w.Specs, w.Type)).ToList();
-        var (plan, onlyLocked) = await PlanAndLockAsync(conn, tx, requests, ct).ConfigureAwait(false);
+        var held = useCache ? cache : null;
+        var cached = held is not null && signature is not null && held.Signature == signature
+            && Environment.TickCount64 - held.ReadAtTicks < (long)HostCacheMaxAge.TotalMilliseconds
+            ? held : null;
+        var (plan, onlyLocked, snapshot, locked) = await PlanAndLockAsync(conn, tx, requests, cached?.Hosts, ct).ConfigureAwait(false);
 
         var placed = new List<(long OpId, Guid VolumeId, string Host, string Zone, string Message)>();
         var failed = new List<(long OpId, Guid VolumeId, string Reason)>();
@@ -146,6 +186,17 @@ public sealed class SchedulerQueue(StoreConnection store)
 
         await WriteAsync(conn, tx, placed, failed, ct).ConfigureAwait(false);
         await tx.CommitAsync(ct).ConfigureAwait(false);
+        if (useCache && signature is not null)
+        {
+            // Committed: the hosts locked here are known as of now, with this batch's placements
+            // (the plan's values); the others as the snapshot read them. A deferral (busy hosts,
+            // or only the locked ones left) drops the copy: the next pass reads every host.
+            cache = onlyLocked ? null : new HostCache(
+                [.. snapshot.Select(h => locked.Contains(h.Host) && plan.Hosts.TryGetValue(h.Host, out var now) ? now : h)],
+                signature,
+                cached?.ReadAtTicks ?? Environment.TickCount64);
+        }
+
         return (outcomes, deferred);
     }
 
@@ -156,10 +207,13 @@ public sealed class SchedulerQueue(StoreConnection store)
     /// on a locked host. Returns the plan and whether it was made without some hosts (busy, or
     /// after <see cref="MaxLockRounds"/> only the locked ones): then a failure is not final.
     /// </summary>
-    private static async Task<(BatchPlacement Plan, bool OnlyLocked)> PlanAndLockAsync(
-        NpgsqlConnection conn, NpgsqlTransaction tx, List<PlacementRequest> requests, CancellationToken ct)
+    private static async Task<(BatchPlacement Plan, bool OnlyLocked, List<HostCandidate> Snapshot, IReadOnlySet<string> Locked)> PlanAndLockAsync(
+        NpgsqlConnection conn, NpgsqlTransaction tx, List<PlacementRequest> requests, List<HostCandidate>? cached, CancellationToken ct)
     {
-        var snapshot = await ReadCandidatesAsync(conn, tx, ct).ConfigureAwait(false);
+        // A copy from an earlier pass (cached) plans as well as a fresh read: every host used is
+        // locked and read again below before the plan counts.
+        var fromCache = cached is not null;
+        var snapshot = cached ?? await ReadCandidatesAsync(conn, tx, ct).ConfigureAwait(false);
         var locked = new Dictionary<string, HostCandidate>(StringComparer.Ordinal);
         var busy = new HashSet<string>(StringComparer.Ordinal);
         for (var round = 1; ; round++)
@@ -173,7 +227,17 @@ public sealed class SchedulerQueue(StoreConnection store)
                 .Distinct().Order(StringComparer.Ordinal).ToArray();
             if (wanted.Length == 0)
             {
-                return (plan, lastRound || busy.Count > 0);
+                if (fromCache && !lastRound && plan.Results.Any(r => !r.Placed))
+                {
+                    // A failure is decided only on a fresh read of every host, never on the copy:
+                    // a host enabled, thawed or registered since then may take it, and the reason
+                    // names the hosts as they are now.
+                    snapshot = await ReadCandidatesAsync(conn, tx, ct).ConfigureAwait(false);
+                    fromCache = false;
+                    continue;
+                }
+
+                return (plan, lastRound || busy.Count > 0, snapshot, locked.Keys.ToHashSet(StringComparer.Ordinal));
             }
 
             var fresh = await LockHostsAsync(conn, tx, wanted, ct).ConfigureAwait(false);

@@ -39,7 +39,10 @@ builder.AddBlockStoreService(
         q.AddJob<QueueDepthJob>(j => j.WithIdentity(depth));
         q.AddTrigger(t => t.ForJob(depth).StartNow().WithSimpleSchedule(s => s.WithInterval(every).RepeatForever()));
     });
-builder.Services.AddSingleton<SchedulerQueue>();
+builder.Services.AddSingleton(sp => new SchedulerQueue(sp.GetRequiredService<StoreConnection>())
+{
+    HostCacheMaxAge = TimeSpan.FromSeconds(Math.Max(0, sp.GetRequiredService<IOptions<SchedulerOptions>>().Value.HostCacheSeconds)),
+});
 builder.Services.AddSingleton<SchedulerMetrics>();
 builder.Services.AddHostedService<PlacementWorker>();
 await builder.Build().RunAsync();

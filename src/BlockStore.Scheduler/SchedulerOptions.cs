@@ -7,11 +7,20 @@ public sealed class SchedulerOptions
     public string Zone { get; set; } = "nova";
 
     /// <summary>
-    /// Operations placed per transaction: bursts are placed in batches, not one by one. Each batch
-    /// reads every volume host once (about 30 ms of scheduler CPU for 1,000 hosts on the bench
-    /// machine), so a larger batch spreads that over more placements: 256 placed 3x as many per
-    /// second as 32 with 1,000 hosts (tests/bench/Scale.Bench.ps1, docs/benchmarks.md). A lone
-    /// request is placed at once whatever the size (a batch takes what is pending).
+    /// Operations placed per transaction: bursts are placed in batches, not one by one. A batch that
+    /// reads every volume host (about 30 ms of scheduler CPU for 1,000 hosts on the bench machine;
+    /// see HostCacheSeconds) spreads that over more placements: 256 placed 3x as many per second as
+    /// 32 with 1,000 hosts (tests/bench/Scale.Bench.ps1, docs/benchmarks.md). A lone request is
+    /// placed at once whatever the size (a batch takes what is pending).
     /// </summary>
     public int BatchSize { get; set; } = 256;
+
+    /// <summary>
+    /// How long a batch may plan with the volume hosts as an earlier batch read them, in seconds
+    /// (0: read every host in every batch, as before). Every host a plan uses is still locked and
+    /// read again before anything is written, and a request fails only on a fresh read of every
+    /// host (SchedulerQueue.HostCacheMaxAge); any registration, operator change, or host going down,
+    /// up or unhealthy drops the copy at once.
+    /// </summary>
+    public double HostCacheSeconds { get; set; } = 1;
 }

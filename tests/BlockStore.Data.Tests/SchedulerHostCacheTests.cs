@@ -1,0 +1,154 @@
+using BlockStore.Core;
+
+namespace BlockStore.Data.Tests;
+
+/// <summary>
+/// A scheduler keeps the volume hosts from an earlier batch (SchedulerQueue.HostCacheMaxAge) so
+/// that a batch does not read and decode every host. The copy may be stale: these tests make it
+/// stale on purpose (a change written in raw SQL, which moves none of the columns the copy's
+/// signature watches) and show that it never places on a host that is no longer fit, that a host
+/// fit again is still used rather than a request failed, and that a failure gives the same reason
+/// as a scheduler without a copy.
+/// </summary>
+public sealed class SchedulerHostCacheTests(TestDatabase db) : IClassFixture<TestDatabase>
+{
+    // Longer than any test: only the signature or a failure makes the scheduler read afresh.
+    private SchedulerQueue Cached() => new(db.Store) { HostCacheMaxAge = TimeSpan.FromMinutes(10) };
+
+    [Theory]
+    [InlineData("disabled = true, disabled_reason = 'maintenance'")]
+    [InlineData("frozen = true")]
+    [InlineData("healthy = false, health_reason = 'pool gone'")]
+    [InlineData("heartbeat_at = now() - interval '1 hour'")]
+    public async Task A_host_unfit_since_the_copy_was_read_gets_nothing(string change)
+    {
+        await db.ResetAsync();
+        await db.AddSchedulerAsync("sched1");
+        await db.AddHostAsync("host-a", 1000);
+        await db.AddHostAsync("host-b", 100);
+        // host-z is never fit (down and unhealthy): it turns healthy or up as host-a turns
+        // unhealthy or down, so that the counts in the copy's signature do not move.
+        await db.AddHostAsync("host-z", 5000);
+        await db.ExecuteAsync("UPDATE bs.services SET healthy = false, heartbeat_at = now() - interval '1 hour' WHERE host = 'host-z'");
+        var queue = Cached();
+        await db.CreateAsync("warm", 1, 1);
+        Assert.Equal("host-a", Assert.Single(await queue.PlaceBatchAsync("sched1", 32)).Host);
+
+        // host-a, the most free, becomes unfit; the copy still says it is fine.
+        await db.ExecuteAsync($"UPDATE bs.services SET {change} WHERE host = 'host-a'");
+        if (change.StartsWith("healthy", StringComparison.Ordinal))
+        {
+            await db.ExecuteAsync("UPDATE bs.services SET healthy = true WHERE host = 'host-z'");
+        }
+        else if (change.StartsWith("heartbeat", StringComparison.Ordinal))
+        {
+            await db.ExecuteAsync("UPDATE bs.services SET heartbeat_at = now() WHERE host = 'host-z'");
+        }
+
+        await db.CreateAsync("after", 3, 1);
+        var outcomes = await queue.PlaceBatchAsync("sched1", 32);
+        Assert.Equal(3, outcomes.Count);
+        Assert.All(outcomes, o => Assert.NotEqual("host-a", o.Host));
+        Assert.All(outcomes, o => Assert.Equal("host-b", o.Host));
+        Assert.Equal(1, await db.ScalarAsync<int>("SELECT count(*) FROM bs.volumes WHERE host = 'host-a'"));
+        Assert.Empty(await db.LedgerDriftAsync());
+    }
+
+    [Fact]
+    public async Task A_host_enabled_since_the_copy_was_read_still_takes_a_request_the_copy_would_fail()
+    {
+        await db.ResetAsync();
+        await db.AddSchedulerAsync("sched1");
+        await db.AddHostAsync("host-a", 100);
+        await db.AddHostAsync("host-b", 1, zone: "other");
+        var queue = Cached();
+        await db.CreateAsync("warm", 1, 1, "other");
+        Assert.Equal("host-b", Assert.Single(await queue.PlaceBatchAsync("sched1", 32)).Host);
+        await db.ExecuteAsync("UPDATE bs.services SET disabled = true, disabled_reason = 'x' WHERE host = 'host-a'");
+        // The copy still says host-a is enabled: the plan takes it, its lock reads it disabled, and
+        // host-b is full, so this fails, and the copy now holds host-a as disabled.
+        await db.CreateAsync("warm2", 1, 1);
+        Assert.Null(Assert.Single(await queue.PlaceBatchAsync("sched1", 32)).Host);
+
+        await db.ExecuteAsync("UPDATE bs.services SET disabled = false, disabled_reason = NULL WHERE host = 'host-a'");
+        await db.CreateAsync("after", 2, 5);
+        var outcomes = await queue.PlaceBatchAsync("sched1", 32);
+        Assert.Equal(2, outcomes.Count);
+        Assert.All(outcomes, o => Assert.Equal("host-a", o.Host));
+        Assert.Empty(await db.LedgerDriftAsync());
+    }
+
+    [Fact]
+    public async Task A_request_that_fails_with_a_copy_gets_the_same_reason_as_without_one()
+    {
+        await db.ResetAsync();
+        await db.AddSchedulerAsync("sched1");
+        await db.AddHostAsync("host-a", 10);
+        await db.AddHostAsync("host-b", 10);
+        var queue = Cached();
+        await db.CreateAsync("warm", 1, 1);
+        Assert.NotNull(Assert.Single(await queue.PlaceBatchAsync("sched1", 32)).Host);
+        await db.ExecuteAsync("UPDATE bs.services SET disabled = true, disabled_reason = 'maintenance' WHERE host = 'host-b'");
+
+        await db.CreateAsync("big", 1, 50);
+        var withCopy = Assert.Single(await queue.PlaceBatchAsync("sched1", 32));
+        await db.CreateAsync("big2", 1, 50);
+        var without = Assert.Single(await new SchedulerQueue(db.Store) { HostCacheMaxAge = TimeSpan.Zero }.PlaceBatchAsync("sched1", 32));
+
+        Assert.Null(withCopy.Host);
+        Assert.Equal(without.Reason, withCopy.Reason);
+        Assert.Contains("maintenance", withCopy.Reason, StringComparison.Ordinal);
+        Assert.Equal(without.RejectionClasses, withCopy.RejectionClasses);
+    }
+
+    [Theory]
+    [InlineData(40)]
+    [InlineData(256)]
+    public async Task Two_schedulers_each_keeping_a_copy_racing_over_the_last_free_GiB_of_1000_hosts_never_overcommit(int batch)
+    {
+        await db.ResetAsync();
+        await db.AddSchedulerAsync("sched1");
+        await db.AddSchedulerAsync("sched2");
+        await db.AddHostsAsync(1000, 2);
+        await db.ExecuteAsync(
+            "INSERT INTO bs.volumes (id, name, size_gib, status, host, zone) " +
+            "SELECT gen_random_uuid(), 'old-' || host, 1, 'available', host, zone FROM bs.services WHERE service = 'volume'");
+        await db.ExecuteAsync(
+            "WITH v AS (INSERT INTO bs.volumes (id, name, size_gib, status) " +
+            "  SELECT gen_random_uuid(), 'race-' || i, 1, 'creating' FROM generate_series(1, 1050) i RETURNING id, name) " +
+            "INSERT INTO bs.operations (volume_id, kind, stage) SELECT id, 'create', 'pending' FROM v ORDER BY name");
+
+        using var start = new SemaphoreSlim(0, 2);
+        async Task<List<PlacementOutcome>> Scheduler(string name)
+        {
+            var queue = Cached(); // one per scheduler, kept across its batches, as the scheduler host does
+            await start.WaitAsync();
+            var mine = new List<PlacementOutcome>();
+            while (true)
+            {
+                var outcomes = await queue.PlaceBatchAsync(name, batch);
+                mine.AddRange(outcomes);
+                if (outcomes.Count == 0)
+                {
+                    return mine;
+                }
+            }
+        }
+
+        var one = Task.Run(() => Scheduler("sched1"));
+        var two = Task.Run(() => Scheduler("sched2"));
+        start.Release(2);
+        var results = await Task.WhenAll(one, two);
+        var all = results.SelectMany(r => r).ToList();
+
+        Assert.Equal(1050, all.Count);
+        Assert.Equal(1050, all.Select(o => o.OperationId).Distinct().Count());
+        Assert.Equal(1000, all.Count(o => o.Host is not null));
+        Assert.Equal(1000, all.Where(o => o.Host is not null).Select(o => o.Host).Distinct().Count());
+        Assert.Equal(0, await db.ScalarAsync<int>("SELECT count(*) FROM bs.operations WHERE stage = 'pending'"));
+        Assert.Equal(2, await db.ScalarAsync<int>("SELECT max(provisioned_gib) FROM bs.capacity_held"));
+        Assert.Equal(2000, await db.ScalarAsync<int>("SELECT sum(provisioned_gib) FROM bs.capacity_ledger"));
+        Assert.Empty(await db.LedgerDriftAsync());
+        Assert.Equal(50, await db.ScalarAsync<int>("SELECT count(*) FROM bs.volumes WHERE status = 'error' AND host IS NULL"));
+    }
+}
