@@ -57,6 +57,12 @@ public sealed class AttachmentRequests(StoreConnection store)
                     $"Volume '{volume.Name}' is {volume.Status} and cannot be attached now.", volume);
             }
 
+            if (await VolumeTransitions.CopiesInTheMakingAsync(conn, tx, volume.Id, withSnapshots: false, ct).ConfigureAwait(false) > 0)
+            {
+                throw new BlockStoreException(ErrorIds.InvalidVolumeState, ErrorKind.InvalidOperation,
+                    $"A clone of volume '{volume.Name}' is being made (on a thick host a block copy that reads it); attach the volume once the clone is available or error. Nothing was requested.", volume);
+            }
+
             var others = live.Where(a => a.InitiatorIqn != initiator && a.Status != AttachmentStatus.Error).ToList();
             if (others.Count > 0 && !volume.MultiAttach)
             {

@@ -166,6 +166,13 @@ public sealed class SnapshotRequests(StoreConnection store)
                     $"Volume '{volume.Name}' is {volume.Status} and cannot be reverted now; only an available volume can. Nothing was requested.", volume);
             }
 
+            if (await VolumeTransitions.CopiesInTheMakingAsync(conn, tx, volume.Id, withSnapshots: true, ct).ConfigureAwait(false) > 0)
+            {
+                throw new BlockStoreException(ErrorIds.InvalidVolumeState, ErrorKind.InvalidOperation,
+                    $"A volume is being made from volume '{volume.Name}' or one of its snapshots (on a thick host a block copy that reads it); " +
+                    "revert it once that volume is available or error. Nothing was requested.", volume);
+            }
+
             await using (var latest = new NpgsqlCommand(
                 "SELECT id, name FROM bs.snapshots WHERE volume_id = @v AND status NOT IN ('deleted', 'error') ORDER BY created_at DESC, id DESC LIMIT 1", conn, tx))
             {

@@ -10,6 +10,21 @@ namespace BlockStore.Data;
 /// </summary>
 internal static class VolumeTransitions
 {
+    /// <summary>
+    /// Volumes still being made from this volume (a clone) or, with <paramref name="withSnapshots"/>,
+    /// from one of its snapshots: on a thick host their create is a block copy that reads the source
+    /// for seconds per GiB, so nothing may change the source's data meanwhile (an initiator's writes,
+    /// a revert's merge).
+    /// </summary>
+    public static async Task<long> CopiesInTheMakingAsync(NpgsqlConnection conn, NpgsqlTransaction tx, Guid volumeId, bool withSnapshots, CancellationToken ct)
+    {
+        await using var cmd = new NpgsqlCommand(
+            "SELECT count(*) FROM bs.operations WHERE stage IN ('pending', 'scheduled', 'running') AND (source_volume_id = @v" +
+            (withSnapshots ? " OR source_snapshot_id IN (SELECT id FROM bs.snapshots WHERE volume_id = @v))" : ")"), conn, tx);
+        cmd.Parameters.AddWithValue("v", volumeId);
+        return (long)(await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false))!;
+    }
+
     public const string Columns =
         "v.id, v.name, v.size_gib, v.status, v.host, v.zone, v.description, v.status_reason, v.created_at, v.updated_at, v.multiattach, v.source_snapshot_id, v.source_volume_id, v.project, v.volume_type";
 

@@ -286,11 +286,28 @@ public sealed class SnapshotRequestTests(TestDatabase db) : IClassFixture<TestDa
         Assert.Equal((VolumeStatus.Creating, "host-a", 6, (Guid?)thick.Id), (clone.Status, clone.Host, clone.SizeGiB, clone.SourceVolumeId));
         var fromSnapshot = await db.Volumes.CreateFromSnapshotAsync("from-cow", snapshot.Id, null, null, false);
         Assert.Equal((VolumeStatus.Creating, "host-a", 4, (Guid?)snapshot.Id), (fromSnapshot.Status, fromSnapshot.Host, fromSnapshot.SizeGiB, fromSnapshot.SnapshotId));
+        // While they are being made nothing may change the source's data under the copy: no attach, no revert.
+        before = await db.ScalarAsync<long>(count);
+        e = await Assert.ThrowsAsync<BlockStoreException>(() => new AttachmentRequests(db.Store).RequestAttachAsync(thick.Id, "iqn.2026-01.com.example:client1"));
+        Assert.Equal(ErrorIds.InvalidVolumeState, e.ErrorId);
+        Assert.Contains("clone", e.Message);
+        e = await Assert.ThrowsAsync<BlockStoreException>(() => Snapshots.RequestRevertAsync(snapshot.Id));
+        Assert.Equal(ErrorIds.InvalidVolumeState, e.ErrorId);
+        Assert.Equal(before, await db.ScalarAsync<long>(count));
+
         var ops = await db.Agent("host-a").ClaimAsync("agent", TimeSpan.FromSeconds(30), 8);
         Assert.Equal(2, ops.Count);
         Assert.Contains(ops, op => op.VolumeId == clone.Id && op.SourceVolumeId == thick.Id);
         Assert.Contains(ops, op => op.VolumeId == fromSnapshot.Id && op.SourceSnapshotId == snapshot.Id);
         Assert.Empty(await db.LedgerDriftAsync());
+
+        // Once both are made, the source can be attached and reverted again.
+        foreach (var op in ops)
+        {
+            Assert.True(await db.Agent("host-a").CompleteAsync("agent", op, null, "block copy"));
+        }
+
+        Assert.Equal(VolumeStatus.Reverting, (await Snapshots.RequestRevertAsync(snapshot.Id)).Status);
     }
 
     [Fact]
