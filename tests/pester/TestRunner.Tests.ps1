@@ -215,6 +215,35 @@ Describe 'files side by side (Timeouts.psd1 Parallel)' {
     }
 }
 
+Describe 'work beside the first stage (the xunit projects in build.ps1 Test)' {
+    BeforeAll {
+        # A short process beside a stage of two lanes, then a file no stage names (a second stage).
+        # Its OnExit disposes it, as TestRun.psm1's does: a later stage that looked at it again
+        # (HasExited on a disposed process throws) ended the whole Pester phase (fixed in 6a5a403).
+        $dir = Join-Path $TestDrive 'beside'
+        New-Item -ItemType Directory -Force -Path $dir | Out-Null
+        foreach ($name in 'Left', 'Right', 'Later') {
+            Set-Content -LiteralPath (Join-Path $dir "$name.Tests.ps1") -Value "Describe '$name' { It 'runs' { 1 | Should -Be 1 } }"
+        }
+        $besideProcess = [System.Diagnostics.Process]::Start('sleep', '1')
+        # GetNewClosure keeps the locals it sees: the list and the process.
+        $exits = [System.Collections.Generic.List[bool]]::new()
+        $script:besideExits = $exits
+        $onExit = { $exits.Add($besideProcess.HasExited); $besideProcess.Dispose() }.GetNewClosure()
+        $script:besideRun = Invoke-PesterFiles -Files @('Left', 'Right', 'Later' | ForEach-Object { Get-Item -LiteralPath (Join-Path $dir "$_.Tests.ps1") }) `
+            -Stages @(@{ l = @('Left.Tests.ps1'); r = @('Right.Tests.ps1') }) -Beside @{ Process = $besideProcess; OnExit = $onExit } `
+            -PwshCommand @(Get-LabPwshCommand) -PesterManifest $manifest -ResultsDir (Join-Path $TestDrive 'beside-results') `
+            -Limits @{ DefaultSeconds = 300; Files = @{} }
+    }
+
+    It 'reports it once, after it exited, and the later stage runs without waiting for it again' {
+        @($besideExits) | Should -Be @($true) -Because 'OnExit is called once, when the process has exited'
+        $besideRun.Stages | Should -HaveCount 2
+        @($besideRun.Lines | ForEach-Object { ($_ -split ':')[0] }) | Sort-Object | Should -Be @('Later.Tests.ps1', 'Left.Tests.ps1', 'Right.Tests.ps1')
+        "$($besideRun.Passed) $($besideRun.Failed) $($besideRun.Skipped)" | Should -Be '3 0 0'
+    }
+}
+
 Describe 'the stages of build.ps1 Test (Timeouts.psd1 Parallel)' {
     BeforeAll {
         $limits = Import-PowerShellDataFile -LiteralPath (Join-Path $repo 'tests/pester/Timeouts.psd1')

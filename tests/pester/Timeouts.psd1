@@ -38,7 +38,7 @@
         'Reconcile.Tests.ps1'         = 300    # new: 39 s, 42 s (waits for two 10-s reconcile passes)
         'Resilience.Tests.ps1'        = 300    # 20 s, -
         'Schedulers.Tests.ps1'        = 600    # new: 92 s idle-ish, 135 s at load 40
-        'TestRunner.Tests.ps1'        = 600    # 7 s, plus 30-110 s for the time-budget tests (two child pwsh runs, one cut at a 75-s budget), plus 60-90 s for the lanes (a 40-s kill)
+        'TestRunner.Tests.ps1'        = 600    # 7 s, plus 30-110 s for the time-budget tests (two child pwsh runs, one cut at a 75-s budget), plus 60-90 s for the lanes (a 40-s kill), plus about 30 s for the work beside a stage
         'VolumeLifecycle.Tests.ps1'   = 900    # 65 s, 160 s
         'VolumeExtend.Tests.ps1'      = 900    # 17 s on the host lab; 136 s with the guest (attach, online extend, qemu-io, detach) at load 20
         # two agent restarts; in the guest (TCG) a volume, a snapshot, dd and two removals; then bytes through the LUN
