@@ -20,7 +20,7 @@ BeforeAll {
 AfterAll {
     if ($others) { Invoke-LabSql "update bs.services set frozen = false where service = 'volume' and host in ($others)" | Out-Null }
     & $lvremove --config $lab.lvmConfig -f "$($node.vg)/$foreign" 2>&1 | Out-Null
-    Get-BlockVolume -ErrorAction Ignore | Where-Object { $_.Name -like "$prefix-*" -and $_.Status -ne 'deleted' } |
+    Get-BlockVolume -Name "$prefix-*" -ErrorAction Ignore | Where-Object Status -NE 'deleted' |
         Remove-BlockVolume -Confirm:$false -Force -Wait -TimeoutSec 120 -ErrorAction Continue | Out-Null
 }
 

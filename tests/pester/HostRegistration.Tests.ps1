@@ -172,12 +172,16 @@ Describe 'Unregister-BlockVolumeHost' {
     }
 
     It 'says HostNotRegistered under -WhatIf too, and with a list still names the registered hosts' {
-        $before = Invoke-LabSql 'select count(*) from bs.host_roles'
+        # The rows of the two named hosts only: another test file may register a host meanwhile
+        # (Timeouts.psd1 Parallel lanes), and a -WhatIf that unregistered would change these.
+        $rolesOf = "select count(*) || ' ' || coalesce(string_agg(role || '=' || host, ',' order by role), '') from bs.host_roles where host in ('$hostName', '$($lab.nodes[0].name)')"
+        $before = Invoke-LabSql $rolesOf
+        $before | Should -Be "1 bs_agent_$($lab.nodes[0].name)=$($lab.nodes[0].name)" -Because 'the node is registered, the unregistered host is not'
         Unregister-BlockVolumeHost -HostName $hostName, $lab.nodes[0].name -WhatIf -ErrorVariable errs -ErrorAction SilentlyContinue
         $errs | Should -HaveCount 1
         $errs[0].FullyQualifiedErrorId | Should -Be 'HostNotRegistered,BlockStore.Commands.UnregisterBlockVolumeHostCommand'
         $errs[0].CategoryInfo.Category | Should -Be 'ObjectNotFound'
         $errs[0].TargetObject | Should -Be $hostName
-        Invoke-LabSql 'select count(*) from bs.host_roles' | Should -Be $before
+        Invoke-LabSql $rolesOf | Should -Be $before
     }
 }
