@@ -138,20 +138,26 @@ public sealed record PlacementResult(string? Host, IReadOnlyList<HostRejection> 
 /// Cinder's filter-then-weigh placement, with its capacity rules, as a pure function.
 /// Filters: enabled, up, not frozen, healthy, availability zone, capacity.
 /// Weigher: most free capacity first (Cinder's CapacityWeigher); ties go to the host name order
-/// so that placement is deterministic and testable.
+/// so that placement is deterministic and testable, or, given a <see cref="PlacementSpread"/>, to
+/// that scheduler's own seeded order among hosts equally free within its band.
 /// </summary>
 public static class PlacementPolicy
 {
-    public static PlacementResult Place(int sizeGiB, string? zone, IEnumerable<HostCandidate> hosts) =>
-        Place(new PlacementRequest(sizeGiB, zone), hosts);
+    public static PlacementResult Place(int sizeGiB, string? zone, IEnumerable<HostCandidate> hosts, PlacementSpread? spread = null) =>
+        Place(new PlacementRequest(sizeGiB, zone), hosts, spread);
 
-    /// <summary>Places one request: filter every host (state, zone, extra specs, capacity), then weigh.</summary>
-    public static PlacementResult Place(PlacementRequest request, IEnumerable<HostCandidate> hosts)
+    /// <summary>
+    /// Places one request: filter every host (state, zone, extra specs, capacity), then weigh (most
+    /// free first; with a <paramref name="spread"/>, hosts equally free within its band go in the
+    /// spread's own order, see <see cref="PlacementSpread"/>).
+    /// </summary>
+    public static PlacementResult Place(PlacementRequest request, IEnumerable<HostCandidate> hosts, PlacementSpread? spread = null)
     {
         var (sizeGiB, zone) = (request.SizeGiB, request.Zone);
         var rejections = new List<HostRejection>();
         HostCandidate? best = null;
         decimal bestFree = decimal.MinValue;
+        (decimal Rank, ulong Tie, string Host) bestKey = default;
 
         foreach (var host in hosts.OrderBy(h => h.Host, StringComparer.Ordinal))
         {
@@ -163,10 +169,12 @@ public static class PlacementPolicy
             }
 
             var free = VirtualFreeGiB(host);
-            if (free > bestFree)
+            var key = Weight(host, free, spread);
+            if (best is null || ByWeight.Compare(key, bestKey) < 0)
             {
                 best = host;
                 bestFree = free;
+                bestKey = key;
             }
         }
 
@@ -178,10 +186,12 @@ public static class PlacementPolicy
     /// the same decisions as <see cref="Place"/> called once per request with the hosts updated
     /// after each placement, without filtering every host for every request. What a host's state
     /// allows does not change within a batch, only its free space, so the eligible hosts are kept
-    /// ordered by the weigher (most free, then name) and the first one either fits or none does.
-    /// A request that fits nowhere gets <see cref="Place"/>'s full explanation.
+    /// ordered by the weigher (most free, then name; with a spread, its rank and tie-break) and the
+    /// first one either fits or none does (a rank is never more than the host's free space; when
+    /// the first does not fit by its rank, the full filter decides). A request that fits nowhere
+    /// gets <see cref="Place"/>'s full explanation. The same decisions with the same spread.
     /// </summary>
-    public static BatchPlacement PlaceAll(IReadOnlyList<PlacementRequest> requests, IEnumerable<HostCandidate> hosts)
+    public static BatchPlacement PlaceAll(IReadOnlyList<PlacementRequest> requests, IEnumerable<HostCandidate> hosts, PlacementSpread? spread = null)
     {
         var current = new Dictionary<string, HostCandidate>(StringComparer.Ordinal);
         foreach (var host in hosts)
@@ -189,17 +199,17 @@ public static class PlacementPolicy
             current[host.Host] = host;
         }
 
-        var anyZone = new SortedSet<(decimal Free, string Host)>(ByWeight);
-        var byZone = new Dictionary<string, SortedSet<(decimal Free, string Host)>>(StringComparer.Ordinal);
+        var anyZone = new SortedSet<(decimal Rank, ulong Tie, string Host)>(ByWeight);
+        var byZone = new Dictionary<string, SortedSet<(decimal Rank, ulong Tie, string Host)>>(StringComparer.Ordinal);
         foreach (var host in current.Values)
         {
             if (StateRejection(host) is null && !ThinPoolExhausted(host))
             {
-                var key = (VirtualFreeGiB(host), host.Host);
+                var key = Weight(host, VirtualFreeGiB(host), spread);
                 anyZone.Add(key);
                 if (!byZone.TryGetValue(host.Zone, out var zoneSet))
                 {
-                    byZone[host.Zone] = zoneSet = new SortedSet<(decimal Free, string Host)>(ByWeight);
+                    byZone[host.Zone] = zoneSet = new SortedSet<(decimal Rank, ulong Tie, string Host)>(ByWeight);
                 }
 
                 zoneSet.Add(key);
@@ -213,7 +223,7 @@ public static class PlacementPolicy
             {
                 // A volume type with extra specs filters hosts by what they report: the full filter
                 // over every host (as it stands after the placements before it), then the same weigher.
-                var typed = Place(request, current.Values);
+                var typed = Place(request, current.Values, spread);
                 if (typed.Placed)
                 {
                     Take(typed.Host!, request.SizeGiB);
@@ -224,9 +234,9 @@ public static class PlacementPolicy
             }
 
             var eligible = request.Zone is null ? anyZone : byZone.GetValueOrDefault(request.Zone);
-            if (eligible is not { Count: > 0 } || eligible.Min.Free < request.SizeGiB)
+            if (eligible is not { Count: > 0 } || eligible.Min.Rank < request.SizeGiB)
             {
-                var fallback = Place(request, current.Values);
+                var fallback = Place(request, current.Values, spread);
                 if (fallback.Placed)
                 {
                     Take(fallback.Host!, request.SizeGiB);
@@ -236,7 +246,8 @@ public static class PlacementPolicy
                 continue;
             }
 
-            var (free, name) = eligible.Min;
+            var name = eligible.Min.Host;
+            var free = VirtualFreeGiB(current[name]);
             Take(name, request.SizeGiB);
             results.Add(new PlacementResult(name, [], free));
         }
@@ -249,19 +260,24 @@ public static class PlacementPolicy
             var before = current[name];
             var after = before with { ProvisionedGiB = before.ProvisionedGiB + sizeGiB };
             current[name] = after;
-            var key = (VirtualFreeGiB(before), name);
+            var key = Weight(before, VirtualFreeGiB(before), spread);
             if (anyZone.Remove(key))
             {
-                anyZone.Add((VirtualFreeGiB(after), name));
+                var moved = Weight(after, VirtualFreeGiB(after), spread);
+                anyZone.Add(moved);
                 byZone[before.Zone].Remove(key);
-                byZone[before.Zone].Add((VirtualFreeGiB(after), name));
+                byZone[before.Zone].Add(moved);
             }
         }
     }
 
-    // The weigher's order: most free first, ties by host name (as Place breaks them).
-    private static readonly Comparer<(decimal Free, string Host)> ByWeight = Comparer<(decimal Free, string Host)>.Create(
-        (x, y) => x.Free != y.Free ? y.Free.CompareTo(x.Free) : string.CompareOrdinal(x.Host, y.Host));
+    // The weigher's order: highest rank (the free space; with a spread, rounded down to its band)
+    // first, then the spread's tie-break (0 without one), then the host name.
+    private static readonly Comparer<(decimal Rank, ulong Tie, string Host)> ByWeight = Comparer<(decimal Rank, ulong Tie, string Host)>.Create(
+        (x, y) => x.Rank != y.Rank ? y.Rank.CompareTo(x.Rank) : x.Tie != y.Tie ? x.Tie.CompareTo(y.Tie) : string.CompareOrdinal(x.Host, y.Host));
+
+    private static (decimal Rank, ulong Tie, string Host) Weight(HostCandidate host, decimal free, PlacementSpread? spread) =>
+        spread is null ? (free, 0UL, host.Host) : (spread.Rank(host, free), spread.Tie(host.Host), host.Host);
 
     /// <summary>Returns why a host cannot take the volume, or null if it can.</summary>
     public static string? RejectionReason(HostCandidate host, int sizeGiB, string? zone, IReadOnlyDictionary<string, string>? extraSpecs = null)
