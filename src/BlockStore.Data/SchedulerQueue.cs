@@ -30,6 +30,14 @@ public sealed class SchedulerQueue(StoreConnection store)
     /// </summary>
     public TimeSpan HostCacheMaxAge { get; init; } = TimeSpan.FromSeconds(1);
 
+    /// <summary>
+    /// This scheduler's own tie-break among (nearly) equally free hosts (Core's PlacementSpread,
+    /// seeded by its name), so that two schedulers plan onto different hosts instead of finding
+    /// each other's ledger rows locked. Null: ties by host name, as before. Only the choice among
+    /// hosts moves: every plan is still locked, read again and placed again before it is written.
+    /// </summary>
+    public PlacementSpread? Spread { get; init; }
+
     // The hosts as of the last read, with this scheduler's own placements since then applied.
     private volatile HostCache? cache;
 
@@ -156,7 +164,7 @@ public sealed class SchedulerQueue(StoreConnection store)
         var cached = held is not null && signature is not null && held.Signature == signature
             && Environment.TickCount64 - held.ReadAtTicks < (long)HostCacheMaxAge.TotalMilliseconds
             ? held : null;
-        var (plan, onlyLocked, snapshot, locked) = await PlanAndLockAsync(conn, tx, requests, cached?.Hosts, ct).ConfigureAwait(false);
+        var (plan, onlyLocked, snapshot, locked) = await PlanAndLockAsync(conn, tx, requests, cached?.Hosts, Spread, ct).ConfigureAwait(false);
 
         var placed = new List<(long OpId, Guid VolumeId, string Host, string Zone, string Message)>();
         var failed = new List<(long OpId, Guid VolumeId, string Reason)>();
@@ -208,7 +216,7 @@ public sealed class SchedulerQueue(StoreConnection store)
     /// after <see cref="MaxLockRounds"/> only the locked ones): then a failure is not final.
     /// </summary>
     private static async Task<(BatchPlacement Plan, bool OnlyLocked, List<HostCandidate> Snapshot, IReadOnlySet<string> Locked)> PlanAndLockAsync(
-        NpgsqlConnection conn, NpgsqlTransaction tx, List<PlacementRequest> requests, List<HostCandidate>? cached, CancellationToken ct)
+        NpgsqlConnection conn, NpgsqlTransaction tx, List<PlacementRequest> requests, List<HostCandidate>? cached, PlacementSpread? spread, CancellationToken ct)
     {
         // A copy from an earlier pass (cached) plans as well as a fresh read: every host used is
         // locked and read again below before the plan counts.
@@ -222,7 +230,7 @@ public sealed class SchedulerQueue(StoreConnection store)
             var view = lastRound
                 ? locked.Values
                 : snapshot.Where(h => !busy.Contains(h.Host)).Select(h => locked.GetValueOrDefault(h.Host) ?? h);
-            var plan = PlacementPolicy.PlaceAll(requests, view);
+            var plan = PlacementPolicy.PlaceAll(requests, view, spread);
             var wanted = plan.Results.Where(r => r.Placed && !locked.ContainsKey(r.Host!)).Select(r => r.Host!)
                 .Distinct().Order(StringComparer.Ordinal).ToArray();
             if (wanted.Length == 0)

@@ -39,9 +39,14 @@ builder.AddBlockStoreService(
         q.AddJob<QueueDepthJob>(j => j.WithIdentity(depth));
         q.AddTrigger(t => t.ForJob(depth).StartNow().WithSimpleSchedule(s => s.WithInterval(every).RepeatForever()));
     });
-builder.Services.AddSingleton(sp => new SchedulerQueue(sp.GetRequiredService<StoreConnection>())
+builder.Services.AddSingleton(sp =>
 {
-    HostCacheMaxAge = TimeSpan.FromSeconds(Math.Max(0, sp.GetRequiredService<IOptions<SchedulerOptions>>().Value.HostCacheSeconds)),
+    var o = sp.GetRequiredService<IOptions<SchedulerOptions>>().Value;
+    return new SchedulerQueue(sp.GetRequiredService<StoreConnection>())
+    {
+        HostCacheMaxAge = TimeSpan.FromSeconds(Math.Max(0, o.HostCacheSeconds)),
+        Spread = o.SpreadTies ? PlacementSpread.For(o.HostName, (decimal)Math.Max(0, o.SpreadBandPercent)) : null,
+    };
 });
 builder.Services.AddSingleton<SchedulerMetrics>();
 builder.Services.AddHostedService<PlacementWorker>();

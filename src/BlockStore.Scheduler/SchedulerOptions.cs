@@ -23,4 +23,20 @@ public sealed class SchedulerOptions
     /// up or unhealthy drops the copy at once.
     /// </summary>
     public double HostCacheSeconds { get; set; } = 1;
+
+    /// <summary>
+    /// Break ties among (nearly) equally free volume hosts in this scheduler's own order, seeded by
+    /// HostName (Core's PlacementSpread), so that two schedulers do not plan onto the same hosts and
+    /// find each other's ledger rows locked. false: ties by host name, as before.
+    /// </summary>
+    public bool SpreadTies { get; set; } = true;
+
+    /// <summary>
+    /// With SpreadTies, hosts whose free space is in the same band, this percentage of the host's
+    /// capacity (thick: the VG; thin: the over-subscribed capacity), count as equally free; a host
+    /// freer by more than the band still wins, but hosts may end as far apart as the band (plus a
+    /// volume) instead of within one volume. 0 (the default): only exact ties, so the weigher stays
+    /// most-free-first.
+    /// </summary>
+    public double SpreadBandPercent { get; set; }
 }

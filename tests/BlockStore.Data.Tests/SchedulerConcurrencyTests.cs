@@ -14,7 +14,10 @@ public sealed class SchedulerConcurrencyTests(TestDatabase db) : IClassFixture<T
     [InlineData(3)]
     [InlineData(4)]
     [InlineData(5)]
-    public async Task Two_schedulers_never_take_the_same_operation_and_never_overcommit(int round)
+    // Each scheduler with its own tie-break (host-a and host-b stay equally free within the band).
+    [InlineData(6, true)]
+    [InlineData(7, true)]
+    public async Task Two_schedulers_never_take_the_same_operation_and_never_overcommit(int round, bool spread = false)
     {
         await db.ResetAsync();
         await db.AddSchedulerAsync("sched1");
@@ -27,12 +30,13 @@ public sealed class SchedulerConcurrencyTests(TestDatabase db) : IClassFixture<T
         using var start = new SemaphoreSlim(0, 2);
         async Task<List<PlacementOutcome>> Scheduler(string name)
         {
+            var queue = spread ? new SchedulerQueue(db.Store) { Spread = PlacementSpread.For(name, 10) } : db.Scheduler;
             await start.WaitAsync();
             var mine = new List<PlacementOutcome>();
             while (true)
             {
                 // Small batches, so the two interleave many times.
-                var outcomes = await db.Scheduler.PlaceBatchAsync(name, 3);
+                var outcomes = await queue.PlaceBatchAsync(name, 3);
                 mine.AddRange(outcomes);
                 if (outcomes.Count == 0)
                 {
@@ -74,7 +78,11 @@ public sealed class SchedulerConcurrencyTests(TestDatabase db) : IClassFixture<T
     // (SchedulerQueue.HostCacheMaxAge; longer than the test, so the copy goes stale as the other places).
     [InlineData(40, true)]
     [InlineData(256, true)]
-    public async Task Two_schedulers_racing_over_the_last_free_GiB_of_1000_hosts_never_overcommit(int batch, bool keepsCopy)
+    // Each with its own tie-break among the equally free hosts (SchedulerQueue.Spread, seeded by
+    // its name, as the scheduler host sets it): they plan onto different hosts, same rules.
+    [InlineData(40, false, true)]
+    [InlineData(256, true, true)]
+    public async Task Two_schedulers_racing_over_the_last_free_GiB_of_1000_hosts_never_overcommit(int batch, bool keepsCopy, bool spread = false)
     {
         await db.ResetAsync();
         await db.AddSchedulerAsync("sched1");
@@ -93,12 +101,14 @@ public sealed class SchedulerConcurrencyTests(TestDatabase db) : IClassFixture<T
         using var start = new SemaphoreSlim(0, 2);
         async Task<List<PlacementOutcome>> Scheduler(string name)
         {
-            var kept = keepsCopy ? new SchedulerQueue(db.Store) { HostCacheMaxAge = TimeSpan.FromMinutes(10) } : null;
+            var kept = keepsCopy || spread
+                ? new SchedulerQueue(db.Store) { HostCacheMaxAge = keepsCopy ? TimeSpan.FromMinutes(10) : TimeSpan.Zero, Spread = spread ? PlacementSpread.For(name) : null }
+                : null;
             await start.WaitAsync();
             var mine = new List<PlacementOutcome>();
             while (true)
             {
-                // Without a copy: a new queue per batch, which reads every host.
+                // Without a copy: a new queue per batch, or one that keeps none (HostCacheMaxAge 0): every host read.
                 var outcomes = await (kept ?? db.Scheduler).PlaceBatchAsync(name, batch);
                 mine.AddRange(outcomes);
                 if (outcomes.Count == 0)
