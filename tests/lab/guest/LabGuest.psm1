@@ -244,6 +244,7 @@ function Restart-LabGuest {
     while ((Test-Path -LiteralPath "/proc/$qemuPid") -and [DateTime]::UtcNow -lt $deadline) { Start-Sleep -Milliseconds 100 }
     if (Test-Path -LiteralPath "/proc/$qemuPid") { throw "qemu (pid $qemuPid) did not die" }
     Remove-Item -LiteralPath $Lab.guest.pidFile -Force -ErrorAction Ignore
+    Stop-LabGuestSshMux -StateDir $Lab.stateDir
     Start-LabGuestMachine -Lab $Lab -Guest $Lab.guest -TimeoutSeconds $TimeoutSeconds -NoAgent:$NoAgent -Systemd:$Systemd
 }
 
@@ -295,7 +296,37 @@ function Stop-LabGuest {
         $stopped = $true
     }
     Remove-Item -LiteralPath $pidFile -Force -ErrorAction Ignore
+    Stop-LabGuestSshMux -StateDir $StateDir
     return $stopped
+}
+
+function Get-LabGuestSshMuxPath([object] $Guest) {
+    <# The guest's ssh control socket, beside its key in the lab's state folder (one per forwarded ssh port). #>
+    return (Join-Path (Split-Path -Parent $Guest.sshKey) "ssh-mux-$($Guest.sshPort)")
+}
+
+function Get-LabGuestSshMuxOptions([object] $Guest) {
+    <#
+    ssh options that share one connection to the guest between its commands (ControlMaster): under
+    TCG the guest's side of every new connection (key exchange, authentication, a login) costs 2-10 s
+    of emulated CPU, and the tests run hundreds of guest commands; a command on the shared connection
+    costs 0.5-2 s. The first command starts the master, which lives on in the background for
+    ControlPersist seconds after the last one; it ends when qemu goes (the forwarded port closes),
+    and Stop-LabGuestSshMux ends it at once when the lab kills or restarts qemu. The keep-alives end
+    a master whose guest stopped answering for a minute (a hung guest), so commands do not wait on a
+    dead connection. BLOCKSTORE_GUEST_SSH_MUX=0: one connection per command, as before.
+    #>
+    if ($env:BLOCKSTORE_GUEST_SSH_MUX -eq '0') { return @() }
+    return @('-o', 'ControlMaster=auto', '-o', "ControlPath=$(Get-LabGuestSshMuxPath -Guest $Guest)", '-o', 'ControlPersist=120',
+        '-o', 'ServerAliveInterval=10', '-o', 'ServerAliveCountMax=6')
+}
+
+function Stop-LabGuestSshMux([string] $StateDir) {
+    <# Ends the guest's shared ssh connections (its qemu was killed or stopped): the next command opens a new one. #>
+    foreach ($socket in @(Get-ChildItem -LiteralPath (Join-Path $StateDir 'guest') -Filter 'ssh-mux-*' -Force -ErrorAction Ignore)) {
+        Invoke-LabNative ssh @('-o', "ControlPath=$($socket.FullName)", '-O', 'exit', 'root@127.0.0.1') -TimeoutSeconds 10 -AllowFailure -MergeError | Out-Null
+        Remove-Item -LiteralPath $socket.FullName -Force -ErrorAction Ignore
+    }
 }
 
 function Invoke-LabGuest {
@@ -317,7 +348,8 @@ function Invoke-LabGuest {
         $Guest = $lab.guest
     }
     $sshArgs = @('-i', $Guest.sshKey, '-p', "$($Guest.sshPort)", '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null',
-        '-o', 'LogLevel=ERROR', '-o', 'BatchMode=yes', '-o', "ConnectTimeout=$([Math]::Min(30, $TimeoutSeconds))", 'root@127.0.0.1', $Command)
+        '-o', 'LogLevel=ERROR', '-o', 'BatchMode=yes', '-o', "ConnectTimeout=$([Math]::Min(30, $TimeoutSeconds))") +
+        @(Get-LabGuestSshMuxOptions -Guest $Guest) + @('root@127.0.0.1', $Command)
     $native = @{ TimeoutSeconds = $TimeoutSeconds; MergeError = $true; AllowFailure = $AllowFailure; What = "guest command '$Command'" }
     if ($PSBoundParameters.ContainsKey('InputText')) { return (Invoke-LabNative ssh $sshArgs -InputText $InputText @native) }
     return (Invoke-LabNative ssh (@('-n') + $sshArgs) @native)
