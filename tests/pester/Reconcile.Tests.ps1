@@ -80,8 +80,11 @@ Describe 'The periodic LV reconcile pass' {
         (Remove-BlockVolume -Id $v.Id -Confirm:$false -Wait -PassThru -TimeoutSec 60).Status | Should -Be 'deleted'
         try {
             New-HandLv "volume-$($v.Id)"
-            Wait-LabCondition { -not (@(Get-NodeLvs).lv_name -contains "volume-$($v.Id)") } -TimeoutSeconds $within |
-                Should -BeTrue -Because 'the orphan of a deleted volume is removed by the next pass'
+            # The pass removes the LV first and writes its event after: wait for both (under load the
+            # gap between them can outlast a look at lvs).
+            Wait-LabCondition { -not (@(Get-NodeLvs).lv_name -contains "volume-$($v.Id)") -and
+                @(Get-BlockVolumeEvent -VolumeId $v.Id | Where-Object Kind -EQ 'orphan-removed').Count -gt 0 } -TimeoutSeconds $within |
+                Should -BeTrue -Because 'the orphan of a deleted volume is removed by the next pass, with an event'
             (Get-BlockVolumeEvent -VolumeId $v.Id | Where-Object Kind -EQ 'orphan-removed').Message |
                 Should -Match 'its volume is deleted; removed by the reconcile pass'
             Get-LabHostPid -Name $node.name | Should -Be $agentPid
@@ -105,8 +108,9 @@ Describe 'The periodic LV reconcile pass' {
         try {
             New-HandLv "_snapshot-$gone" '512m'
             New-HandLv "_snapshot-$unknown" '512m'
-            Wait-LabCondition { -not (@(Get-NodeLvs).lv_name -contains "_snapshot-$gone") } -TimeoutSeconds $within |
-                Should -BeTrue -Because 'the LV of a deleted snapshot is removed by the next pass (the lab sets RemoveOrphans)'
+            Wait-LabCondition { -not (@(Get-NodeLvs).lv_name -contains "_snapshot-$gone") -and
+                @(Get-BlockVolumeEvent -VolumeId $v.Id | Where-Object Kind -EQ 'orphan-removed').Count -gt 0 } -TimeoutSeconds $within |
+                Should -BeTrue -Because 'the LV of a deleted snapshot is removed by the next pass (the lab sets RemoveOrphans), with an event'
             (Get-BlockVolumeEvent -VolumeId $v.Id | Where-Object Kind -EQ 'orphan-removed').Message |
                 Should -Match "orphan snapshot LV $([regex]::Escape("$($node.vg)/_snapshot-$gone")): its snapshot is deleted; removed by the reconcile pass"
             Wait-LabCondition { Get-BlockVolumeEvent -VolumeId $unknown -ErrorAction SilentlyContinue | Where-Object Kind -EQ 'reconcile-mismatch' } -TimeoutSeconds $within |
