@@ -53,9 +53,15 @@ BeforeAll {
         return $free
     }
 
-    function Get-RowCounts {
-        # One string, so a before/after comparison shows every table at once.
-        Invoke-LabSql 'select (select count(*) from bs.volumes) || '','' || (select count(*) from bs.operations) || '','' || (select count(*) from bs.events)'
+    function Get-RowCounts([string[]] $Name) {
+        # The volumes of this file (its prefix) and of the -Name given, with their operations and
+        # events, as one string, so a before/after comparison shows every table at once. Not the whole
+        # tables: another test file may write at the same time (Timeouts.psd1 Parallel lanes).
+        $filter = "name like '$prefix-%'"
+        if ($Name) { $filter += ' or name in (' + (($Name | ForEach-Object { "'" + $_.Replace("'", "''") + "'" }) -join ', ') + ')' }
+        Invoke-LabSql ("with v as (select id from bs.volumes where $filter) " +
+            "select (select count(*) from v) || ',' || (select count(*) from bs.operations where volume_id in (select id from v)) || ',' || " +
+            "(select count(*) from bs.events where volume_id in (select id from v))")
     }
 
     function Remove-TestVolumes([string] $Pattern) {
@@ -66,7 +72,10 @@ BeforeAll {
     function Update-Heartbeat([string] $Service) {
         # A host that was just stopped still counts as up for the lab's 10 s down threshold; renewing its
         # heartbeat makes the tests that stop hosts independent of how long the stop took.
-        Invoke-LabSql "update bs.services set heartbeat_at = now() where service = '$Service'" | Out-Null
+        # The lab's own hosts only (nodes, schedulers): the guest's hosts are another test file's.
+        $names = if ($Service -eq 'volume') { @($lab.nodeNames) } else { @(Get-LabSchedulerNames) }
+        $list = ($names | ForEach-Object { "'$_'" }) -join ','
+        Invoke-LabSql "update bs.services set heartbeat_at = now() where service = '$Service' and host in ($list)" | Out-Null
     }
 }
 
@@ -307,12 +316,12 @@ Describe 'Volume lifecycle' {
         It 'refuses name <Name> with InvalidVolumeName (InvalidArgument) and writes nothing' -ForEach @(
             @{ Name = 'has space' }, @{ Name = '-leading-dash' }, @{ Name = ('x' * 64) }, @{ Name = 'semi;colon' }, @{ Name = 'ünicode' }
         ) {
-            $before = Get-RowCounts
+            $before = Get-RowCounts -Name $Name
             { New-BlockVolume -Name $Name -SizeGiB 1 -ErrorAction Stop } |
                 Should -Throw -ErrorId 'InvalidVolumeName,BlockStore.Commands.NewBlockVolumeCommand'
             New-BlockVolume -Name $Name -SizeGiB 1 -ErrorAction SilentlyContinue -ErrorVariable err
             $err[0].CategoryInfo.Category | Should -Be 'InvalidArgument'
-            Get-RowCounts | Should -Be $before
+            Get-RowCounts -Name $Name | Should -Be $before
         }
 
         It 'refuses invalid input under -WhatIf too' {
