@@ -12,7 +12,8 @@ $script:Debian = Join-Path $PSScriptRoot 'debian'
 # OpenSSL that .NET itself loads (self-contained: the runtime is in the package).
 $script:PackageHosts = @(
     [ordered]@{
-        Name = 'scheduler'; Project = 'BlockStore.Scheduler'; ReadyToRun = $false
+        # ReadyToRun as in Build: the units run the hosts without tiered compilation (issue 11), so what is precompiled is what runs.
+        Name = 'scheduler'; Project = 'BlockStore.Scheduler'; ReadyToRun = $true
         Depends = @('adduser')
         Recommends = @()
         Summary = 'BlockStore scheduler: places volume requests on volume hosts'
