@@ -27,9 +27,11 @@ public sealed class SchedulerOptions
     /// <summary>
     /// Break ties among (nearly) equally free volume hosts in this scheduler's own order, seeded by
     /// HostName (Core's PlacementSpread), so that two schedulers do not plan onto the same hosts and
-    /// find each other's ledger rows locked. false: ties by host name, as before.
+    /// find each other's ledger rows locked. Off by default (ties by host name): measured side by
+    /// side with 1,000 hosts it showed no consistent gain for two schedulers over three runs
+    /// (tests/bench/SchedulerSpread.Bench.ps1, docs/benchmarks.md, issue 11).
     /// </summary>
-    public bool SpreadTies { get; set; } = true;
+    public bool SpreadTies { get; set; }
 
     /// <summary>
     /// With SpreadTies, hosts whose free space is in the same band, this percentage of the host's
