@@ -2,7 +2,9 @@
 # (dd with direct I/O through the LVs' device nodes), which needs device-mapper.
 # - The host lab's loop-file nodes have none (LVM runs with activation off): their agents say so in
 #   the service row (block_copy false, with the reason) and a clone there is refused at once with
-#   CloneUnsupported naming the host and why (VolumeSnapshot.Tests.ps1 checks the refusal itself).
+#   CloneUnsupported naming the host and why. VolumeSnapshot.Tests.ps1 checks both: this file uses
+#   the guest only, so it can run beside the files that fill, freeze or break the nodes (Timeouts.psd1
+#   Parallel: a node volume made here landed on OperationRetries' node while its lvcreate hung).
 # - In the lab's guest, a second agent serves a THICK VG on the guest's second virtual disk (/dev/vdb,
 #   LabGuest.psm1) under its own host name, zone and database role (Initialize-LabGuestThickHost:
 #   Register-BlockVolumeHost, as an operator would; unregistered at the end); guest1 and its thin
@@ -12,7 +14,7 @@
 #   source's bytes at the start; the guest's lvs agrees with the database. Then the agent is SIGKILLed
 #   in the middle of a clone's copy: after its restart the clone ends available with the source's
 #   bytes, and the VG holds exactly the LVs the database says, none twice.
-# Runs alone (not in Timeouts.psd1's Parallel list): it adds a volume host to the lab for a while.
+# It adds a volume host (zone guest-thick) to the lab for a while: nothing beside it may count hosts or roles.
 
 BeforeDiscovery {
     Import-Module (Join-Path $PSScriptRoot 'TestHelpers.psm1') -Force -DisableNameChecking
@@ -23,30 +25,6 @@ BeforeAll {
     Import-Module (Join-Path $PSScriptRoot 'TestHelpers.psm1') -Force -DisableNameChecking
     $script:lab = Initialize-LabTest -Guest
     $script:prefix = New-LabTestPrefix 'tc'
-}
-
-Describe 'The host lab''s nodes cannot block-copy' {
-    It 'each node''s agent reports block_copy false with the reason (no device-mapper)' {
-        foreach ($n in $lab.nodeNames) {
-            $row = Invoke-LabSql "select (capabilities->>'block_copy') || '|' || coalesce(capabilities->>'block_copy_reason', '') from bs.services where host = '$n' and service = 'volume'"
-            $flag, $why = "$row" -split '\|', 2
-            $flag | Should -Be 'false' -Because "node $n has no device-mapper"
-            $why | Should -Match 'no device-mapper'
-        }
-    }
-
-    It 'a clone on a node is refused with CloneUnsupported naming the host and why, nothing written' {
-        $v = New-BlockVolume -Name "$prefix-n" -SizeGiB 1 -AvailabilityZone $lab.zone -Confirm:$false -Wait -TimeoutSec 300
-        try {
-            $before = Invoke-LabSql "select count(*) from bs.volumes where name like '$prefix-%'"
-            $err = { New-BlockVolume -Name "$prefix-n-clone" -SourceVolumeId $v.Id -Confirm:$false -ErrorAction Stop } |
-                Should -Throw -ErrorId 'CloneUnsupported,BlockStore.Commands.NewBlockVolumeCommand' -PassThru
-            $err.CategoryInfo.Category | Should -Be 'ResourceUnavailable'
-            $err.Exception.Message | Should -Match ("Host {0} .*block copy.*no device-mapper" -f [regex]::Escape($v.Host))
-            Invoke-LabSql "select count(*) from bs.volumes where name like '$prefix-%'" | Should -Be $before
-        }
-        finally { Remove-BlockVolume -Id $v.Id -Confirm:$false -Wait -TimeoutSec 300 | Out-Null }
-    }
 }
 
 Describe 'Thick copies for real in the lab guest (a thick VG with device-mapper, dd with direct I/O)' -Skip:(-not $hasGuest) {

@@ -54,12 +54,23 @@ Describe 'Snapshot requests refused at once, nothing written' {
         Get-Writes $vol.Id | Should -Be $before
     }
 
-    It 'a clone on a thick host: CloneUnsupported (it would need a block copy), nothing written' {
-        $before = Invoke-LabSql "select count(*) from bs.volumes"
+    It 'each node''s agent reports block_copy false with the reason (no device-mapper)' {
+        foreach ($n in $lab.nodeNames) {
+            $row = Invoke-LabSql "select (capabilities->>'block_copy') || '|' || coalesce(capabilities->>'block_copy_reason', '') from bs.services where host = '$n' and service = 'volume'"
+            $flag, $why = "$row" -split '\|', 2
+            $flag | Should -Be 'false' -Because "node $n has no device-mapper"
+            $why | Should -Match 'no device-mapper'
+        }
+    }
+
+    It 'a clone on a thick host: CloneUnsupported (it would need a block copy) naming the host and why, nothing written' {
+        $before = Invoke-LabSql "select count(*) from bs.volumes where name like '$prefix-%'"
         $err = { New-BlockVolume -Name "$prefix-clone" -SourceVolumeId $vol.Id -Confirm:$false -ErrorAction Stop } |
             Should -Throw -ErrorId 'CloneUnsupported,BlockStore.Commands.NewBlockVolumeCommand' -PassThru
+        $err.CategoryInfo.Category | Should -Be 'ResourceUnavailable'
         $err.Exception.Message | Should -Match 'thick host'
-        Invoke-LabSql "select count(*) from bs.volumes" | Should -Be $before
+        $err.Exception.Message | Should -Match ("Host {0} .*block copy.*no device-mapper" -f [regex]::Escape($vol.Host))
+        Invoke-LabSql "select count(*) from bs.volumes where name like '$prefix-%'" | Should -Be $before
     }
 
     It 'a bad snapshot name: InvalidSnapshotName before anything is read' {
