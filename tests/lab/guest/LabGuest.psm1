@@ -142,9 +142,10 @@ function Start-LabGuestMachine {
     # the host only what is written; init does not touch it.
     $thickDisk = Join-Path $dir "$Name-thick.img"
     if (-not (Test-Path -LiteralPath $thickDisk)) { & truncate -s 8G $thickDisk }
+    $cpus = if ($env:BLOCKSTORE_GUEST_CPUS) { [int]$env:BLOCKSTORE_GUEST_CPUS } else { 1 }
     $append = 'console=ttyS0 panic=-1 quiet' + $(if ($NoAgent) { ' bs.agent=off' } else { '' }) + $(if ($Systemd) { ' bs.init=systemd' } else { '' })
     $arguments = @(
-        '-name', "blockstore-$Name", '-accel', 'tcg', '-cpu', 'max', '-smp', '1', '-m', "$memory", '-no-reboot',
+        '-name', "blockstore-$Name", '-accel', 'tcg', '-cpu', 'max', '-smp', "$cpus", '-m', "$memory", '-no-reboot',
         '-kernel', (Join-Path $Guest.image 'vmlinuz'), '-initrd', (Join-Path $Guest.image 'initrd.cpio.zst'),
         '-append', $append,
         '-drive', "file=$(Join-Path $dir "$Name.img"),if=virtio,format=raw,cache=unsafe",
