@@ -317,8 +317,10 @@ function Get-LabGuestSshMuxOptions([object] $Guest) {
     a master whose guest stopped answering for a minute (a hung guest), so commands do not wait on a
     dead connection. BLOCKSTORE_GUEST_SSH_MUX=0: one connection per command, as before.
     #>
-    if ($env:BLOCKSTORE_GUEST_SSH_MUX -eq '0') { return @() }
-    return @('-o', 'ControlMaster=auto', '-o', "ControlPath=$(Get-LabGuestSshMuxPath -Guest $Guest)", '-o', 'ControlPersist=120',
+    $path = Get-LabGuestSshMuxPath -Guest $Guest
+    # A unix socket's path holds at most 107 bytes (sun_path): a clone that deep gets one connection per command.
+    if ($env:BLOCKSTORE_GUEST_SSH_MUX -eq '0' -or [System.Text.Encoding]::UTF8.GetByteCount($path) -gt 100) { return @() }
+    return @('-o', 'ControlMaster=auto', '-o', "ControlPath=$path", '-o', 'ControlPersist=120',
         '-o', 'ServerAliveInterval=10', '-o', 'ServerAliveCountMax=6')
 }
 
