@@ -38,6 +38,19 @@ function Get-LabStateDir {
     return (Join-Path $Repo '.blockstore')
 }
 
+function Get-LabSecondRepo {
+    <#
+    Where a second lab lives (Invoke-LabSecondUp): a folder in this lab's state folder that links to
+    the checkout's files (out/, tests/, ...) and holds a .blockstore of its own. Every lab function
+    and test given it as the repository (-Repo, BLOCKSTORE_REPO) finds that lab's own PostgreSQL,
+    hosts and VGs (their names come from the folder's path, Get-LabTag). `build.ps1 Test` runs the
+    files that stop PostgreSQL, the schedulers or every host against it, beside the guest's files.
+    #>
+    [CmdletBinding()]
+    param([string] $Repo = (Get-LabRepoRoot))
+    return (Join-Path (Get-LabStateDir -Repo $Repo) 'lab2')
+}
+
 function Get-LabTag {
     <# Six hex digits of the checkout's path: stable for one folder, different between clones (VG names). #>
     param([string] $Repo = (Get-LabRepoRoot))

@@ -198,10 +198,44 @@ function Invoke-LabGuestUp {
     }
 }
 
+function Invoke-LabSecondUp {
+    <#
+    A second lab of -NodeCount nodes and no guest (idempotent), in Get-LabSecondRepo: its folder
+    links to every top-level entry of the checkout but .git and .blockstore, so its hosts run the
+    same build (out/). Taken down with this lab (Invoke-LabDown). Returns its lab description.
+    #>
+    param([int] $NodeCount = 2, [string] $Repo = (Get-LabRepoRoot))
+    $root = Get-LabSecondRepo -Repo $Repo
+    New-Item -ItemType Directory -Force -Path $root | Out-Null
+    & chmod 755 (Get-LabStateDir -Repo $Repo) $root
+    foreach ($item in @(Get-ChildItem -LiteralPath $Repo -Force | Where-Object Name -NotIn '.git', '.blockstore')) {
+        $link = Join-Path $root $item.Name
+        if (-not (Get-Item -LiteralPath $link -Force -ErrorAction Ignore)) { New-Item -ItemType SymbolicLink -Path $link -Target $item.FullName | Out-Null }
+    }
+    Write-LabStep "second lab in $root"
+    Invoke-LabUp -NodeCount $NodeCount -Repo $root
+    return (Get-LabInfo -Repo $root)
+}
+
+function Remove-LabSecondRepo {
+    <# Takes down the second lab in this lab's state folder, if any, then removes its links (never what they point to) and its folder. #>
+    param([Parameter(Mandatory)][string] $Repo)
+    $root = Get-LabSecondRepo -Repo $Repo
+    if (-not (Test-Path -LiteralPath $root)) { return $false }
+    try { Invoke-LabDown -Repo $root }
+    finally {
+        # A link is deleted as a link (FileSystemInfo.Delete, not recursive): what it points to stays.
+        foreach ($item in @(Get-ChildItem -LiteralPath $root -Force)) { if ($item.LinkTarget) { $item.Delete() } }
+        Remove-Item -LiteralPath $root -Recurse -Force
+    }
+    return $true
+}
+
 function Invoke-LabDown {
-    <# Stops the lab and removes every trace of it: guest, hosts, PostgreSQL, VGs, loop devices, files (idempotent). #>
+    <# Stops the lab and removes every trace of it: second lab, guest, hosts, PostgreSQL, VGs, loop devices, files (idempotent). #>
     param([string] $Repo = (Get-LabRepoRoot))
     $stateDir = Get-LabStateDir -Repo $Repo
+    $secondDown = Remove-LabSecondRepo -Repo $Repo
     $lab = $null
     if (Test-Path -LiteralPath (Join-Path $stateDir 'lab.json')) {
         try { $lab = Get-LabInfo -Repo $Repo } catch { Write-Warning "lab.json is unreadable: $_" }
@@ -220,7 +254,7 @@ function Invoke-LabDown {
     foreach ($dir in @($stateDir) + $pgHomes | Select-Object -Unique) {
         if (Test-Path -LiteralPath $dir) { Remove-Item -LiteralPath $dir -Recurse -Force; $did += $true }
     }
-    if ($did -contains $true) { Write-Host 'lab is down' } else { Write-Host 'no lab to take down' }
+    if ($secondDown -or $did -contains $true) { Write-Host 'lab is down' } else { Write-Host 'no lab to take down' }
 }
 
-Export-ModuleMember -Function Invoke-LabUp, Invoke-LabDown, Invoke-LabGuestUp
+Export-ModuleMember -Function Invoke-LabUp, Invoke-LabDown, Invoke-LabGuestUp, Invoke-LabSecondUp

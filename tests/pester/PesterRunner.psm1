@@ -32,7 +32,9 @@ function Start-PesterFileProcess {
         # The run's time budget (see Get-TestDeadline): files not started before it are skipped.
         [Nullable[DateTime]] $Deadline,
         # A file starts only with at least this much of the budget left.
-        [int] $BudgetMinimumSeconds = 60
+        [int] $BudgetMinimumSeconds = 60,
+        # Variables set for this pwsh only (a lane on the second lab: its BLOCKSTORE_REPO and connections).
+        [hashtable] $Environment = @{}
     )
     $logDir = Join-Path $ResultsDir 'pester-logs'
     $partDir = Join-Path $ResultsDir 'pester-parts'
@@ -57,6 +59,7 @@ function Start-PesterFileProcess {
         @(if ($Deadline) { '-DeadlineUnix'; "$([DateTimeOffset]::new(([DateTime]$Deadline).ToUniversalTime()).ToUnixTimeSeconds())"; '-MinimumSeconds'; "$BudgetMinimumSeconds" })) {
         $psi.ArgumentList.Add($a)
     }
+    foreach ($k in $Environment.Keys) { $psi.Environment[$k] = [string]$Environment[$k] }
     $psi.UseShellExecute = $false
     $psi.RedirectStandardInput = $true
     $run.Process = [System.Diagnostics.Process]::Start($psi)
@@ -452,6 +455,8 @@ function Invoke-PesterFiles {
         [object] $Beside,
         # Longest time a pwsh may run no file (loading it, or Pester's work between two files).
         [int] $IdleSeconds = 600,
+        # Variables for the pwsh processes of a lane, by lane name (the second lab's lane).
+        [hashtable] $LaneEnvironment = @{},
         # The run's time budget: no file starts with less than -BudgetMinimumSeconds of it left or runs past it.
         [Nullable[DateTime]] $Deadline,
         [int] $BudgetMinimumSeconds = 60
@@ -471,8 +476,11 @@ function Invoke-PesterFiles {
         for ($i = 0; $i -lt $plan.Count; $i++) {
             # The next stage's pwsh processes load (Pester, the module) while this stage runs.
             if ($i + 1 -lt $plan.Count) {
-                foreach ($laneFiles in $plan[$i + 1].Values) {
-                    if (-not (Find-PesterFileProcess -Ready $ready -Files $laneFiles -Peek)) { $ready.Add((Start-PesterFileProcess -Files $laneFiles @startArgs)) }
+                foreach ($lane in $plan[$i + 1].Keys) {
+                    $laneFiles = $plan[$i + 1][$lane]
+                    if (-not (Find-PesterFileProcess -Ready $ready -Files $laneFiles -Peek)) {
+                        $ready.Add((Start-PesterFileProcess -Files $laneFiles @startArgs -Environment (Get-PesterLaneEnvironment $LaneEnvironment $lane)))
+                    }
                 }
             }
             $clock = [System.Diagnostics.Stopwatch]::StartNew()
@@ -481,7 +489,8 @@ function Invoke-PesterFiles {
                 Write-Host ("==> Pester stage $($i + 1) of $($plan.Count): side by side, " +
                     (@($lanes.Keys | ForEach-Object { "lane $_ ($(@($lanes[$_] | ForEach-Object Name) -join ', '))" }) -join '; ')) -ForegroundColor Cyan
             }
-            Invoke-PesterStage -Lanes $lanes -Ready $ready -StartArgs $startArgs -Limits $Limits -Scale $Scale -OnFileDone $onFileDone -IdleSeconds $IdleSeconds -Beside $beside
+            Invoke-PesterStage -Lanes $lanes -Ready $ready -StartArgs $startArgs -Limits $Limits -Scale $Scale -OnFileDone $onFileDone -IdleSeconds $IdleSeconds -Beside $beside `
+                -LaneEnvironment $LaneEnvironment
             $seconds = [math]::Round($clock.Elapsed.TotalSeconds, 1)
             $total.Stages.Add([pscustomobject]@{ Lanes = @($lanes.Keys); Files = @($lanes.Values | ForEach-Object { $_ } | ForEach-Object Name); Seconds = $seconds })
             if ($lanes.Count -gt 1) { Write-Host "==> Pester stage $($i + 1) of $($plan.Count) done in $seconds s" -ForegroundColor Cyan }
@@ -498,6 +507,13 @@ function Invoke-PesterFiles {
     }
     Merge-PesterResultXml -Parts $parts -OutFile (Join-Path $ResultsDir 'pester.xml')
     return $total
+}
+
+function Get-PesterLaneEnvironment {
+    <# The variables a lane's pwsh gets (none for a lane not named in -LaneEnvironment). #>
+    param([hashtable] $LaneEnvironment, [string] $Lane)
+    if ($LaneEnvironment -and $Lane -and $LaneEnvironment.ContainsKey($Lane)) { return $LaneEnvironment[$Lane] }
+    return @{}
 }
 
 function Find-PesterFileProcess {
@@ -520,7 +536,7 @@ function Invoke-PesterStage {
     block when it ends), and returns when every lane is over, and -Beside's process too.
     #>
     param([System.Collections.Specialized.OrderedDictionary] $Lanes, [System.Collections.Generic.List[object]] $Ready, [hashtable] $StartArgs,
-        [hashtable] $Limits, [double] $Scale, [scriptblock] $OnFileDone, [int] $IdleSeconds, [object] $Beside)
+        [hashtable] $Limits, [double] $Scale, [scriptblock] $OnFileDone, [int] $IdleSeconds, [object] $Beside, [hashtable] $LaneEnvironment = @{})
     $side = $Lanes.Count -gt 1
     $states = @(foreach ($name in $Lanes.Keys) { [pscustomobject]@{ Name = $name; Remaining = @($Lanes[$name]); Watch = $null } })
     $besideOpen = [bool]($Beside -and $Beside.Process -and -not $Beside.PSObject.Properties['Reported'])
@@ -529,7 +545,7 @@ function Invoke-PesterStage {
         foreach ($l in $states) {
             if (-not $l.Watch -and $l.Remaining.Count -gt 0) {
                 $run = Find-PesterFileProcess -Ready $Ready -Files $l.Remaining
-                if (-not $run) { $run = Start-PesterFileProcess -Files $l.Remaining @StartArgs }
+                if (-not $run) { $run = Start-PesterFileProcess -Files $l.Remaining @StartArgs -Environment (Get-PesterLaneEnvironment $LaneEnvironment $l.Name) }
                 $l.Watch = New-PesterFileWatch -Run $run -Limits $Limits -Scale $Scale -OnFileDone $OnFileDone -IdleSeconds $IdleSeconds -Lane $(if ($side) { $l.Name } else { '' })
             }
             if (-not $l.Watch) { continue }
@@ -580,9 +596,10 @@ function Invoke-PesterFileDone {
         $outcome.Tail | ForEach-Object { Write-Host $_ }
         Write-Host '----'
     }
-    # A killed file (its limit, or the run's budget) skipped its AfterAll: bring back what it stopped.
+    # A killed file (its limit, or the run's budget) skipped its AfterAll: bring back what it stopped
+    # (in the lab of its lane: -RepairLab gets the file's record).
     if ($RepairLab -and ($outcome.Failure -or $Record.TimedOut)) {
-        try { & $RepairLab } catch { Write-Warning "could not repair the lab after $($Record.Name): $_" }
+        try { & $RepairLab $Record } catch { Write-Warning "could not repair the lab after $($Record.Name): $_" }
     }
     Write-Host "pester $($outcome.Line)"
     $Total.Lines.Add($outcome.Line)

@@ -216,7 +216,13 @@ function Get-PesterPlan {
     $limits = Import-PowerShellDataFile -LiteralPath (Join-Path $testsDir 'Timeouts.psd1')
     # Side by side unless BLOCKSTORE_PESTER_PARALLEL=0 (every file alone, one after another, as before).
     $stages = if ($env:BLOCKSTORE_PESTER_PARALLEL -eq '0' -or -not $limits.ContainsKey('Parallel')) { @() } else { @($limits.Parallel) }
+    # The lane that runs against a second lab (Timeouts.psd1 SecondLabLane), when this run has it
+    # beside other lanes (a lane left alone in its stage runs on the lab, as every file alone does).
+    $secondLane = if ($limits.ContainsKey('SecondLabLane')) { [string]$limits.SecondLabLane } else { '' }
+    $stagePlan = Get-PesterStagePlan -Files $files -Stages $stages
+    if ($secondLane -and -not @($stagePlan | ForEach-Object { $_ } | Where-Object { $_.Contains($secondLane) }).Count) { $secondLane = '' }
     return @{
+        SecondLabLane = $secondLane; LaneEnvironment = @{}; SecondLab = $null
         Files = $files; Scale = $scale; PesterManifest = (Get-PesterManifest -Out (Join-Path $Repo 'out')); PwshCommand = @(Get-LabPwshCommand)
         Limits = $limits; Stages = $stages
         # What every file imports first, and a first call into the module: loaded while the previous file runs.
@@ -226,13 +232,31 @@ function Get-PesterPlan {
     }
 }
 
+function Initialize-PesterSecondLab {
+    <#
+    Brings up the second lab when the plan has its lane (Invoke-LabSecondUp, idempotent: `build.ps1
+    Pester` reuses it; `build.ps1 Down` takes it down with the lab), and points that lane's pwsh
+    processes at it: BLOCKSTORE_REPO (every lab function and test reads the lab from there) and the
+    connections. Its files stop PostgreSQL, the schedulers or every host; on a lab of their own they
+    run beside the guest's files instead of after them, alone.
+    #>
+    param([Parameter(Mandatory)][AllowNull()][hashtable] $Plan, [Parameter(Mandatory)][string] $Repo)
+    if (-not $Plan -or -not $Plan.SecondLabLane) { return }
+    $second = Invoke-LabSecondUp -Repo $Repo
+    $Plan.SecondLab = $second
+    $Plan.LaneEnvironment[$Plan.SecondLabLane] = @{
+        BLOCKSTORE_REPO = $second.repo; BLOCKSTORE_CONNECTION = $second.connectionString; BLOCKSTORE_TEST_ADMIN_CONNECTION = $second.adminConnectionString
+    }
+}
+
 function Start-PesterFirstStage {
     <# pwsh processes for the first stage's lanes, started now so that they load Pester and the module while other work runs. #>
     param([Parameter(Mandatory)][hashtable] $Plan, [Parameter(Mandatory)][string] $ResultsDir)
     $first = (Get-PesterStagePlan -Files $Plan.Files -Stages $Plan.Stages)[0]
-    return @(foreach ($laneFiles in $first.Values) {
-            Start-PesterFileProcess -Files $laneFiles -PwshCommand $Plan.PwshCommand -PesterManifest $Plan.PesterManifest -ResultsDir $ResultsDir `
-                -Preload $Plan.Preload -WarmUp $Plan.WarmUp -Deadline $Plan.Deadline
+    return @(foreach ($lane in $first.Keys) {
+            $environment = if ($Plan.LaneEnvironment.ContainsKey($lane)) { $Plan.LaneEnvironment[$lane] } else { @{} }
+            Start-PesterFileProcess -Files $first[$lane] -PwshCommand $Plan.PwshCommand -PesterManifest $Plan.PesterManifest -ResultsDir $ResultsDir `
+                -Preload $Plan.Preload -WarmUp $Plan.WarmUp -Deadline $Plan.Deadline -Environment $environment
         })
 }
 
@@ -247,9 +271,11 @@ function Invoke-PesterTests {
     $clock = [System.Diagnostics.Stopwatch]::StartNew()
     $result = Invoke-PesterFiles -Files $Plan.Files -PwshCommand $Plan.PwshCommand -PesterManifest $Plan.PesterManifest -ResultsDir $ResultsDir `
         -Limits $Plan.Limits -Scale $Plan.Scale -Preload $Plan.Preload -WarmUp $Plan.WarmUp -FirstRun $FirstRun -Deadline $Plan.Deadline `
-        -Stages $Plan.Stages -Beside $Beside -RepairLab $(
-            # A closure runs outside this module (Repair-LabAfterKill is not exported): called through a reference.
-            $repair = ${function:Repair-LabAfterKill}; { & $repair $Lab }.GetNewClosure())
+        -Stages $Plan.Stages -Beside $Beside -LaneEnvironment $Plan.LaneEnvironment -RepairLab $(
+            # A closure runs outside this module (Repair-LabAfterKill is not exported): called through a
+            # reference, with the lab of the killed file's lane.
+            $repair = ${function:Repair-LabAfterKill}; $secondLane = $Plan.SecondLabLane; $second = $Plan.SecondLab
+            { param($record) & $repair $(if ($second -and $record -and $record.Lane -eq $secondLane) { $second } else { $Lab }) }.GetNewClosure())
     $wall = $clock.Elapsed.TotalSeconds
     # What running side by side saved, measured in this run: the files' own times added up against the wall time.
     Write-Host ("pester time: {0:0} s wall for {1:0} s of files added up (saved {2:0} s); stages: {3}" -f $wall, $result.FileSeconds, ($result.FileSeconds - $wall),
@@ -274,7 +300,9 @@ function Invoke-PesterTask {
     New-Item -ItemType Directory -Force -Path $resultsDir | Out-Null
     $totals = @{ Passed = 0; Failed = 0; Skipped = 0; Crashed = $false }
     $lab = Get-LabInfo -Repo $Repo
-    Invoke-PesterTests $lab $resultsDir $totals (Get-PesterPlan -Lab $lab -Repo $Repo -PesterPath $PesterPath -PesterTimeoutScale $PesterTimeoutScale)
+    $plan = Get-PesterPlan -Lab $lab -Repo $Repo -PesterPath $PesterPath -PesterTimeoutScale $PesterTimeoutScale
+    Initialize-PesterSecondLab -Plan $plan -Repo $Repo
+    Invoke-PesterTests $lab $resultsDir $totals $plan
     return (Write-TestSummary $totals)
 }
 
@@ -309,6 +337,7 @@ function Invoke-TestRun {
         # and the first stage's pwsh processes load Pester and the module meanwhile.
         $xunit = Start-XunitProjects -Repo $Repo -ResultsDir $resultsDir -Totals $totals
         $plan = Get-PesterPlan -Lab $lab -Repo $Repo -PesterPath $PesterPath -PesterTimeoutScale $PesterTimeoutScale
+        Initialize-PesterSecondLab -Plan $plan -Repo $Repo
         $firstRun = if ($plan) { @(Start-PesterFirstStage -Plan $plan -ResultsDir $resultsDir) } else { @() }
         # The iSCSI tests need a real LIO target: the guest. When it is expected and fails to boot,
         # that is a failure (the other suites still run; the guest suites then show as skipped).

@@ -244,10 +244,50 @@ Describe 'work beside the first stage (the xunit projects in build.ps1 Test)' {
     }
 }
 
+Describe 'a lane with variables of its own (the second lab''s lane, Timeouts.psd1 SecondLabLane)' {
+    BeforeAll {
+        # Lane 'second' gets BLOCKSTORE_REPO of another folder, as the second lab's lane does; lane
+        # 'first' and the file run alone after the stage keep the run's own. Each file prints what
+        # it saw, so a test that compares the two cannot pass with both unset.
+        $dir = Join-Path $TestDrive 'lane-env'
+        New-Item -ItemType Directory -Force -Path $dir | Out-Null
+        $script:otherRepo = Join-Path $TestDrive 'other-repo'
+        foreach ($name in 'First', 'Second', 'Last') {
+            Set-Content -LiteralPath (Join-Path $dir "$name.Tests.ps1") -Value (
+                "Describe '$name' { It 'sees its BLOCKSTORE_REPO' { Write-Host ""$name repo=[`$env:BLOCKSTORE_REPO]""; 1 | Should -Be 1 } }")
+        }
+        $previous = $env:BLOCKSTORE_REPO
+        $env:BLOCKSTORE_REPO = $repo
+        try {
+            $script:envRun = Invoke-PesterFiles -Files @('First', 'Second', 'Last' | ForEach-Object { Get-Item -LiteralPath (Join-Path $dir "$_.Tests.ps1") }) `
+                -Stages @(@{ first = @('First.Tests.ps1'); second = @('Second.Tests.ps1') }) -LaneEnvironment @{ second = @{ BLOCKSTORE_REPO = $otherRepo } } `
+                -PwshCommand @(Get-LabPwshCommand) -PesterManifest $manifest -ResultsDir (Join-Path $TestDrive 'lane-env-results') `
+                -Limits @{ DefaultSeconds = 300; Files = @{} }
+        }
+        finally { $env:BLOCKSTORE_REPO = $previous }
+        function Get-SeenRepo([string] $Name) {
+            $line = @(Get-Content -LiteralPath (Join-Path $TestDrive "lane-env-results/pester-logs/$Name.log") | Where-Object { $_ -like "$Name repo=*" })[0]
+            return ($line -replace '^.*repo=\[(.*)\]$', '$1')
+        }
+    }
+
+    It 'starts that lane''s pwsh with them, and no other' {
+        "$($envRun.Passed) $($envRun.Failed) $($envRun.Skipped)" | Should -Be '3 0 0'
+        Get-SeenRepo 'Second' | Should -Be $otherRepo
+        Get-SeenRepo 'First' | Should -Be "$repo"
+        Get-SeenRepo 'Last' | Should -Be "$repo"
+    }
+}
+
 Describe 'the stages of build.ps1 Test (Timeouts.psd1 Parallel)' {
     BeforeAll {
         $limits = Import-PowerShellDataFile -LiteralPath (Join-Path $repo 'tests/pester/Timeouts.psd1')
         $named = @(foreach ($stage in $limits.Parallel) { foreach ($lane in $stage.Keys) { $stage[$lane] } })
+    }
+
+    It 'names the second lab''s lane, which runs beside other lanes' {
+        $limits.SecondLabLane | Should -Not -BeNullOrEmpty
+        @($limits.Parallel | Where-Object { $_.ContainsKey($limits.SecondLabLane) -and $_.Count -gt 1 }) | Should -HaveCount 1
     }
 
     It 'names only files that exist, each once, each with its own time limit' {

@@ -123,16 +123,38 @@
                 'Reconcile.Tests.ps1'
                 'VolumeListing.Tests.ps1'     # its own volumes (by prefix), listed in creation order
             )
+            # The second lab (SecondLabLane below): files that would have to run alone on the lab,
+            # because they stop PostgreSQL, kill or disable schedulers, stop every host or count
+            # rows over whole tables, and use no guest. On a lab of their own (its own PostgreSQL,
+            # hosts and VGs) they run one after another beside both lanes. Why each was alone:
+            # CrashSafety: kills a scheduler, whole-table operation counts, every volume vs LVM.
+            # Durability: restarts and disables a scheduler. ModuleBehaviour: disables every
+            # scheduler, whole-table counts. Resilience, WaitStoreUnavailable: stop PostgreSQL.
+            # Schedulers: disables and kills schedulers. VolumeService: stops every host,
+            # disables schedulers.
+            lab2 = @(
+                'VolumeService.Tests.ps1'
+                'WaitStoreUnavailable.Tests.ps1'
+                'CrashSafety.Tests.ps1'
+                'ModuleBehaviour.Tests.ps1'
+                'Resilience.Tests.ps1'
+                'Schedulers.Tests.ps1'
+                'Durability.Tests.ps1'
+            )
         }
-        # Alone, after the stages (not named here), and why:
+        # Alone, after the stages (not named here), and why (each also uses the guest, which only
+        # the first lab has):
         # VolumeLifecycle: volumes in the guest (its thin-host part), stops the schedulers and
         # disables scheduler2 for its 200-volume spread, which allows 3 GiB between the nodes.
-        # CrashSafety: kills a scheduler, whole-table operation counts, every volume vs LVM.
-        # Durability: restarts and disables a scheduler. Metrics: stops the agents, heartbeats of
-        # all volume services. ModuleBehaviour: disables every scheduler, whole-table counts.
+        # Metrics: stops the agents, heartbeats of all volume services; scrapes the guest's agent.
         # ProjectsQuotas: changes bs.settings (default_availability_zone), uses the guest.
-        # Resilience, WaitStoreUnavailable: stop PostgreSQL. Schedulers: disables and kills
-        # schedulers. VolumeExtend, VolumeSnapshot: the guest and restarts of the nodes' agents
-        # (VolumeSnapshot: a whole-table count). VolumeService: stops every host, disables schedulers.
+        # VolumeExtend, VolumeSnapshot: the guest and restarts of the nodes' agents
+        # (VolumeSnapshot: a whole-table count).
     )
+
+    # The lane of Parallel that runs against a second lab (build.ps1 Test brings it up beside the
+    # first, Invoke-LabSecondUp in tests/lab/LabTasks.psm1; Down takes both down): its pwsh gets
+    # BLOCKSTORE_REPO and the connections of that lab. Only when the lane runs beside others; a
+    # run of its files alone (build.ps1 Pester -PesterPath) uses the lab, as before.
+    SecondLabLane = 'lab2'
 }
