@@ -481,35 +481,34 @@ function Invoke-ChaosTask {
     return 1
 }
 
+function Get-TestChaosRounds { <# Rounds of the short chaos streams `build.ps1 Test` runs (here and in ChaosHa.Tests.ps1). #> return $script:TestChaosRounds }
+
 function Invoke-TestChaos {
-    <# build.ps1 Test: a short chaos stream on the test lab, then one on a fresh Patroni lab; one test each in -Totals. #>
-    param([Parameter(Mandatory)][string] $Repo, [int] $Hosts = 2, [Parameter(Mandatory)][hashtable] $Totals, [Nullable[DateTime]] $Deadline)
-    foreach ($mode in 'single', 'ha') {
-        # Minutes each needs at most on a loaded machine (measured 1-2 and 3-4 min at load 5):
-        # not started with less of the run's time budget left, reported as skipped with the reason.
-        $need = if ($mode -eq 'ha') { 10 } else { 5 }
-        if ($Deadline -and ([DateTime]$Deadline).ToUniversalTime().AddMinutes(-$need) -lt [DateTime]::UtcNow) {
-            Write-Host ("chaos ({0}): skipped, not run: less than {1} min of the run's time budget (BLOCKSTORE_TEST_DEADLINE, {2:HH:mm:ss} UTC) was left" -f
-                $mode, $need, ([DateTime]$Deadline).ToUniversalTime()) -ForegroundColor Yellow
-            $Totals.Skipped += 1
-            continue
-        }
-        try {
-            if ($mode -eq 'ha') {
-                Write-LabStep 'Down the test lab; Up a Patroni lab for the chaos stream'
-                Invoke-LabDown -Repo $Repo
-                Invoke-LabUp -NodeCount $Hosts -Repo $Repo -Ha
-            }
-            Write-LabStep "chaos ($mode, $script:TestChaosRounds rounds)"
-            $r = Invoke-LabChaosRun -Repo $Repo -Rounds $script:TestChaosRounds
-            if ($r.Passed) { $Totals.Passed += 1; Write-Host "chaos ($mode): passed" }
-            else { $Totals.Failed += 1; Write-Host "chaos ($mode): FAILED" -ForegroundColor Red }
-        }
-        catch {
-            Write-Host "ERROR: chaos ($mode): $_" -ForegroundColor Red
-            $Totals.Failed += 1
-        }
+    <#
+    build.ps1 Test: a short chaos stream on the test lab (with its guest), one test in -Totals. The
+    stream on a Patroni lab is tests/pester/ChaosHa.Tests.ps1, on a lab of its own beside the Pester
+    stages.
+    #>
+    param([Parameter(Mandatory)][string] $Repo, [Parameter(Mandatory)][hashtable] $Totals, [Nullable[DateTime]] $Deadline)
+    # Minutes it needs at most on a loaded machine (measured 1-2 min at load 5): not started with
+    # less of the run's time budget left, reported as skipped with the reason.
+    $need = 5
+    if ($Deadline -and ([DateTime]$Deadline).ToUniversalTime().AddMinutes(-$need) -lt [DateTime]::UtcNow) {
+        Write-Host ("chaos (single): skipped, not run: less than {0} min of the run's time budget (BLOCKSTORE_TEST_DEADLINE, {1:HH:mm:ss} UTC) was left" -f
+            $need, ([DateTime]$Deadline).ToUniversalTime()) -ForegroundColor Yellow
+        $Totals.Skipped += 1
+        return
+    }
+    try {
+        Write-LabStep "chaos (single, $script:TestChaosRounds rounds)"
+        $r = Invoke-LabChaosRun -Repo $Repo -Rounds $script:TestChaosRounds
+        if ($r.Passed) { $Totals.Passed += 1; Write-Host 'chaos (single): passed' }
+        else { $Totals.Failed += 1; Write-Host 'chaos (single): FAILED' -ForegroundColor Red }
+    }
+    catch {
+        Write-Host "ERROR: chaos (single): $_" -ForegroundColor Red
+        $Totals.Failed += 1
     }
 }
 
-Export-ModuleMember -Function 'Invoke-LabChaos', 'Invoke-ChaosTask', 'Invoke-TestChaos'
+Export-ModuleMember -Function 'Invoke-LabChaos', 'Invoke-ChaosTask', 'Invoke-TestChaos', 'Get-TestChaosRounds', 'Invoke-LabChaosRun'

@@ -40,15 +40,17 @@ function Get-LabStateDir {
 
 function Get-LabSecondRepo {
     <#
-    Where a second lab lives (Invoke-LabSecondUp): a folder in this lab's state folder that links to
-    the checkout's files (out/, tests/, ...) and holds a .blockstore of its own. Every lab function
+    Where a lab beside this one lives (Invoke-LabSecondUp): <state>/labs/<name>, a folder that links
+    to the checkout's files (out/, tests/, ...) and holds a .blockstore of its own. Every lab function
     and test given it as the repository (-Repo, BLOCKSTORE_REPO) finds that lab's own PostgreSQL,
     hosts and VGs (their names come from the folder's path, Get-LabTag). `build.ps1 Test` runs the
-    files that stop PostgreSQL, the schedulers or every host against it, beside the guest's files.
+    files that stop PostgreSQL, the schedulers or every host against 'lab2', beside the guest's
+    files; ChaosHa.Tests.ps1 runs its Patroni lab as 'chaos-ha'.
     #>
     [CmdletBinding()]
-    param([string] $Repo = (Get-LabRepoRoot))
-    return (Join-Path (Get-LabStateDir -Repo $Repo) 'lab2')
+    param([string] $Repo = (Get-LabRepoRoot), [string] $Name = 'lab2')
+    if ($Name -notmatch '^[a-z0-9-]+$') { throw "A lab's name is lower-case letters, digits and dashes, not '$Name'" }
+    return (Join-Path (Get-LabStateDir -Repo $Repo) "labs/$Name")
 }
 
 function Get-LabTag {

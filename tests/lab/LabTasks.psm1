@@ -200,35 +200,45 @@ function Invoke-LabGuestUp {
 
 function Invoke-LabSecondUp {
     <#
-    A second lab of -NodeCount nodes and no guest (idempotent), in Get-LabSecondRepo: its folder
-    links to every top-level entry of the checkout but .git and .blockstore, so its hosts run the
-    same build (out/). Taken down with this lab (Invoke-LabDown). Returns its lab description.
+    A lab beside this one (idempotent), named -Name, of -NodeCount nodes and no guest (-Ha: on a
+    Patroni cluster), in Get-LabSecondRepo: its folder links to every top-level entry of the checkout
+    but .git and .blockstore, so its hosts run the same build (out/). Taken down with this lab
+    (Invoke-LabDown) or alone (Remove-LabSecondRepo). Returns its lab description.
     #>
-    param([int] $NodeCount = 2, [string] $Repo = (Get-LabRepoRoot))
-    $root = Get-LabSecondRepo -Repo $Repo
+    param([int] $NodeCount = 2, [string] $Repo = (Get-LabRepoRoot), [string] $Name = 'lab2', [switch] $Ha)
+    $root = Get-LabSecondRepo -Repo $Repo -Name $Name
     New-Item -ItemType Directory -Force -Path $root | Out-Null
-    & chmod 755 (Get-LabStateDir -Repo $Repo) $root
+    # The postgres OS user passes through every folder down to the lab's PostgreSQL home.
+    $stateDir = Get-LabStateDir -Repo $Repo
+    & chmod 755 $stateDir (Split-Path -Parent $root) $root
     foreach ($item in @(Get-ChildItem -LiteralPath $Repo -Force | Where-Object Name -NotIn '.git', '.blockstore')) {
         $link = Join-Path $root $item.Name
         if (-not (Get-Item -LiteralPath $link -Force -ErrorAction Ignore)) { New-Item -ItemType SymbolicLink -Path $link -Target $item.FullName | Out-Null }
     }
-    Write-LabStep "second lab in $root"
-    Invoke-LabUp -NodeCount $NodeCount -Repo $root
+    Write-LabStep "lab '$Name' beside this one, in $root"
+    Invoke-LabUp -NodeCount $NodeCount -Repo $root -Ha:$Ha
     return (Get-LabInfo -Repo $root)
 }
 
 function Remove-LabSecondRepo {
-    <# Takes down the second lab in this lab's state folder, if any, then removes its links (never what they point to) and its folder. #>
-    param([Parameter(Mandatory)][string] $Repo)
-    $root = Get-LabSecondRepo -Repo $Repo
-    if (-not (Test-Path -LiteralPath $root)) { return $false }
-    try { Invoke-LabDown -Repo $root }
-    finally {
-        # A link is deleted as a link (FileSystemInfo.Delete, not recursive): what it points to stays.
-        foreach ($item in @(Get-ChildItem -LiteralPath $root -Force)) { if ($item.LinkTarget) { $item.Delete() } }
-        Remove-Item -LiteralPath $root -Recurse -Force
+    <#
+    Takes down the labs beside this one (-Name: that one only), then removes their links (never what
+    they point to) and folders. Returns whether there was one.
+    #>
+    param([string] $Repo = (Get-LabRepoRoot), [string] $Name)
+    $labs = Join-Path (Get-LabStateDir -Repo $Repo) 'labs'
+    $roots = @(if ($Name) { Get-LabSecondRepo -Repo $Repo -Name $Name } elseif (Test-Path -LiteralPath $labs) { Get-ChildItem -LiteralPath $labs -Directory | ForEach-Object FullName })
+    $any = $false
+    foreach ($root in @($roots | Where-Object { Test-Path -LiteralPath $_ })) {
+        $any = $true
+        try { Invoke-LabDown -Repo $root }
+        finally {
+            # A link is deleted as a link (FileSystemInfo.Delete, not recursive): what it points to stays.
+            foreach ($item in @(Get-ChildItem -LiteralPath $root -Force)) { if ($item.LinkTarget) { $item.Delete() } }
+            Remove-Item -LiteralPath $root -Recurse -Force
+        }
     }
-    return $true
+    return $any
 }
 
 function Invoke-LabDown {
@@ -257,4 +267,4 @@ function Invoke-LabDown {
     if ($secondDown -or $did -contains $true) { Write-Host 'lab is down' } else { Write-Host 'no lab to take down' }
 }
 
-Export-ModuleMember -Function Invoke-LabUp, Invoke-LabDown, Invoke-LabGuestUp, Invoke-LabSecondUp
+Export-ModuleMember -Function Invoke-LabUp, Invoke-LabDown, Invoke-LabGuestUp, Invoke-LabSecondUp, Remove-LabSecondRepo

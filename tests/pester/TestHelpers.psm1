@@ -90,9 +90,12 @@ function Initialize-LabPackages {
         Sort-Object LastWriteTimeUtc | Select-Object -Last 1
     # Package.Tests and PackageGuest.Tests run side by side (Timeouts.psd1 Parallel): one packages
     # while the other waits here for its lock (an exclusive open is a flock on Linux), then finds
-    # the packages fresh. The lock goes with this process, also when it is killed.
+    # the packages fresh. The lock goes with this process, also when it is killed. It lives beside
+    # out/packages, not in it: New-BlockStorePackages deletes and re-creates that folder, and a lock
+    # file deleted under its holder let the other process create a new one, take it at once and copy
+    # a .deb still being written (PackageGuest's dpkg -i: "unexpected end of file", 2026-12-05).
     New-Item -ItemType Directory -Force -Path $packages | Out-Null
-    $lockPath = Join-Path $packages '.packaging.lock'
+    $lockPath = Join-Path $repo 'out/.packaging.lock'
     $lock = $null
     $until = [DateTime]::UtcNow.AddSeconds($TimeoutSeconds)
     while (-not $lock) {

@@ -358,9 +358,10 @@ function Invoke-TestRun {
         Complete-BesideWork $xunit
         & $endPhase 'xunit + pester'
 
-        # A short chaos stream on this lab, then on a fresh Patroni lab (tests/lab/Chaos.psm1): one test each.
+        # A short chaos stream on this lab (tests/lab/Chaos.psm1): one test. The one on a Patroni lab
+        # is a Pester file (ChaosHa.Tests.ps1) on a lab of its own, beside the stages.
         Import-Module (Join-Path $Repo 'tests/lab/Chaos.psm1') -Force -DisableNameChecking
-        Invoke-TestChaos -Repo $Repo -Hosts $Hosts -Totals $totals -Deadline (Get-TestDeadline)
+        Invoke-TestChaos -Repo $Repo -Totals $totals -Deadline (Get-TestDeadline)
         & $endPhase 'chaos'
     }
     catch {

@@ -11,6 +11,9 @@
 
     Files = @{
         'CrashSafety.Tests.ps1'       = 900    # 132 s, 134 s
+        # new: a Patroni lab of its own (etcd, two PostgreSQL servers, hosts), 6 rounds of chaos, its
+        # Down: was `Test`'s chaos (ha) phase, 3-4 min at load 5 (with the Down and Up of the test lab).
+        'ChaosHa.Tests.ps1'           = 900
         # new: 1070 s in one run at load 13-17 (two restarts of the guest agent, three starts after SIGKILLs under TCG, each waiting out the dead claim's lease).
         'DayTwoCrashSafety.Tests.ps1' = 2400
         'Durability.Tests.ps1'        = 300    # new: 18 s in one run (two scheduler restarts)
@@ -140,6 +143,8 @@
                 'Resilience.Tests.ps1'
                 'Schedulers.Tests.ps1'
                 'Durability.Tests.ps1'
+                # The chaos stream on a Patroni lab of its own ('chaos-ha', beside the second lab).
+                'ChaosHa.Tests.ps1'
             )
         }
         # Alone, after the stages (not named here), and why (each also uses the guest, which only
