@@ -44,6 +44,7 @@
         'Schedulers.Tests.ps1'        = 600    # new: 92 s idle-ish, 135 s at load 40
         'TestRunner.Tests.ps1'        = 600    # 7 s, plus 30-110 s for the time-budget tests (two child pwsh runs, one cut at a 75-s budget), plus 60-90 s for the lanes (a 40-s kill), plus about 30 s for the work beside a stage
         'VolumeLifecycle.Tests.ps1'   = 900    # 65 s, 160 s
+        'ThinVolumes.Tests.ps1'       = 600    # new: two thin volumes in the guest (was VolumeLifecycle's thin-host part, 3-10 s)
         'VolumeExtend.Tests.ps1'      = 900    # 17 s on the host lab; 136 s with the guest (attach, online extend, qemu-io, detach) at load 20
         # two agent restarts; in the guest (TCG) a volume, a snapshot, dd and two removals; then bytes through the LUN
         # (four attaches and detaches, a snapshot, a clone, a volume from it, a revert): 490 s in all at load 20-30.
@@ -92,6 +93,8 @@
             guest = @(
                 # Zone 'guest' only: a volume, an attachment and two restarts of the guest's agent.
                 'IscsiLeakRemoval.Tests.ps1'
+                # Zone 'guest' only: a thin volume and a refused one, its own names.
+                'ThinVolumes.Tests.ps1'
                 # Zone 'guest' only: reboots the guest twice (guest1's heartbeats stop meanwhile:
                 # nothing in the other lane reads guest1). Packages first when out/packages is
                 # stale: Initialize-LabPackages holds a lock, so Package.Tests.ps1 beside it
@@ -130,12 +133,16 @@
             # because they stop PostgreSQL, kill or disable schedulers, stop every host or count
             # rows over whole tables, and use no guest. On a lab of their own (its own PostgreSQL,
             # hosts and VGs) they run one after another beside both lanes. Why each was alone:
+            # VolumeLifecycle: stops the schedulers and the agents, disables scheduler2 for its
+            # 200-volume spread, which allows 3 GiB between the nodes (its thin-host part, which
+            # used the guest, is ThinVolumes in the guest lane).
             # CrashSafety: kills a scheduler, whole-table operation counts, every volume vs LVM.
             # Durability: restarts and disables a scheduler. ModuleBehaviour: disables every
             # scheduler, whole-table counts. Resilience, WaitStoreUnavailable: stop PostgreSQL.
             # Schedulers: disables and kills schedulers. VolumeService: stops every host,
             # disables schedulers.
             lab2 = @(
+                'VolumeLifecycle.Tests.ps1'
                 'VolumeService.Tests.ps1'
                 'WaitStoreUnavailable.Tests.ps1'
                 'CrashSafety.Tests.ps1'
@@ -149,8 +156,6 @@
         }
         # Alone, after the stages (not named here), and why (each also uses the guest, which only
         # the first lab has):
-        # VolumeLifecycle: volumes in the guest (its thin-host part), stops the schedulers and
-        # disables scheduler2 for its 200-volume spread, which allows 3 GiB between the nodes.
         # Metrics: stops the agents, heartbeats of all volume services; scrapes the guest's agent.
         # ProjectsQuotas: changes bs.settings (default_availability_zone), uses the guest.
         # VolumeExtend, VolumeSnapshot: the guest and restarts of the nodes' agents

@@ -2,7 +2,8 @@
 # every claim about a volume is checked in LVM itself (lvs/vgs), not only in our own tables.
 # Run by `build.ps1 Test` (Pester 5.7.1); BLOCKSTORE_REPO and BLOCKSTORE_CONNECTION point at the lab.
 # Volumes are requested in the lab's zone: other volume hosts (the iSCSI guest, zone 'guest') may be
-# registered too, and these tests check the nodes' VGs.
+# registered too, and these tests check the nodes' VGs. Thin volumes (the guest's thin pool) are
+# ThinVolumes.Tests.ps1: this file uses no guest, so `build.ps1 Test` runs it on the second lab.
 
 BeforeDiscovery {
     Import-Module (Join-Path $PSScriptRoot 'TestHelpers.psm1') -Force -DisableNameChecking
@@ -427,61 +428,6 @@ Describe 'Volume lifecycle' {
             $events.Kind | Should -Be @('requested', 'scheduled', 'requested', 'available', 'deleted')
             Invoke-LabSql "select string_agg(kind || ':' || stage, ',' order by id) from bs.operations where volume_id = '$($v.Id)'" |
                 Should -Be 'create:succeeded,delete:succeeded'
-        }
-    }
-
-    Context 'a thin host (the lab guest: real device-mapper, thin pool, the agent inside)' {
-        BeforeAll {
-            # This machine's kernel has no device-mapper, so thin pools exist only in the lab's qemu
-            # guest (build.ps1 Up -WithGuest; build.ps1 Test boots it when qemu is installed), whose
-            # agent serves zone 'guest' with a thin pool. Without it these tests are skipped, not faked.
-            Import-Module (Join-Path (Get-LabRepoRoot) 'tests/lab/guest/LabGuest.psm1') -Force -DisableNameChecking
-            $script:guest = if ($lab.PSObject.Properties['guest']) { $lab.guest } else { $null }
-            if ($guest) {
-                Invoke-LabGuest -Guest $guest -Command 'true' -AllowFailure -TimeoutSeconds 20 | Out-Null
-                if ($LASTEXITCODE -ne 0) { $script:guest = $null }
-            }
-
-            function Get-GuestLv([guid] $Id) {
-                $json = Invoke-LabGuest -Guest $guest -Command ("lvs --reportformat json --units g --nosuffix -o lv_name,lv_size,pool_lv,lv_attr -S " +
-                    (ConvertTo-LabGuestWord "lv_name=volume-$Id") + ' ' + (ConvertTo-LabGuestWord $guest.vg))
-                $rows = @((($json | Where-Object { $_ -notmatch '^\s*(WARNING|File descriptor)' }) -join "`n" | ConvertFrom-Json).report[0].lv)
-                if ($rows.Count -eq 0) { return $null }
-                return $rows[0]
-            }
-        }
-
-        It 'creates a thin volume larger than its pool (over-subscription) as a thin LV in the pool, and deletes it' {
-            if (-not $guest) {
-                Set-ItResult -Skipped -Because 'no lab guest is running (this kernel has no device-mapper, so thin pools exist only in the guest: build.ps1 Up -WithGuest)'
-                return
-            }
-            $pool = Invoke-LabGuest -Guest $guest -Command ("lvs --reportformat json --units g --nosuffix -o lv_size " + (ConvertTo-LabGuestWord "$($guest.vg)/$($guest.thinPool)"))
-            $poolGiB = [double]((($pool | Where-Object { $_ -notmatch '^\s*(WARNING|File descriptor)' }) -join "`n" | ConvertFrom-Json).report[0].lv[0].lv_size)
-            $size = [int][math]::Ceiling($poolGiB) + 2   # more than the pool holds: only thin can take it
-
-            $v = New-BlockVolume -Name "$prefix-thin" -AvailabilityZone $guest.zone -SizeGiB $size -Wait -TimeoutSec 300
-            $v.Status | Should -Be 'available' -Because $v.StatusReason
-            $v.Host | Should -Be $guest.name
-            $lv = Get-GuestLv $v.Id
-            $lv | Should -Not -BeNullOrEmpty -Because 'lvs in the guest must show the volume'
-            [double]$lv.lv_size | Should -Be $size
-            $lv.pool_lv | Should -Be $guest.thinPool
-            $lv.lv_attr | Should -BeLike 'V*' -Because 'a thin volume (lv_attr V...)'
-
-            (Remove-BlockVolume -Id $v.Id -Confirm:$false -Wait -PassThru -TimeoutSec 300).Status | Should -Be 'deleted'
-            Get-GuestLv $v.Id | Should -BeNullOrEmpty
-        }
-
-        It 'refuses what exceeds 20 times the pool, naming the thin capacity' {
-            if (-not $guest) {
-                Set-ItResult -Skipped -Because 'no lab guest is running (this kernel has no device-mapper, so thin pools exist only in the guest: build.ps1 Up -WithGuest)'
-                return
-            }
-            $v = New-BlockVolume -Name "$prefix-thin-huge" -AvailabilityZone $guest.zone -SizeGiB 16000 -Wait -TimeoutSec 120
-            $v.Status | Should -Be 'error'
-            $v.StatusReason | Should -Match ([regex]::Escape("$($guest.name): thin capacity") + '.* × ratio 20 allows')
-            Remove-BlockVolume -Id $v.Id -Confirm:$false
         }
     }
 }
