@@ -46,9 +46,12 @@
         'VolumeLifecycle.Tests.ps1'   = 900    # 65 s, 160 s
         'ThinVolumes.Tests.ps1'       = 600    # new: two thin volumes in the guest (was VolumeLifecycle's thin-host part, 3-10 s)
         'VolumeExtend.Tests.ps1'      = 900    # 17 s on the host lab; 136 s with the guest (attach, online extend, qemu-io, detach) at load 20
+        'VolumeExtendGuest.Tests.ps1' = 900    # new: was VolumeExtend's guest part (attach, online extend, qemu-io, detach; about 120 s of the 136 s above)
         # two agent restarts; in the guest (TCG) a volume, a snapshot, dd and two removals; then bytes through the LUN
         # (four attaches and detaches, a snapshot, a clone, a volume from it, a revert): 490 s in all at load 20-30.
         'VolumeSnapshot.Tests.ps1'    = 1800
+        # new: was VolumeSnapshot's guest part (most of its 490 s at load 20-30).
+        'VolumeSnapshotGuest.Tests.ps1' = 1800
         # new: 167 s at load 3-6 (a second, thick agent started in the guest; five 1 GiB block copies under TCG, 11-24 s each; one agent SIGKILL and restart).
         'ThickCopy.Tests.ps1'         = 1200
         'VolumeListing.Tests.ps1'     = 300    # new: a few seconds (five requests, reads)
@@ -81,9 +84,10 @@
                 'TestRunner.Tests.ps1'          # scratch files in TestDrive and child pwsh processes; no lab
             )
         }
-        # Stage 2: the guest's own files in one lane beside the files that use the nodes in the other.
-        # Neither lane counts rows over a whole table (each counts its own names and ids), and only
-        # the guest lane uses the guest, only the host lane node1/node2. First run of these 15 files
+        # Stage 2: the guest's own files in one lane beside the files that use the nodes in the other,
+        # and beside the second lab's lane (its own lab: below). Neither of the first two counts rows
+        # over a whole table (each counts its own names and ids), and only the guest lane uses the
+        # guest, only the host lane node1/node2. First run of these 15 files
         # (2026-12-04 22:27-23:07 UTC, load 15-19 with a second guest and two benchmarks on the
         # machine): 2440 s wall for 3477 s of files; every file passed but ThickCopy (its new thick
         # agent missed the 10-s down threshold at load 19, after the host lane had ended) and
@@ -95,6 +99,10 @@
                 'IscsiLeakRemoval.Tests.ps1'
                 # Zone 'guest' only: a thin volume and a refused one, its own names.
                 'ThinVolumes.Tests.ps1'
+                # Zone 'guest' only, its own volumes: snapshots, clones and a revert in the guest and
+                # through the LUN; an attached volume grown online (counts by its own volume id).
+                'VolumeSnapshotGuest.Tests.ps1'
+                'VolumeExtendGuest.Tests.ps1'
                 # Zone 'guest' only: reboots the guest twice (guest1's heartbeats stop meanwhile:
                 # nothing in the other lane reads guest1). Packages first when out/packages is
                 # stale: Initialize-LabPackages holds a lock, so Package.Tests.ps1 beside it
@@ -140,7 +148,9 @@
             # Durability: restarts and disables a scheduler. ModuleBehaviour: disables every
             # scheduler, whole-table counts. Resilience, WaitStoreUnavailable: stop PostgreSQL.
             # Schedulers: disables and kills schedulers. VolumeService: stops every host,
-            # disables schedulers.
+            # disables schedulers. VolumeExtend, VolumeSnapshot: restart the nodes' agents (with
+            # faulty LVM tools), freeze hosts, count the drift view over the whole ledger (their
+            # guest parts are VolumeExtendGuest and VolumeSnapshotGuest in the guest lane).
             lab2 = @(
                 'VolumeLifecycle.Tests.ps1'
                 'VolumeService.Tests.ps1'
@@ -150,6 +160,8 @@
                 'Resilience.Tests.ps1'
                 'Schedulers.Tests.ps1'
                 'Durability.Tests.ps1'
+                'VolumeSnapshot.Tests.ps1'
+                'VolumeExtend.Tests.ps1'
                 # The chaos stream on a Patroni lab of its own ('chaos-ha', beside the second lab).
                 'ChaosHa.Tests.ps1'
             )
@@ -158,8 +170,6 @@
         # the first lab has):
         # Metrics: stops the agents, heartbeats of all volume services; scrapes the guest's agent.
         # ProjectsQuotas: changes bs.settings (default_availability_zone), uses the guest.
-        # VolumeExtend, VolumeSnapshot: the guest and restarts of the nodes' agents
-        # (VolumeSnapshot: a whole-table count).
     )
 
     # The lane of Parallel that runs against a second lab (build.ps1 Test brings it up beside the
