@@ -145,7 +145,7 @@ function Wait-LabHostPasses {
 # The lab's functions the tests use, re-exported (defined in tests/lab/*.ps1).
 Export-ModuleMember -Function @(
     'Initialize-LabTest', 'Initialize-LabPackages', 'New-LabTestPrefix', 'Wait-LabCondition', 'Wait-LabCapacityReported', 'Wait-LabHostPasses',
-    'Get-LabRepoRoot', 'Get-LabStateDir', 'Get-LabInfo', 'Test-LabIsRoot', 'Test-LabDeviceMapper', 'Get-LabLvmConfig',
+    'Get-LabRepoRoot', 'Get-LabStateDir', 'Get-LabSecondRepo', 'Get-LabInfo', 'Test-LabIsRoot', 'Test-LabDeviceMapper', 'Get-LabLvmConfig',
     'Invoke-LabLvm', 'Invoke-LabSql', 'Invoke-LabNative', 'Get-LabFreePort',
     'Get-LabHostCommand', 'Get-LabSchedulerNames', 'Get-LabHostPid', 'Test-LabPidAlive', 'Test-LabHost', 'Start-LabHost', 'Stop-LabHost',
     'Stop-LabProcess', 'Start-LabAgent', 'Stop-LabAgent', 'Start-LabScheduler', 'Stop-LabScheduler',
