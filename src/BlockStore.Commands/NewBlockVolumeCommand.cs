@@ -1,5 +1,6 @@
 using System.Management.Automation;
 using BlockStore.Core;
+using BlockStore.Data;
 
 namespace BlockStore.Commands;
 
@@ -10,12 +11,15 @@ namespace BlockStore.Commands;
 /// </summary>
 [Cmdlet(VerbsCommon.New, "BlockVolume", DefaultParameterSetName = Empty, SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Low)]
 [OutputType(typeof(BlockVolume))]
-public sealed class NewBlockVolumeCommand : BlockStoreCmdlet
+public sealed class NewBlockVolumeCommand : BlockStoreCmdlet, IDisposable
 {
     private const string Empty = "Empty";
     private const string FromSnapshot = "FromSnapshot";
     private const string Clone = "Clone";
     private readonly RequestedItems<BlockVolume> _requested;
+    // With -Wait: the LISTEN sent with the first request that succeeded, held until the wait (see
+    // VolumeRequests.CreateListeningAsync); later requests of the pipeline go the usual way.
+    private VolumeStatusListener? _listener;
 
     public NewBlockVolumeCommand() => _requested = new(this);
 
@@ -112,16 +116,36 @@ public sealed class NewBlockVolumeCommand : BlockStoreCmdlet
                 ? Run(ct => Session.Volumes.CreateFromSnapshotAsync(Name, SnapshotId, size, Description, MultiAttach.IsPresent, ct))
                 : clone
                 ? Run(ct => Session.Volumes.CreateCloneAsync(Name, SourceVolumeId, size, Description, MultiAttach.IsPresent, ct))
+                : Wait && _listener is null
+                ? CreateListening()
                 : Run(ct => Session.Volumes.CreateAsync(Name, SizeGiB, AvailabilityZone, Description, MultiAttach.IsPresent, Project, VolumeType, ct));
             _requested.Add(volume, Wait, write: true);
         });
     }
 
+    private BlockVolume CreateListening()
+    {
+        var (volume, listener) = Run(ct => Session.Volumes.CreateListeningAsync(Name, SizeGiB, AvailabilityZone, Description, MultiAttach.IsPresent, Project, VolumeType, ct));
+        _listener = listener;
+        return volume;
+    }
+
+    /// <summary>The listener, now the wait's (it disposes it).</summary>
+    private VolumeStatusListener? TakeListener()
+    {
+        var listener = _listener;
+        _listener = null;
+        return listener;
+    }
+
+    /// <summary>A pipeline stopped or ended by an error before the wait: close the LISTEN connection.</summary>
+    public void Dispose() => TakeListener()?.DisposeAsync().AsTask().GetAwaiter().GetResult();
+
     /// <summary>A volume that ends failed is written as it is (its Status says so), not as an error.</summary>
     protected override void EndProcessing() =>
         _requested.WaitAndReport(
             items => Run(ct => Task.FromResult(
-                new VolumeWaiter(this, Session.Volumes, ct).Wait(items, [VolumeStatus.Available], TimeoutSec, "Creating block volumes"))),
+                new VolumeWaiter(this, Session.Volumes, ct).Wait(items, [VolumeStatus.Available], TimeoutSec, "Creating block volumes", TakeListener()))),
             failure: _ => null,
             write: true,
             v => ToErrorRecord(ErrorIds.WaitTimeout, ErrorKind.OperationTimeout,

@@ -24,19 +24,23 @@ internal sealed class StatusWaiter<T>(
     /// Polls until every item is done (or gone). Returns the items as last seen, in the order they
     /// were asked for (not the order they finished in), and those still pending at the timeout.
     /// <paramref name="sleep"/> returns early when one of the given ids may have changed; null
-    /// sleeps the whole pause.
+    /// sleeps the whole pause. <paramref name="targetsAreCurrent"/>: the targets are as their requests
+    /// wrote them and <paramref name="sleep"/> is woken by every change since (a LISTEN committed
+    /// before or with each request), so the loop sleeps first instead of reading them again at once.
     /// </summary>
     public (List<T> Done, List<T> TimedOut) Wait(IReadOnlyList<T> targets, Func<T, bool> isDone, int timeoutSec, string activity,
-        int progressId, Func<IReadOnlyCollection<Guid>, TimeSpan, Task>? sleep = null)
+        int progressId, Func<IReadOnlyCollection<Guid>, TimeSpan, Task>? sleep = null, bool targetsAreCurrent = false)
     {
         var pending = targets.ToDictionary(idOf);
         var done = new List<T>();
         var clock = Stopwatch.StartNew();
         var pause = FirstPause;
         var progress = new ProgressRecord(progressId, activity, "waiting");
+        var readFirst = !targetsAreCurrent;
         while (pending.Count > 0)
         {
-            var current = read(pending.Keys.ToList(), ct).GetAwaiter().GetResult();
+            var current = readFirst ? read(pending.Keys.ToList(), ct).GetAwaiter().GetResult() : targets.ToList();
+            readFirst = true;
             foreach (var item in current)
             {
                 if (isDone(item))

@@ -13,19 +13,23 @@ internal sealed class VolumeWaiter(BlockStoreCmdlet cmdlet, VolumeRequests volum
     /// <summary>
     /// Polls until each volume is in one of <paramref name="statuses"/> (or any final status when
     /// null). Returns the volumes as last seen and those that timed out, in request order.
+    /// <paramref name="listening"/>: a listener whose LISTEN committed with (or before) every target's
+    /// request, the targets as those requests returned them (New-BlockVolume -Wait); the wait takes
+    /// it over and, since no change can have come before it, sleeps on it before the first read.
     /// </summary>
-    public (List<BlockVolume> Done, List<BlockVolume> TimedOut) Wait(IReadOnlyList<BlockVolume> targets, IReadOnlyCollection<string>? statuses, int timeoutSec, string activity)
+    public (List<BlockVolume> Done, List<BlockVolume> TimedOut) Wait(IReadOnlyList<BlockVolume> targets, IReadOnlyCollection<string>? statuses, int timeoutSec,
+        string activity, VolumeStatusListener? listening = null)
     {
         var waiter = new StatusWaiter<BlockVolume>(cmdlet, v => v.Id,
             (ids, token) => volumes.ListAsync(new VolumeFilter(Ids: ids.ToList(), IncludeDeleted: true), token),
             v => $"{v.Name} ({v.Status})", ct);
-        var listener = TryListen();
+        var listener = listening ?? TryListen();
         try
         {
             // Sleep until a volume we wait for is signalled, or the pause passes (the poll covers
             // statuses nobody signals, such as deleting, and missed notifications).
             return waiter.Wait(targets, v => IsDone(v, statuses), timeoutSec, activity, progressId: 1,
-                listener is null ? null : (ids, nap) => listener.WaitAsync(ids, nap, ct));
+                listener is null ? null : (ids, nap) => listener.WaitAsync(ids, nap, ct), targetsAreCurrent: listening is not null);
         }
         finally
         {

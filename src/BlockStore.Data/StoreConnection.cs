@@ -145,15 +145,32 @@ public sealed class StoreConnection
     /// Every action is one transaction (or none), so a deadlock or serialization failure, which
     /// rolls the whole transaction back, is retried from the start a few times.
     /// </remarks>
-    public async Task<T> RunAsync<T>(Func<NpgsqlConnection, Task<T>> action, CancellationToken ct = default)
+    public async Task<T> RunAsync<T>(Func<NpgsqlConnection, Task<T>> action, CancellationToken ct = default) =>
+        (await RunCoreAsync(action, keep: false, ct).ConfigureAwait(false)).Result;
+
+    /// <summary>
+    /// As <see cref="RunAsync{T}"/>, but on success the connection the action ran on is not closed:
+    /// the caller owns it (and disposes it). For a session state the action set up that must outlive
+    /// it, such as a LISTEN committed with a request. On failure the connection is closed as usual.
+    /// </summary>
+    public async Task<(T Result, NpgsqlConnection Connection)> RunKeepingConnectionAsync<T>(Func<NpgsqlConnection, Task<T>> action, CancellationToken ct = default)
+    {
+        var (result, conn) = await RunCoreAsync(action, keep: true, ct).ConfigureAwait(false);
+        return (result, conn!);
+    }
+
+    private async Task<(T Result, NpgsqlConnection? Connection)> RunCoreAsync<T>(Func<NpgsqlConnection, Task<T>> action, bool keep, CancellationToken ct)
     {
         var staleRetried = false;
         for (var attempt = 1; ; attempt++)
         {
-            await using var conn = await OpenAsync(ct).ConfigureAwait(false);
+            var conn = await OpenAsync(ct).ConfigureAwait(false);
+            var kept = false;
             try
             {
-                return await action(conn).ConfigureAwait(false);
+                var result = await action(conn).ConfigureAwait(false);
+                kept = keep;
+                return (result, kept ? conn : null);
             }
             catch (PostgresException e) when (attempt < TransientRetry.ConflictAttempts && e.SqlState is PostgresErrorCodes.DeadlockDetected or PostgresErrorCodes.SerializationFailure)
             {
@@ -181,6 +198,13 @@ public sealed class StoreConnection
             catch (PostgresException e) when (RefusedByDatabase(e) is { } refused)
             {
                 throw refused;
+            }
+            finally
+            {
+                if (!kept)
+                {
+                    await conn.DisposeAsync().ConfigureAwait(false);
+                }
             }
         }
     }

@@ -38,6 +38,30 @@ public sealed class VolumeRequests(StoreConnection store)
     public Task<BlockVolume> CreateAsync(string name, int sizeGiB, string? zone, string? description, bool multiAttach,
         string? project, string? volumeType, CancellationToken ct = default)
     {
+        Validate(name, sizeGiB, zone, description, project, volumeType);
+        return store.RunAsync(async conn => (await InsertAsync(conn, name, sizeGiB, zone, description, multiAttach, project, volumeType, listen: false, ct)
+            .ConfigureAwait(false)).Volume, ct);
+    }
+
+    /// <summary>
+    /// As <see cref="CreateAsync(string, int, string?, string?, bool, string?, string?, CancellationToken)"/>, and
+    /// the same round trip also LISTENs for volume status changes on its connection (New-BlockVolume -Wait):
+    /// the LISTEN commits with the request, so no change of this volume, or of any requested later,
+    /// can come before it, and waiting costs no extra round trip (before, the waiter opened a second
+    /// connection to LISTEN after the request, then had to read the volumes once at once in case they
+    /// changed in between). The caller owns the listener (and its connection).
+    /// </summary>
+    public async Task<(BlockVolume Volume, VolumeStatusListener Listener)> CreateListeningAsync(string name, int sizeGiB, string? zone,
+        string? description, bool multiAttach, string? project, string? volumeType, CancellationToken ct = default)
+    {
+        Validate(name, sizeGiB, zone, description, project, volumeType);
+        var ((volume, listener), _) = await store.RunKeepingConnectionAsync(
+            conn => InsertAsync(conn, name, sizeGiB, zone, description, multiAttach, project, volumeType, listen: true, ct), ct).ConfigureAwait(false);
+        return (volume, listener!);
+    }
+
+    private static void Validate(string name, int sizeGiB, string? zone, string? description, string? project, string? volumeType)
+    {
         Validation.VolumeName(name);
         if (project is not null)
         {
@@ -56,64 +80,74 @@ public sealed class VolumeRequests(StoreConnection store)
         }
 
         Validation.Description(description);
+    }
 
+    private static async Task<(BlockVolume Volume, VolumeStatusListener? Listener)> InsertAsync(NpgsqlConnection conn, string name, int sizeGiB,
+        string? zone, string? description, bool multiAttach, string? project, string? volumeType, bool listen, CancellationToken ct)
+    {
         // One round trip, one implicit transaction (a batch has one Sync): the scheduler check, the
         // volume, its create operation, the 'requested' event and the NOTIFY (delivered at commit)
         // either all happen or none does. Without an available scheduler nothing is inserted (no
         // row comes back). Statements, not one statement with CTEs: each later statement sees the
         // volume, as a tenant's row-level security checks on operations and events need to.
-        return store.RunAsync(async conn =>
+        var id = Guid.CreateVersion7();
+        await using var batch = new NpgsqlBatch(conn);
+        var insert = new NpgsqlBatchCommand(
+            "INSERT INTO bs.volumes (id, name, description, size_gib, status, zone, multiattach, project, volume_type) " +
+            // No zone asked for: the operator's default zone, if one is set (empty means any).
+            "SELECT @id, @n, @d, @s, 'creating', coalesce(@z, nullif((SELECT value FROM bs.settings WHERE key = 'default_availability_zone'), '')), @m, @p, @t " +
+            // A zone asked for must be one a volume host serves (InvalidAvailabilityZone); the default zone is the operator's.
+            "WHERE bs.require_served_zone(@z) AND (" + ServiceRegistry.SchedulerAvailableSql + ") " +
+            $"RETURNING {VolumeTransitions.Columns.Replace("v.", "", StringComparison.Ordinal)}");
+        insert.Parameters.AddWithValue("id", id);
+        insert.Parameters.AddWithValue("m", multiAttach);
+        insert.Parameters.AddWithValue("p", NpgsqlTypes.NpgsqlDbType.Text, (object?)project ?? DBNull.Value);
+        insert.Parameters.AddWithValue("t", NpgsqlTypes.NpgsqlDbType.Text, (object?)volumeType ?? DBNull.Value);
+        insert.Parameters.AddWithValue("n", name);
+        insert.Parameters.AddWithValue("d", (object?)description ?? DBNull.Value);
+        insert.Parameters.AddWithValue("s", sizeGiB);
+        insert.Parameters.AddWithValue("z", NpgsqlTypes.NpgsqlDbType.Text, (object?)zone ?? DBNull.Value);
+        var rest = new NpgsqlBatchCommand(
+            "WITH o AS (INSERT INTO bs.operations (volume_id, kind, stage) SELECT v.id, 'create', 'pending' FROM bs.volumes v WHERE v.id = @id RETURNING id, volume_id), " +
+            "e AS (INSERT INTO bs.events (volume_id, host, service, kind, message) SELECT o.volume_id, NULL, NULL, 'requested', @msg FROM o) " +
+            "SELECT pg_notify(@channel, o.id::text) FROM o");
+        rest.Parameters.AddWithValue("id", id);
+        rest.Parameters.AddWithValue("msg", $"create of {sizeGiB} GiB requested");
+        rest.Parameters.AddWithValue("channel", Channels.Schedule);
+        batch.BatchCommands.Add(insert);
+        batch.BatchCommands.Add(rest);
+        // LISTEN takes effect when this transaction commits, with the volume: last, so the
+        // volume's row is still the batch's first result. The listener takes notifications from
+        // now on (the server may send one before the batch's end).
+        var listener = listen ? VolumeStatusListener.On(conn) : null;
+        if (listen)
         {
-            var id = Guid.CreateVersion7();
-            await using var batch = new NpgsqlBatch(conn);
-            var insert = new NpgsqlBatchCommand(
-                "INSERT INTO bs.volumes (id, name, description, size_gib, status, zone, multiattach, project, volume_type) " +
-                // No zone asked for: the operator's default zone, if one is set (empty means any).
-                "SELECT @id, @n, @d, @s, 'creating', coalesce(@z, nullif((SELECT value FROM bs.settings WHERE key = 'default_availability_zone'), '')), @m, @p, @t " +
-                // A zone asked for must be one a volume host serves (InvalidAvailabilityZone); the default zone is the operator's.
-                "WHERE bs.require_served_zone(@z) AND (" + ServiceRegistry.SchedulerAvailableSql + ") " +
-                $"RETURNING {VolumeTransitions.Columns.Replace("v.", "", StringComparison.Ordinal)}");
-            insert.Parameters.AddWithValue("id", id);
-            insert.Parameters.AddWithValue("m", multiAttach);
-            insert.Parameters.AddWithValue("p", NpgsqlTypes.NpgsqlDbType.Text, (object?)project ?? DBNull.Value);
-            insert.Parameters.AddWithValue("t", NpgsqlTypes.NpgsqlDbType.Text, (object?)volumeType ?? DBNull.Value);
-            insert.Parameters.AddWithValue("n", name);
-            insert.Parameters.AddWithValue("d", (object?)description ?? DBNull.Value);
-            insert.Parameters.AddWithValue("s", sizeGiB);
-            insert.Parameters.AddWithValue("z", NpgsqlTypes.NpgsqlDbType.Text, (object?)zone ?? DBNull.Value);
-            var rest = new NpgsqlBatchCommand(
-                "WITH o AS (INSERT INTO bs.operations (volume_id, kind, stage) SELECT v.id, 'create', 'pending' FROM bs.volumes v WHERE v.id = @id RETURNING id, volume_id), " +
-                "e AS (INSERT INTO bs.events (volume_id, host, service, kind, message) SELECT o.volume_id, NULL, NULL, 'requested', @msg FROM o) " +
-                "SELECT pg_notify(@channel, o.id::text) FROM o");
-            rest.Parameters.AddWithValue("id", id);
-            rest.Parameters.AddWithValue("msg", $"create of {sizeGiB} GiB requested");
-            rest.Parameters.AddWithValue("channel", Channels.Schedule);
-            batch.BatchCommands.Add(insert);
-            batch.BatchCommands.Add(rest);
-            try
-            {
-                await using var reader = await batch.ExecuteReaderAsync(ct).ConfigureAwait(false);
-                var created = await reader.ReadAsync(ct).ConfigureAwait(false) ? VolumeTransitions.Read(reader) : null;
-                // Read to the end: a failure of a later statement (and the rollback of all) surfaces here.
-                while (await reader.NextResultAsync(ct).ConfigureAwait(false))
-                {
-                }
+            batch.BatchCommands.Add(new NpgsqlBatchCommand(VolumeStatusListener.ListenSql));
+        }
 
-                return created
-                    ?? throw new BlockStoreException(ErrorIds.SchedulerUnavailable, ErrorKind.ResourceUnavailable,
-                        "No enabled, running scheduler service: the volume was not requested. " +
-                        "Check Get-BlockVolumeService -Service scheduler, enable it with Enable-BlockVolumeService, or start a scheduler host.");
-            }
-            catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UniqueViolation)
+        try
+        {
+            await using var reader = await batch.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            var created = await reader.ReadAsync(ct).ConfigureAwait(false) ? VolumeTransitions.Read(reader) : null;
+            // Read to the end: a failure of a later statement (and the rollback of all) surfaces here.
+            while (await reader.NextResultAsync(ct).ConfigureAwait(false))
             {
-                throw new BlockStoreException(ErrorIds.VolumeNameInUse, ErrorKind.ResourceExists,
-                    $"A volume named '{name}' already exists in its project. Names are unique within a project among volumes that are not deleted.", name);
             }
-            catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.ForeignKeyViolation && e.ConstraintName == "volumes_volume_type_fkey")
-            {
-                throw VolumeTypeRequests.NotFound(volumeType);
-            }
-        }, ct);
+
+            return created is not null ? (created, listener)
+                : throw new BlockStoreException(ErrorIds.SchedulerUnavailable, ErrorKind.ResourceUnavailable,
+                    "No enabled, running scheduler service: the volume was not requested. " +
+                    "Check Get-BlockVolumeService -Service scheduler, enable it with Enable-BlockVolumeService, or start a scheduler host.");
+        }
+        catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UniqueViolation)
+        {
+            throw new BlockStoreException(ErrorIds.VolumeNameInUse, ErrorKind.ResourceExists,
+                $"A volume named '{name}' already exists in its project. Names are unique within a project among volumes that are not deleted.", name);
+        }
+        catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.ForeignKeyViolation && e.ConstraintName == "volumes_volume_type_fkey")
+        {
+            throw VolumeTypeRequests.NotFound(volumeType);
+        }
     }
 
     /// <summary>

@@ -30,12 +30,20 @@ public sealed class VolumeStatusListener : IAsyncDisposable
         };
     }
 
+    internal const string ListenSql = $"LISTEN {Channels.VolumeStatus}";
+
+    /// <summary>
+    /// A listener on <paramref name="conn"/>, whose LISTEN the caller sends (with a request, in the
+    /// same round trip): it takes notifications from now on and owns the connection.
+    /// </summary>
+    internal static VolumeStatusListener On(NpgsqlConnection conn) => new(conn);
+
     internal static async Task<VolumeStatusListener> StartAsync(StoreConnection store, CancellationToken ct)
     {
         var conn = await store.OpenAsync(ct).ConfigureAwait(false);
         try
         {
-            await using var cmd = new NpgsqlCommand($"LISTEN {Channels.VolumeStatus}", conn);
+            await using var cmd = new NpgsqlCommand(ListenSql, conn);
             await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
             return new VolumeStatusListener(conn);
         }
