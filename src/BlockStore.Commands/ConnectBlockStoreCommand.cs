@@ -28,7 +28,7 @@ public sealed class ConnectBlockStoreCommand : BlockStoreCmdlet
             var cs = Credential is null
                 ? ConnectionString
                 : StoreConnection.WithCredentials(ConnectionString, Credential.UserName, Credential.GetNetworkCredential().Password);
-            var store = new StoreConnection(cs, "blockstore-pwsh");
+            var store = new StoreConnection(cs, "blockstore-pwsh", prepareStatements: true);
             // DisplayName is host, port, database and user: never the password.
             WriteVerbose($"Connecting to {store.DisplayName}{(Credential is null ? "" : " with a credential")}.");
             Run(ct => store.PingAsync(ct));

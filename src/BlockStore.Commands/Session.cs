@@ -38,7 +38,7 @@ internal static class Session
             var cached = _fromEnvironment;
             if (cached is null || cached.Text != fromEnv)
             {
-                cached = new EnvironmentConnection(fromEnv, new StoreConnection(fromEnv, "blockstore-pwsh"));
+                cached = new EnvironmentConnection(fromEnv, new StoreConnection(fromEnv, "blockstore-pwsh", prepareStatements: true));
                 _fromEnvironment = cached;
             }
 

@@ -13,7 +13,17 @@ public sealed class StoreConnection
 {
     private static readonly ConcurrentDictionary<string, NpgsqlDataSource> Sources = new();
 
-    public StoreConnection(string connectionString, string applicationName = "blockstore")
+    /// <param name="connectionString">The user's or the host's connection string.</param>
+    /// <param name="applicationName">Shown in pg_stat_activity (unless the string names one).</param>
+    /// <param name="prepareStatements">
+    /// Let Npgsql prepare the statements used most (Max Auto Prepare; unless the string sets it):
+    /// the module's sessions (issue 11). Without it every pooled use starts with DISCARD ALL, which
+    /// drops every cached plan, so each request planned its statements and the triggers' and
+    /// functions' queries again; with prepared statements Npgsql resets the session without
+    /// deallocating them (still UNLISTEN, RESET ALL, CLOSE ALL, advisory locks released).
+    /// Measured in docs/benchmarks.md (issue 11, warm New-BlockVolume).
+    /// </param>
+    public StoreConnection(string connectionString, string applicationName = "blockstore", bool prepareStatements = false)
     {
         if (string.IsNullOrWhiteSpace(connectionString))
         {
@@ -27,6 +37,12 @@ public sealed class StoreConnection
         if (!connectionString.Contains("Timeout", StringComparison.OrdinalIgnoreCase))
         {
             builder.Timeout = 5;
+        }
+
+        if (prepareStatements && !connectionString.Contains("Auto Prepare", StringComparison.OrdinalIgnoreCase)
+            && !connectionString.Contains("AutoPrepare", StringComparison.OrdinalIgnoreCase))
+        {
+            builder.MaxAutoPrepare = AutoPreparedStatements;
         }
 
         if (IsMultiHost(builder.Host) && !connectionString.Contains("Recheck", StringComparison.OrdinalIgnoreCase))
@@ -43,6 +59,9 @@ public sealed class StoreConnection
             : $"{builder.Host}:{builder.Port}/{builder.Database} as {builder.Username}";
         DataSource = Sources.GetOrAdd(ConnectionString, cs => NpgsqlDataSource.Create(cs));
     }
+
+    /// <summary>How many statements a session of the module keeps prepared (Npgsql's LRU, per connection).</summary>
+    public const int AutoPreparedStatements = 32;
 
     public string ConnectionString { get; }
 
@@ -226,10 +245,16 @@ public sealed class StoreConnection
     /// <summary>
     /// The server ended this connection while it sat in the pool (shutdown, crash, demotion in a
     /// failover): the failure comes before the server ran anything of ours. 25006 is a write on a
-    /// server that became a standby under the connection.
+    /// server that became a standby under the connection. Also a statement prepared on the
+    /// connection (prepareStatements) whose result columns a schema change (an upgrade's migration)
+    /// has changed since: refused with 0A000 "cached plan must not change result type" (raised by
+    /// RevalidateCachedQuery, whatever the server's language) and its transaction rolled back; a
+    /// fresh connection prepares it again.
     /// </summary>
     private static bool IsStalePooledConnection(Exception e) => e switch
     {
+        PostgresException pg when pg.SqlState == PostgresErrorCodes.FeatureNotSupported =>
+            pg.Routine == "RevalidateCachedQuery" || pg.MessageText.StartsWith("cached plan must not change result type", StringComparison.Ordinal),
         PostgresException pg => pg.SqlState is "57P01" or "57P02" or "57P03" or "25006",
         NpgsqlException { InnerException: IOException or SocketException or EndOfStreamException } => true,
         _ => false,
