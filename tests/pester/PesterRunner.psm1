@@ -34,7 +34,10 @@ function Start-PesterFileProcess {
         # A file starts only with at least this much of the budget left.
         [int] $BudgetMinimumSeconds = 60,
         # Variables set for this pwsh only (a lane on the second lab: its BLOCKSTORE_REPO and connections).
-        [hashtable] $Environment = @{}
+        [hashtable] $Environment = @{},
+        # CPU priority of this pwsh and of everything it starts (nice(1): 0 normal, 19 lowest): a lane
+        # off the run's critical path yields the CPU to the one on it (Timeouts.psd1 BackgroundNice).
+        [ValidateRange(0, 19)][int] $Nice = 0
     )
     $logDir = Join-Path $ResultsDir 'pester-logs'
     $partDir = Join-Path $ResultsDir 'pester-parts'
@@ -52,7 +55,10 @@ function Start-PesterFileProcess {
     Set-Content -LiteralPath $run.Log -Value $null
     # bash only redirects and then becomes the pwsh (exec): the script is fixed, every value is an argument.
     $psi = [System.Diagnostics.ProcessStartInfo]::new('bash')
-    foreach ($a in @('-c', 'log=$1; shift; exec "$@" >> "$log" 2>&1', 'bash', $run.Log) + $PwshCommand +
+    # nice(1) before the pwsh: every thread and child process inherits it (renice(1) on a running
+    # process would change only its first thread).
+    $command = @(if ($Nice -gt 0) { 'nice'; '-n'; "$Nice" }) + $PwshCommand
+    foreach ($a in @('-c', 'log=$1; shift; exec "$@" >> "$log" 2>&1', 'bash', $run.Log) + $command +
         @('-NoProfile', '-NonInteractive', '-File', (Join-Path $PSScriptRoot 'Invoke-PesterFile.ps1'),
             '-PesterManifest', $PesterManifest, '-ListFile', $run.List, '-PartDir', $partDir) +
         @(if ($Preload.Count -gt 0) { '-Preload'; $Preload -join ',' }) + @(if ($WarmUp) { '-WarmUp'; $WarmUp }) +
@@ -457,6 +463,8 @@ function Invoke-PesterFiles {
         [int] $IdleSeconds = 600,
         # Variables for the pwsh processes of a lane, by lane name (the second lab's lane).
         [hashtable] $LaneEnvironment = @{},
+        # CPU priority (nice) of the pwsh processes of a lane, by lane name; 0 for a lane not named.
+        [hashtable] $LaneNice = @{},
         # The run's time budget: no file starts with less than -BudgetMinimumSeconds of it left or runs past it.
         [Nullable[DateTime]] $Deadline,
         [int] $BudgetMinimumSeconds = 60
@@ -479,7 +487,8 @@ function Invoke-PesterFiles {
                 foreach ($lane in $plan[$i + 1].Keys) {
                     $laneFiles = $plan[$i + 1][$lane]
                     if (-not (Find-PesterFileProcess -Ready $ready -Files $laneFiles -Peek)) {
-                        $ready.Add((Start-PesterFileProcess -Files $laneFiles @startArgs -Environment (Get-PesterLaneEnvironment $LaneEnvironment $lane)))
+                        $ready.Add((Start-PesterFileProcess -Files $laneFiles @startArgs -Environment (Get-PesterLaneEnvironment $LaneEnvironment $lane) `
+                                    -Nice (Get-PesterLaneNice $LaneNice $lane)))
                     }
                 }
             }
@@ -490,7 +499,7 @@ function Invoke-PesterFiles {
                     (@($lanes.Keys | ForEach-Object { "lane $_ ($(@($lanes[$_] | ForEach-Object Name) -join ', '))" }) -join '; ')) -ForegroundColor Cyan
             }
             Invoke-PesterStage -Lanes $lanes -Ready $ready -StartArgs $startArgs -Limits $Limits -Scale $Scale -OnFileDone $onFileDone -IdleSeconds $IdleSeconds -Beside $beside `
-                -LaneEnvironment $LaneEnvironment
+                -LaneEnvironment $LaneEnvironment -LaneNice $LaneNice
             $seconds = [math]::Round($clock.Elapsed.TotalSeconds, 1)
             $total.Stages.Add([pscustomobject]@{ Lanes = @($lanes.Keys); Files = @($lanes.Values | ForEach-Object { $_ } | ForEach-Object Name); Seconds = $seconds })
             if ($lanes.Count -gt 1) { Write-Host "==> Pester stage $($i + 1) of $($plan.Count) done in $seconds s" -ForegroundColor Cyan }
@@ -516,6 +525,13 @@ function Get-PesterLaneEnvironment {
     return @{}
 }
 
+function Get-PesterLaneNice {
+    <# The CPU priority (nice) of a lane's pwsh: 0 for a lane not named in -LaneNice. #>
+    param([hashtable] $LaneNice, [string] $Lane)
+    if ($LaneNice -and $Lane -and $LaneNice.ContainsKey($Lane)) { return [int]$LaneNice[$Lane] }
+    return 0
+}
+
 function Find-PesterFileProcess {
     <# The pre-started pwsh for exactly these files, taken out of -Ready (-Peek: left in); $null when there is none. #>
     param([System.Collections.Generic.List[object]] $Ready, [System.IO.FileInfo[]] $Files, [switch] $Peek)
@@ -536,7 +552,8 @@ function Invoke-PesterStage {
     block when it ends), and returns when every lane is over, and -Beside's process too.
     #>
     param([System.Collections.Specialized.OrderedDictionary] $Lanes, [System.Collections.Generic.List[object]] $Ready, [hashtable] $StartArgs,
-        [hashtable] $Limits, [double] $Scale, [scriptblock] $OnFileDone, [int] $IdleSeconds, [object] $Beside, [hashtable] $LaneEnvironment = @{})
+        [hashtable] $Limits, [double] $Scale, [scriptblock] $OnFileDone, [int] $IdleSeconds, [object] $Beside, [hashtable] $LaneEnvironment = @{},
+        [hashtable] $LaneNice = @{})
     $side = $Lanes.Count -gt 1
     $states = @(foreach ($name in $Lanes.Keys) { [pscustomobject]@{ Name = $name; Remaining = @($Lanes[$name]); Watch = $null } })
     $besideOpen = [bool]($Beside -and $Beside.Process -and -not $Beside.PSObject.Properties['Reported'])
@@ -545,7 +562,10 @@ function Invoke-PesterStage {
         foreach ($l in $states) {
             if (-not $l.Watch -and $l.Remaining.Count -gt 0) {
                 $run = Find-PesterFileProcess -Ready $Ready -Files $l.Remaining
-                if (-not $run) { $run = Start-PesterFileProcess -Files $l.Remaining @StartArgs -Environment (Get-PesterLaneEnvironment $LaneEnvironment $l.Name) }
+                if (-not $run) {
+                    $run = Start-PesterFileProcess -Files $l.Remaining @StartArgs -Environment (Get-PesterLaneEnvironment $LaneEnvironment $l.Name) `
+                        -Nice (Get-PesterLaneNice $LaneNice $l.Name)
+                }
                 $l.Watch = New-PesterFileWatch -Run $run -Limits $Limits -Scale $Scale -OnFileDone $OnFileDone -IdleSeconds $IdleSeconds -Lane $(if ($side) { $l.Name } else { '' })
             }
             if (-not $l.Watch) { continue }

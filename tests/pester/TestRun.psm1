@@ -103,6 +103,25 @@ function Invoke-XunitProjects {
     if ($CountsFile) { $Totals | ConvertTo-Json | Set-Content -LiteralPath $CountsFile }
 }
 
+function ConvertTo-PwshQuoted([string] $Text) {
+    <# One single-quoted PowerShell string literal (a value inside a child pwsh's -Command). #>
+    return "'" + ($Text -replace "'", "''") + "'"
+}
+
+function Start-ChildPwsh {
+    <#
+    A pwsh running -Command in the background, its output (stdout and stderr) in -Log, at CPU
+    priority -Nice (nice(1) before the pwsh: every thread and child process inherits it). Returns
+    the process.
+    #>
+    param([Parameter(Mandatory)][string] $Command, [Parameter(Mandatory)][string] $Log, [ValidateRange(0, 19)][int] $Nice = 0)
+    $psi = [System.Diagnostics.ProcessStartInfo]::new('bash')
+    $words = @(if ($Nice -gt 0) { 'nice'; '-n'; "$Nice" }) + @(Get-LabPwshCommand) + @('-NoProfile', '-NonInteractive', '-Command', $Command)
+    foreach ($a in @('-c', 'log=$1; shift; exec "$@" > "$log" 2>&1 < /dev/null', 'bash', $Log) + $words) { $psi.ArgumentList.Add($a) }
+    $psi.UseShellExecute = $false
+    return [System.Diagnostics.Process]::Start($psi)
+}
+
 function Start-XunitProjects {
     <#
     The xunit projects in a child pwsh, beside the guest's boot and the first Pester stage: they
@@ -111,20 +130,16 @@ function Start-XunitProjects {
     one block when it is over (Complete-XunitProjects). Returns @{ Process; OnExit } for
     Invoke-PesterFiles -Beside.
     #>
-    param([Parameter(Mandatory)][string] $Repo, [Parameter(Mandatory)][string] $ResultsDir, [Parameter(Mandatory)][hashtable] $Totals)
+    param([Parameter(Mandatory)][string] $Repo, [Parameter(Mandatory)][string] $ResultsDir, [Parameter(Mandatory)][hashtable] $Totals,
+        # CPU priority (nice) of the child and the tests it runs (off the critical path: Timeouts.psd1 BackgroundNice).
+        [int] $Nice = 0)
     $log = Join-Path $ResultsDir 'xunit.log'
     $counts = Join-Path $ResultsDir 'xunit-totals.json'
     Remove-Item -LiteralPath $counts -ErrorAction Ignore
-    $quote = { param($s) "'" + ($s -replace "'", "''") + "'" }
-    $command = "`$ErrorActionPreference = 'Stop'; Import-Module $(& $quote (Join-Path $PSScriptRoot 'TestRun.psm1')) -DisableNameChecking; " +
-        "Invoke-XunitProjects -Repo $(& $quote $Repo) -ResultsDir $(& $quote $ResultsDir) -CountsFile $(& $quote $counts)"
-    $psi = [System.Diagnostics.ProcessStartInfo]::new('bash')
-    foreach ($a in @('-c', 'log=$1; shift; exec "$@" > "$log" 2>&1 < /dev/null', 'bash', $log) + @(Get-LabPwshCommand) + @('-NoProfile', '-NonInteractive', '-Command', $command)) {
-        $psi.ArgumentList.Add($a)
-    }
-    $psi.UseShellExecute = $false
+    $command = "`$ErrorActionPreference = 'Stop'; Import-Module $(ConvertTo-PwshQuoted (Join-Path $PSScriptRoot 'TestRun.psm1')) -DisableNameChecking; " +
+        "Invoke-XunitProjects -Repo $(ConvertTo-PwshQuoted $Repo) -ResultsDir $(ConvertTo-PwshQuoted $ResultsDir) -CountsFile $(ConvertTo-PwshQuoted $counts)"
     Write-LabStep "xunit projects in a child pwsh, beside the guest's boot and the first Pester stage (output: $log)"
-    $process = [System.Diagnostics.Process]::Start($psi)
+    $process = Start-ChildPwsh -Command $command -Log $log -Nice $Nice
     $clock = [System.Diagnostics.Stopwatch]::StartNew()
     $complete = ${function:Complete-XunitProjects}
     return [pscustomobject]@{
@@ -221,8 +236,16 @@ function Get-PesterPlan {
     $secondLane = if ($limits.ContainsKey('SecondLabLane')) { [string]$limits.SecondLabLane } else { '' }
     $stagePlan = Get-PesterStagePlan -Files $files -Stages $stages
     if ($secondLane -and -not @($stagePlan | ForEach-Object { $_ } | Where-Object { $_.Contains($secondLane) }).Count) { $secondLane = '' }
+    # Every lane but the critical one (the guest's: Timeouts.psd1 CriticalLane) runs at a lower CPU
+    # priority, and so do the xunit projects and the second lab's processes (BackgroundNice).
+    $backgroundNice = if ($limits.ContainsKey('BackgroundNice')) { [int]$limits.BackgroundNice } else { 0 }
+    $criticalLane = if ($limits.ContainsKey('CriticalLane')) { [string]$limits.CriticalLane } else { '' }
+    $laneNice = @{}
+    foreach ($lane in @($stagePlan | ForEach-Object { $_.Keys } | Select-Object -Unique)) {
+        if ($lane -and $lane -ne $criticalLane) { $laneNice[$lane] = $backgroundNice }
+    }
     return @{
-        SecondLabLane = $secondLane; LaneEnvironment = @{}; SecondLab = $null
+        SecondLabLane = $secondLane; LaneEnvironment = @{}; SecondLab = $null; LaneNice = $laneNice; BackgroundNice = $backgroundNice
         Files = $files; Scale = $scale; PesterManifest = (Get-PesterManifest -Out (Join-Path $Repo 'out')); PwshCommand = @(Get-LabPwshCommand)
         Limits = $limits; Stages = $stages
         # What every file imports first, and a first call into the module: loaded while the previous file runs.
@@ -232,17 +255,39 @@ function Get-PesterPlan {
     }
 }
 
-function Initialize-PesterSecondLab {
+function Start-PesterSecondLab {
     <#
-    Brings up the second lab when the plan has its lane (Invoke-LabSecondUp, idempotent: `build.ps1
-    Pester` reuses it; `build.ps1 Down` takes it down with the lab), and points that lane's pwsh
-    processes at it: BLOCKSTORE_REPO (every lab function and test reads the lab from there) and the
-    connections. Its files stop PostgreSQL, the schedulers or every host; on a lab of their own they
-    run beside the guest's files instead of after them, alone.
+    Starts bringing up the second lab when the plan has its lane (Invoke-LabSecondUp, idempotent:
+    `build.ps1 Pester` reuses it; `build.ps1 Down` takes it down with the lab), in a child pwsh at
+    the plan's BackgroundNice, so that it comes up beside the guest's boot and its PostgreSQL and
+    hosts inherit the lower CPU priority of the lane that uses them. Returns what
+    Complete-PesterSecondLab waits for ($null without that lane).
     #>
-    param([Parameter(Mandatory)][AllowNull()][hashtable] $Plan, [Parameter(Mandatory)][string] $Repo)
-    if (-not $Plan -or -not $Plan.SecondLabLane) { return }
-    $second = Invoke-LabSecondUp -Repo $Repo
+    param([Parameter(Mandatory)][AllowNull()][hashtable] $Plan, [Parameter(Mandatory)][string] $Repo, [Parameter(Mandatory)][string] $ResultsDir)
+    if (-not $Plan -or -not $Plan.SecondLabLane) { return $null }
+    New-Item -ItemType Directory -Force -Path $ResultsDir | Out-Null
+    $log = Join-Path $ResultsDir 'second-lab-up.log'
+    $command = "`$ErrorActionPreference = 'Stop'; Import-Module $(ConvertTo-PwshQuoted (Join-Path $PSScriptRoot '../lab/LabTasks.psm1')) -DisableNameChecking; " +
+        "Invoke-LabSecondUp -Repo $(ConvertTo-PwshQuoted $Repo) | Out-Null"
+    Write-LabStep "the second lab ('$($Plan.SecondLabLane)' lane) in a child pwsh (output: $log)"
+    return [pscustomobject]@{ Process = (Start-ChildPwsh -Command $command -Log $log -Nice $Plan.BackgroundNice); Log = $log }
+}
+
+function Complete-PesterSecondLab {
+    <#
+    Waits for Start-PesterSecondLab's child and points the second lab's lane at that lab:
+    BLOCKSTORE_REPO (every lab function and test reads the lab from there) and the connections. Its
+    files stop PostgreSQL, the schedulers or every host; on a lab of their own they run beside the
+    guest's files instead of after them, alone. A second lab that did not come up is an error.
+    #>
+    param([Parameter(Mandatory)][AllowNull()][hashtable] $Plan, [Parameter(Mandatory)][string] $Repo, [AllowNull()][object] $Started)
+    if (-not $Started) { return }
+    $Started.Process.WaitForExit()
+    $code = $Started.Process.ExitCode
+    $Started.Process.Dispose()
+    foreach ($l in @(Get-Content -LiteralPath $Started.Log -ErrorAction Ignore)) { Write-Host $l }
+    if ($code -ne 0) { throw "the second lab did not come up (exit $code; see $($Started.Log))" }
+    $second = Get-LabInfo -Repo (Get-LabSecondRepo -Repo $Repo)
     $Plan.SecondLab = $second
     $Plan.LaneEnvironment[$Plan.SecondLabLane] = @{
         BLOCKSTORE_REPO = $second.repo; BLOCKSTORE_CONNECTION = $second.connectionString; BLOCKSTORE_TEST_ADMIN_CONNECTION = $second.adminConnectionString
@@ -255,8 +300,9 @@ function Start-PesterFirstStage {
     $first = (Get-PesterStagePlan -Files $Plan.Files -Stages $Plan.Stages)[0]
     return @(foreach ($lane in $first.Keys) {
             $environment = if ($Plan.LaneEnvironment.ContainsKey($lane)) { $Plan.LaneEnvironment[$lane] } else { @{} }
+            $nice = if ($Plan.LaneNice.ContainsKey($lane)) { $Plan.LaneNice[$lane] } else { 0 }
             Start-PesterFileProcess -Files $first[$lane] -PwshCommand $Plan.PwshCommand -PesterManifest $Plan.PesterManifest -ResultsDir $ResultsDir `
-                -Preload $Plan.Preload -WarmUp $Plan.WarmUp -Deadline $Plan.Deadline -Environment $environment
+                -Preload $Plan.Preload -WarmUp $Plan.WarmUp -Deadline $Plan.Deadline -Environment $environment -Nice $nice
         })
 }
 
@@ -271,7 +317,7 @@ function Invoke-PesterTests {
     $clock = [System.Diagnostics.Stopwatch]::StartNew()
     $result = Invoke-PesterFiles -Files $Plan.Files -PwshCommand $Plan.PwshCommand -PesterManifest $Plan.PesterManifest -ResultsDir $ResultsDir `
         -Limits $Plan.Limits -Scale $Plan.Scale -Preload $Plan.Preload -WarmUp $Plan.WarmUp -FirstRun $FirstRun -Deadline $Plan.Deadline `
-        -Stages $Plan.Stages -Beside $Beside -LaneEnvironment $Plan.LaneEnvironment -RepairLab $(
+        -Stages $Plan.Stages -Beside $Beside -LaneEnvironment $Plan.LaneEnvironment -LaneNice $Plan.LaneNice -RepairLab $(
             # A closure runs outside this module (Repair-LabAfterKill is not exported): called through a
             # reference, with the lab of the killed file's lane.
             $repair = ${function:Repair-LabAfterKill}; $secondLane = $Plan.SecondLabLane; $second = $Plan.SecondLab
@@ -301,7 +347,7 @@ function Invoke-PesterTask {
     $totals = @{ Passed = 0; Failed = 0; Skipped = 0; Crashed = $false }
     $lab = Get-LabInfo -Repo $Repo
     $plan = Get-PesterPlan -Lab $lab -Repo $Repo -PesterPath $PesterPath -PesterTimeoutScale $PesterTimeoutScale
-    Initialize-PesterSecondLab -Plan $plan -Repo $Repo
+    Complete-PesterSecondLab -Plan $plan -Repo $Repo -Started (Start-PesterSecondLab -Plan $plan -Repo $Repo -ResultsDir $resultsDir)
     Invoke-PesterTests $lab $resultsDir $totals $plan
     return (Write-TestSummary $totals)
 }
@@ -320,6 +366,7 @@ function Invoke-TestRun {
     $runClock = [System.Diagnostics.Stopwatch]::StartNew()
     $endPhase = { param($name) $phases.Add(('{0} {1:0} s' -f $name, $phaseClock.Elapsed.TotalSeconds)); $phaseClock.Restart() }
     $xunit = $null
+    $secondUp = $null
     try {
         & $Build
         & $endPhase 'build'
@@ -335,9 +382,14 @@ function Invoke-TestRun {
         & $endPhase 'lab up'
         # The xunit projects run in a child pwsh beside the guest's boot and the first Pester stage,
         # and the first stage's pwsh processes load Pester and the module meanwhile.
-        $xunit = Start-XunitProjects -Repo $Repo -ResultsDir $resultsDir -Totals $totals
         $plan = Get-PesterPlan -Lab $lab -Repo $Repo -PesterPath $PesterPath -PesterTimeoutScale $PesterTimeoutScale
-        Initialize-PesterSecondLab -Plan $plan -Repo $Repo
+        $xunit = Start-XunitProjects -Repo $Repo -ResultsDir $resultsDir -Totals $totals -Nice $(if ($plan) { $plan.BackgroundNice } else { 0 })
+        # The second lab comes up beside the guest's boot, unless a lane of the first stage needs it.
+        $secondUp = Start-PesterSecondLab -Plan $plan -Repo $Repo -ResultsDir $resultsDir
+        if ($plan -and $plan.SecondLabLane -and (Get-PesterStagePlan -Files $plan.Files -Stages $plan.Stages)[0].Contains($plan.SecondLabLane)) {
+            Complete-PesterSecondLab -Plan $plan -Repo $Repo -Started $secondUp
+            $secondUp = $null
+        }
         $firstRun = if ($plan) { @(Start-PesterFirstStage -Plan $plan -ResultsDir $resultsDir) } else { @() }
         # The iSCSI tests need a real LIO target: the guest. When it is expected and fails to boot,
         # that is a failure (the other suites still run; the guest suites then show as skipped).
@@ -352,6 +404,7 @@ function Invoke-TestRun {
         Write-Host $guest.Line -ForegroundColor $(if ($guest.Failed) { 'Red' } else { 'Gray' })
         $totals.Failed += $guest.Failed
         $lab = Get-LabInfo -Repo $Repo
+        Complete-PesterSecondLab -Plan $plan -Repo $Repo -Started $secondUp
         & $endPhase 'guest boot'
 
         Invoke-PesterTests $lab $resultsDir $totals $plan $firstRun $xunit
@@ -370,6 +423,8 @@ function Invoke-TestRun {
         $totals.Failed += 1
         $totals.Crashed = $true
         try { Complete-BesideWork $xunit } catch { Write-Warning "xunit projects: $_" }
+        # A second lab still coming up is waited for, so that Down below finds all of it.
+        if ($secondUp -and $secondUp.Process) { try { $secondUp.Process.WaitForExit() } catch { } }
     }
     finally {
         Write-LabStep 'Down the test lab'

@@ -244,38 +244,47 @@ Describe 'work beside the first stage (the xunit projects in build.ps1 Test)' {
     }
 }
 
-Describe 'a lane with variables of its own (the second lab''s lane, Timeouts.psd1 SecondLabLane)' {
+Describe 'a lane with variables and a CPU priority of its own (Timeouts.psd1 SecondLabLane, BackgroundNice)' {
     BeforeAll {
-        # Lane 'second' gets BLOCKSTORE_REPO of another folder, as the second lab's lane does; lane
-        # 'first' and the file run alone after the stage keep the run's own. Each file prints what
-        # it saw, so a test that compares the two cannot pass with both unset.
+        # Lane 'second' gets BLOCKSTORE_REPO of another folder, as the second lab's lane does, and a
+        # nice(1) value, as every lane off the critical path does; lane 'first' and the file run
+        # alone after the stage keep the run's own. Each file prints what it saw (its niceness as
+        # nice(1) started by it reads it), so a test that compares them cannot pass with both unset.
         $dir = Join-Path $TestDrive 'lane-env'
         New-Item -ItemType Directory -Force -Path $dir | Out-Null
         $script:otherRepo = Join-Path $TestDrive 'other-repo'
         foreach ($name in 'First', 'Second', 'Last') {
             Set-Content -LiteralPath (Join-Path $dir "$name.Tests.ps1") -Value (
-                "Describe '$name' { It 'sees its BLOCKSTORE_REPO' { Write-Host ""$name repo=[`$env:BLOCKSTORE_REPO]""; 1 | Should -Be 1 } }")
+                "Describe '$name' { It 'sees its BLOCKSTORE_REPO' { Write-Host ""$name repo=[`$env:BLOCKSTORE_REPO] nice=[`$(nice)]""; 1 | Should -Be 1 } }")
         }
         $previous = $env:BLOCKSTORE_REPO
         $env:BLOCKSTORE_REPO = $repo
         try {
             $script:envRun = Invoke-PesterFiles -Files @('First', 'Second', 'Last' | ForEach-Object { Get-Item -LiteralPath (Join-Path $dir "$_.Tests.ps1") }) `
-                -Stages @(@{ first = @('First.Tests.ps1'); second = @('Second.Tests.ps1') }) -LaneEnvironment @{ second = @{ BLOCKSTORE_REPO = $otherRepo } } `
+                -Stages @(@{ first = @('First.Tests.ps1'); second = @('Second.Tests.ps1') }) -LaneEnvironment @{ second = @{ BLOCKSTORE_REPO = $otherRepo } } -LaneNice @{ second = 7 } `
                 -PwshCommand @(Get-LabPwshCommand) -PesterManifest $manifest -ResultsDir (Join-Path $TestDrive 'lane-env-results') `
                 -Limits @{ DefaultSeconds = 300; Files = @{} }
         }
         finally { $env:BLOCKSTORE_REPO = $previous }
-        function Get-SeenRepo([string] $Name) {
+        function Get-Seen([string] $Name, [string] $What) {
             $line = @(Get-Content -LiteralPath (Join-Path $TestDrive "lane-env-results/pester-logs/$Name.log") | Where-Object { $_ -like "$Name repo=*" })[0]
-            return ($line -replace '^.*repo=\[(.*)\]$', '$1')
+            return ($line -replace "^.* $What=\[([^\]]*)\].*$", '$1')
         }
+        $script:ownNice = "$(nice)"
     }
 
     It 'starts that lane''s pwsh with them, and no other' {
         "$($envRun.Passed) $($envRun.Failed) $($envRun.Skipped)" | Should -Be '3 0 0'
-        Get-SeenRepo 'Second' | Should -Be $otherRepo
-        Get-SeenRepo 'First' | Should -Be "$repo"
-        Get-SeenRepo 'Last' | Should -Be "$repo"
+        Get-Seen 'Second' 'repo' | Should -Be $otherRepo
+        Get-Seen 'First' 'repo' | Should -Be "$repo"
+        Get-Seen 'Last' 'repo' | Should -Be "$repo"
+    }
+
+    It 'starts that lane''s pwsh at its nice value, and no other' {
+        # Seven above this test's own (nice adds to the caller's, up to 19).
+        Get-Seen 'Second' 'nice' | Should -Be "$([math]::Min(19, [int]$ownNice + 7))"
+        Get-Seen 'First' 'nice' | Should -Be $ownNice
+        Get-Seen 'Last' 'nice' | Should -Be $ownNice
     }
 }
 
@@ -288,6 +297,13 @@ Describe 'the stages of build.ps1 Test (Timeouts.psd1 Parallel)' {
     It 'names the second lab''s lane, which runs beside other lanes' {
         $limits.SecondLabLane | Should -Not -BeNullOrEmpty
         @($limits.Parallel | Where-Object { $_.ContainsKey($limits.SecondLabLane) -and $_.Count -gt 1 }) | Should -HaveCount 1
+    }
+
+    It 'runs every lane but the guest''s at a lower CPU priority' {
+        # The critical lane is a lane of some stage; a BackgroundNice of 0 would run all alike.
+        @($limits.Parallel | Where-Object { $_.ContainsKey($limits.CriticalLane) }) | Should -Not -BeNullOrEmpty
+        $limits.BackgroundNice | Should -BeGreaterThan 0
+        $limits.BackgroundNice | Should -BeLessOrEqual 19
     }
 
     It 'names only files that exist, each once, each with its own time limit' {

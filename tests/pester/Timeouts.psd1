@@ -71,20 +71,17 @@
     # lane may use node1/node2 at a time); the guest (only one lane may use it: reboots, agent
     # restarts). Run `build.ps1 Test` with BLOCKSTORE_PESTER_PARALLEL=0 to run every file alone.
     Parallel = @(
-        # Stage 1: the longest guest file beside the files that need no lab at all (the xunit
-        # projects run beside it too, started by TestRun.psm1 before the guest boots).
+        # Stage 1: the longest guest file alone (only the xunit projects run beside it, started by
+        # TestRun.psm1 before the guest boots, at BackgroundNice).
         @{
             guest = @(
                 # The guest (LIO, a guest power-off and boot) and, in its first part, the nodes and
                 # whole-table row counts: nothing beside it may touch the lab.
                 'Iscsi.Tests.ps1'
             )
-            nolab = @(
-                'ModuleConventions.Tests.ps1'   # reads the sources and docs only
-                'TestRunner.Tests.ps1'          # scratch files in TestDrive and child pwsh processes; no lab
-            )
         }
         # Stage 2: the guest's own files in one lane beside the files that use the nodes in the other,
+        # beside the files that need no lab at all (nolab),
         # and beside the second lab's lane (its own lab: below). Neither of the first two counts rows
         # over a whole table (each counts its own names and ids), and only the guest lane uses the
         # guest, only the host lane node1/node2. First run of these 15 files
@@ -103,15 +100,16 @@
                 # through the LUN; an attached volume grown online (counts by its own volume id).
                 'VolumeSnapshotGuest.Tests.ps1'
                 'VolumeExtendGuest.Tests.ps1'
-                # Zone 'guest' only: reboots the guest twice (guest1's heartbeats stop meanwhile:
-                # nothing in the other lane reads guest1). Packages first when out/packages is
-                # stale: Initialize-LabPackages holds a lock, so Package.Tests.ps1 beside it
-                # packages once for both (it runs first in its lane, while IscsiLeakRemoval runs).
-                'PackageGuest.Tests.ps1'
                 # A second agent in the guest (zone 'guest-thick'), the guest only (its node checks
                 # are in VolumeSnapshot: a volume placed on a node collided with OperationRetries'
                 # hanging lvcreate in the other lane).
                 'ThickCopy.Tests.ps1'
+                # Zone 'guest' only: reboots the guest twice (guest1's heartbeats stop meanwhile:
+                # nothing in the other lane reads guest1). Packages first when out/packages is
+                # stale: Initialize-LabPackages holds a lock, so Package.Tests.ps1 beside it
+                # packages once for both (it runs first in its lane, at BackgroundNice: late in
+                # this lane, so that its packages are ready by then).
+                'PackageGuest.Tests.ps1'
                 # Zone 'guest' only: the guest's agent SIGKILLed three times, its own volume.
                 'DayTwoCrashSafety.Tests.ps1'
             )
@@ -136,6 +134,10 @@
                 # Node1's reconcile passes (its own LVs and events), freezes node2 while it places.
                 'Reconcile.Tests.ps1'
                 'VolumeListing.Tests.ps1'     # its own volumes (by prefix), listed in creation order
+            )
+            nolab = @(
+                'ModuleConventions.Tests.ps1'   # reads the sources and docs only
+                'TestRunner.Tests.ps1'          # scratch files in TestDrive and child pwsh processes; no lab
             )
             # The second lab (SecondLabLane below): files that would have to run alone on the lab,
             # because they stop PostgreSQL, kill or disable schedulers, stop every host or count
@@ -177,4 +179,12 @@
     # BLOCKSTORE_REPO and the connections of that lab. Only when the lane runs beside others; a
     # run of its files alone (build.ps1 Pester -PesterPath) uses the lab, as before.
     SecondLabLane = 'lab2'
+
+    # The run's critical path is the guest's lane: one guest, whose files wait on qemu's TCG
+    # emulation (a whole core of the machine's two) from its boot to the chaos phase; every other
+    # lane ends long before it. So every other lane's pwsh (and all it starts), the xunit projects
+    # and the second lab's PostgreSQL and hosts run at this nice(1) value: they use the CPU the
+    # guest's lane leaves, instead of slowing it. 0: all at the same priority.
+    CriticalLane = 'guest'
+    BackgroundNice = 10
 }
