@@ -491,6 +491,9 @@ Describe 'iSCSI against a real LIO target (lab guest)' -Skip:(-not $hasGuest) {
             Get-Content -LiteralPath $saved -Raw | Should -Not -Match ([regex]::Escape($pIqn))
         }
         finally {
+            # A step above that failed before the agent came back would otherwise leave the removal
+            # waiting for no agent, and its timeout would hide that step's own error.
+            Invoke-LabGuest -Guest $g -Command 'bs-agent start' | Out-Null
             (Remove-BlockVolume -Id $pv.Id -Force -Confirm:$false -Wait -PassThru -TimeoutSec 600).Status | Should -Be 'deleted'
         }
     }
