@@ -38,7 +38,7 @@ internal static class HostCapabilities
                 "  || @declared || jsonb_build_object('declared', (SELECT coalesce(jsonb_agg(k), '[]'::jsonb) FROM jsonb_object_keys(@declared) k)) " +
                 "WHERE host = @h AND service = 'volume'", conn);
             cmd.Parameters.AddWithValue("h", host);
-            cmd.Parameters.AddWithValue("declared", NpgsqlTypes.NpgsqlDbType.Jsonb, System.Text.Json.JsonSerializer.Serialize(kept));
+            cmd.Parameters.AddWithValue("declared", NpgsqlTypes.NpgsqlDbType.Jsonb, System.Text.Json.JsonSerializer.Serialize(kept, DataJson.Default.DictionaryStringString));
             return await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
         }, ct);
 

@@ -80,12 +80,12 @@ public sealed class HostRegistry(StoreConnection store)
             agent["Zone"] = zone;
         }
 
-        var config = new Dictionary<string, object>
+        var config = new Dictionary<string, Dictionary<string, string>>
         {
             ["BlockStore"] = new Dictionary<string, string> { ["ConnectionString"] = builder.ConnectionString },
             ["Agent"] = agent,
         };
-        return JsonSerializer.Serialize(config, new JsonSerializerOptions { WriteIndented = true });
+        return JsonSerializer.Serialize(config, DataJson.Indented.DictionaryStringDictionaryStringString);
     }
 
     /// <summary>

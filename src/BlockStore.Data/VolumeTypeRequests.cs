@@ -32,7 +32,7 @@ public sealed class VolumeTypeRequests(StoreConnection store)
             {
                 cmd.Parameters.AddWithValue("n", name);
                 cmd.Parameters.AddWithValue("d", (object?)description ?? DBNull.Value);
-                cmd.Parameters.AddWithValue("s", NpgsqlDbType.Jsonb, JsonSerializer.Serialize(specs));
+                cmd.Parameters.AddWithValue("s", NpgsqlDbType.Jsonb, JsonSerializer.Serialize(specs, DataJson.Default.IReadOnlyDictionaryStringString));
                 cmd.Parameters.AddWithValue("def", makeDefault);
                 if (await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false) is null)
                 {
@@ -85,7 +85,7 @@ public sealed class VolumeTypeRequests(StoreConnection store)
             {
                 cmd.Parameters.AddWithValue("n", name);
                 cmd.Parameters.AddWithValue("d", NpgsqlDbType.Text, (object?)description ?? DBNull.Value);
-                cmd.Parameters.AddWithValue("s", NpgsqlDbType.Jsonb, set is null ? DBNull.Value : JsonSerializer.Serialize(set));
+                cmd.Parameters.AddWithValue("s", NpgsqlDbType.Jsonb, set is null ? DBNull.Value : JsonSerializer.Serialize(set, DataJson.Default.IReadOnlyDictionaryStringString));
                 cmd.Parameters.AddWithValue("removed", removed);
                 cmd.Parameters.AddWithValue("def", makeDefault);
                 if (await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false) == 0)
@@ -172,7 +172,7 @@ public sealed class VolumeTypeRequests(StoreConnection store)
 
     internal static IReadOnlyDictionary<string, string> ParseSpecs(string json) =>
         new SortedDictionary<string, string>(
-            JsonSerializer.Deserialize<Dictionary<string, JsonElement>>(json)!
+            JsonSerializer.Deserialize(json, DataJson.Default.DictionaryStringJsonElement)!
                 .ToDictionary(kv => kv.Key, kv => kv.Value.ValueKind == JsonValueKind.String ? kv.Value.GetString()! : kv.Value.ToString()),
             StringComparer.Ordinal);
 }

@@ -5,7 +5,7 @@
 # measured side by side in the lab (docs/benchmarks.md, issue 11: RSS 104 -> 90 MB scheduler,
 # 123 -> 94 MB agent after the same work, no more CPU per create+delete; start-up CPU 0.75 -> 0.64 s
 # scheduler, 0.59 -> 0.72 s agent):
-# - DOTNET_TieredCompilation=0: the hosts are published ReadyToRun (build.ps1), and without tiering
+# - DOTNET_TieredCompilation=0: the scheduler is published ReadyToRun (build.ps1), and without tiering
 #   that precompiled code is kept instead of being compiled again at tier 1 (the rest is compiled
 #   once, optimised). They wait on PostgreSQL and LVM, not on their own code.
 # - DOTNET_GCgen0size: the GC's gen0 budget, 2 MiB instead of one sized from the CPU's L3 cache (32
@@ -16,7 +16,9 @@ $script:LabHostEnvironment = [ordered]@{ DOTNET_TieredCompilation = '0'; DOTNET_
 
 function Get-LabHostCommand {
     <#
-    The command line of one lab host: returns @{ Name; Dll; WorkingDirectory; Arguments; Environment }.
+    The command line of one lab host: returns @{ Name; Program (the file it runs, which must exist);
+    Command (the words before the arguments: dotnet and the scheduler's .dll, or the agent's native
+    executable, build.ps1); WorkingDirectory; Arguments; Environment }.
     -Name is 'scheduler1' (the lab's scheduler) or a node name (node1, node2, ...).
     This is the single place where the lab's host command lines are defined.
     #>
@@ -36,8 +38,9 @@ function Get-LabHostCommand {
         $entry = if ($Lab.PSObject.Properties['schedulers']) { @($Lab.schedulers | Where-Object name -EQ $Name)[0] } else { $Lab.scheduler }
         if ($entry.PSObject.Properties['connectionString']) { $cs = "--BlockStore:ConnectionString=$($entry.connectionString)" }
         $dir = Join-Path $hostsDir 'scheduler'
+        $dll = Join-Path $dir 'BlockStore.Scheduler.dll'
         return @{
-            Name = $Name; WorkingDirectory = $dir; Dll = (Join-Path $dir 'BlockStore.Scheduler.dll')
+            Name = $Name; WorkingDirectory = $dir; Program = $dll; Command = @((Get-Command dotnet -CommandType Application | Select-Object -First 1).Source, $dll)
             Arguments = @($cs, "--Scheduler:HostName=$Name", $interval) + $metrics
             Environment = $script:LabHostEnvironment
         }
@@ -54,7 +57,7 @@ function Get-LabHostCommand {
     # orphan LVs of deleted volumes, as the crash tests expect.
     $reconcile = if ($Lab.PSObject.Properties['reconcileIntervalSeconds']) { $Lab.reconcileIntervalSeconds } else { 10 }
     return @{
-        Name = $Name; WorkingDirectory = $dir; Dll = (Join-Path $dir 'BlockStore.Agent.dll')
+        Name = $Name; WorkingDirectory = $dir; Program = (Join-Path $dir 'BlockStore.Agent'); Command = @(Join-Path $dir 'BlockStore.Agent')
         Arguments = @(
             $cs, "--Agent:HostName=$Name", "--Agent:VolumeGroup=$($node[0].vg)", "--Agent:Zone=$($Lab.zone)",
             '--Agent:BackendType=thick', "--Agent:LvmActivation=$activation", $interval,
@@ -101,6 +104,13 @@ function Get-LabHostPid {
     return $null
 }
 
+function Get-LabHostProgramName {
+    <# What the command line of a lab host's process contains (its PID file is checked against it: a PID reused by another process is not the host). #>
+    param([Parameter(Mandatory)][string] $Name, [Parameter(Mandatory)][object] $Lab)
+    if ($Name -in (Get-LabSchedulerNames -Lab $Lab)) { return 'BlockStore.Scheduler.dll' }
+    return 'hosts/agent/BlockStore.Agent'
+}
+
 function Test-LabHost {
     <# True when the lab host's recorded process is running. #>
     [CmdletBinding()]
@@ -108,8 +118,7 @@ function Test-LabHost {
     if (-not $Lab) { $Lab = Get-LabInfo }
     $hostPid = Get-LabHostPid -Name $Name -Lab $Lab
     if (-not $hostPid) { return $false }
-    $dll = if ($Name -in (Get-LabSchedulerNames -Lab $Lab)) { 'BlockStore.Scheduler.dll' } else { 'BlockStore.Agent.dll' }
-    return (Test-LabPidAlive -ProcessId $hostPid -CommandLike $dll)
+    return (Test-LabPidAlive -ProcessId $hostPid -CommandLike (Get-LabHostProgramName -Name $Name -Lab $Lab))
 }
 
 function Start-LabHost {
@@ -128,14 +137,13 @@ function Start-LabHost {
         return (Get-LabHostPid -Name $Name -Lab $Lab)
     }
     $cmd = Get-LabHostCommand -Name $Name -Lab $Lab
-    if (-not (Test-Path -LiteralPath $cmd.Dll)) {
-        throw "Cannot start ${Name}: $($cmd.Dll) does not exist (run 'dotnet pwsh ./build.ps1 Build')."
+    if (-not (Test-Path -LiteralPath $cmd.Program)) {
+        throw "Cannot start ${Name}: $($cmd.Program) does not exist (run 'dotnet pwsh ./build.ps1 Build')."
     }
     $logDir = Join-Path $Lab.stateDir 'logs'
     $pidDir = Join-Path $Lab.stateDir 'pids'
     New-Item -ItemType Directory -Force -Path $logDir, $pidDir | Out-Null
     $log = Join-Path $logDir "$Name.log"
-    $dotnet = (Get-Command dotnet -CommandType Application | Select-Object -First 1).Source
     # The working directory is the lab's state folder, not the publish folder: `build.ps1 Build`
     # deletes and re-creates out/hosts, which would leave a running host in a deleted directory
     # (then starting lvm or any process fails). --contentRoot keeps appsettings lookups in place.
@@ -144,7 +152,7 @@ function Start-LabHost {
     $envWords = @(foreach ($k in $cmd.Environment.Keys) {
             if (-not [Environment]::GetEnvironmentVariable($k)) { "$k=$($cmd.Environment[$k])" }
         })
-    $words = @(if ($envWords.Count) { @('env') + $envWords }) + @($dotnet, $cmd.Dll) + $cmd.Arguments + $ExtraArguments +
+    $words = @(if ($envWords.Count) { @('env') + $envWords }) + $cmd.Command + $cmd.Arguments + $ExtraArguments +
         @("--contentRoot=$($cmd.WorkingDirectory)") | ForEach-Object { ConvertTo-LabShellWord $_ }
     # setsid: own session and process group, so the host outlives this script and its terminal.
     # In a non-interactive bash the background child is no group leader, so setsid execs in place
@@ -193,8 +201,7 @@ function Stop-LabHost {
     if (-not $Lab) { $Lab = Get-LabInfo }
     $hostPid = Get-LabHostPid -Name $Name -Lab $Lab
     if ($hostPid) {
-        $dll = if ($Name -in (Get-LabSchedulerNames -Lab $Lab)) { 'BlockStore.Scheduler.dll' } else { 'BlockStore.Agent.dll' }
-        Stop-LabProcess -ProcessId $hostPid -TimeoutSeconds $TimeoutSeconds -CommandLike $dll
+        Stop-LabProcess -ProcessId $hostPid -TimeoutSeconds $TimeoutSeconds -CommandLike (Get-LabHostProgramName -Name $Name -Lab $Lab)
     }
     Remove-Item -LiteralPath (Get-LabPidFile -Name $Name -Lab $Lab) -ErrorAction Ignore
 }
@@ -233,7 +240,7 @@ function Test-LabHostsBuilt {
     <# True when out/hosts holds the published scheduler and agent. #>
     param([string] $Repo = (Get-LabRepoRoot))
     return ((Test-Path -LiteralPath (Join-Path $Repo 'out/hosts/scheduler/BlockStore.Scheduler.dll')) -and
-        (Test-Path -LiteralPath (Join-Path $Repo 'out/hosts/agent/BlockStore.Agent.dll')))
+        (Test-Path -LiteralPath (Join-Path $Repo 'out/hosts/agent/BlockStore.Agent')))
 }
 
 function Wait-LabHosts {

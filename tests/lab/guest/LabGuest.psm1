@@ -263,11 +263,12 @@ function Get-LabGuestQemuPid([string] $StateDir) {
 function Copy-LabGuestAgent {
     param([Parameter(Mandatory)][object] $Lab, [Parameter(Mandatory)][string] $Destination)
     $source = Join-Path $Lab.repo 'out/hosts/agent'
-    if (-not (Test-Path -LiteralPath (Join-Path $source 'BlockStore.Agent.dll'))) { throw "$source is not built (run build.ps1 Build)" }
+    if (-not (Test-Path -LiteralPath (Join-Path $source 'BlockStore.Agent'))) { throw "$source is not built (run build.ps1 Build)" }
     New-Item -ItemType Directory -Force -Path $Destination | Out-Null
-    # Into the existing folder (same inode): the guest's mount stays valid.
+    # Into the existing folder (same inode): the guest's mount stays valid. Not the native
+    # executable's debug symbols (BlockStore.Agent.dbg, twice its size): nothing in the guest reads them.
     Get-ChildItem -LiteralPath $Destination -Force | Remove-Item -Recurse -Force
-    Copy-Item -Path (Join-Path $source '*') -Destination $Destination -Recurse -Force
+    Copy-Item -Path (Join-Path $source '*') -Exclude '*.dbg' -Destination $Destination -Recurse -Force
 }
 
 function Update-LabGuestAgent {
@@ -402,9 +403,9 @@ function Start-LabGuestThickAgent {
     param([Parameter(Mandatory)][object] $Lab, [Parameter(Mandatory)][object] $Thick, [int] $TimeoutSeconds = 900)
     Invoke-LabSql -Lab $Lab "update bs.services set capabilities = capabilities - 'block_copy' - 'block_copy_reason', total_gib = null where host = '$($Thick.name)'" | Out-Null
     Invoke-LabGuest -Guest $Thick.guest -Command ("mapfile -t a < /mnt/share/agent-$($Thick.name).args; " +
-        'export DOTNET_ROOT=/opt/dotnet DOTNET_SYSTEM_GLOBALIZATION_INVARIANT=1 DOTNET_CLI_TELEMETRY_OPTOUT=1 HOME=/root DOTNET_TieredPGO=0 DOTNET_TC_QuickJitForLoops=1 DOTNET_ReadyToRun=1; ' +
+        'export DOTNET_SYSTEM_GLOBALIZATION_INVARIANT=1 HOME=/root; ' +
         "cd /opt/blockstore/agent && echo `"=== start `$(date -Is)`" >> $($Thick.logFile) && " +
-        "{ setsid /opt/dotnet/dotnet /opt/blockstore/agent/BlockStore.Agent.dll `"`${a[@]}`" >> $($Thick.logFile) 2>&1 < /dev/null & echo `$! > $($Thick.pidFile); }") | Out-Null
+        "{ setsid /opt/blockstore/agent/BlockStore.Agent `"`${a[@]}`" >> $($Thick.logFile) 2>&1 < /dev/null & echo `$! > $($Thick.pidFile); }") | Out-Null
     $deadline = [DateTime]::UtcNow.AddSeconds($TimeoutSeconds)
     while ((Invoke-LabSql -Lab $Lab ("select count(*) from bs.services where host = '$($Thick.name)' and service = 'volume' and capabilities ? 'block_copy' " +
                 "and coalesce(total_gib, 0) > 0 and heartbeat_at >= now() - make_interval(secs => bs.service_down_seconds())")) -ne '1') {
