@@ -18,10 +18,10 @@ BeforeAll {
         The published agent with the written configuration. Its volume group does not exist, so it
         reports itself unhealthy and never receives a volume: the lab's placements are not disturbed.
         #>
-        $dll = Join-Path $lab.repo 'out/hosts/agent/BlockStore.Agent.dll'
-        $words = @((Get-Command dotnet -CommandType Application | Select-Object -First 1).Source, $dll, "--ConfigFile=$ConfigFile",
+        $exe = Join-Path $lab.repo 'out/hosts/agent/BlockStore.Agent'
+        $words = @($exe, "--ConfigFile=$ConfigFile",
             "--Agent:VolumeGroup=bs-missing-$prefix", '--Agent:LvmActivation=false',
-            "--BlockStore:ReportIntervalSeconds=$($lab.reportIntervalSeconds)", "--contentRoot=$(Split-Path $dll)") |
+            "--BlockStore:ReportIntervalSeconds=$($lab.reportIntervalSeconds)", "--contentRoot=$(Split-Path $exe)") |
             ForEach-Object { ConvertTo-LabShellWord $_ }
         if ($Foreground) {
             & bash -c ("timeout $TimeoutSeconds " + ($words -join ' ') + ' > ' + (ConvertTo-LabShellWord $Log) + ' 2>&1 < /dev/null')
@@ -39,7 +39,7 @@ BeforeAll {
 }
 
 AfterAll {
-    if ($agentPid) { Stop-LabProcess -ProcessId $agentPid -TimeoutSeconds 5 -CommandLike 'BlockStore.Agent.dll' }
+    if ($agentPid) { Stop-LabProcess -ProcessId $agentPid -TimeoutSeconds 5 -CommandLike 'hosts/agent/BlockStore.Agent' }
     Unregister-BlockVolumeHost -HostName $hostName -Confirm:$false -ErrorAction SilentlyContinue
     Invoke-LabSql "delete from bs.services where host = '$hostName'" | Out-Null
     Remove-Item -LiteralPath $dir -Recurse -Force -ErrorAction Ignore
@@ -116,7 +116,7 @@ Describe 'Register-BlockVolumeHost' {
             (Get-BlockVolumeService -HostName $hostName -Service volume).State | Should -Be 'up'
         }
         Invoke-LabSql "select actor from bs.events where host = '$hostName' and kind = 'service-started'" | Should -Be "bs_agent_$hostName"
-        Test-LabPidAlive -ProcessId $agentPid -CommandLike 'BlockStore.Agent.dll' | Should -BeTrue
+        Test-LabPidAlive -ProcessId $agentPid -CommandLike 'hosts/agent/BlockStore.Agent' | Should -BeTrue
     }
 
     It 'registering again rotates the password: the old configuration no longer logs in' {

@@ -50,7 +50,7 @@ Describe 'The lab' {
         It 'runs the agent of <Name>' -ForEach $nodes {
             $agentPid = Get-LabHostPid -Name $Name
             $agentPid | Should -Not -BeNullOrEmpty
-            Test-LabPidAlive -ProcessId $agentPid -CommandLike 'BlockStore.Agent.dll' | Should -BeTrue
+            Test-LabPidAlive -ProcessId $agentPid -CommandLike 'hosts/agent/BlockStore.Agent' | Should -BeTrue
         }
 
         It 'restarts an agent with Stop-LabAgent and Start-LabAgent' {
