@@ -66,6 +66,16 @@ $all = [ordered]@{
     tc0_gen0_noconc = @{ Env = @{ DOTNET_TieredCompilation = '0'; DOTNET_GCgen0size = '0x200000'; DOTNET_gcConcurrent = '0' }; Config = @{} }
     # The runtime's defaults: tiering on, gen0 budget from the L3 cache (the lab sets neither then).
     defaults = @{ Env = @{ DOTNET_TieredCompilation = '1'; DOTNET_GCgen0size = '0' }; Config = @{} }
+    # The agent as it was published before it became NativeAOT (build.ps1): ReadyToRun,
+    # framework-dependent, started through its apphost with the lab's settings; the scheduler as built.
+    agent_r2r = @{ Env = @{}; Config = @{}; Root = 'agent-r2r'; Prepare = {
+            param([string] $Root)
+            Copy-Item -LiteralPath (Join-Path $repo 'out/hosts/scheduler') -Destination (Join-Path $Root 'out/hosts/scheduler') -Recurse
+            & dotnet publish (Join-Path $repo 'src/BlockStore.Agent') -c Release --nologo -v quiet -o (Join-Path $Root 'out/hosts/agent') `
+                -r linux-x64 --self-contained false -p:PublishReadyToRun=true | Out-Host
+            if ($LASTEXITCODE -ne 0) { throw 'the ReadyToRun publish of the agent failed' }
+        }
+    }
 }
 $names = if ($Variant) { @($Variant -split ",") } else { @($all.Keys) }
 foreach ($n in $names) { if (-not $all.Contains($n)) { throw "unknown variant '$n' (known: $($all.Keys -join ', '))" } }
@@ -106,6 +116,10 @@ function Get-VariantLab([string] $Name) {
     if ($v['Root']) {
         $copy = $lab | ConvertTo-Json -Depth 10 | ConvertFrom-Json
         $copy.repo = Join-Path $repo "out/bench/footprint/$($v.Root)"
+        if (-not (Test-Path -LiteralPath (Join-Path $copy.repo 'out/hosts/scheduler')) -and $v['Prepare']) {
+            New-Item -ItemType Directory -Force -Path (Join-Path $copy.repo 'out/hosts') | Out-Null
+            & $v.Prepare $copy.repo
+        }
         if (-not (Test-Path -LiteralPath (Join-Path $copy.repo 'out/hosts/scheduler'))) { throw "variant ${Name}: prepare $($copy.repo)/out/hosts first" }
         return $copy
     }

@@ -179,6 +179,15 @@ function Start-LabGuestMachine {
             if (-not (Get-LabGuestQemuPid -StateDir $Lab.stateDir)) { throw "guest ${Name}: qemu exited during the boot (see $($Guest.console))" }
             Start-Sleep -Seconds 2
         }
+        if ($NoAgent -and -not $Systemd) {
+            # sshd answers before init has activated the VG and restored LIO's saved configuration:
+            # a boot without the agent is over when init says it is ready (its console is new per boot).
+            while ((Get-Content -LiteralPath $Guest.console -Raw -ErrorAction Ignore) -notmatch 'guest-init: ready') {
+                if ([DateTime]::UtcNow -gt $deadline) { throw "guest ${Name}: its init did not report ready in time" }
+                if (-not (Get-LabGuestQemuPid -StateDir $Lab.stateDir)) { throw "guest ${Name}: qemu exited during the boot (see $($Guest.console))" }
+                Start-Sleep -Milliseconds 500
+            }
+        }
         $booted = $clock.Elapsed.TotalSeconds
         if ($NoAgent -or $Systemd) {
             Write-Host ("guest {0}: booted in {1:0} s{2} without its agent (portal 127.0.0.1:{3}, ssh port {4})" -f $Name, $booted, $(if ($Systemd) { ' under systemd' } else { '' }), $Guest.iscsiPort, $Guest.sshPort)
