@@ -1,7 +1,7 @@
 # build.ps1 Package: the module as a .nupkg for PSResourceGet and the two hosts as Debian packages,
-# into out/packages/. Runs after Build (it packs out/BlockStore as Build laid it out) and publishes
-# the hosts again, self-contained, into out/packages/tmp/ - never into out/hosts/, which a running
-# lab uses. What the packages hold and why: docs/operations.md, "Packages and systemd".
+# into out/packages/. Runs after Build (it packs out/BlockStore as Build laid it out, and the agent's
+# native executable from out/hosts/agent) and publishes the scheduler again, self-contained, into
+# out/packages/tmp/ - never into out/hosts/, which a running lab uses. What the packages hold and why: docs/operations.md, "Packages and systemd".
 
 Set-StrictMode -Version 3.0
 $PSNativeCommandUseErrorActionPreference = $false
@@ -19,7 +19,9 @@ $script:PackageHosts = @(
         Summary = 'BlockStore scheduler: places volume requests on volume hosts'
     }
     [ordered]@{
-        Name = 'agent'; Project = 'BlockStore.Agent'; ReadyToRun = $true
+        # The native executable Build published (NativeAOT): what the lab and its guest run, with
+        # no .NET runtime to carry (its start under the guest's emulation: docs/benchmarks.md).
+        Name = 'agent'; Project = 'BlockStore.Agent'; NativeAot = $true
         Depends = @('lvm2')
         # iSCSI export (LIO); without targetcli the agent serves volumes and reports no 'iscsi' capability.
         Recommends = @('targetcli-fb', 'thin-provisioning-tools')
@@ -83,17 +85,29 @@ function New-BlockStoreHostPackage {
     $package = "blockstore-$name"
     $tree = Join-Path $WorkDir $package
     $lib = Join-Path $tree "usr/lib/blockstore/$name"
-    Write-Host "==> publish $($HostSpec.Project) (self-contained, linux-x64) -> /usr/lib/blockstore/$name" -ForegroundColor Cyan
-    # Self-contained: Debian 12's own archive has no .NET 10 runtime package, so a package that
-    # depended on dotnet-runtime-10.0 would need Microsoft's apt repository on every server.
-    $publish = @('publish', (Join-Path $Repo "src/$($HostSpec.Project)"), '-c', 'Release', '--nologo', '-v', 'minimal',
-        '-r', 'linux-x64', '--self-contained', 'true', '-o', $lib)
-    if ($HostSpec.ReadyToRun) { $publish += '-p:PublishReadyToRun=true' }   # as in Build: the agent's start-up
-    Invoke-PackageNative dotnet $publish
-
     $exe = Join-Path $lib $HostSpec.Project
-    if (-not (Test-Path -LiteralPath $exe)) { throw "the publish of $($HostSpec.Project) wrote no $exe" }
-    $assemblyVersion = [System.Reflection.AssemblyName]::GetAssemblyName("$exe.dll").Version.ToString(3)
+    if ($HostSpec['NativeAot']) {
+        # Build's NativeAOT executable alone (not its debug symbols); its version is the one of the
+        # assembly it was compiled from.
+        $built = Join-Path $Repo "out/hosts/$name/$($HostSpec.Project)"
+        $assembly = Join-Path $Repo "src/$($HostSpec.Project)/bin/Release/net10.0/linux-x64/$($HostSpec.Project).dll"
+        if (-not (Test-Path -LiteralPath $built) -or -not (Test-Path -LiteralPath $assembly)) { throw "$built is missing: run build.ps1 Build first." }
+        Write-Host "==> out/hosts/$name/$($HostSpec.Project) (NativeAOT, linux-x64) -> /usr/lib/blockstore/$name" -ForegroundColor Cyan
+        New-Item -ItemType Directory -Force -Path $lib | Out-Null
+        Copy-Item -LiteralPath $built -Destination $exe
+    }
+    else {
+        Write-Host "==> publish $($HostSpec.Project) (self-contained, linux-x64) -> /usr/lib/blockstore/$name" -ForegroundColor Cyan
+        # Self-contained: Debian 12's own archive has no .NET 10 runtime package, so a package that
+        # depended on dotnet-runtime-10.0 would need Microsoft's apt repository on every server.
+        $publish = @('publish', (Join-Path $Repo "src/$($HostSpec.Project)"), '-c', 'Release', '--nologo', '-v', 'minimal',
+            '-r', 'linux-x64', '--self-contained', 'true', '-o', $lib)
+        if ($HostSpec['ReadyToRun']) { $publish += '-p:PublishReadyToRun=true' }   # as in Build
+        Invoke-PackageNative dotnet $publish
+        $assembly = "$exe.dll"
+    }
+    if (-not (Test-Path -LiteralPath $exe)) { throw "the package tree of $($HostSpec.Project) has no $exe" }
+    $assemblyVersion = [System.Reflection.AssemblyName]::GetAssemblyName($assembly).Version.ToString(3)
     if ($assemblyVersion -ne $Version) { throw "$($HostSpec.Project).dll is version $assemblyVersion, module/BlockStore.psd1 says $Version" }
 
     $unitDir = Join-Path $tree 'lib/systemd/system'
@@ -122,7 +136,8 @@ function New-BlockStoreHostPackage {
     }
     if ($HostSpec.Recommends.Count -gt 0) { $fields.Recommends = $HostSpec.Recommends -join ', ' }
     $fields.Homepage = 'https://example.invalid/blockstore-ps'
-    $fields.Description = "$($HostSpec.Summary)`n Part of BlockStore.Ps. Self-contained: carries its own .NET runtime.`n Configure /etc/blockstore/$name.json, then: systemctl start $package"
+    $how = if ($HostSpec['NativeAot']) { 'A native executable: needs no .NET runtime.' } else { 'Self-contained: carries its own .NET runtime.' }
+    $fields.Description = "$($HostSpec.Summary)`n Part of BlockStore.Ps. $how`n Configure /etc/blockstore/$name.json, then: systemctl start $package"
     $lines = foreach ($k in $fields.Keys) { "${k}: $($fields[$k])" }
     [System.IO.File]::WriteAllText((Join-Path $control 'control'), (($lines -join "`n") + "`n"))
 
