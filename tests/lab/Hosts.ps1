@@ -11,7 +11,7 @@
 # - DOTNET_GCgen0size: the GC's gen0 budget, 2 MiB instead of one sized from the CPU's L3 cache (32
 #   MiB on the lab's EPYC gave about 16 MiB, committed before each gen0 collection), for hosts whose
 #   live heap is about 4 MiB. .NET reads this one from the environment only.
-# The lab's guest agents keep the runtime's defaults: under TCG emulation their start-up is what counts.
+# Only the scheduler reads the first: the agent is a NativeAOT executable (build.ps1), here and in the guest.
 $script:LabHostEnvironment = [ordered]@{ DOTNET_TieredCompilation = '0'; DOTNET_GCgen0size = '0x200000' }
 
 function Get-LabHostCommand {
