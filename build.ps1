@@ -97,34 +97,20 @@ function Invoke-Build {
     Write-LabStep 'dotnet build BlockStore.Ps.sln -c Release'
     Invoke-Dotnet @('build', (Join-Path $Repo 'BlockStore.Ps.sln'), '-c', 'Release', '--nologo', '-v', 'minimal')
 
-    foreach ($h in @(@{ Project = 'BlockStore.Scheduler'; Dir = 'scheduler'; ReadyToRun = $true }, @{ Project = 'BlockStore.Agent'; Dir = 'agent'; NativeAot = $true })) {
+    foreach ($h in @(@{ Project = 'BlockStore.Scheduler'; Dir = 'scheduler' }, @{ Project = 'BlockStore.Agent'; Dir = 'agent' })) {
         $dest = Join-Path $Out "hosts/$($h.Dir)"
-        Write-LabStep "publish $($h.Project) -> out/hosts/$($h.Dir)"
+        Write-LabStep "publish $($h.Project) -> out/hosts/$($h.Dir) (NativeAOT)"
         Remove-Item -LiteralPath $dest -Recurse -Force -ErrorAction Ignore
-        $publish = @('publish', (Join-Path $Repo "src/$($h.Project)"), '-c', 'Release', '--nologo', '-v', 'minimal', '-o', $dest)
-        if ($h['NativeAot']) {
-            # The agent is compiled ahead of time to one native executable (NativeAOT, linux-x64):
-            # no JIT and no runtime to load, so it starts in a fraction of a second on a storage
-            # server and in seconds in the lab's emulated guest, where the ReadyToRun build took
-            # 30 s and more (docs/benchmarks.md), and every restart after a crash waits for that.
-            # TrimMode=partial trims only the assemblies that declare themselves trimmable, so the
-            # reflection of the hosting stack (configuration binding, Quartz's job factory) keeps
-            # what it reads; the store's JSON is source-generated (BlockStore.Data's DataJson).
-            $publish += @('-r', 'linux-x64', '-p:PublishAot=true', '-p:TrimMode=partial')
-        }
-        elseif ($h['ReadyToRun']) {
-            # Both hosts are published precompiled (ReadyToRun, linux-x64, framework-dependent): their
-            # NuGet dependencies (Npgsql, Quartz, Microsoft.Extensions.*) ship as IL, and on a small
-            # storage server - or the lab's emulated guest - JIT dominates the agent's start-up
-            # (docs/benchmarks.md: about 2x faster to ready in the guest). The lab and the packaged
-            # units run both without tiered compilation (DOTNET_TieredCompilation=0, issue 11), so the
-            # precompiled code is what they run: the scheduler is precompiled too (measured side by
-            # side with those settings: start-up CPU 0.75 -> 0.64 s, RSS 104 -> 90 MB). This builds
-            # once more for the RID, so no --no-build here.
-            $publish += @('-r', 'linux-x64', '--self-contained', 'false', '-p:PublishReadyToRun=true')
-        }
-        else { $publish += '--no-build' }
-        Invoke-Dotnet $publish
+        # Both hosts are compiled ahead of time to one native executable each (NativeAOT, linux-x64):
+        # no JIT and no runtime to load, so the agent starts in a fraction of a second on a storage
+        # server and in seconds in the lab's emulated guest, where the ReadyToRun build took 30 s and
+        # more, and every restart after a crash waits for that; the scheduler holds about half the
+        # memory of its ReadyToRun build (docs/benchmarks.md, issues 11 and 16).
+        # TrimMode=partial trims only the assemblies that declare themselves trimmable, so the
+        # reflection of the hosting stack (configuration binding, Quartz's job factory, DbUp's
+        # embedded scripts) keeps what it reads; the store's JSON is source-generated (DataJson).
+        Invoke-Dotnet @('publish', (Join-Path $Repo "src/$($h.Project)"), '-c', 'Release', '--nologo', '-v', 'minimal', '-o', $dest,
+            '-r', 'linux-x64', '-p:PublishAot=true', '-p:TrimMode=partial')
     }
 
     $psd1 = Join-Path $Repo 'module/BlockStore.psd1'

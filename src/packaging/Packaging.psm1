@@ -1,7 +1,7 @@
 # build.ps1 Package: the module as a .nupkg for PSResourceGet and the two hosts as Debian packages,
 # into out/packages/. Runs after Build (it packs out/BlockStore as Build laid it out, and the agent's
-# native executable from out/hosts/agent) and publishes the scheduler again, self-contained, into
-# out/packages/tmp/ - never into out/hosts/, which a running lab uses. What the packages hold and why: docs/operations.md, "Packages and systemd".
+# hosts' native executables from out/hosts/; it never writes into out/hosts/, which a running lab uses).
+# What the packages hold and why: docs/operations.md, "Packages and systemd".
 
 Set-StrictMode -Version 3.0
 $PSNativeCommandUseErrorActionPreference = $false
@@ -9,19 +9,18 @@ $PSNativeCommandUseErrorActionPreference = $false
 $script:Debian = Join-Path $PSScriptRoot 'debian'
 
 # The two hosts: project, package name, and what the package needs besides the C library and
-# OpenSSL that .NET itself loads (self-contained: the runtime is in the package).
+# OpenSSL that .NET's native code itself loads.
 $script:PackageHosts = @(
     [ordered]@{
-        # ReadyToRun as in Build: the units run the hosts without tiered compilation (issue 11), so what is precompiled is what runs.
-        Name = 'scheduler'; Project = 'BlockStore.Scheduler'; ReadyToRun = $true
+        # Both hosts are the native executables Build published (NativeAOT): what the lab runs, with
+        # no .NET runtime to carry (memory and start-up: docs/benchmarks.md, issues 11 and 16).
+        Name = 'scheduler'; Project = 'BlockStore.Scheduler'
         Depends = @('adduser')
         Recommends = @()
         Summary = 'BlockStore scheduler: places volume requests on volume hosts'
     }
     [ordered]@{
-        # The native executable Build published (NativeAOT): what the lab and its guest run, with
-        # no .NET runtime to carry (its start under the guest's emulation: docs/benchmarks.md).
-        Name = 'agent'; Project = 'BlockStore.Agent'; NativeAot = $true
+        Name = 'agent'; Project = 'BlockStore.Agent'
         Depends = @('lvm2')
         # iSCSI export (LIO); without targetcli the agent serves volumes and reports no 'iscsi' capability.
         Recommends = @('targetcli-fb', 'thin-provisioning-tools')
@@ -29,8 +28,8 @@ $script:PackageHosts = @(
     }
 )
 
-# Shared libraries a self-contained .NET 10 app on Debian 12 loads (the .NET runtime's own list;
-# OpenSSL for the database's TLS, libicu not at all: InvariantGlobalization).
+# Shared libraries a .NET 10 app on Debian 12 may load (the .NET runtime's own list, kept for the
+# NativeAOT hosts: OpenSSL for the database's TLS, libicu not at all: InvariantGlobalization).
 $script:RuntimeDepends = @('libc6 (>= 2.31)', 'libgcc-s1', 'libstdc++6', 'libssl3', 'zlib1g', 'ca-certificates')
 
 function Get-BlockStoreVersion {
@@ -86,26 +85,17 @@ function New-BlockStoreHostPackage {
     $tree = Join-Path $WorkDir $package
     $lib = Join-Path $tree "usr/lib/blockstore/$name"
     $exe = Join-Path $lib $HostSpec.Project
-    if ($HostSpec['NativeAot']) {
-        # Build's NativeAOT executable alone (not its debug symbols); its version is the one of the
-        # assembly it was compiled from.
-        $built = Join-Path $Repo "out/hosts/$name/$($HostSpec.Project)"
-        $assembly = Join-Path $Repo "src/$($HostSpec.Project)/bin/Release/net10.0/linux-x64/$($HostSpec.Project).dll"
-        if (-not (Test-Path -LiteralPath $built) -or -not (Test-Path -LiteralPath $assembly)) { throw "$built is missing: run build.ps1 Build first." }
-        Write-Host "==> out/hosts/$name/$($HostSpec.Project) (NativeAOT, linux-x64) -> /usr/lib/blockstore/$name" -ForegroundColor Cyan
-        New-Item -ItemType Directory -Force -Path $lib | Out-Null
-        Copy-Item -LiteralPath $built -Destination $exe
-    }
-    else {
-        Write-Host "==> publish $($HostSpec.Project) (self-contained, linux-x64) -> /usr/lib/blockstore/$name" -ForegroundColor Cyan
-        # Self-contained: Debian 12's own archive has no .NET 10 runtime package, so a package that
-        # depended on dotnet-runtime-10.0 would need Microsoft's apt repository on every server.
-        $publish = @('publish', (Join-Path $Repo "src/$($HostSpec.Project)"), '-c', 'Release', '--nologo', '-v', 'minimal',
-            '-r', 'linux-x64', '--self-contained', 'true', '-o', $lib)
-        if ($HostSpec['ReadyToRun']) { $publish += '-p:PublishReadyToRun=true' }   # as in Build
-        Invoke-PackageNative dotnet $publish
-        $assembly = "$exe.dll"
-    }
+    # Build's NativeAOT executable alone (not its debug symbols); its version is the one of the
+    # assembly it was compiled from.
+    $built = Join-Path $Repo "out/hosts/$name/$($HostSpec.Project)"
+    $assembly = Join-Path $Repo "src/$($HostSpec.Project)/bin/Release/net10.0/linux-x64/$($HostSpec.Project).dll"
+    if (-not (Test-Path -LiteralPath $built) -or -not (Test-Path -LiteralPath $assembly)) { throw "$built is missing: run build.ps1 Build first." }
+    # A tree from an older Build (ReadyToRun, framework-dependent) has an apphost of that name that
+    # is nothing without its .dll beside it: never package that.
+    if (Test-Path -LiteralPath (Join-Path $Repo "out/hosts/$name/$($HostSpec.Project).dll")) { throw "out/hosts/$name is not a NativeAOT publish: run build.ps1 Build again." }
+    Write-Host "==> out/hosts/$name/$($HostSpec.Project) (NativeAOT, linux-x64) -> /usr/lib/blockstore/$name" -ForegroundColor Cyan
+    New-Item -ItemType Directory -Force -Path $lib | Out-Null
+    Copy-Item -LiteralPath $built -Destination $exe
     if (-not (Test-Path -LiteralPath $exe)) { throw "the package tree of $($HostSpec.Project) has no $exe" }
     $assemblyVersion = [System.Reflection.AssemblyName]::GetAssemblyName($assembly).Version.ToString(3)
     if ($assemblyVersion -ne $Version) { throw "$($HostSpec.Project).dll is version $assemblyVersion, module/BlockStore.psd1 says $Version" }
@@ -136,7 +126,7 @@ function New-BlockStoreHostPackage {
     }
     if ($HostSpec.Recommends.Count -gt 0) { $fields.Recommends = $HostSpec.Recommends -join ', ' }
     $fields.Homepage = 'https://example.invalid/blockstore-ps'
-    $how = if ($HostSpec['NativeAot']) { 'A native executable: needs no .NET runtime.' } else { 'Self-contained: carries its own .NET runtime.' }
+    $how = 'A native executable: needs no .NET runtime.'
     $fields.Description = "$($HostSpec.Summary)`n Part of BlockStore.Ps. $how`n Configure /etc/blockstore/$name.json, then: systemctl start $package"
     $lines = foreach ($k in $fields.Keys) { "${k}: $($fields[$k])" }
     [System.IO.File]::WriteAllText((Join-Path $control 'control'), (($lines -join "`n") + "`n"))

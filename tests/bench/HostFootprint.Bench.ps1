@@ -9,11 +9,12 @@
         dotnet pwsh ./build.ps1 Build; dotnet pwsh ./build.ps1 Up
         dotnet pwsh ./tests/bench/HostFootprint.Bench.ps1 [-Pairs 40] [-Bulk 60] [-Rounds 2] [-Variant base,wx0]
 
-    The lab starts its hosts with DOTNET_TieredCompilation=0 and DOTNET_GCgen0size=0x200000
-    (tests/lab/Hosts.ps1, as the packaged units do): 'base' is that, 'defaults' the runtime's own; a
-    variant's variable wins over the lab's. The 2026-12-04 figures in docs/benchmarks.md (issue 11)
-    were taken before those settings, so their 'base' is today's 'defaults' (and the scheduler was
-    not yet ReadyToRun: a variant with Root = '<name>' runs a tree prepared under out/bench/footprint/).
+    The lab starts its hosts with DOTNET_GCgen0size=0x200000 (tests/lab/Hosts.ps1, as the packaged
+    units do): 'base' is that, 'defaults' the runtime's own; a variant's variable wins over the lab's.
+    Both hosts are NativeAOT executables now (build.ps1), so the JIT settings (tiering, PGO, W^X)
+    apply only to a variant with Root = '<name>', which runs a tree prepared under
+    out/bench/footprint/: agent_r2r and sched_r2r are the ReadyToRun publishes they replaced. The
+    2026-12-04 figures in docs/benchmarks.md (issue 11) were taken before any of this.
 
     For each variant, in -Rounds rounds (the order reversed every other round, so drift in the
     machine's load falls on every variant alike): the lab's four hosts (scheduler1, scheduler2,
@@ -74,6 +75,17 @@ $all = [ordered]@{
             & dotnet publish (Join-Path $repo 'src/BlockStore.Agent') -c Release --nologo -v quiet -o (Join-Path $Root 'out/hosts/agent') `
                 -r linux-x64 --self-contained false -p:PublishReadyToRun=true | Out-Host
             if ($LASTEXITCODE -ne 0) { throw 'the ReadyToRun publish of the agent failed' }
+        }
+    }
+    # The scheduler as it was published before it became NativeAOT (build.ps1): ReadyToRun,
+    # framework-dependent, started through its apphost, without tiered compilation as the lab and
+    # its unit ran it then; the agent as built.
+    sched_r2r = @{ Env = @{ DOTNET_TieredCompilation = '0' }; Config = @{}; Root = 'sched-r2r'; Prepare = {
+            param([string] $Root)
+            Copy-Item -LiteralPath (Join-Path $repo 'out/hosts/agent') -Destination (Join-Path $Root 'out/hosts/agent') -Recurse
+            & dotnet publish (Join-Path $repo 'src/BlockStore.Scheduler') -c Release --nologo -v quiet -o (Join-Path $Root 'out/hosts/scheduler') `
+                -r linux-x64 --self-contained false -p:PublishReadyToRun=true | Out-Host
+            if ($LASTEXITCODE -ne 0) { throw 'the ReadyToRun publish of the scheduler failed' }
         }
     }
 }

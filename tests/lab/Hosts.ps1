@@ -1,24 +1,17 @@
 # The lab's host processes (scheduler and agents): their command lines (defined only here), PID
 # files, start and stop, and their onboarding as an operator would do it.
 
-# The environment of every lab host, as the packaged units set it (src/packaging/debian/*.service),
-# measured side by side in the lab (docs/benchmarks.md, issue 11: RSS 104 -> 90 MB scheduler,
-# 123 -> 94 MB agent after the same work, no more CPU per create+delete; start-up CPU 0.75 -> 0.64 s
-# scheduler, 0.59 -> 0.72 s agent):
-# - DOTNET_TieredCompilation=0: the scheduler is published ReadyToRun (build.ps1), and without tiering
-#   that precompiled code is kept instead of being compiled again at tier 1 (the rest is compiled
-#   once, optimised). They wait on PostgreSQL and LVM, not on their own code.
-# - DOTNET_GCgen0size: the GC's gen0 budget, 2 MiB instead of one sized from the CPU's L3 cache (32
-#   MiB on the lab's EPYC gave about 16 MiB, committed before each gen0 collection), for hosts whose
-#   live heap is about 4 MiB. .NET reads this one from the environment only.
-# Only the scheduler reads the first: the agent is a NativeAOT executable (build.ps1), here and in the guest.
-$script:LabHostEnvironment = [ordered]@{ DOTNET_TieredCompilation = '0'; DOTNET_GCgen0size = '0x200000' }
+# The environment of every lab host, as the packaged units set it (src/packaging/debian/*.service):
+# DOTNET_GCgen0size, the GC's gen0 budget, 2 MiB instead of one sized from the CPU's L3 cache (32 MiB
+# on the lab's EPYC gave about 16 MiB, committed before each gen0 collection), for hosts whose live
+# heap is about 4 MiB (docs/benchmarks.md, issue 11). The GC reads it from the environment only.
+# Both hosts are NativeAOT executables (build.ps1), here and in the guest: no JIT, so no tiering to set.
+$script:LabHostEnvironment = [ordered]@{ DOTNET_GCgen0size = '0x200000' }
 
 function Get-LabHostCommand {
     <#
     The command line of one lab host: returns @{ Name; Program (the file it runs, which must exist);
-    Command (the words before the arguments: dotnet and the scheduler's .dll, or the agent's native
-    executable, build.ps1); WorkingDirectory; Arguments; Environment }.
+    Command (the words before the arguments: the host's native executable, build.ps1); WorkingDirectory; Arguments; Environment }.
     -Name is 'scheduler1' (the lab's scheduler) or a node name (node1, node2, ...).
     This is the single place where the lab's host command lines are defined.
     #>
@@ -38,9 +31,9 @@ function Get-LabHostCommand {
         $entry = if ($Lab.PSObject.Properties['schedulers']) { @($Lab.schedulers | Where-Object name -EQ $Name)[0] } else { $Lab.scheduler }
         if ($entry.PSObject.Properties['connectionString']) { $cs = "--BlockStore:ConnectionString=$($entry.connectionString)" }
         $dir = Join-Path $hostsDir 'scheduler'
-        $dll = Join-Path $dir 'BlockStore.Scheduler.dll'
+        $exe = Join-Path $dir 'BlockStore.Scheduler'
         return @{
-            Name = $Name; WorkingDirectory = $dir; Program = $dll; Command = @((Get-Command dotnet -CommandType Application | Select-Object -First 1).Source, $dll)
+            Name = $Name; WorkingDirectory = $dir; Program = $exe; Command = @($exe)
             Arguments = @($cs, "--Scheduler:HostName=$Name", $interval) + $metrics
             Environment = $script:LabHostEnvironment
         }
@@ -107,7 +100,8 @@ function Get-LabHostPid {
 function Get-LabHostProgramName {
     <# What the command line of a lab host's process contains (its PID file is checked against it: a PID reused by another process is not the host). #>
     param([Parameter(Mandatory)][string] $Name, [Parameter(Mandatory)][object] $Lab)
-    if ($Name -in (Get-LabSchedulerNames -Lab $Lab)) { return 'BlockStore.Scheduler.dll' }
+    # (A lab started before the hosts were native ran .../hosts/scheduler/BlockStore.Scheduler.dll: it matches too.)
+    if ($Name -in (Get-LabSchedulerNames -Lab $Lab)) { return 'hosts/scheduler/BlockStore.Scheduler' }
     return 'hosts/agent/BlockStore.Agent'
 }
 
@@ -239,7 +233,7 @@ function Stop-LabScheduler {
 function Test-LabHostsBuilt {
     <# True when out/hosts holds the published scheduler and agent. #>
     param([string] $Repo = (Get-LabRepoRoot))
-    return ((Test-Path -LiteralPath (Join-Path $Repo 'out/hosts/scheduler/BlockStore.Scheduler.dll')) -and
+    return ((Test-Path -LiteralPath (Join-Path $Repo 'out/hosts/scheduler/BlockStore.Scheduler')) -and
         (Test-Path -LiteralPath (Join-Path $Repo 'out/hosts/agent/BlockStore.Agent')))
 }
 

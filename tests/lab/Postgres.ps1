@@ -218,7 +218,7 @@ function Initialize-LabSchema {
     $s = $script:LabSettings
     Write-LabStep 'migrate the schema (BlockStore.Scheduler migrate)'
     $migrateLog = Join-Path $Lab.stateDir 'logs/migrate.log'
-    Invoke-LabNative dotnet @((Join-Path $Lab.repo 'out/hosts/scheduler/BlockStore.Scheduler.dll'), 'migrate', "--BlockStore:ConnectionString=$($Lab.ownerConnectionString)") `
+    Invoke-LabNative (Join-Path $Lab.repo 'out/hosts/scheduler/BlockStore.Scheduler') @('migrate', "--BlockStore:ConnectionString=$($Lab.ownerConnectionString)") `
         -TimeoutSeconds 180 -ToHost -LogFile $migrateLog -What "BlockStore.Scheduler migrate (see $migrateLog)"
     Invoke-LabSql -Lab $Lab -Sql "UPDATE bs.settings SET value='$($Lab.serviceDownSeconds)' WHERE key='service_down_seconds'" | Out-Null
     Write-Host "service_down_seconds = $($Lab.serviceDownSeconds)"

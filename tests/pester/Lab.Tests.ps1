@@ -44,7 +44,7 @@ Describe 'The lab' {
         It 'runs the scheduler' {
             $schedulerPid = Get-LabHostPid -Name $lab.scheduler.name
             $schedulerPid | Should -Not -BeNullOrEmpty
-            Test-LabPidAlive -ProcessId $schedulerPid -CommandLike 'BlockStore.Scheduler.dll' | Should -BeTrue
+            Test-LabPidAlive -ProcessId $schedulerPid -CommandLike 'hosts/scheduler/BlockStore.Scheduler' | Should -BeTrue
         }
 
         It 'runs the agent of <Name>' -ForEach $nodes {

@@ -175,8 +175,8 @@ foreach ($s in Get-BlockVolumeService) { "service=$($s.Host)/$($s.Service)" }
 }
 
 Describe 'The Debian package blockstore-<name>' -ForEach @(
-    @{ Name = 'scheduler'; Exe = 'BlockStore.Scheduler'; User = 'blockstore'; Native = $false }
-    @{ Name = 'agent'; Exe = 'BlockStore.Agent'; User = 'root'; Native = $true }
+    @{ Name = 'scheduler'; Exe = 'BlockStore.Scheduler'; User = 'blockstore' }
+    @{ Name = 'agent'; Exe = 'BlockStore.Agent'; User = 'root' }
 ) {
     BeforeAll {
         $deb = $debs[$Name]
@@ -200,7 +200,7 @@ Describe 'The Debian package blockstore-<name>' -ForEach @(
         }
     }
 
-    It 'holds the unit, the 0600 configuration and the executable host (with its own runtime, or native), all root''s' {
+    It 'holds the unit, the 0600 configuration and the native executable host, all root''s' {
         $contents = @(Invoke-LabNative dpkg-deb @('--contents', $deb))
         function Find-Entry([string] $Path) { @($contents | Where-Object { ($_ -split '\s+', 6)[5] -eq $Path }) }
         $entry = @(Find-Entry "./lib/systemd/system/$unit")
@@ -212,13 +212,11 @@ Describe 'The Debian package blockstore-<name>' -ForEach @(
         $entry = @(Find-Entry "./usr/lib/blockstore/$Name/$Exe")
         $entry.Count | Should -Be 1
         $entry[0] | Should -Match '^-rwxr-xr-x root/root '
-        # The scheduler carries its runtime (self-contained); the agent is one NativeAOT executable.
-        (Find-Entry "./usr/lib/blockstore/$Name/libcoreclr.so").Count | Should -Be $(if ($Native) { 0 } else { 1 })
-        (Find-Entry "./usr/lib/blockstore/$Name/$Exe.dll").Count | Should -Be $(if ($Native) { 0 } else { 1 })
-        if ($Native) {
-            @($contents | Where-Object { ($_ -split '\s+', 6)[5] -like "./usr/lib/blockstore/$Name/?*" -and $_ -notmatch '^d' }).Count |
-                Should -Be 1 -Because 'the native agent is the one file of its folder (no debug symbols)'
-        }
+        # Each host is one NativeAOT executable: no runtime, no assemblies, no debug symbols beside it.
+        (Find-Entry "./usr/lib/blockstore/$Name/libcoreclr.so").Count | Should -Be 0
+        (Find-Entry "./usr/lib/blockstore/$Name/$Exe.dll").Count | Should -Be 0
+        @($contents | Where-Object { ($_ -split '\s+', 6)[5] -like "./usr/lib/blockstore/$Name/?*" -and $_ -notmatch '^d' }).Count |
+            Should -Be 1 -Because 'the native host is the one file of its folder'
     }
 
     It 'has a unit that is Type=notify with a watchdog, restarts on failure and runs as <User>' {
