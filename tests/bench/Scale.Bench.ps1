@@ -206,9 +206,13 @@ $rows = @(
     @('two schedulers at once', 'data level only', '>= 1.6x one; never overcommit',
         "$(& $f $r.placements_per_s_2 0)/s = $(& $f ($r.placements_per_s_2 / $r.placements_per_s_1) 2)x; overcommitted hosts $($r.overcommitted_hosts), ledger drift $($r.ledger_drift_hosts)",
         "$($schedulerNames[-1]) placed $($r.placements_by_scheduler_2) of $Requests", (($r.placements_per_s_2 / $r.placements_per_s_1) -ge 1.6 -and $r.overcommitted_hosts -eq 0)),
-    @('NOTIFY -> claim, p50 (agent: scheduled -> claim returned)', 'not measured', '<= 3 ms',
-        "$(& $f $n2c.notify_to_claim_p50_ms 2) ms (p95 $(& $f $n2c.notify_to_claim_p95_ms 2))",
-        "bare NOTIFY -> LISTEN p50 $(& $f $r.bare_notify_roundtrip.notify_p50_ms 2) ms, + one SELECT 1 $(& $f $r.bare_notify_roundtrip.notify_plus_roundtrip_p50_ms 2) ms; request -> placed p50 $(& $f $n2c.request_to_placed_p50_ms 2) ms", ($n2c.notify_to_claim_p50_ms -le 3)),
+    # NOTIFY -> claim: the NOTIFY is sent at the scheduler's commit; the agent's part (notification
+    # received -> claim returned) plus the bare delivery of a NOTIFY measured in the same run. The
+    # 'scheduled' event (the scheduler's transaction start) -> claim is shown beside it.
+    @('NOTIFY -> claim, p50 (bare NOTIFY delivery + agent: notification received -> claim returned)', 'not measured', '<= 3 ms',
+        "$(& $f ($r.bare_notify_roundtrip.notify_p50_ms + $n2c.notified_to_claim_p50_ms) 2) ms = $(& $f $r.bare_notify_roundtrip.notify_p50_ms 2) + $(& $f $n2c.notified_to_claim_p50_ms 2) (agent's part p95 $(& $f $n2c.notified_to_claim_p95_ms 2)); from the 'scheduled' event, the scheduler's transaction start: $(& $f $n2c.notify_to_claim_p50_ms 2) ms (p95 $(& $f $n2c.notify_to_claim_p95_ms 2))",
+        "bare NOTIFY -> LISTEN p50 $(& $f $r.bare_notify_roundtrip.notify_p50_ms 2) ms, + one SELECT 1 $(& $f $r.bare_notify_roundtrip.notify_plus_roundtrip_p50_ms 2) ms; request -> placed p50 $(& $f $n2c.request_to_placed_p50_ms 2) ms",
+        (($r.bare_notify_roundtrip.notify_p50_ms + $n2c.notified_to_claim_p50_ms) -le 3)),
     @('warm New-BlockVolume vs bare INSERT ... RETURNING, same session', '~4.7x a bare SELECT', '<= 1.5x',
         "$(& $f $newMed 2) ms = $(& $f ($newMed / $bareInsMed) 1)x the bare INSERT, $(& $f ($newMed / $equalMed) 1)x the same work without the cmdlet",
         "bare INSERT ... RETURNING (one row, as deleted: no triggers, operation, event or NOTIFY) $(& $f $bareInsMed 2) ms; the cmdlet's own statements in one batch from the module's data layer $(& $f $equalMed 2) ms = $(& $f ($equalMed / $bareInsMed) 1)x the bare INSERT",

@@ -44,11 +44,22 @@ public sealed class SimulatedHost
     /// <summary>When each volume's operation was claimed (all hosts), for NOTIFY -> claim.</summary>
     public static readonly System.Collections.Concurrent.ConcurrentDictionary<Guid, DateTime> ClaimedAt = new();
 
+    /// <summary>
+    /// Per volume, from the notification reaching this process (the shared listener's event) to
+    /// the claim returning, in ms: the agent's own share of NOTIFY -> claim. Only claims made on a
+    /// wake-up are timed, not those of the fallback poll.
+    /// </summary>
+    public static readonly System.Collections.Concurrent.ConcurrentDictionary<Guid, double> NotifiedToClaimMs = new();
+
     public long Claimed;
     public long Completed;
 
+    // When the last notification for this host arrived (Stopwatch ticks; 0: none since the last claim).
+    private long _notifiedAt;
+
     public void Wake()
     {
+        Interlocked.CompareExchange(ref _notifiedAt, System.Diagnostics.Stopwatch.GetTimestamp(), 0);
         try
         {
             _wake.Release();
@@ -74,6 +85,7 @@ public sealed class SimulatedHost
                 await _wake.WaitAsync(poll, ct);
                 while (true)
                 {
+                    var notifiedAt = Interlocked.Exchange(ref _notifiedAt, 0);
                     var claimed = await _queue.ClaimAsync(_owner, TimeSpan.FromSeconds(30), 8, ct);
                     if (claimed.Count == 0)
                     {
@@ -84,6 +96,10 @@ public sealed class SimulatedHost
                     foreach (var op in claimed)
                     {
                         ClaimedAt[op.VolumeId] = now;
+                        if (notifiedAt != 0)
+                        {
+                            NotifiedToClaimMs[op.VolumeId] = System.Diagnostics.Stopwatch.GetElapsedTime(notifiedAt).TotalMilliseconds;
+                        }
                     }
 
                     Interlocked.Add(ref Claimed, claimed.Count);
