@@ -3,9 +3,15 @@ using Npgsql;
 
 namespace BlockStore.Data;
 
-/// <summary>One placement decision, for logs and benchmarks.</summary>
 /// <summary>What a pass decided for one operation; RejectionClasses (RejectionClasses.Of) only when it failed.</summary>
 public sealed record PlacementOutcome(long OperationId, Guid VolumeId, string? Host, string Reason, IReadOnlyList<string>? RejectionClasses = null);
+
+/// <summary>
+/// A batch's decisions, and whether the scheduler's service row said enabled when the batch read it
+/// (false also when the row is missing): a disabled scheduler claims nothing, and its worker learns
+/// so from the batch itself instead of asking first in a round trip of its own.
+/// </summary>
+public sealed record PlacementBatch(List<PlacementOutcome> Outcomes, bool SchedulerEnabled);
 
 /// <summary>
 /// The scheduler's side of the queue. A pass claims a batch of pending create operations with
@@ -85,16 +91,24 @@ public sealed class SchedulerQueue(StoreConnection store)
     /// left pending and tried again at once (in a new transaction), so every operation claimed
     /// here ends placed or failed, as before.
     /// </summary>
-    public async Task<List<PlacementOutcome>> PlaceBatchAsync(string schedulerHost, int batchSize, CancellationToken ct = default)
+    public async Task<List<PlacementOutcome>> PlaceBatchAsync(string schedulerHost, int batchSize, CancellationToken ct = default) =>
+        (await PlaceBatchCheckedAsync(schedulerHost, batchSize, ct).ConfigureAwait(false)).Outcomes;
+
+    /// <summary>
+    /// As <see cref="PlaceBatchAsync"/>, and says whether this scheduler was enabled: the batch's
+    /// first statement reads (and share-locks) its service row anyway, so the scheduler's worker
+    /// needs no separate read of the flag before each batch (one round trip per wake-up less).
+    /// </summary>
+    public async Task<PlacementBatch> PlaceBatchCheckedAsync(string schedulerHost, int batchSize, CancellationToken ct = default)
     {
         var all = new List<PlacementOutcome>();
         for (var attempt = 1; ; attempt++)
         {
-            var (outcomes, deferred) = await store.RunAsync(conn => PlaceOnceAsync(conn, schedulerHost, batchSize, ct), ct).ConfigureAwait(false);
+            var (outcomes, deferred, enabled) = await store.RunAsync(conn => PlaceOnceAsync(conn, schedulerHost, batchSize, ct), ct).ConfigureAwait(false);
             all.AddRange(outcomes);
-            if (deferred == 0 || all.Count >= batchSize)
+            if (deferred == 0 || all.Count >= batchSize || !enabled)
             {
-                return all;
+                return new PlacementBatch(all, enabled);
             }
 
             if (outcomes.Count == 0)
@@ -105,7 +119,7 @@ public sealed class SchedulerQueue(StoreConnection store)
         }
     }
 
-    private async Task<(List<PlacementOutcome> Outcomes, int Deferred)> PlaceOnceAsync(
+    private async Task<(List<PlacementOutcome> Outcomes, int Deferred, bool Enabled)> PlaceOnceAsync(
         NpgsqlConnection conn, string schedulerHost, int batchSize, CancellationToken ct)
     {
         var outcomes = new List<PlacementOutcome>();
@@ -118,6 +132,7 @@ public sealed class SchedulerQueue(StoreConnection store)
         // returns, this scheduler places nothing more, even in the middle of draining a backlog.
         // The claim is the next statement of the same round trip and re-checks the flag.
         var work = new List<(long OpId, Guid VolumeId, int Size, string? Zone, string? Type, IReadOnlyDictionary<string, string>? Specs)>();
+        var enabledNow = false;
         await using (var batch = new NpgsqlBatch(conn, tx))
         {
             var enabled = new NpgsqlBatchCommand(
@@ -140,6 +155,8 @@ public sealed class SchedulerQueue(StoreConnection store)
             }
 
             await using var r = await batch.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            // No service row reads as disabled, as the claim's own check does.
+            enabledNow = await r.ReadAsync(ct).ConfigureAwait(false) && r.GetBoolean(0);
             await r.NextResultAsync(ct).ConfigureAwait(false);
             while (await r.ReadAsync(ct).ConfigureAwait(false))
             {
@@ -156,7 +173,7 @@ public sealed class SchedulerQueue(StoreConnection store)
         if (work.Count == 0)
         {
             await tx.CommitAsync(ct).ConfigureAwait(false);
-            return (outcomes, 0);
+            return (outcomes, 0, enabledNow);
         }
 
         var requests = work.Select(w => new PlacementRequest(w.Size, w.Zone, w.Specs, w.Type)).ToList();
@@ -205,7 +222,7 @@ public sealed class SchedulerQueue(StoreConnection store)
                 cached?.ReadAtTicks ?? Environment.TickCount64);
         }
 
-        return (outcomes, deferred);
+        return (outcomes, deferred, enabledNow);
     }
 
     /// <summary>

@@ -20,29 +20,11 @@ public sealed class PlacementWorker(
     protected override async Task ExecuteAsync(CancellationToken ct)
     {
         await lifetime.Registered.WaitAsync(ct);
-        var wasDisabled = false;
         while (!ct.IsCancellationRequested)
         {
             await signal.WaitAsync(TimeSpan.FromSeconds(30), ct);
             try
             {
-                if (!await queue.IsEnabledAsync(identity.Host, ct))
-                {
-                    if (!wasDisabled)
-                    {
-                        logger.LogWarning("Scheduler service is disabled: not placing requests until it is enabled");
-                    }
-
-                    wasDisabled = true;
-                    continue;
-                }
-
-                if (wasDisabled)
-                {
-                    logger.LogInformation("Scheduler service enabled again: placing queued requests");
-                    wasDisabled = false;
-                }
-
                 await DrainAsync(ct);
             }
             catch (Exception e) when (e is not OperationCanceledException)
@@ -52,12 +34,38 @@ public sealed class PlacementWorker(
         }
     }
 
+    // Whether the last batch found this scheduler disabled: the warning is logged once per disable.
+    private bool wasDisabled;
+
+    /// <summary>
+    /// Places batch after batch until one comes back short. Each batch reads this scheduler's
+    /// enabled flag in its own first round trip (SchedulerQueue.PlaceBatchCheckedAsync), so a
+    /// wake-up costs no separate read of the flag: a disabled scheduler's batch claims nothing and
+    /// says so, and the worker goes back to sleep.
+    /// </summary>
     private async Task DrainAsync(CancellationToken ct)
     {
         while (!ct.IsCancellationRequested)
         {
-            var outcomes = await queue.PlaceBatchAsync(identity.Host, options.Value.BatchSize, ct);
-            foreach (var o in outcomes)
+            var batch = await queue.PlaceBatchCheckedAsync(identity.Host, options.Value.BatchSize, ct);
+            if (!batch.SchedulerEnabled)
+            {
+                if (!wasDisabled)
+                {
+                    logger.LogWarning("Scheduler service is disabled: not placing requests until it is enabled");
+                }
+
+                wasDisabled = true;
+                return;
+            }
+
+            if (wasDisabled)
+            {
+                logger.LogInformation("Scheduler service enabled again: placing queued requests");
+                wasDisabled = false;
+            }
+
+            foreach (var o in batch.Outcomes)
             {
                 SchedulerMetrics.Record(o);
                 if (o.Host is null)
@@ -70,7 +78,7 @@ public sealed class PlacementWorker(
                 }
             }
 
-            if (outcomes.Count < options.Value.BatchSize)
+            if (batch.Outcomes.Count < options.Value.BatchSize)
             {
                 return;
             }

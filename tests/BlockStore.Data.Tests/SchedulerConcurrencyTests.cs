@@ -152,4 +152,35 @@ public sealed class SchedulerConcurrencyTests(TestDatabase db) : IClassFixture<T
         Assert.True(await db.Scheduler.IsEnabledAsync("sched1"));
         Assert.Equal(3, (await db.PlaceAllAsync()).Count(o => o.Host == "host-a"));
     }
+
+    [Fact]
+    public async Task A_batch_says_whether_its_scheduler_is_enabled_and_a_disabled_one_claims_nothing()
+    {
+        // The scheduler's worker reads the flag only from the batch (no round trip of its own).
+        await db.ResetAsync();
+        await db.AddSchedulerAsync("sched1");
+        await db.AddHostAsync("host-a", 100);
+        await db.CreateAsync("flag", 2, 1);
+        await db.ExecuteAsync("UPDATE bs.services SET disabled = true WHERE host = 'sched1' AND service = 'scheduler'");
+
+        var disabled = await db.Scheduler.PlaceBatchCheckedAsync("sched1", 32);
+        Assert.False(disabled.SchedulerEnabled);
+        Assert.Empty(disabled.Outcomes);
+        Assert.Equal(2, await db.ScalarAsync<int>("SELECT count(*) FROM bs.operations WHERE stage = 'pending'"));
+
+        // A scheduler without a service row is not enabled either (nothing claimed, as before).
+        var unknown = await db.Scheduler.PlaceBatchCheckedAsync("no-such-scheduler", 32);
+        Assert.False(unknown.SchedulerEnabled);
+        Assert.Empty(unknown.Outcomes);
+
+        await db.ExecuteAsync("UPDATE bs.services SET disabled = false WHERE host = 'sched1' AND service = 'scheduler'");
+        var enabled = await db.Scheduler.PlaceBatchCheckedAsync("sched1", 32);
+        Assert.True(enabled.SchedulerEnabled);
+        Assert.Equal(2, enabled.Outcomes.Count(o => o.Host == "host-a"));
+
+        // Enabled with nothing left to place: an empty batch, still enabled.
+        var idle = await db.Scheduler.PlaceBatchCheckedAsync("sched1", 32);
+        Assert.True(idle.SchedulerEnabled);
+        Assert.Empty(idle.Outcomes);
+    }
 }
