@@ -101,71 +101,127 @@ public sealed class AgentQueue(StoreConnection store, string host)
     /// Writes the outcome of an operation and the volume's resulting status, if this worker still
     /// holds the lease (a worker that lost its lease must not overwrite the newer worker's result).
     /// The note (what the host did: "lvcreate ...", "adopted existing LV ...") goes into the event.
+    /// Three round trips (issue 11; six before): the operation finished and its volume or snapshot
+    /// locked in one batch, the status, event and NOTIFY in another, then the commit. The state
+    /// checks between them are in C#, as before; an extend adds its own reads and writes.
     /// </summary>
     public Task<bool> CompleteAsync(string owner, ClaimedOperation op, string? error, string? note = null, CancellationToken ct = default) =>
         store.RunAsync(async conn =>
         {
             await using var tx = await conn.BeginTransactionAsync(ct).ConfigureAwait(false);
-            if (!await OperationTransitions.FinishAsync(conn, tx, op.Id, owner, error, ct).ConfigureAwait(false))
+            var snapshotId = op.Kind != OperationKind.Revert ? op.SnapshotId : null;
+            var (finished, volume, snapshot) = await FinishAndLockAsync(conn, tx, owner, op, error, snapshotId, ct).ConfigureAwait(false);
+            if (!finished)
             {
+                // The lease is lost: nothing of this transaction stays (the lock taken with it is released).
+                await tx.RollbackAsync(ct).ConfigureAwait(false);
                 return false;
             }
 
-            if (op.SnapshotId is { } snapshotId && op.Kind != OperationKind.Revert)
+            await using var writes = new NpgsqlBatch(conn, tx);
+            if (snapshotId is { } sid)
             {
-                await CompleteSnapshotAsync(conn, tx, op, snapshotId, error, note, ct).ConfigureAwait(false);
-                await tx.CommitAsync(ct).ConfigureAwait(false);
-                return true;
+                if (snapshot is not null)
+                {
+                    SnapshotOutcome(writes, op, sid, snapshot, error, note);
+                }
+            }
+            else if (volume is not null)
+            {
+                await VolumeOutcomeAsync(conn, tx, writes, op, volume, error, note, ct).ConfigureAwait(false);
             }
 
-            var volume = await VolumeTransitions.LockAsync(conn, tx, op.VolumeId, ct).ConfigureAwait(false);
-            if (volume is not null)
+            if (writes.BatchCommands.Count > 0)
             {
-                var (to, kind, message) = (op.Kind, error) switch
-                {
-                    (OperationKind.Extend, null) => (VolumeStatus.Available, "extended", note is null ? "extended" : $"extended: {note}"),
-                    (OperationKind.Extend, _) => (VolumeStatus.Available, "error", "extend failed: " + error),
-                    (OperationKind.Revert, null) => (VolumeStatus.Available, "reverted", note is null ? "reverted" : $"reverted: {note}"),
-                    (OperationKind.Revert, _) => (VolumeStatus.Available, "error", "revert failed: " + error),
-                    (OperationKind.Create, null) => (VolumeStatus.Available, "available", note is null ? "created" : $"created: {note}"),
-                    (OperationKind.Create, _) => (VolumeStatus.Error, "error", "create failed: " + error),
-                    (OperationKind.Delete, null) => (VolumeStatus.Deleted, "deleted", note is null ? "deleted" : $"deleted: {note}"),
-                    _ => (VolumeStatus.ErrorDeleting, "error", "delete failed: " + error),
-                };
-
-                // A create that finishes after the user asked for deletion leaves the volume
-                // 'deleting': the queued delete operation runs next and settles it.
-                var superseded = (op.Kind == OperationKind.Create && volume.Status != VolumeStatus.Creating)
-                    || (op.Kind == OperationKind.Extend && volume.Status != VolumeStatus.Extending)
-                    || (op.Kind == OperationKind.Revert && volume.Status != VolumeStatus.Reverting);
-                if (op.Kind == OperationKind.Extend && error is not null && !superseded)
-                {
-                    // The LV did not grow: the volume holds its old size again (the ledger follows by trigger).
-                    await using var restore = new NpgsqlCommand(
-                        "UPDATE bs.volumes v SET size_gib = o.from_size_gib FROM bs.operations o WHERE o.id = @op AND v.id = o.volume_id AND o.from_size_gib IS NOT NULL", conn, tx);
-                    restore.Parameters.AddWithValue("op", op.Id);
-                    await restore.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
-                }
-
-                if (op.Kind == OperationKind.Extend && !superseded)
-                {
-                    // An extend of an exported volume (or one an attach/detach was asked for meanwhile)
-                    // ends where its attachments say: in-use, attaching, detaching; else available.
-                    to = VolumeStateMachine.FromAttachments(await AttachmentStatusesAsync(conn, tx, op.VolumeId, ct).ConfigureAwait(false));
-                }
-
-                if (!superseded)
-                {
-                    await VolumeTransitions.SetStatusAsync(conn, tx, op.VolumeId, volume.Status, to, error, ct).ConfigureAwait(false);
-                }
-
-                await Events.AddAsync(conn, tx, op.VolumeId, Host, "volume", kind, message, ct).ConfigureAwait(false);
-                await Events.NotifyAsync(conn, tx, Channels.VolumeStatus, op.VolumeId.ToString(), ct).ConfigureAwait(false);
+                await writes.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
             }
 
             await tx.CommitAsync(ct).ConfigureAwait(false);
             return true;
         }, ct);
+
+    /// <summary>
+    /// One round trip: the operation finished if <paramref name="owner"/> still holds its lease, and
+    /// its volume (or, for a snapshot operation, its snapshot) locked and read, in the lock order
+    /// every writer keeps (operation, then volume or snapshot). Finished is false when the lease is
+    /// lost; the caller then rolls back.
+    /// </summary>
+    private static async Task<(bool Finished, BlockVolume? Volume, BlockVolumeSnapshot? Snapshot)> FinishAndLockAsync(
+        NpgsqlConnection conn, NpgsqlTransaction tx, string owner, ClaimedOperation op, string? error, Guid? snapshotId, CancellationToken ct)
+    {
+        await using var batch = new NpgsqlBatch(conn, tx);
+        batch.BatchCommands.Add(OperationTransitions.FinishCommand(op.Id, owner, error));
+        batch.BatchCommands.Add(snapshotId is { } sid ? SnapshotTransitions.LockCommand(sid) : VolumeTransitions.LockCommand(op.VolumeId));
+        await using var r = await batch.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        // The finish returns its operation's id: a row means this worker held the lease.
+        var finished = await r.ReadAsync(ct).ConfigureAwait(false);
+        await r.NextResultAsync(ct).ConfigureAwait(false);
+        BlockVolume? volume = null;
+        BlockVolumeSnapshot? snapshot = null;
+        if (await r.ReadAsync(ct).ConfigureAwait(false))
+        {
+            if (snapshotId is null)
+            {
+                volume = VolumeTransitions.Read(r);
+            }
+            else
+            {
+                snapshot = SnapshotTransitions.Read(r);
+            }
+        }
+
+        return (finished, volume, snapshot);
+    }
+
+    /// <summary>
+    /// A volume operation's outcome, added to <paramref name="writes"/>: the volume's status (unless
+    /// a later request superseded this operation), the event and the NOTIFY that wakes -Wait. An
+    /// extend also gives back the old size when it failed and ends where the attachments say.
+    /// </summary>
+    private async Task VolumeOutcomeAsync(NpgsqlConnection conn, NpgsqlTransaction tx, NpgsqlBatch writes, ClaimedOperation op, BlockVolume volume,
+        string? error, string? note, CancellationToken ct)
+    {
+        var (to, kind, message) = (op.Kind, error) switch
+        {
+            (OperationKind.Extend, null) => (VolumeStatus.Available, "extended", note is null ? "extended" : $"extended: {note}"),
+            (OperationKind.Extend, _) => (VolumeStatus.Available, "error", "extend failed: " + error),
+            (OperationKind.Revert, null) => (VolumeStatus.Available, "reverted", note is null ? "reverted" : $"reverted: {note}"),
+            (OperationKind.Revert, _) => (VolumeStatus.Available, "error", "revert failed: " + error),
+            (OperationKind.Create, null) => (VolumeStatus.Available, "available", note is null ? "created" : $"created: {note}"),
+            (OperationKind.Create, _) => (VolumeStatus.Error, "error", "create failed: " + error),
+            (OperationKind.Delete, null) => (VolumeStatus.Deleted, "deleted", note is null ? "deleted" : $"deleted: {note}"),
+            _ => (VolumeStatus.ErrorDeleting, "error", "delete failed: " + error),
+        };
+
+        // A create that finishes after the user asked for deletion leaves the volume
+        // 'deleting': the queued delete operation runs next and settles it.
+        var superseded = (op.Kind == OperationKind.Create && volume.Status != VolumeStatus.Creating)
+            || (op.Kind == OperationKind.Extend && volume.Status != VolumeStatus.Extending)
+            || (op.Kind == OperationKind.Revert && volume.Status != VolumeStatus.Reverting);
+        if (op.Kind == OperationKind.Extend && error is not null && !superseded)
+        {
+            // The LV did not grow: the volume holds its old size again (the ledger follows by trigger).
+            await using var restore = new NpgsqlCommand(
+                "UPDATE bs.volumes v SET size_gib = o.from_size_gib FROM bs.operations o WHERE o.id = @op AND v.id = o.volume_id AND o.from_size_gib IS NOT NULL", conn, tx);
+            restore.Parameters.AddWithValue("op", op.Id);
+            await restore.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+        }
+
+        if (op.Kind == OperationKind.Extend && !superseded)
+        {
+            // An extend of an exported volume (or one an attach/detach was asked for meanwhile)
+            // ends where its attachments say: in-use, attaching, detaching; else available.
+            to = VolumeStateMachine.FromAttachments(await AttachmentStatusesAsync(conn, tx, op.VolumeId, ct).ConfigureAwait(false));
+        }
+
+        if (!superseded)
+        {
+            writes.BatchCommands.Add(VolumeTransitions.SetStatusCommand(op.VolumeId, volume.Status, to, error));
+        }
+
+        writes.BatchCommands.Add(Events.AddCommand(op.VolumeId, Host, "volume", kind, message));
+        writes.BatchCommands.Add(Events.NotifyCommand(Channels.VolumeStatus, op.VolumeId.ToString()));
+    }
 
     private static async Task<List<string>> AttachmentStatusesAsync(NpgsqlConnection conn, NpgsqlTransaction tx, Guid volumeId, CancellationToken ct)
     {
@@ -182,17 +238,12 @@ public sealed class AgentQueue(StoreConnection store, string host)
     }
 
     /// <summary>
-    /// A snapshot operation's outcome: the snapshot's status (the volume's is not touched) and an
-    /// event on the volume, so Get-BlockVolumeEvent shows its snapshots' history too.
+    /// A snapshot operation's outcome, added to <paramref name="writes"/>: the snapshot's status (the
+    /// volume's is not touched) and an event on the volume, so Get-BlockVolumeEvent shows its
+    /// snapshots' history too.
     /// </summary>
-    private async Task CompleteSnapshotAsync(NpgsqlConnection conn, NpgsqlTransaction tx, ClaimedOperation op, Guid snapshotId, string? error, string? note, CancellationToken ct)
+    private void SnapshotOutcome(NpgsqlBatch writes, ClaimedOperation op, Guid snapshotId, BlockVolumeSnapshot snapshot, string? error, string? note)
     {
-        var snapshot = await SnapshotTransitions.LockAsync(conn, tx, snapshotId, ct).ConfigureAwait(false);
-        if (snapshot is null)
-        {
-            return;
-        }
-
         var (expected, to, kind, message) = (op.Kind, error) switch
         {
             (OperationKind.SnapshotCreate, null) => (SnapshotStatus.Creating, SnapshotStatus.Available, "snapshot-available", $"snapshot '{snapshot.Name}' created: {note}"),
@@ -204,13 +255,13 @@ public sealed class AgentQueue(StoreConnection store, string host)
         // A status someone else already moved (never expected: snapshot operations are not superseded) is left alone.
         if (snapshot.Status == expected)
         {
-            await SnapshotTransitions.SetStatusAsync(conn, tx, snapshotId, snapshot.Status, to, error, ct).ConfigureAwait(false);
+            writes.BatchCommands.Add(SnapshotTransitions.SetStatusCommand(snapshotId, snapshot.Status, to, error));
         }
 
-        await Events.AddAsync(conn, tx, op.VolumeId, Host, "volume", kind, message, ct).ConfigureAwait(false);
+        writes.BatchCommands.Add(Events.AddCommand(op.VolumeId, Host, "volume", kind, message));
         // Wakes -Wait of New-/Remove-BlockVolumeSnapshot (they listen on their volumes' ids) instead of
         // leaving them to their next poll: the benchmark measured that poll as most of the overhead.
-        await Events.NotifyAsync(conn, tx, Channels.VolumeStatus, op.VolumeId.ToString(), ct).ConfigureAwait(false);
+        writes.BatchCommands.Add(Events.NotifyCommand(Channels.VolumeStatus, op.VolumeId.ToString()));
     }
 
     /// <summary>

@@ -22,15 +22,34 @@ internal static class SnapshotTransitions
     public static Task<BlockVolumeSnapshot?> LockAsync(NpgsqlConnection conn, NpgsqlTransaction tx, Guid id, CancellationToken ct) =>
         ReadOneAsync(conn, tx, id, " FOR UPDATE OF s", ct);
 
+    /// <summary>The same lock and read as <see cref="LockAsync"/>, as one statement of the caller's batch (its rows: <see cref="Read"/>).</summary>
+    public static NpgsqlBatchCommand LockCommand(Guid id)
+    {
+        var cmd = new NpgsqlBatchCommand(SelectOne(" FOR UPDATE OF s"));
+        cmd.Parameters.AddWithValue("id", id);
+        return cmd;
+    }
+
     /// <summary>Moves a snapshot's status, checked against SnapshotStatus' rules, with the reason users see.</summary>
     public static Task SetStatusAsync(NpgsqlConnection conn, NpgsqlTransaction tx, Guid id, string from, string to, string? reason, CancellationToken ct)
+    {
+        CheckMove(id, from, to);
+        return StatusColumns.WriteAsync(conn, tx, "bs.snapshots", id, to, reason, ct);
+    }
+
+    /// <summary><see cref="SetStatusAsync"/> as one statement of the caller's batch, checked here as there.</summary>
+    public static NpgsqlBatchCommand SetStatusCommand(Guid id, string from, string to, string? reason)
+    {
+        CheckMove(id, from, to);
+        return StatusColumns.WriteCommand("bs.snapshots", id, to, reason);
+    }
+
+    private static void CheckMove(Guid id, string from, string to)
     {
         if (from != to && !SnapshotStatus.CanMove(from, to))
         {
             throw new InvalidOperationException($"Snapshot {id}: status {from} cannot move to {to}.");
         }
-
-        return StatusColumns.WriteAsync(conn, tx, "bs.snapshots", id, to, reason, ct);
     }
 
     /// <summary>How many snapshots keep the volume from being removed (VolumeHasSnapshots).</summary>
@@ -103,5 +122,7 @@ internal static class SnapshotTransitions
     };
 
     private static Task<BlockVolumeSnapshot?> ReadOneAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, Guid id, string locking, CancellationToken ct) =>
-        Rows.ByIdAsync(conn, tx, $"SELECT {Columns} FROM {From} WHERE s.id = @id{locking}", id, Read, ct);
+        Rows.ByIdAsync(conn, tx, SelectOne(locking), id, Read, ct);
+
+    private static string SelectOne(string locking) => $"SELECT {Columns} FROM {From} WHERE s.id = @id{locking}";
 }

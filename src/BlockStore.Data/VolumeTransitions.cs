@@ -34,6 +34,14 @@ internal static class VolumeTransitions
     public static Task<BlockVolume?> LockAsync(NpgsqlConnection conn, NpgsqlTransaction tx, Guid id, CancellationToken ct) =>
         ReadOneAsync(conn, tx, id, " FOR UPDATE", ct);
 
+    /// <summary>The same lock and read as <see cref="LockAsync"/>, as one statement of the caller's batch (its rows: <see cref="Read"/>).</summary>
+    public static NpgsqlBatchCommand LockCommand(Guid id)
+    {
+        var cmd = new NpgsqlBatchCommand(SelectOne(" FOR UPDATE"));
+        cmd.Parameters.AddWithValue("id", id);
+        return cmd;
+    }
+
     /// <summary>
     /// Locks a volume's unfinished operations, then the volume (VolumeNotFound when there is none),
     /// for a request that changes it. The order matters: the scheduler locks operation rows before
@@ -56,12 +64,26 @@ internal static class VolumeTransitions
     /// <summary>Moves a volume's status, checked against the state machine, with the reason users see.</summary>
     public static Task SetStatusAsync(NpgsqlConnection conn, NpgsqlTransaction tx, Guid id, string from, string to, string? reason, CancellationToken ct)
     {
+        CheckMove(id, from, to);
+        return StatusColumns.WriteAsync(conn, tx, "bs.volumes", id, to, reason, ct);
+    }
+
+    /// <summary>
+    /// <see cref="SetStatusAsync"/> as one statement of the caller's batch: the state machine is
+    /// checked here, before anything is sent, exactly as there.
+    /// </summary>
+    public static NpgsqlBatchCommand SetStatusCommand(Guid id, string from, string to, string? reason)
+    {
+        CheckMove(id, from, to);
+        return StatusColumns.WriteCommand("bs.volumes", id, to, reason);
+    }
+
+    private static void CheckMove(Guid id, string from, string to)
+    {
         if (from != to && !VolumeStateMachine.CanMove(from, to))
         {
             throw new InvalidOperationException($"Volume {id}: status {from} cannot move to {to}.");
         }
-
-        return StatusColumns.WriteAsync(conn, tx, "bs.volumes", id, to, reason, ct);
     }
 
     // Column order of Columns (a RETURNING * or a join may add others after them).
@@ -85,5 +107,7 @@ internal static class VolumeTransitions
     };
 
     private static Task<BlockVolume?> ReadOneAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, Guid id, string locking, CancellationToken ct) =>
-        Rows.ByIdAsync(conn, tx, $"SELECT {Columns} FROM bs.volumes v WHERE v.id = @id{locking}", id, Read, ct);
+        Rows.ByIdAsync(conn, tx, SelectOne(locking), id, Read, ct);
+
+    private static string SelectOne(string locking) => $"SELECT {Columns} FROM bs.volumes v WHERE v.id = @id{locking}";
 }

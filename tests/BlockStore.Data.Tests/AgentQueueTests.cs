@@ -153,4 +153,59 @@ public sealed class AgentQueueTests(TestDatabase db) : IClassFixture<TestDatabas
         Assert.Equal("host-a", last.Host);
         Assert.Contains("no space", last.Message);
     }
+    [Fact]
+    public async Task A_completion_writes_the_operation_the_status_the_event_and_the_notification_in_one_transaction()
+    {
+        // CompleteAsync sends these in batches (issue 11): each write must still be there, with the same values.
+        var volumes = await PlacedOnAsync("host-a", 1);
+        var id = volumes[0].Id;
+        var queue = db.Agent("host-a");
+        await using var listener = await db.Volumes.ListenAsync();
+        var op = Assert.Single(await queue.ClaimAsync("w", Lease, 8));
+        Assert.True(await queue.CompleteAsync("w", op, null, "lvcreate -n x -L 1g vg"));
+
+        Assert.True(await listener.WaitAsync([id], TimeSpan.FromSeconds(10), default));
+        var v = (await db.Volumes.GetAsync(id))!;
+        Assert.Equal(VolumeStatus.Available, v.Status);
+        Assert.Null(v.StatusReason);
+        Assert.Equal("succeeded|true|true|", await db.ScalarAsync<string>(
+            $"SELECT stage || '|' || (finished_at IS NOT NULL) || '|' || (lease_expires_at IS NULL) || '|' || coalesce(error, '') FROM bs.operations WHERE id = {op.Id}"));
+        var last = (await db.Volumes.ListEventsAsync(id, 10))[^1];
+        Assert.Equal(("available", "host-a", "created: lvcreate -n x -L 1g vg"), (last.Kind, last.Host, last.Message));
+        Assert.Equal("volume", await db.ScalarAsync<string>($"SELECT service FROM bs.events WHERE id = {last.Id}"));
+
+        await db.Volumes.RequestDeleteAsync(id);
+        var delete = Assert.Single(await queue.ClaimAsync("w", Lease, 8));
+        Assert.True(await queue.CompleteAsync("w", delete, null, "lvremove vg/x"));
+        Assert.True(await listener.WaitAsync([id], TimeSpan.FromSeconds(10), default));
+        Assert.Equal(VolumeStatus.Deleted, await db.StatusAsync(id));
+        Assert.Equal(1, await db.ScalarAsync<int>($"SELECT count(*) FROM bs.volumes WHERE id = '{id}' AND deleted_at IS NOT NULL"));
+        last = (await db.Volumes.ListEventsAsync(id, 10))[^1];
+        Assert.Equal(("deleted", "host-a", "deleted: lvremove vg/x"), (last.Kind, last.Host, last.Message));
+        Assert.Equal("volume", await db.ScalarAsync<string>($"SELECT service FROM bs.events WHERE id = {last.Id}"));
+    }
+
+    [Fact]
+    public async Task A_completion_after_the_lease_was_lost_returns_false_writes_nothing_and_leaves_nothing_locked()
+    {
+        var volumes = await PlacedOnAsync("host-a", 1);
+        var id = volumes[0].Id;
+        var queue = db.Agent("host-a");
+        var old = Assert.Single(await queue.ClaimAsync("old", Lease, 8));
+        await db.ExecuteAsync("UPDATE bs.operations SET lease_expires_at = now() - interval '1 second'");
+        var taken = Assert.Single(await queue.ClaimAsync("new", Lease, 8));
+        const string Rows = "SELECT (SELECT count(*) FROM bs.events)::text || '|' || v.status || '|' || v.updated_at::text || '|' || o.stage || '|' || o.lease_owner " +
+            "FROM bs.volumes v JOIN bs.operations o ON o.volume_id = v.id";
+        var before = await db.ScalarAsync<string>(Rows);
+        await using var listener = await db.Volumes.ListenAsync();
+
+        Assert.False(await queue.CompleteAsync("old", old, "too late"));
+
+        Assert.Equal(before, await db.ScalarAsync<string>(Rows));
+        Assert.False(await listener.WaitAsync([id], TimeSpan.FromMilliseconds(300), default));
+        // The volume row was locked in the same round trip as the finish: the rollback released it.
+        Assert.Equal(1, await db.ScalarAsync<long>($"SELECT count(*) FROM (SELECT 1 FROM bs.volumes WHERE id = '{id}' FOR UPDATE NOWAIT) l"));
+        Assert.True(await queue.CompleteAsync("new", taken, null));
+        Assert.Equal(VolumeStatus.Available, await db.StatusAsync(id));
+    }
 }
