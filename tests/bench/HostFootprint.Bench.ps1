@@ -9,6 +9,9 @@
         dotnet pwsh ./build.ps1 Build; dotnet pwsh ./build.ps1 Up
         dotnet pwsh ./tests/bench/HostFootprint.Bench.ps1 [-Pairs 40] [-Bulk 60] [-Rounds 2] [-Variant base,wx0]
 
+    Another build's hosts side by side with this one's (issue 11: a change to the scheduler or the
+    agent): copy that build's out/hosts to out/bench/footprint/before/out/hosts, then -Variant base,before.
+
     The lab starts its hosts with DOTNET_GCgen0size=0x200000 (tests/lab/Hosts.ps1, as the packaged
     units do): 'base' is that, 'defaults' the runtime's own; a variant's variable wins over the lab's.
     Both hosts are NativeAOT executables now (build.ps1), so the JIT settings (tiering, PGO, W^X)
@@ -25,6 +28,9 @@
       - -Pairs sequential New-BlockVolume -Wait + Remove-BlockVolume -Wait (the Scale bench's CPU
         rounds): CPU of PostgreSQL (postmaster and backends), the schedulers and the agents with
         their lvm children, from /proc, per create+delete;
+      - the median of those -Pairs New-BlockVolume -Wait (CreateWaitMs) and, as its bare baseline in
+        the same round, the median of -Pairs bare lvcreate of a 1 GiB LV on the same VG (LvcreateMs,
+        each followed by an lvremove that is not timed);
       - then VmRSS (as Scale.Bench.ps1 reads it: /proc/<pid>/status) and, from
         /proc/<pid>/smaps_rollup, PSS, anonymous memory and shared memory (the runtime's W^X
         double mapping of JIT code is shared memory) of each host.
@@ -88,6 +94,8 @@ $all = [ordered]@{
             if ($LASTEXITCODE -ne 0) { throw 'the ReadyToRun publish of the scheduler failed' }
         }
     }
+    # Another build's hosts (both hosts as that build published them), prepared by hand: see the help above.
+    before = @{ Env = @{}; Config = @{}; Root = 'before' }
 }
 $names = if ($Variant) { @($Variant -split ",") } else { @($all.Keys) }
 foreach ($n in $names) { if (-not $all.Contains($n)) { throw "unknown variant '$n' (known: $($all.Keys -join ', '))" } }
@@ -183,17 +191,33 @@ function Invoke-Workload([string] $Name, [int] $Round) {
     Start-Sleep -Seconds 2
     $before = @{ pg = Get-PostgresTicks }; foreach ($h in $hostNames) { $before[$h] = Get-Ticks $pids[$h] -WithChildren }
     $sw = [System.Diagnostics.Stopwatch]::StartNew()
+    $waits = [System.Collections.Generic.List[double]]::new(); $vgs = @{}
     foreach ($i in 1..$Pairs) {
+        $one = [System.Diagnostics.Stopwatch]::StartNew()
         $v = New-BlockVolume -Name "$tag-$Name-$Round-$i" -SizeGiB 1 -AvailabilityZone $lab.zone -Wait
+        $waits.Add($one.Elapsed.TotalMilliseconds)
         if ($v.Status -ne 'available') { throw "volume $($v.Name) ended $($v.Status): $($v.StatusReason)" }
+        $vgs[$v.Host] = $true
         Remove-BlockVolume -Id $v.Id -Confirm:$false -Wait | Out-Null
     }
     $seconds = $sw.Elapsed.TotalSeconds
     $after = @{ pg = Get-PostgresTicks }; foreach ($h in $hostNames) { $after[$h] = Get-Ticks $pids[$h] -WithChildren }
+    # The bare baseline of CreateWaitMs in the same round: lvcreate on the VG the volumes went to.
+    $vg = $bench.VgOf[@($vgs.Keys)[0]]
+    $bare = [System.Collections.Generic.List[double]]::new()
+    foreach ($i in 1..$Pairs) {
+        $one = [System.Diagnostics.Stopwatch]::StartNew()
+        Invoke-Lvm lvcreate @('--config', $lab.lvmConfig, '-n', "$tag-bare$i", '-L', '1g', '-y', $vg)
+        $bare.Add($one.Elapsed.TotalMilliseconds)
+        Invoke-Lvm lvremove @('--config', $lab.lvmConfig, '-f', "$vg/$tag-bare$i")
+    }
     Start-Sleep -Seconds 3
     $row = [ordered]@{ Round = $Round; Variant = $Name; PairS = [math]::Round($seconds / $Pairs, 2) }
     $row['CpuPair'] = [math]::Round(((($after.Values | Measure-Object -Sum).Sum) - (($before.Values | Measure-Object -Sum).Sum)) / 100.0 / $Pairs, 3)
     $row['PgCpu'] = [math]::Round(($after.pg - $before.pg) / 100.0 / $Pairs, 3)
+    $row['CreateWaitMs'] = [math]::Round((Get-Median @($waits)), 1)
+    $row['LvcreateMs'] = [math]::Round((Get-Median @($bare)), 1)
+    $row['OverMs'] = [math]::Round($row['CreateWaitMs'] - $row['LvcreateMs'], 1)
     $row['HostsCpu'] = [math]::Round((($hostNames | ForEach-Object { $after[$_] - $before[$_] } | Measure-Object -Sum).Sum) / 100.0 / $Pairs, 3)
     foreach ($h in $hostNames) {
         $row["${h}_StartCpu"] = $script:startCpu[$h]
@@ -241,5 +265,6 @@ $results | Group-Object Variant | ForEach-Object {
     $agentStart = Get-Median @($g | ForEach-Object { $_.node1_StartCpu; $_.node2_StartCpu })
     [pscustomobject]@{ Variant = $_.Name; SchedRss = $sched; AgentRss = $agent; SchedPss = $schedPss; AgentPss = $agentPss
         SchedStartCpu = $schedStart; AgentStartCpu = $agentStart
-        CpuPair = (& $med 'CpuPair'); HostsCpu = (& $med 'HostsCpu'); PgCpu = (& $med 'PgCpu'); PairS = (& $med 'PairS') }
+        CpuPair = (& $med 'CpuPair'); HostsCpu = (& $med 'HostsCpu'); PgCpu = (& $med 'PgCpu'); PairS = (& $med 'PairS')
+        CreateWaitMs = (& $med 'CreateWaitMs'); LvcreateMs = (& $med 'LvcreateMs'); OverLvcreateMs = (& $med 'OverMs') }
 } | Format-Table -AutoSize | Out-String -Width 200 | Write-Host
