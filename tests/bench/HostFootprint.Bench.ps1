@@ -190,6 +190,7 @@ function Invoke-Workload([string] $Name, [int] $Round) {
     # The bulk first: the hosts' start-up (JIT, tiering) is then behind them when the CPU is counted.
     Start-Sleep -Seconds 2
     $before = @{ pg = Get-PostgresTicks }; foreach ($h in $hostNames) { $before[$h] = Get-Ticks $pids[$h] -WithChildren }
+    $ownBefore = 0L; foreach ($h in $hostNames) { $ownBefore += Get-Ticks $pids[$h] }
     $sw = [System.Diagnostics.Stopwatch]::StartNew()
     $waits = [System.Collections.Generic.List[double]]::new(); $vgs = @{}
     foreach ($i in 1..$Pairs) {
@@ -202,6 +203,8 @@ function Invoke-Workload([string] $Name, [int] $Round) {
     }
     $seconds = $sw.Elapsed.TotalSeconds
     $after = @{ pg = Get-PostgresTicks }; foreach ($h in $hostNames) { $after[$h] = Get-Ticks $pids[$h] -WithChildren }
+    # The hosts' own CPU, without their lvm children (LVM's cost moves with its archive directory, not with our code).
+    $ownAfter = 0L; foreach ($h in $hostNames) { $ownAfter += Get-Ticks $pids[$h] }
     # The bare baseline of CreateWaitMs in the same round: lvcreate on the VG the volumes went to.
     $vg = $bench.VgOf[@($vgs.Keys)[0]]
     $bare = [System.Collections.Generic.List[double]]::new()
@@ -215,6 +218,7 @@ function Invoke-Workload([string] $Name, [int] $Round) {
     $row = [ordered]@{ Round = $Round; Variant = $Name; PairS = [math]::Round($seconds / $Pairs, 2) }
     $row['CpuPair'] = [math]::Round(((($after.Values | Measure-Object -Sum).Sum) - (($before.Values | Measure-Object -Sum).Sum)) / 100.0 / $Pairs, 3)
     $row['PgCpu'] = [math]::Round(($after.pg - $before.pg) / 100.0 / $Pairs, 3)
+    $row['HostsOwnCpu'] = [math]::Round(($ownAfter - $ownBefore) / 100.0 / $Pairs, 3)
     $row['CreateWaitMs'] = [math]::Round((Get-Median @($waits)), 1)
     $row['LvcreateMs'] = [math]::Round((Get-Median @($bare)), 1)
     $row['OverMs'] = [math]::Round($row['CreateWaitMs'] - $row['LvcreateMs'], 1)
@@ -265,6 +269,6 @@ $results | Group-Object Variant | ForEach-Object {
     $agentStart = Get-Median @($g | ForEach-Object { $_.node1_StartCpu; $_.node2_StartCpu })
     [pscustomobject]@{ Variant = $_.Name; SchedRss = $sched; AgentRss = $agent; SchedPss = $schedPss; AgentPss = $agentPss
         SchedStartCpu = $schedStart; AgentStartCpu = $agentStart
-        CpuPair = (& $med 'CpuPair'); HostsCpu = (& $med 'HostsCpu'); PgCpu = (& $med 'PgCpu'); PairS = (& $med 'PairS')
+        CpuPair = (& $med 'CpuPair'); HostsCpu = (& $med 'HostsCpu'); HostsOwnCpu = (& $med 'HostsOwnCpu'); PgCpu = (& $med 'PgCpu'); PairS = (& $med 'PairS')
         CreateWaitMs = (& $med 'CreateWaitMs'); LvcreateMs = (& $med 'LvcreateMs'); OverLvcreateMs = (& $med 'OverMs') }
 } | Format-Table -AutoSize | Out-String -Width 200 | Write-Host
