@@ -20,9 +20,14 @@ public sealed record CapacityReport(
 /// </summary>
 internal static class ServiceSql
 {
-    /// <summary>Up/down from the database clock against the cluster-wide threshold, never the caller's clock.</summary>
+    /// <summary>
+    /// Up/down from the database clock against the cluster-wide threshold, never the caller's clock.
+    /// The threshold is a scalar subquery, so PostgreSQL reads it once per statement (an InitPlan):
+    /// called bare, the function was evaluated for every row, and over 1,000 hosts the scheduler's
+    /// signature read took about 7 ms instead of 0.5 ms (issue 11, docs/benchmarks.md).
+    /// </summary>
     public const string Up =
-        "(s.heartbeat_at IS NOT NULL AND s.heartbeat_at >= now() - make_interval(secs => bs.service_down_seconds()))";
+        "(s.heartbeat_at IS NOT NULL AND s.heartbeat_at >= now() - make_interval(secs => (SELECT bs.service_down_seconds())))";
 }
 
 /// <summary>
