@@ -67,15 +67,6 @@ public sealed class SchedulerQueue(StoreConnection store)
         "  " + ServiceSql.Up + " AS up, s.allocated_gib, coalesce(l.provisioned_gib, 0), s.capabilities::text " +
         "FROM bs.services s LEFT JOIN bs.capacity_ledger l ON l.host = s.host WHERE s.service = 'volume'";
 
-    public Task<bool> IsEnabledAsync(string schedulerHost, CancellationToken ct = default) =>
-        store.RunAsync(async conn =>
-        {
-            await using var cmd = new NpgsqlCommand(
-                "SELECT NOT disabled FROM bs.services WHERE host = @h AND service = 'scheduler'", conn);
-            cmd.Parameters.AddWithValue("h", schedulerHost);
-            return await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false) is true;
-        }, ct);
-
     /// <summary>Open operations by stage (pending, scheduled, running), through bs.queue_depth() (0014).</summary>
     public Task<Dictionary<string, long>> QueueDepthAsync(CancellationToken ct = default) =>
         store.RunAsync(async conn =>

@@ -145,11 +145,11 @@ public sealed class SchedulerConcurrencyTests(TestDatabase db) : IClassFixture<T
         await db.CreateAsync("wait", 3, 1);
         await db.ExecuteAsync("UPDATE bs.services SET disabled = true WHERE service = 'scheduler'");
 
-        Assert.False(await db.Scheduler.IsEnabledAsync("sched1"));
+        Assert.False(await db.ScalarAsync<bool>("SELECT NOT disabled FROM bs.services WHERE host = 'sched1' AND service = 'scheduler'"));
         Assert.Equal(3, await db.ScalarAsync<int>("SELECT count(*) FROM bs.operations WHERE stage = 'pending'"));
 
         await db.ExecuteAsync("UPDATE bs.services SET disabled = false WHERE service = 'scheduler'");
-        Assert.True(await db.Scheduler.IsEnabledAsync("sched1"));
+        Assert.True(await db.ScalarAsync<bool>("SELECT NOT disabled FROM bs.services WHERE host = 'sched1' AND service = 'scheduler'"));
         Assert.Equal(3, (await db.PlaceAllAsync()).Count(o => o.Host == "host-a"));
     }
 
