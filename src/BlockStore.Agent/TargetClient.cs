@@ -75,8 +75,23 @@ public sealed class TargetClient(ICommandRunner runner, ITargetStateReader reade
 
         throw new TargetException(
             $"LIO did not reach the wanted state while {what} after {MaxRounds} targetcli runs; still missing: " +
-            $"{Scrub(string.Join("; ", remaining.Where(l => l != TargetPlan.Save)), secret)}; targetcli said: {lastErrors}");
+            $"{Scrub(string.Join("; ", remaining.Where(l => l != TargetPlan.Save)), secret)}; targetcli said: {lastErrors}{Hint(lastErrors)}");
     }
+
+    /// <summary>
+    /// What an operator should know about a targetcli refusal whose words alone do not say it:
+    /// "Could not create NetworkPortal" is the kernel failing to bind the portal, and when no
+    /// process holds that address, LIO itself still holds it after a targetcli was killed while
+    /// creating a portal (a kernel bug: the socket leaks; seen in the lab's guest, issue 11).
+    /// Empty when there is nothing to add.
+    /// </summary>
+    public static string Hint(string targetcliErrors) =>
+        targetcliErrors.Contains("Could not create NetworkPortal", StringComparison.Ordinal)
+            ? " (the kernel could not bind the portal: another program listens on that address and port (ss -ltnp), " +
+              "or, with no process shown there, LIO still holds it since a targetcli was killed while creating a portal " +
+              "(kernel log: 'Unable to create kthread: iscsi_np', then 'kernel_bind() failed: -98'); only a reboot of the " +
+              "storage host frees that; see docs/operations.md)"
+            : "";
 
     /// <summary>
     /// Runs lines in one targetcli process (stdin). "exit" ends the batch explicitly. targetcli

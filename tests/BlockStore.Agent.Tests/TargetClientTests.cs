@@ -80,6 +80,25 @@ public class TargetClientTests
     }
 
     [Fact]
+    public async Task APortalTheKernelCannotBindSaysWhatToCheck()
+    {
+        // targetcli exits 0 and says so on stderr; LIO never gets the portal (its socket is held).
+        var fake = new FakeTargetcli(stderr: "Could not create NetworkPortal in configFS");
+        var e = await Assert.ThrowsAsync<TargetException>(() =>
+            Client(fake).ConvergeAsync("test", s => TargetPlan.Export(TargetPlanTests.Spec, s), () => VolumeTargetState.Absent, "Secret0123456789", false, default));
+        Assert.Contains("targetcli said: Could not create NetworkPortal in configFS (the kernel could not bind the portal", e.Message);
+        Assert.Contains("ss -ltnp", e.Message);
+        Assert.Contains("only a reboot of the storage host frees that", e.Message);
+    }
+
+    [Fact]
+    public void OtherRefusalsGetNoHint()
+    {
+        Assert.Equal("", TargetClient.Hint("No such path /iscsi/x"));
+        Assert.Equal("", TargetClient.Hint(""));
+    }
+
+    [Fact]
     public async Task ANonZeroExitIsAnError()
     {
         var fake = new FakeTargetcli(stderr: "g-io-error-quark", exitCode: 1);
