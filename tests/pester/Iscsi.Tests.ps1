@@ -345,6 +345,41 @@ Describe 'iSCSI against a real LIO target (lab guest)' -Skip:(-not $hasGuest) {
         (Remove-BlockVolume -Id $broken.Id -Confirm:$false -Wait -PassThru -TimeoutSec 300).Status | Should -Be 'deleted'
     }
 
+    It 'an attach whose portal another program holds fails with AttachmentFailed, says what to check and leaves no target; with the portal free it works' {
+        # With no target, LIO holds no portal, so this attach has to bind 10.0.2.15:3260 itself.
+        @(Get-GuestTargets | Where-Object { $_ }).Count | Should -Be 0
+        $pv = New-BlockVolume -Name "$prefix-port" -SizeGiB 1 -AvailabilityZone $g.zone -Wait -TimeoutSec 300
+        $pIqn = "iqn.2010-10.org.openstack:volume-$($pv.Id)"
+        $init = "iqn.2024-01.com.example.blockstore:$prefix-port"
+        # A program listening on the portal's address and port: to LIO, the same refusal as the socket
+        # the kernel leaks when a targetcli is killed while creating a portal (docs/operations.md).
+        $holder = Invoke-LabGuest -Guest $g -Command ('setsid python3 -c "import socket,time;s=socket.socket();s.bind((''10.0.2.15'',3260));s.listen();time.sleep(900)" ' +
+            '>/dev/null 2>&1 </dev/null & echo $!; sleep 1')
+        try {
+            { New-BlockVolumeAttachment -VolumeId $pv.Id -InitiatorIqn $init -Wait -TimeoutSec 600 -ErrorAction Stop } |
+                Should -Throw -ErrorId 'AttachmentFailed,BlockStore.Commands.NewBlockVolumeAttachmentCommand'
+            $failed = Get-BlockVolumeAttachment -VolumeId $pv.Id -InitiatorIqn $init
+            $failed.Status | Should -Be 'error'
+            $failed.StatusReason | Should -Match 'portals create 10\.0\.2\.15 3260; targetcli said: .*Could not create NetworkPortal'
+            $failed.StatusReason | Should -Match 'another program listens on that address and port \(ss -ltnp\)'
+            (Get-BlockVolume -Id $pv.Id).Status | Should -Be 'available'
+            Get-GuestTargets | Should -Not -Contain $pIqn
+        }
+        finally {
+            Invoke-LabGuest -Guest $g -Command "kill $holder" -AllowFailure | Out-Null
+        }
+        $again = New-BlockVolumeAttachment -VolumeId $pv.Id -InitiatorIqn $init -Wait -TimeoutSec 600
+        try {
+            $again.Status | Should -Be 'attached' -Because $again.StatusReason
+            $r = Invoke-InitiatorLogin iscsi-readcapacity16 $again $init
+            $r.Code | Should -Be 0 -Because $r.Output
+        }
+        finally {
+            (Remove-BlockVolume -Id $pv.Id -Force -Confirm:$false -Wait -PassThru -TimeoutSec 600).Status | Should -Be 'deleted'
+        }
+        Get-GuestTargets | Should -Not -Contain $pIqn
+    }
+
     It 'Remove-BlockVolume -Force on an in-use volume removes target, backstore and LV' {
         $a = New-BlockVolumeAttachment -VolumeId $vol.Id -InitiatorIqn $initiator -Wait -TimeoutSec 600
         $a.Status | Should -Be 'attached'
