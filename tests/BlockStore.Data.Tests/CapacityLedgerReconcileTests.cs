@@ -143,6 +143,21 @@ public sealed class CapacityLedgerReconcileTests(TestDatabase db) : IClassFixtur
     }
 
     [Fact]
+    public async Task A_quota_ledger_drift_is_seen_by_the_reconcile_query()
+    {
+        // The quota ledger (0017) follows every create and delete of a project; a change by hand shows.
+        await FreshAsync();
+        await db.AddHostAsync("host-a", 100);
+        await db.CreateAsync("q", 2, 5);
+        await db.PlaceAllAsync();
+        await AssertNoDriftAsync("placed");
+        Assert.Equal("2/10/0", await db.ScalarAsync<string>(
+            "SELECT volumes || '/' || gigabytes || '/' || snapshots FROM bs.quota_ledger WHERE project = 'default' AND volume_type = 'default'"));
+        await db.ExecuteAsync("UPDATE bs.quota_ledger SET gigabytes = gigabytes + 1 WHERE project = 'default'");
+        Assert.Equal(["quota default/default: ledger 2 volumes, 11 GiB, 0 snapshots, held 2 volumes, 10 GiB, 0 snapshots"], await db.LedgerDriftAsync());
+    }
+
+    [Fact]
     public async Task A_random_mix_of_requests_never_lets_it_drift()
     {
         await FreshAsync();

@@ -91,7 +91,7 @@ public sealed class TestDatabase : IAsyncLifetime
 
     /// <summary>Empties every table, so each test of a class starts from nothing.</summary>
     public Task ResetAsync() =>
-        ExecuteAsync("TRUNCATE bs.events, bs.operations, bs.volumes, bs.services, bs.capacity_ledger RESTART IDENTITY CASCADE");
+        ExecuteAsync("TRUNCATE bs.events, bs.operations, bs.volumes, bs.services, bs.capacity_ledger, bs.quota_ledger RESTART IDENTITY CASCADE");
 
     public async Task<int> ExecuteAsync(string sql)
     {
@@ -196,12 +196,17 @@ public sealed class TestDatabase : IAsyncLifetime
     public async Task<string> StatusAsync(Guid volumeId) => (await Volumes.GetAsync(volumeId))!.Status;
 
     /// <summary>
-    /// The reconcile check of the capacity ledger: each host whose ledger row differs from the sum
-    /// from scratch (bs.capacity_held, which every table that holds space extends). Empty when right.
+    /// The reconcile checks of both ledgers: each host whose capacity ledger row differs from the
+    /// sum from scratch (bs.capacity_held, which every table that holds space extends), and each
+    /// project and type whose quota ledger row differs from bs.quota_usage (0017). Empty when right.
     /// </summary>
     public Task<List<string>> LedgerDriftAsync() => ColumnAsync(
         "SELECT host || ': ledger ' || ledger_gib || ' GiB in ' || ledger_volumes || ', held ' || held_gib || ' GiB in ' || held_volumes " +
-        "FROM bs.capacity_ledger_drift ORDER BY host");
+        "FROM bs.capacity_ledger_drift " +
+        "UNION ALL " +
+        "SELECT 'quota ' || project || '/' || volume_type || ': ledger ' || ledger_volumes || ' volumes, ' || ledger_gigabytes || ' GiB, ' || ledger_snapshots || " +
+        "  ' snapshots, held ' || held_volumes || ' volumes, ' || held_gigabytes || ' GiB, ' || held_snapshots || ' snapshots' " +
+        "FROM bs.quota_ledger_drift ORDER BY 1");
 
     /// <summary>Registers <paramref name="count"/> volume hosts host-0001.. with a fresh heartbeat and report, in one statement.</summary>
     public Task AddHostsAsync(int count, decimal totalGiB, string zone = "nova") =>
