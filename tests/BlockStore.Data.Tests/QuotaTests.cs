@@ -145,6 +145,7 @@ public sealed class QuotaTests(TestDatabase db) : IClassFixture<TestDatabase>
         await db.Volumes.RequestDeleteAsync(v.Id);
         Assert.Equal(VolumeStatus.Deleted, await db.StatusAsync(v.Id));
         Assert.Equal("team-a", (await CreateAsync("next", 1)).Project);
+        Assert.Empty(await db.LedgerDriftAsync()); // the quota ledger (0017) followed the error and the delete
     }
 
     [Fact]
@@ -173,6 +174,8 @@ public sealed class QuotaTests(TestDatabase db) : IClassFixture<TestDatabase>
         Assert.Equal(10, results.Count(r => r == "ok"));
         Assert.Equal(10, results.Count(r => r == ErrorIds.QuotaExceeded));
         Assert.Equal(12, await db.ScalarAsync<long>("SELECT count(*) FROM bs.volumes WHERE project = 'team-a' AND status <> 'deleted'"));
+        Assert.Equal(12, await db.ScalarAsync<long>("SELECT volumes FROM bs.quota_ledger WHERE project = 'team-a' AND volume_type = 'default'"));
+        Assert.Empty(await db.LedgerDriftAsync());
     }
 
     [Fact]
