@@ -2,6 +2,9 @@
 --   off     the quota trigger disabled (the insert as before quotas),
 --   on      the trigger, project without finite limits (the default out of the box),
 --   limited the trigger, a project with a finite limit: its row locked and its usage counted.
+-- Since schema 0017 (the quota ledger) each insert here also updates a ledger row this same
+-- transaction already updated, which one request (its own transaction) never does: read its
+-- figures as the trigger's cost in a bulk transaction, not a request's (docs/benchmarks.md, "Quotas").
 -- Run against a lab as its superuser (psql on the lab's socket, see tests/bench/README or
 -- docs/benchmarks.md "Quotas"); it removes its volumes at the end.
 \set QUIET on
