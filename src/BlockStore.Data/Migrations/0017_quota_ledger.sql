@@ -13,8 +13,9 @@
 -- the data tests check it after every scenario.
 --
 -- A statement that changes no usage (a placement, a move between live statuses) writes no ledger
--- row, so schedulers and agents at work never touch it; a request, an extend or a delete of a
--- project updates its (project, type) row, held until that transaction commits.
+-- row (its trigger still groups the statement's rows once), so schedulers never contend on it; a
+-- request, an extend, or an agent's completion of a delete updates the project's (project, type)
+-- row, held until that transaction commits.
 
 CREATE TABLE bs.quota_ledger (
     project     text NOT NULL,
