@@ -152,9 +152,77 @@ public sealed class CapacityLedgerReconcileTests(TestDatabase db) : IClassFixtur
         await db.PlaceAllAsync();
         await AssertNoDriftAsync("placed");
         Assert.Equal("2/10/0", await db.ScalarAsync<string>(
-            "SELECT volumes || '/' || gigabytes || '/' || snapshots FROM bs.quota_ledger WHERE project = 'default' AND volume_type = 'default'"));
-        await db.ExecuteAsync("UPDATE bs.quota_ledger SET gigabytes = gigabytes + 1 WHERE project = 'default'");
+            "SELECT sum(volumes) || '/' || sum(gigabytes) || '/' || sum(snapshots) FROM bs.quota_ledger WHERE project = 'default' AND volume_type = 'default'"));
+        // One slot (0018) changed by hand.
+        await db.ExecuteAsync("UPDATE bs.quota_ledger SET gigabytes = gigabytes + 1 WHERE (project, volume_type, slot) = " +
+            "(SELECT project, volume_type, slot FROM bs.quota_ledger WHERE project = 'default' AND volume_type = 'default' LIMIT 1)");
         Assert.Equal(["quota default/default: ledger 2 volumes, 11 GiB, 0 snapshots, held 2 volumes, 10 GiB, 0 snapshots"], await db.LedgerDriftAsync());
+    }
+
+    [Fact]
+    public async Task The_quota_ledger_slots_are_summed_by_the_check_and_the_reconcile_query()
+    {
+        // 0018: each server process writes its own slot of a (project, type), so concurrent requests
+        // of one project update different rows. A volume counted on one connection and released on
+        // another leaves that slot below zero; only the sums must be right, and the quota check reads
+        // the sums (reading one slot would see the project's only volume and refuse the next one).
+        await FreshAsync();
+        var (a, b) = await TwoConnectionsInDifferentSlotsAsync();
+        await using (a)
+        await using (b)
+        {
+            try
+            {
+                await db.ExecuteAsync("INSERT INTO bs.quotas (project, volume_type, resource, hard_limit) VALUES ('default', NULL, 'volumes', 1)");
+                var first = Guid.NewGuid();
+                await ExecuteOnAsync(a, $"INSERT INTO bs.volumes (id, name, size_gib, status, project, volume_type) VALUES ('{first}', 'slot-1', 5, 'creating', 'default', 'default')");
+                var refused = await Assert.ThrowsAsync<PostgresException>(() => ExecuteOnAsync(a,
+                    $"INSERT INTO bs.volumes (id, name, size_gib, status, project, volume_type) VALUES ('{Guid.NewGuid()}', 'slot-2', 5, 'creating', 'default', 'default')"));
+                Assert.Equal("BSQ01", refused.SqlState);
+
+                await ExecuteOnAsync(b, $"DELETE FROM bs.volumes WHERE id = '{first}'");
+                Assert.Equal(["-1/-5", "1/5"], await db.ColumnAsync(
+                    "SELECT volumes || '/' || gigabytes FROM bs.quota_ledger WHERE project = 'default' AND volume_type = 'default' ORDER BY volumes"));
+                await AssertNoDriftAsync("released in another slot");
+
+                // The project holds nothing again: the limit of 1 lets one more in, on either connection.
+                await ExecuteOnAsync(a, $"INSERT INTO bs.volumes (id, name, size_gib, status, project, volume_type) VALUES ('{Guid.NewGuid()}', 'slot-3', 5, 'creating', 'default', 'default')");
+                await AssertNoDriftAsync("counted again");
+                Assert.Equal(1, await db.ScalarAsync<long>("SELECT sum(volumes) FROM bs.quota_ledger WHERE project = 'default'"));
+            }
+            finally
+            {
+                await db.ExecuteAsync("DELETE FROM bs.quotas WHERE project = 'default'");
+            }
+        }
+    }
+
+    // Unpooled connections until two server processes fall in different slots (pg_backend_pid() % 16).
+    private async Task<(NpgsqlConnection A, NpgsqlConnection B)> TwoConnectionsInDifferentSlotsAsync()
+    {
+        var unpooled = new NpgsqlConnectionStringBuilder(db.ConnectionString) { Pooling = false }.ConnectionString;
+        var a = new NpgsqlConnection(unpooled);
+        await a.OpenAsync();
+        var slotA = a.ProcessID % 16;
+        for (var i = 0; i < 64; i++)
+        {
+            var b = new NpgsqlConnection(unpooled);
+            await b.OpenAsync();
+            if (b.ProcessID % 16 != slotA)
+            {
+                return (a, b);
+            }
+
+            await b.DisposeAsync();
+        }
+
+        throw new InvalidOperationException("64 connections in a row had the same slot");
+    }
+
+    private static async Task ExecuteOnAsync(NpgsqlConnection conn, string sql)
+    {
+        await using var cmd = new NpgsqlCommand(sql, conn);
+        await cmd.ExecuteNonQueryAsync();
     }
 
     [Fact]

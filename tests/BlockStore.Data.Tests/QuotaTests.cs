@@ -174,7 +174,7 @@ public sealed class QuotaTests(TestDatabase db) : IClassFixture<TestDatabase>
         Assert.Equal(10, results.Count(r => r == "ok"));
         Assert.Equal(10, results.Count(r => r == ErrorIds.QuotaExceeded));
         Assert.Equal(12, await db.ScalarAsync<long>("SELECT count(*) FROM bs.volumes WHERE project = 'team-a' AND status <> 'deleted'"));
-        Assert.Equal(12, await db.ScalarAsync<long>("SELECT volumes FROM bs.quota_ledger WHERE project = 'team-a' AND volume_type = 'default'"));
+        Assert.Equal(12, await db.ScalarAsync<long>("SELECT sum(volumes) FROM bs.quota_ledger WHERE project = 'team-a' AND volume_type = 'default'"));
         Assert.Empty(await db.LedgerDriftAsync());
     }
 

@@ -1,9 +1,9 @@
 #Requires -Version 7.4
 <#
 .SYNOPSIS
-    Many clients creating volumes at once in ONE project against one project EACH, with the quota
-    ledger's triggers (schema 0017) on and off, side by side in one run: what the ledger's one hot
-    row per (project, type) costs a busy project.
+    Many clients making New-BlockVolume's request at once in ONE project against one project EACH,
+    side by side in one run: what a busy project costs with the quota ledger in slots (0018), in one
+    row per (project, type) as 0017 made it, and without it.
 
 .DESCRIPTION
     Run against a running lab (dotnet pwsh ./build.ps1 Build, Up):
@@ -16,13 +16,18 @@
     role. Left out: the zone and running-scheduler checks of the volume's INSERT (reads of other
     tables, the same in every mode) and PowerShell; pgbench is the client, so the clients are cheap
     and what is measured is PostgreSQL's side: how many such requests per second -Clients
-    connections get through.
+    connections get through. -NotifyAfterCommit sends the NOTIFY in a transaction of its own after
+    the request's COMMIT instead (a form measured and not taken, docs/benchmarks.md "Quotas").
 
-    Four modes, interleaved -Rounds times, -Seconds each:
-      one project, ledger on      every client in project 'hotrow-1' (one ledger row for all)
-      a project each, ledger on   client i in project 'hotrow-i'
-      one project, ledger off     the four ledger triggers on bs.volumes disabled (as before 0017
-                                  for a project without a finite limit)
+    Six modes, interleaved -Rounds times, -Seconds each:
+      one project                     every client in project 'hotrow-1', the ledger as it is (0018:
+                                      each server process writes its own of 16 slots)
+      one project, one ledger row     bs.quota_ledger_add writing slot 0 only: 0017's one row per
+                                      (project, type) (the function is put back after)
+      one project, ledger off         the ledger's triggers on bs.volumes disabled (as before 0017
+                                      for a project without a finite limit)
+      a project each                  client i in project 'hotrow-i'
+      a project each, one ledger row
       a project each, ledger off
     The lab's schedulers are stopped while it runs (nothing places the bench's requests; they are
     deleted after each mode with the hotrow projects' ledger rows, and bs.quota_ledger_drift is
@@ -33,7 +38,8 @@
 param(
     [ValidateRange(1, 64)][int] $Clients = 8,
     [ValidateRange(2, 120)][int] $Seconds = 10,
-    [ValidateRange(1, 10)][int] $Rounds = 2
+    [ValidateRange(1, 10)][int] $Rounds = 2,
+    [switch] $NotifyAfterCommit
 )
 
 $ErrorActionPreference = 'Stop'
@@ -60,6 +66,15 @@ function Invoke-AdminSql([string] $Sql) {
     return $out
 }
 
+# bs.quota_ledger_add as installed, and the same writing slot 0 only (0017's one row).
+$ledgerAdd = "'bs.quota_ledger_add(text,text,bigint,bigint,bigint)'::regprocedure"
+$slotExpr = '(pg_backend_pid() % 16)::smallint'
+$ledgerAddSql = (Invoke-AdminSql "SELECT pg_get_functiondef($ledgerAdd)") -join "`n"
+if (-not $ledgerAddSql.Contains($slotExpr)) { throw "bs.quota_ledger_add has no slots (schema before 0018?): $ledgerAddSql" }
+function Set-LedgerSlots([bool] $Slots) {
+    Invoke-AdminSql $(if ($Slots) { $ledgerAddSql } else { $ledgerAddSql.Replace($slotExpr, '0::smallint') }) | Out-Null
+}
+
 $ledgerTriggers = 'quota_ledger_insert', 'quota_ledger_update', 'quota_ledger_delete'
 function Set-Ledger([bool] $On) {
     $verb = if ($On) { 'ENABLE' } else { 'DISABLE' }
@@ -78,21 +93,29 @@ function Remove-BenchRows {
         "DELETE FROM bs.quota_ledger WHERE project LIKE 'hotrow-%'; COMMIT;") | Out-Null
 }
 
-# One request: New-BlockVolume's two statements, as one compound query. The id is made from two
-# random 64-bit numbers (the product makes a UUIDv7 in the client).
-$script = @'
-\set hi random(1, 9000000000000000000)
-\set lo random(1, 9000000000000000000)
-INSERT INTO bs.volumes (id, name, description, size_gib, status, zone, multiattach, project, volume_type) SELECT (lpad(to_hex(:hi::bigint), 16, '0') || lpad(to_hex(:lo::bigint), 16, '0'))::uuid, 'hotrow-' || :hi || '-' || :lo, NULL, 1, 'creating', NULL, false, 'hotrow-' || (CASE WHEN :per_client = 1 THEN :client_id + 1 ELSE 1 END), 'default' \;
-WITH o AS (INSERT INTO bs.operations (volume_id, kind, stage) SELECT v.id, 'create', 'pending' FROM bs.volumes v WHERE v.id = (lpad(to_hex(:hi::bigint), 16, '0') || lpad(to_hex(:lo::bigint), 16, '0'))::uuid RETURNING id, volume_id), e AS (INSERT INTO bs.events (volume_id, host, service, kind, message) SELECT o.volume_id, NULL, NULL, 'requested', 'create of 1 GiB requested' FROM o) SELECT pg_notify('bs_schedule', o.id::text) FROM o
-'@
-$scriptFile = Join-Path ([System.IO.Path]::GetTempPath()) "hotrow-$PID.sql"
-Set-Content -LiteralPath $scriptFile -Value $script
+# One request: New-BlockVolume's statements as one compound query (VolumeRequests.InsertAsync). The
+# id is made from two random 64-bit numbers (the product makes a UUIDv7 in the client).
+$id = "(lpad(to_hex(:hi::bigint), 16, '0') || lpad(to_hex(:lo::bigint), 16, '0'))::uuid"
+$volume = "INSERT INTO bs.volumes (id, name, description, size_gib, status, zone, multiattach, project, volume_type) SELECT $id, 'hotrow-' || :hi || '-' || :lo, NULL, 1, 'creating', NULL, false, 'hotrow-' || (CASE WHEN :per_client = 1 THEN :client_id + 1 ELSE 1 END), 'default'"
+$opAndEvent = "WITH o AS (INSERT INTO bs.operations (volume_id, kind, stage) SELECT v.id, 'create', 'pending' FROM bs.volumes v WHERE v.id = $id RETURNING id, volume_id), " +
+    "e AS (INSERT INTO bs.events (volume_id, host, service, kind, message) SELECT o.volume_id, NULL, NULL, 'requested', 'create of 1 GiB requested' FROM o) "
+$randoms = "\set hi random(1, 9000000000000000000)`n\set lo random(1, 9000000000000000000)`n"
+$scripts = @{
+    # As the product sends it: the NOTIFY in the request's transaction.
+    request = $randoms + "$volume \;`n$opAndEvent SELECT pg_notify('bs_schedule', o.id::text) FROM o`n"
+    # The form measured and not taken: BEGIN, the rows, COMMIT, then the NOTIFY in its own transaction.
+    after   = $randoms + "BEGIN \;`n$volume \;`n$opAndEvent SELECT o.id FROM o \;`nCOMMIT \;`nSELECT pg_notify('bs_schedule', v.id::text) FROM bs.volumes v WHERE v.id = $id`n"
+}
+$scriptFiles = @{}
+foreach ($k in $scripts.Keys) {
+    $scriptFiles[$k] = Join-Path ([System.IO.Path]::GetTempPath()) "hotrow-$PID-$k.sql"
+    Set-Content -LiteralPath $scriptFiles[$k] -Value $scripts[$k]
+}
 
-function Invoke-Mode([bool] $PerClient) {
+function Invoke-Mode([bool] $PerClient, [string] $Form) {
     $env:PGPASSFILE = $cs['Passfile']
     $out = & $pgbench -n -M simple -c $Clients -j ([math]::Min($Clients, 2)) -T $Seconds -D "per_client=$([int]$PerClient)" `
-        -f $scriptFile -h $cs['Host'] -p $cs['Port'] -U $cs['Username'] $cs['Database'] 2>&1
+        -f $scriptFiles[$Form] -h $cs['Host'] -p $cs['Port'] -U $cs['Username'] $cs['Database'] 2>&1
     if ($LASTEXITCODE -ne 0) { throw "pgbench failed: $($out -join "`n")" }
     $tps = ($out | Select-String -Pattern '^tps = ([\d.]+)' | Select-Object -First 1).Matches[0].Groups[1].Value
     $lat = ($out | Select-String -Pattern '^latency average = ([\d.]+) ms' | Select-Object -First 1).Matches[0].Groups[1].Value
@@ -111,38 +134,44 @@ try {
     Invoke-AdminSql ("INSERT INTO bs.projects (name, description) SELECT 'hotrow-' || i, 'ProjectConcurrency.Bench' " +
         "FROM generate_series(1, $Clients) i ON CONFLICT (name) DO NOTHING;") | Out-Null
     Remove-BenchRows
+    $form = if ($NotifyAfterCommit) { 'after' } else { 'request' }
     $modes = @(
-        @{ Name = 'one project, ledger on'; PerClient = $false; Ledger = $true },
-        @{ Name = 'a project each, ledger on'; PerClient = $true; Ledger = $true },
-        @{ Name = 'one project, ledger off'; PerClient = $false; Ledger = $false },
-        @{ Name = 'a project each, ledger off'; PerClient = $true; Ledger = $false })
+        @{ Name = 'one project'; PerClient = $false; Ledger = $true; Slots = $true; Form = $form },
+        @{ Name = 'one project, one ledger row'; PerClient = $false; Ledger = $true; Slots = $false; Form = $form },
+        @{ Name = 'one project, ledger off'; PerClient = $false; Ledger = $false; Slots = $true; Form = $form },
+        @{ Name = 'a project each'; PerClient = $true; Ledger = $true; Slots = $true; Form = $form },
+        @{ Name = 'a project each, one ledger row'; PerClient = $true; Ledger = $true; Slots = $false; Form = $form },
+        @{ Name = 'a project each, ledger off'; PerClient = $true; Ledger = $false; Slots = $true; Form = $form })
     for ($round = 1; $round -le $Rounds; $round++) {
         foreach ($m in $modes) {
             Set-Ledger $m.Ledger
+            Set-LedgerSlots $m.Slots
             try {
-                $r = Invoke-Mode $m.PerClient
+                $r = Invoke-Mode $m.PerClient $m.Form
             } finally {
                 Remove-BenchRows
                 Set-Ledger $true
+                Set-LedgerSlots $true
             }
             $results.Add([pscustomobject]@{ Round = $round; Mode = $m.Name; Tps = $r.Tps; LatencyMs = $r.LatencyMs; Failed = $r.Failed })
-            Write-Host ("round {0}  {1,-28} {2,8:N0} requests/s  latency {3,6:N2} ms  failed {4}" -f $round, $m.Name, $r.Tps, $r.LatencyMs, $r.Failed)
+            Write-Host ("round {0}  {1,-32} {2,8:N0} requests/s  latency {3,6:N2} ms  failed {4}" -f $round, $m.Name, $r.Tps, $r.LatencyMs, $r.Failed)
         }
     }
 } finally {
     Set-Ledger $true
-    Remove-Item -LiteralPath $scriptFile -ErrorAction Ignore
+    Set-LedgerSlots $true
+    $scriptFiles.Values | Remove-Item -ErrorAction Ignore
     foreach ($s in $schedulers) { Start-LabHost -Name $s -Lab $lab | Out-Null }
 }
 $drift = Invoke-AdminSql 'SELECT count(*) FROM bs.quota_ledger_drift'
 $loadEnd = ((Get-Content /proc/loadavg) -split ' ')[0..2] -join ' '
 
 Write-Host ''
-Write-Host "$(Get-Date -AsUTC -Format 'yyyy-MM-dd HH:mm') UTC, $(Get-BenchMachine), $Clients clients, $Seconds s per mode; load $loadStart at the start, $loadEnd at the end; quota ledger drift rows after: $drift"
+Write-Host "$(Get-Date -AsUTC -Format 'yyyy-MM-dd HH:mm') UTC, $(Get-BenchMachine), $Clients clients, $Seconds s per mode, NOTIFY $(if ($NotifyAfterCommit) { 'after the commit' } else { 'in the request' }); load $loadStart at the start, $loadEnd at the end; quota ledger drift rows after: $drift"
 Write-Host ''
-Write-Host '| mode | requests/s per round | latency per round, ms | vs a project each, ledger off |'
+Write-Host '| mode | requests/s per round | latency per round, ms | vs a project each |'
 Write-Host '|---|---|---|---|'
-$baseline = @($results | Where-Object Mode -EQ 'a project each, ledger off' | ForEach-Object Tps)
+$baseline = @($results | Where-Object Mode -EQ 'a project each' | ForEach-Object Tps)
 $baseMedian = Get-Median $baseline
 foreach ($name in ($results | ForEach-Object Mode | Select-Object -Unique)) {
     $rows = @($results | Where-Object Mode -EQ $name)
