@@ -49,7 +49,6 @@ $bench = Initialize-BenchLab
 $lab = $bench.Lab
 $pgbench = Join-Path $lab.pgBinDir 'pgbench'
 $psql = Join-Path $lab.pgBinDir 'psql'
-$admin = ([string]$lab.adminConnectionString) -replace 'Database=postgres', "Database=$($lab.database)"
 
 # The operator's libpq parameters from the lab's Npgsql connection string (Host, Port, Username,
 # Database, Passfile).
