@@ -113,9 +113,24 @@ public static class RejectionClasses
 
 public sealed record PlacementResult(string? Host, IReadOnlyList<HostRejection> Rejections, decimal? HostFreeGiB)
 {
+    /// <summary>
+    /// Up to this many rejected hosts, a failure's reason names every one with its own reason. Beyond
+    /// it, the reason counts the hosts by class and names the first few of each: with 1,000 hosts a
+    /// full list was about 90 KB, written into the volume's status reason, its operation's error and
+    /// its event, and printed at the user, and a full cloud failed requests at about 200/s on 2 cores
+    /// (issue 11, docs/benchmarks.md).
+    /// </summary>
+    public const int HostsNamedInFull = 10;
+
+    // Hosts named per class in the summary, in host-name order.
+    private const int ExamplesPerClass = 3;
+
     public bool Placed => Host is not null;
 
-    /// <summary>A reason a user can act on: which hosts were considered and why each was rejected.</summary>
+    /// <summary>
+    /// A reason a user can act on: which hosts were considered and why each was rejected (up to
+    /// <see cref="HostsNamedInFull"/> hosts; beyond that, how many for each reason, with examples).
+    /// </summary>
     public string Explain(int sizeGiB, string? zone, string? volumeType = null)
     {
         if (Placed)
@@ -129,9 +144,35 @@ public sealed record PlacementResult(string? Host, IReadOnlyList<HostRejection> 
             return $"No volume host can take {wanted}: no volume host is registered. Start a volume agent (see Get-BlockVolumeService).";
         }
 
-        return $"No volume host can take {wanted}: " +
-               string.Join("; ", Rejections.Select(r => $"{r.Host}: {r.Reason}")) + ".";
+        if (Rejections.Count <= HostsNamedInFull)
+        {
+            return $"No volume host can take {wanted}: " +
+                   string.Join("; ", Rejections.Select(r => $"{r.Host}: {r.Reason}")) + ".";
+        }
+
+        // The biggest group first; hosts of another zone last, since they say least about why the
+        // request's own zone could not take it.
+        var groups = Rejections.GroupBy(r => r.Class, StringComparer.Ordinal)
+            .OrderBy(g => g.Key == RejectionClasses.Zone ? 1 : 0)
+            .ThenByDescending(g => g.Count())
+            .ThenBy(g => g.Key, StringComparer.Ordinal)
+            .Select(g =>
+            {
+                var named = g.OrderBy(r => r.Host, StringComparer.Ordinal).Take(ExamplesPerClass).Select(r => $"{r.Host}: {r.Reason}");
+                var more = g.Count() > ExamplesPerClass ? $"; and {g.Count() - ExamplesPerClass} more" : "";
+                return $"{g.Count()} {ClassInWords(g.Key)} ({string.Join("; ", named)}{more})";
+            });
+        return $"No volume host can take {wanted}: none of {Rejections.Count} volume hosts can, " +
+               string.Join(", ", groups) + ". Get-BlockVolumeService -Service volume shows every host.";
     }
+
+    private static string ClassInWords(string rejectionClass) => rejectionClass switch
+    {
+        RejectionClasses.Capacity => "short of space",
+        RejectionClasses.Zone => "in another zone",
+        RejectionClasses.Capabilities => "without the volume type's capabilities",
+        _ => rejectionClass, // disabled, down, frozen, unhealthy
+    };
 }
 
 /// <summary>
