@@ -37,6 +37,12 @@ public sealed class SchedulerQueue(StoreConnection store)
     public TimeSpan HostCacheMaxAge { get; init; } = TimeSpan.FromSeconds(1);
 
     /// <summary>
+    /// How old the copy must be before <see cref="RefreshHostCopyAsync"/> reads every host again
+    /// (null: half of <see cref="HostCacheMaxAge"/>).
+    /// </summary>
+    public TimeSpan? HostCopyRefreshAfter { get; init; }
+
+    /// <summary>
     /// This scheduler's own tie-break among (nearly) equally free hosts (Core's PlacementSpread,
     /// seeded by its name), so that two schedulers plan onto different hosts instead of finding
     /// each other's ledger rows locked. Null: ties by host name, as before. Only the choice among
@@ -66,6 +72,52 @@ public sealed class SchedulerQueue(StoreConnection store)
         "  coalesce(s.backend_type, 'thick'), coalesce(s.total_gib, 0), coalesce(s.free_gib, 0), s.reserved_percentage, s.max_over_subscription_ratio, " +
         "  " + ServiceSql.Up + " AS up, s.allocated_gib, coalesce(l.provisioned_gib, 0), s.capabilities::text " +
         "FROM bs.services s LEFT JOIN bs.capacity_ledger l ON l.host = s.host WHERE s.service = 'volume'";
+
+    /// <summary>
+    /// Reads every host again, outside any pass, once the copy is older than
+    /// <see cref="HostCopyRefreshAfter"/>, so that the next request's pass plans with a copy instead
+    /// of reading every host on its way: at 1,000 hosts the read was about 7 ms of each
+    /// New-BlockVolume -Wait spaced more than the copy's age apart (3.6 ms in PostgreSQL, 3 ms
+    /// decoding; statement log of 2026-12-05, docs/benchmarks.md). The placement worker calls it
+    /// after each drain, so it never runs beside a pass of this scheduler. Before the first pass
+    /// there is no copy and nothing is read; an idle scheduler's copy expires and is not read again.
+    /// </summary>
+    public async Task RefreshHostCopyAsync(CancellationToken ct = default)
+    {
+        var held = cache;
+        var after = HostCopyRefreshAfter ?? HostCacheMaxAge / 2;
+        var age = held is null ? 0 : Environment.TickCount64 - held.ReadAtTicks;
+        // An expired copy is not read again here: requests that far apart read the hosts on their
+        // way anyway, and a refresh between them would be one more read of every host per request.
+        if (held is null || HostCacheMaxAge <= TimeSpan.Zero || age < (long)after.TotalMilliseconds || age >= (long)HostCacheMaxAge.TotalMilliseconds)
+        {
+            return;
+        }
+
+        var readAt = Environment.TickCount64;
+        var (hosts, signature) = await store.RunAsync(async conn =>
+        {
+            // The signature first (each statement reads as of its own start): a change between the
+            // two leaves a copy newer than its signature, which the next pass drops; never the reverse.
+            await using var batch = new NpgsqlBatch(conn);
+            batch.BatchCommands.Add(new NpgsqlBatchCommand(SignatureSelect));
+            batch.BatchCommands.Add(new NpgsqlBatchCommand(CandidateSelect));
+            await using var r = await batch.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            var sig = await r.ReadAsync(ct).ConfigureAwait(false) ? r.GetString(0) : null;
+            await r.NextResultAsync(ct).ConfigureAwait(false);
+            var list = new List<HostCandidate>();
+            while (await r.ReadAsync(ct).ConfigureAwait(false))
+            {
+                list.Add(ReadCandidate(r));
+            }
+
+            return (list, sig);
+        }, ct).ConfigureAwait(false);
+        if (signature is not null)
+        {
+            cache = new HostCache(hosts, signature, readAt);
+        }
+    }
 
     /// <summary>Open operations by stage (pending, scheduled, running), through bs.queue_depth() (0014).</summary>
     public Task<Dictionary<string, long>> QueueDepthAsync(CancellationToken ct = default) =>

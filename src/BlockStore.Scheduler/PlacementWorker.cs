@@ -31,6 +31,17 @@ public sealed class PlacementWorker(
             {
                 logger.LogWarning("Placement pass failed ({Message}); the next wake-up retries", e.Message);
             }
+
+            try
+            {
+                // While nothing waits for this scheduler: the next request then plans with a
+                // fresh copy of the hosts instead of reading them all on its way.
+                await queue.RefreshHostCopyAsync(ct);
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                logger.LogDebug("Copy of the hosts not refreshed ({Message}); the next pass reads them", e.Message);
+            }
         }
     }
 

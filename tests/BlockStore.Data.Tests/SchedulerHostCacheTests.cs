@@ -101,6 +101,44 @@ public sealed class SchedulerHostCacheTests(TestDatabase db) : IClassFixture<Tes
         Assert.Equal(without.RejectionClasses, withCopy.RejectionClasses);
     }
 
+    // A change to a host's capacity report moves nothing in the copy's signature: the copy holds
+    // host-b at 100 GiB until it is read again.
+    private async Task<SchedulerQueue> CopyWithHostBGrownAsync(TimeSpan refreshAfter)
+    {
+        await db.ResetAsync();
+        await db.AddSchedulerAsync("sched1");
+        await db.AddHostAsync("host-a", 1000);
+        await db.AddHostAsync("host-b", 100);
+        var queue = new SchedulerQueue(db.Store) { HostCacheMaxAge = TimeSpan.FromMinutes(10), HostCopyRefreshAfter = refreshAfter };
+        await db.CreateAsync("warm", 1, 1);
+        Assert.Equal("host-a", Assert.Single(await queue.PlaceBatchAsync("sched1", 32)).Host);
+        await db.ExecuteAsync("UPDATE bs.services SET total_gib = 5000, free_gib = 5000 WHERE host = 'host-b'");
+        return queue;
+    }
+
+    [Fact]
+    public async Task A_refreshed_copy_plans_with_the_hosts_as_they_are_now()
+    {
+        var queue = await CopyWithHostBGrownAsync(TimeSpan.Zero);
+        // With the copy as the first pass left it, the most free host is still host-a.
+        await db.CreateAsync("stale", 1, 1);
+        Assert.Equal("host-a", Assert.Single(await queue.PlaceBatchAsync("sched1", 32)).Host);
+
+        await queue.RefreshHostCopyAsync();
+        await db.CreateAsync("fresh", 1, 1);
+        Assert.Equal("host-b", Assert.Single(await queue.PlaceBatchAsync("sched1", 32)).Host);
+        Assert.Empty(await db.LedgerDriftAsync());
+    }
+
+    [Fact]
+    public async Task A_copy_younger_than_the_refresh_age_is_not_read_again()
+    {
+        var queue = await CopyWithHostBGrownAsync(TimeSpan.FromMinutes(5));
+        await queue.RefreshHostCopyAsync();
+        await db.CreateAsync("after", 1, 1);
+        Assert.Equal("host-a", Assert.Single(await queue.PlaceBatchAsync("sched1", 32)).Host);
+    }
+
     // Two schedulers each keeping a copy, racing over the last free GiB of 1,000 hosts:
     // SchedulerConcurrencyTests.Two_schedulers_racing_over_the_last_free_GiB_of_1000_hosts_never_overcommit(keepsCopy: true).
 }
