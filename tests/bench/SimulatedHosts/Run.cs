@@ -156,8 +156,9 @@ internal static class Run
         // Polled every 100 ms while the schedulers are measured, so it must cost next to nothing: a
         // range of the pending index (the requests' operation ids). It was a join on the volumes'
         // names (LIKE 'rate…-%'): a parallel sequential scan of every volume, about 0.2 CPU-s per
-        // poll at 700,000 volumes and 0.1 at the full run's 100,000+, taken from the schedulers and
-        // PostgreSQL being measured on 2 cores (seen in a profile of one and two schedulers, 2026-12-05).
+        // poll at 744,000 volumes (in proportion at the full run's 100,000+), taken from the
+        // schedulers and PostgreSQL being measured on 2 cores (a profile of one and two schedulers,
+        // 2026-12-05, docs/benchmarks.md).
         await WaitAsync(async () => !await Sql.ScalarAsync<bool>(store,
             "SELECT EXISTS (SELECT 1 FROM bs.operations WHERE stage = 'pending' AND id BETWEEN @lo AND @hi)",
             ("lo", firstOp), ("hi", lastOp)), TimeSpan.FromSeconds(900));
