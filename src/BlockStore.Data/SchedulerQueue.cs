@@ -76,9 +76,10 @@ public sealed class SchedulerQueue(StoreConnection store)
     /// <summary>
     /// Reads every host again, outside any pass, once the copy is older than
     /// <see cref="HostCopyRefreshAfter"/>, so that the next request's pass plans with a copy instead
-    /// of reading every host on its way: at 1,000 hosts the read was about 7 ms of each
-    /// New-BlockVolume -Wait spaced more than the copy's age apart (3.6 ms in PostgreSQL, 3 ms
-    /// decoding; statement log of 2026-12-05, docs/benchmarks.md). The placement worker calls it
+    /// of reading every host on its way: at 1,000 hosts that read was about 7 ms of a request's
+    /// placement whenever the copy had expired (3.6 ms in PostgreSQL, 3 ms decoding), which requests
+    /// 0.4-0.7 s apart found every second or third time (statement log and side-by-side runs of
+    /// 2026-12-05, docs/benchmarks.md). The placement worker calls it
     /// after each drain, so it never runs beside a pass of this scheduler. Before the first pass
     /// there is no copy and nothing is read; an idle scheduler's copy expires and is not read again.
     /// </summary>
