@@ -98,21 +98,11 @@ public sealed class SchedulerQueue(StoreConnection store)
         var readAt = Environment.TickCount64;
         var (hosts, signature) = await store.RunAsync(async conn =>
         {
-            // The signature first (each statement reads as of its own start): a change between the
-            // two leaves a copy newer than its signature, which the next pass drops; never the reverse.
-            await using var batch = new NpgsqlBatch(conn);
-            batch.BatchCommands.Add(new NpgsqlBatchCommand(SignatureSelect));
-            batch.BatchCommands.Add(new NpgsqlBatchCommand(CandidateSelect));
-            await using var r = await batch.ExecuteReaderAsync(ct).ConfigureAwait(false);
-            var sig = await r.ReadAsync(ct).ConfigureAwait(false) ? r.GetString(0) : null;
-            await r.NextResultAsync(ct).ConfigureAwait(false);
-            var list = new List<HostCandidate>();
-            while (await r.ReadAsync(ct).ConfigureAwait(false))
-            {
-                list.Add(ReadCandidate(r));
-            }
-
-            return (list, sig);
+            // The signature first: a change between the two reads leaves a copy newer than its
+            // signature, which the next pass drops; never the reverse.
+            await using var sig = new NpgsqlCommand(SignatureSelect, conn);
+            var read = (string?)await sig.ExecuteScalarAsync(ct).ConfigureAwait(false);
+            return (await ReadCandidatesAsync(conn, null, ct).ConfigureAwait(false), read);
         }, ct).ConfigureAwait(false);
         if (signature is not null)
         {
@@ -384,7 +374,7 @@ public sealed class SchedulerQueue(StoreConnection store)
     }
 
     /// <summary>Every volume host with its ledger row, without locks (a snapshot to plan with).</summary>
-    private static async Task<List<HostCandidate>> ReadCandidatesAsync(NpgsqlConnection conn, NpgsqlTransaction tx, CancellationToken ct)
+    private static async Task<List<HostCandidate>> ReadCandidatesAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, CancellationToken ct)
     {
         await using var cmd = new NpgsqlCommand(CandidateSelect, conn, tx);
         return await Rows.ListAsync(cmd, ReadCandidate, ct).ConfigureAwait(false);

@@ -216,6 +216,7 @@ public sealed class CapacityLedgerReconcileTests(TestDatabase db) : IClassFixtur
             await b.DisposeAsync();
         }
 
+        await a.DisposeAsync();
         throw new InvalidOperationException("64 connections in a row had the same slot");
     }
 
