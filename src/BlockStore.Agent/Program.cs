@@ -56,7 +56,8 @@ builder.Services.AddSingleton(sp => new LvmClient(sp.GetRequiredService<ICommand
 builder.Services.AddSingleton(agent);
 builder.Services.AddSingleton(sp => new BlockCopier(sp.GetRequiredService<ICommandRunner>()));
 builder.Services.AddSingleton<VolumeBackend>();
-builder.Services.AddSingleton<IReconcileStore>(sp => new AgentQueueReconcileStore(sp.GetRequiredService<AgentQueue>()));
+// The periodic reconcile reads through the shared pool, so the worker's own (below) stays one session.
+builder.Services.AddSingleton<IReconcileStore>(sp => new AgentQueueReconcileStore(new AgentQueue(sp.GetRequiredService<StoreConnection>(), agent.HostName)));
 builder.Services.AddSingleton<Reconciler>();
 builder.Services.AddSingleton<ICapacityReporter, CapacityReporter>();
 builder.Services.AddSingleton(agent.Iscsi);
@@ -68,6 +69,8 @@ builder.Services.AddSingleton<VolumeExporter>();
 builder.Services.AddSingleton<AttachmentRunner>();
 builder.Services.AddSingleton(sp => new AgentAttachments(sp.GetRequiredService<StoreConnection>(), agent.HostName));
 builder.Services.AddHostedService<TargetService>();
-builder.Services.AddSingleton(sp => new AgentQueue(sp.GetRequiredService<StoreConnection>(), agent.HostName));
+// The worker's claims, completions and lease renewals keep one warm session of their own
+// (StoreConnection.Lane says why): on a request's way between the scheduler and -Wait.
+builder.Services.AddSingleton(sp => new AgentQueue(sp.GetRequiredService<StoreConnection>().Lane("operations"), agent.HostName));
 builder.Services.AddHostedService<AgentWorker>();
 await builder.Build().RunAsync();

@@ -50,6 +50,16 @@ public sealed class SchedulerQueue(StoreConnection store)
     /// </summary>
     public PlacementSpread? Spread { get; init; }
 
+    /// <summary>
+    /// Where the placement passes and the refresh of the copy of the hosts run (null: the same pool
+    /// as everything else). The scheduler host gives them a pool of their own
+    /// (<see cref="StoreConnection.Lane"/>), so they keep one warm PostgreSQL session; the
+    /// queue-depth gauge stays on the shared pool.
+    /// </summary>
+    public StoreConnection? PlacementStore { get; init; }
+
+    private StoreConnection Placement => PlacementStore ?? store;
+
     // The hosts as of the last read, with this scheduler's own placements since then applied.
     private volatile HostCache? cache;
 
@@ -96,7 +106,7 @@ public sealed class SchedulerQueue(StoreConnection store)
         }
 
         var readAt = Environment.TickCount64;
-        var (hosts, signature) = await store.RunAsync(async conn =>
+        var (hosts, signature) = await Placement.RunAsync(async conn =>
         {
             // The signature first: a change between the two reads leaves a copy newer than its
             // signature, which the next pass drops; never the reverse.
@@ -138,7 +148,7 @@ public sealed class SchedulerQueue(StoreConnection store)
         var all = new List<PlacementOutcome>();
         for (var attempt = 1; ; attempt++)
         {
-            var (outcomes, deferred, enabled) = await store.RunAsync(conn => PlaceOnceAsync(conn, schedulerHost, batchSize, ct), ct).ConfigureAwait(false);
+            var (outcomes, deferred, enabled) = await Placement.RunAsync(conn => PlaceOnceAsync(conn, schedulerHost, batchSize, ct), ct).ConfigureAwait(false);
             all.AddRange(outcomes);
             if (deferred == 0 || all.Count >= batchSize || !enabled)
             {

@@ -42,8 +42,11 @@ builder.AddBlockStoreService(
 builder.Services.AddSingleton(sp =>
 {
     var o = sp.GetRequiredService<IOptions<SchedulerOptions>>().Value;
-    return new SchedulerQueue(sp.GetRequiredService<StoreConnection>())
+    var store = sp.GetRequiredService<StoreConnection>();
+    return new SchedulerQueue(store)
     {
+        // Placement keeps one warm session of its own (StoreConnection.Lane says why).
+        PlacementStore = store.Lane("placement"),
         HostCacheMaxAge = TimeSpan.FromSeconds(Math.Max(0, o.HostCacheSeconds)),
         Spread = o.SpreadTies ? PlacementSpread.For(o.HostName, (decimal)Math.Max(0, o.SpreadBandPercent)) : null,
     };

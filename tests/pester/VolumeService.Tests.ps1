@@ -51,11 +51,12 @@ BeforeAll {
 
     function Suspend-LabHost([string] $Name, [string] $Service) {
         # SIGSTOP, but never while the host is inside a transaction: its row locks would block the
-        # test's own writes until the host is resumed.
+        # test's own writes until the host is resumed. Any of its pools: the shared one and the
+        # lanes of its work path (blockstore-<service>-<host>-placement / -operations).
         $hostPid = Get-LabHostPid -Name $Name
         for ($i = 0; $i -lt 50; $i++) {
             & kill -STOP $hostPid
-            $busy = Invoke-LabSql "select count(*) from pg_stat_activity where application_name = 'blockstore-$Service-$Name' and state <> 'idle'"
+            $busy = Invoke-LabSql "select count(*) from pg_stat_activity where (application_name = 'blockstore-$Service-$Name' or application_name like 'blockstore-$Service-$Name-%') and state <> 'idle'"
             if ($busy -eq '0') { return $hostPid }
             & kill -CONT $hostPid
             Start-Sleep -Milliseconds 100
