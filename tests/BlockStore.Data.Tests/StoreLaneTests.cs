@@ -67,6 +67,31 @@ public sealed class StoreLaneTests(TestDatabase db) : IClassFixture<TestDatabase
     }
 
     [Fact]
+    public async Task A_lane_is_not_reset_between_uses_but_a_transaction_left_open_is_rolled_back()
+    {
+        await db.ExecuteAsync("CREATE TABLE IF NOT EXISTS public.lane_probe (n int)");
+        var lane = HostStore(out _).Lane("operations");
+        Assert.True(new NpgsqlConnectionStringBuilder(lane.ConnectionString).NoResetOnClose);
+        var pid = await BackendPidAsync(lane);
+
+        // An action that leaves its transaction open (a bug, or an exception between statements):
+        // returning the session to the pool rolls it back, reset or not.
+        await lane.RunAsync(async conn =>
+        {
+            var tx = await conn.BeginTransactionAsync();
+            await using var cmd = new NpgsqlCommand("INSERT INTO public.lane_probe VALUES (1)", conn, tx);
+            return await cmd.ExecuteNonQueryAsync();
+        });
+        Assert.Equal(pid, await BackendPidAsync(lane));
+        Assert.Equal(0L, await db.ScalarAsync<long>("SELECT count(*) FROM public.lane_probe"));
+        Assert.Equal(0L, await lane.RunAsync(async conn =>
+        {
+            await using var cmd = new NpgsqlCommand("SELECT count(*) FROM public.lane_probe", conn);
+            return (long)(await cmd.ExecuteScalarAsync())!;
+        }));
+    }
+
+    [Fact]
     public async Task A_lane_keeps_one_session_while_the_shared_pool_hands_out_its_sessions_in_turn()
     {
         var shared = HostStore(out var name);
