@@ -204,6 +204,18 @@ public sealed class ServiceRegistry(StoreConnection store)
             return await Rows.ListAsync(cmd, r => r.GetString(0), ct).ConfigureAwait(false);
         }, ct);
 
+    /// <summary>
+    /// The schedulers that are up and enabled, by name: which of them answers a request first
+    /// (Core's FirstResponder). Read by each scheduler between its passes.
+    /// </summary>
+    public Task<List<string>> RunningSchedulersAsync(CancellationToken ct = default) =>
+        store.RunAsync(async conn =>
+        {
+            await using var cmd = new NpgsqlCommand(
+                "SELECT s.host FROM bs.services s WHERE s.service = 'scheduler' AND NOT s.disabled AND " + ServiceSql.Up + " ORDER BY s.host", conn);
+            return await Rows.ListAsync(cmd, r => r.GetString(0), ct).ConfigureAwait(false);
+        }, ct);
+
     /// <summary>A boolean expression: is an enabled scheduler up (requests are refused without one).</summary>
     internal const string SchedulerAvailableSql =
         "SELECT EXISTS (SELECT 1 FROM bs.services s WHERE s.service = 'scheduler' AND NOT s.disabled AND " + ServiceSql.Up + ")";

@@ -1,3 +1,5 @@
+using System.Diagnostics;
+using BlockStore.Core;
 using BlockStore.Data;
 using BlockStore.Hosting;
 using Microsoft.Extensions.Options;
@@ -11,6 +13,8 @@ namespace BlockStore.Scheduler;
 /// </summary>
 public sealed class PlacementWorker(
     SchedulerQueue queue,
+    ServiceRegistry registry,
+    SchedulerWakeups wakeups,
     ServiceIdentity identity,
     ServiceRuntime lifetime,
     WorkSignal signal,
@@ -23,6 +27,9 @@ public sealed class PlacementWorker(
         while (!ct.IsCancellationRequested)
         {
             await signal.WaitAsync(TimeSpan.FromSeconds(30), ct);
+            await LeaveToFirstResponderAsync(ct);
+            // What woke the worker from here on is for the next pass (the signal stays set).
+            wakeups.Reset();
             try
             {
                 await DrainAsync(ct);
@@ -31,6 +38,8 @@ public sealed class PlacementWorker(
             {
                 logger.LogWarning("Placement pass failed ({Message}); the next wake-up retries", e.Message);
             }
+
+            await ReadSchedulersAsync(ct);
 
             try
             {
@@ -42,6 +51,56 @@ public sealed class PlacementWorker(
             {
                 logger.LogDebug("Copy of the hosts not refreshed ({Message}); the next pass reads them", e.Message);
             }
+        }
+    }
+
+    /// <summary>
+    /// When only requests another scheduler answers first woke this one (FirstResponder), waits up
+    /// to the backup delay before its pass: the other has placed them by then, and this pass, which
+    /// then finds nothing, no longer runs beside the other's on the request's way. A wake-up of its
+    /// own meanwhile ends the wait; a request still pending afterwards is placed here.
+    /// </summary>
+    private async Task LeaveToFirstResponderAsync(CancellationToken ct)
+    {
+        var delay = TimeSpan.FromMilliseconds(Math.Max(0, options.Value.BackupDelayMilliseconds));
+        var until = Stopwatch.GetTimestamp() + (long)(delay.TotalSeconds * Stopwatch.Frequency);
+        while (wakeups.OnlyOthers)
+        {
+            var left = Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), until);
+            if (left <= TimeSpan.Zero)
+            {
+                return;
+            }
+
+            await signal.WaitAsync(left, ct);
+        }
+    }
+
+    private long schedulersReadAt;
+
+    /// <summary>
+    /// Reads which schedulers are up and enabled, at most every SchedulersReadSeconds, between
+    /// passes (the fallback poll wakes an idle scheduler, so the list is never much older). With
+    /// the backup delay at 0 nothing is read, and every scheduler answers every request at once.
+    /// </summary>
+    private async Task ReadSchedulersAsync(CancellationToken ct)
+    {
+        if (options.Value.BackupDelayMilliseconds <= 0
+            || Stopwatch.GetElapsedTime(schedulersReadAt) < TimeSpan.FromSeconds(options.Value.SchedulersReadSeconds))
+        {
+            return;
+        }
+
+        try
+        {
+            wakeups.Schedulers = await registry.RunningSchedulersAsync(ct);
+            schedulersReadAt = Stopwatch.GetTimestamp();
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            // Not read: every scheduler answers every request at once until it is.
+            wakeups.Schedulers = [];
+            logger.LogDebug("Schedulers not read ({Message}); answering every request at once", e.Message);
         }
     }
 

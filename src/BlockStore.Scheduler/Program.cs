@@ -24,13 +24,17 @@ if (args.Length > 0 && args[0] == "migrate")
 var builder = Host.CreateApplicationBuilder(args);
 builder.AddBlockStoreConfigFile(args);
 builder.Services.Configure<SchedulerOptions>(builder.Configuration.GetSection("Scheduler"));
+// Which requests this scheduler answers at once and which it leaves to another first (FirstResponder).
+// Its own name as the options bind it (Scheduler:HostName, else the machine's name).
+var wakeups = new SchedulerWakeups(builder.Configuration["Scheduler:HostName"] is { Length: > 0 } named ? named : new SchedulerOptions().HostName);
+builder.Services.AddSingleton(wakeups);
 builder.AddBlockStoreService(
     sp =>
     {
         var o = sp.GetRequiredService<IOptions<SchedulerOptions>>().Value;
         return new ServiceIdentity(o.HostName, ServiceType.Scheduler, o.Zone);
     },
-    new WakeChannels([Channels.Schedule], (_, _) => true),
+    new WakeChannels([Channels.Schedule], (_, payload) => wakeups.Accept(payload)),
     q =>
     {
         // The queue-depth gauge's counts, refreshed as often as the heartbeat (not per scrape).

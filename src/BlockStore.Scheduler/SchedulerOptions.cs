@@ -42,4 +42,18 @@ public sealed class SchedulerOptions
     /// most-free-first.
     /// </summary>
     public double SpreadBandPercent { get; set; }
+
+    /// <summary>
+    /// With several schedulers, one answers each request at once (chosen by its operation id among
+    /// the schedulers up and enabled: Core's FirstResponder) and the others place it only if it is
+    /// still pending this many milliseconds later: the bound on what a request waits when the
+    /// scheduler that should answer it has just died or stopped. Every scheduler used to answer
+    /// every request at once, and the ones that found nothing ran beside the one that placed:
+    /// 2-3.5 ms more per request on 2 cores (docs/benchmarks.md, issue 11). 0: every scheduler
+    /// answers every request at once, as before.
+    /// </summary>
+    public int BackupDelayMilliseconds { get; set; } = 500;
+
+    /// <summary>How often, at most, the scheduler reads which schedulers are up and enabled, in seconds (between passes).</summary>
+    public double SchedulersReadSeconds { get; set; } = 2;
 }

@@ -40,6 +40,21 @@ public sealed class ServiceRegistryTests(TestDatabase db) : IClassFixture<TestDa
     }
 
     [Fact]
+    public async Task Running_schedulers_are_the_enabled_ones_that_are_up_by_name()
+    {
+        await FleetAsync();
+        await db.AddSchedulerAsync("sched3");
+        await db.AddSchedulerAsync("sched2");
+        await db.AddSchedulerAsync("sched4");
+        Assert.Equal(["sched1", "sched2", "sched3", "sched4"], await Registry.RunningSchedulersAsync());
+
+        await Registry.ChangeAsync("sched2", ServiceType.Scheduler, ServiceChange.Disable, "maintenance");
+        await db.ExecuteAsync("UPDATE bs.services SET heartbeat_at = now() - interval '1 hour' WHERE host = 'sched3'");
+        // A disabled scheduler and one that is down are left out, and volume hosts are no schedulers.
+        Assert.Equal(["sched1", "sched4"], await Registry.RunningSchedulersAsync());
+    }
+
+    [Fact]
     public async Task An_unknown_host_or_service_returns_null_and_writes_nothing()
     {
         await FleetAsync();

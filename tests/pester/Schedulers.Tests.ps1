@@ -1,6 +1,6 @@
 # Two schedulers against the lab (scheduler1 and scheduler2, each with its own bs_scheduler login):
-# both place work, a disabled or killed one is covered by the other, and together they place no
-# volume twice and overcommit no host. Run by `build.ps1 Test` (Pester 5.7.1).
+# both place work, a disabled, killed or stopped one is covered by the other, and together they
+# place no volume twice and overcommit no host. Run by `build.ps1 Test` (Pester 5.7.1).
 
 BeforeAll {
     Import-Module (Join-Path $PSScriptRoot 'TestHelpers.psm1') -Force -DisableNameChecking
@@ -27,6 +27,10 @@ BeforeAll {
 }
 
 AfterAll {
+    foreach ($s in Get-LabSchedulerNames) {
+        $p = Get-LabHostPid -Name $s
+        if ($p) { & kill -CONT $p 2>$null }
+    }
     foreach ($s in Get-LabSchedulerNames) {
         if (-not (Test-LabHost -Name $s)) { Start-LabHost -Name $s | Out-Null }
         Enable-BlockVolumeService -HostName $s -Service scheduler -Confirm:$false -ErrorAction SilentlyContinue
@@ -96,5 +100,54 @@ Describe 'Two schedulers' {
         }
         $lvs = @(foreach ($vg in $lab.volumeGroups) { Invoke-LabLvm lvs @('-o', 'lv_name', $vg) | Where-Object lv_name -Like 'volume-*' | ForEach-Object lv_name })
         foreach ($v in $d) { @($lvs | Where-Object { $_ -eq "volume-$($v.Id)" }) | Should -HaveCount 1 }
+    }
+
+    It 'answers each request with one scheduler at once, and with the other after the backup delay when that one has stopped' {
+        # Which of the two answers a request at once is Core's FirstResponder (a hash of the
+        # operation's id among the schedulers up and enabled, which each reads every 2 s between
+        # passes); the other places it if it is still pending Scheduler:BackupDelayMilliseconds
+        # later (500 ms in the lab). A stopped scheduler still looks up until its heartbeat is 10 s
+        # old, so for those seconds half the requests are its, and the other must step in.
+        Add-Type -Path (Join-Path (Get-LabRepoRoot) 'out/BlockStore/BlockStore.Core.dll')
+        Wait-LabCondition { @(Get-BlockVolumeService -Service scheduler | Where-Object { $_.Host -in $one, $two -and $_.State -eq 'up' }).Count -eq 2 } -TimeoutSeconds 30 |
+            Should -BeTrue
+        Start-Sleep -Seconds 7 # both have read the list with both up (the fallback poll wakes each every 5 s)
+
+        # SIGSTOP, but never inside one of its transactions: its locks would hold the other up.
+        $hostPid = Get-LabHostPid -Name $one
+        $stopped = $false
+        for ($i = 0; $i -lt 50 -and -not $stopped; $i++) {
+            & kill -STOP $hostPid
+            $busy = Invoke-LabSql "select count(*) from pg_stat_activity where (application_name = 'blockstore-scheduler-$one' or application_name like 'blockstore-scheduler-$one-%') and state <> 'idle'"
+            if ($busy -eq '0') { $stopped = $true } else { & kill -CONT $hostPid; Start-Sleep -Milliseconds 100 }
+        }
+        $stopped | Should -BeTrue
+        $since = [System.Diagnostics.Stopwatch]::StartNew()
+        $rows = [System.Collections.Generic.List[object]]::new()
+        try {
+            # Requests one at a time, while the stopped one still looks up (well under 10 s), until
+            # two of them were the stopped one's to answer.
+            for ($i = 1; $i -le 16 -and $since.Elapsed.TotalSeconds -lt 6 -and @($rows | Where-Object First -EQ $one).Count -lt 2; $i++) {
+                $v = New-BlockVolume -Name "$prefix-e-$i" -AvailabilityZone $lab.zone -SizeGiB 1 -Wait -TimeoutSec 60 -Confirm:$false
+                $op = Invoke-LabSql "select id from bs.operations where volume_id = '$($v.Id)' and kind = 'create'"
+                $waited = Invoke-LabSql ("select extract(epoch from s.at - r.at) from bs.events r join bs.events s on s.volume_id = r.volume_id and s.kind = 'scheduled' " +
+                    "where r.volume_id = '$($v.Id)' and r.kind = 'requested'")
+                $rows.Add([pscustomobject]@{
+                        Status = $v.Status
+                        First  = $(if ([BlockStore.Core.FirstResponder]::IsFirst([string]$op, [string[]]@($one, $two), $one)) { $one } else { $two })
+                        Waited = [double]::Parse($waited, [cultureinfo]::InvariantCulture)
+                    })
+            }
+        }
+        finally { & kill -CONT $hostPid }
+
+        Write-Host "requests: $(($rows | ForEach-Object { "$($_.First) $([math]::Round($_.Waited, 3)) s" }) -join ', ')"
+        $rows.Status | Select-Object -Unique | Should -Be 'available'
+        (Get-PlacedBy 'e')[$two] | Should -Be $rows.Count -Because "$one was stopped"
+        $theirs = @($rows | Where-Object First -EQ $one)
+        $theirs.Count | Should -BeGreaterOrEqual 1 -Because 'a hash of the ids shares the requests between the two'
+        # Left to the stopped one for the backup delay, then placed by the other (from the request's
+        # start to the placing transaction's start, both the database's clock).
+        $theirs | ForEach-Object { $_.Waited | Should -BeGreaterOrEqual 0.45 }
     }
 }
