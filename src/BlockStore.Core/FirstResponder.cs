@@ -8,7 +8,10 @@ namespace BlockStore.Core;
 /// issue 11). Now one scheduler, chosen by the operation's id among the schedulers that are up
 /// and enabled, answers at once; the others step in after a short backup delay if the request is
 /// still pending then, so a request never waits on one scheduler alone: correctness still rests
-/// on the claim (FOR UPDATE SKIP LOCKED), not on this choice.
+/// on the claim (FOR UPDATE SKIP LOCKED), not on this choice. Each scheduler reads the list
+/// itself, so for a moment after one is enabled, disabled or goes down two lists can differ: a
+/// request may then have two first responders (both answer at once, as before) or none (the
+/// backup delay covers it).
 /// </summary>
 public static class FirstResponder
 {
