@@ -63,10 +63,10 @@ public sealed class PlacementWorker(
     private async Task LeaveToFirstResponderAsync(CancellationToken ct)
     {
         var delay = TimeSpan.FromMilliseconds(Math.Max(0, options.Value.BackupDelayMilliseconds));
-        var until = Stopwatch.GetTimestamp() + (long)(delay.TotalSeconds * Stopwatch.Frequency);
+        var start = Stopwatch.GetTimestamp();
         while (wakeups.OnlyOthers)
         {
-            var left = Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), until);
+            var left = delay - Stopwatch.GetElapsedTime(start);
             if (left <= TimeSpan.Zero)
             {
                 return;
@@ -93,13 +93,13 @@ public sealed class PlacementWorker(
 
         try
         {
-            wakeups.Schedulers = await registry.RunningSchedulersAsync(ct);
+            wakeups.Know(identity.Host, await registry.RunningSchedulersAsync(ct));
             schedulersReadAt = Stopwatch.GetTimestamp();
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
             // Not read: every scheduler answers every request at once until it is.
-            wakeups.Schedulers = [];
+            wakeups.Know(identity.Host, []);
             logger.LogDebug("Schedulers not read ({Message}); answering every request at once", e.Message);
         }
     }

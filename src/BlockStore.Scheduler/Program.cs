@@ -24,9 +24,9 @@ if (args.Length > 0 && args[0] == "migrate")
 var builder = Host.CreateApplicationBuilder(args);
 builder.AddBlockStoreConfigFile(args);
 builder.Services.Configure<SchedulerOptions>(builder.Configuration.GetSection("Scheduler"));
-// Which requests this scheduler answers at once and which it leaves to another first (FirstResponder).
-// Its own name as the options bind it (Scheduler:HostName, else the machine's name).
-var wakeups = new SchedulerWakeups(builder.Configuration["Scheduler:HostName"] is { Length: > 0 } named ? named : new SchedulerOptions().HostName);
+// Which requests this scheduler answers at once and which it leaves to another first (FirstResponder);
+// the placement worker tells it who this scheduler is and which others run.
+var wakeups = new SchedulerWakeups();
 builder.Services.AddSingleton(wakeups);
 builder.AddBlockStoreService(
     sp =>

@@ -72,7 +72,8 @@ public sealed class FirstResponderTests
     [Fact]
     public void Wakeups_wait_only_when_every_request_since_the_last_pass_is_another_schedulers()
     {
-        var w = new SchedulerWakeups("sched-a") { Schedulers = Two };
+        var w = new SchedulerWakeups();
+        w.Know("sched-a", Two);
         Assert.False(w.OnlyOthers); // woken without a notification (the fallback poll): place at once
 
         Assert.True(w.Accept(Other)); // sched-b's: the worker is woken, but leaves it to sched-b
@@ -92,7 +93,7 @@ public sealed class FirstResponderTests
     [Fact]
     public void Wakeups_of_a_scheduler_not_yet_told_the_list_never_wait()
     {
-        var w = new SchedulerWakeups("sched-a");
+        var w = new SchedulerWakeups();
         w.Accept(Other);
         w.Accept(Other);
         Assert.False(w.OnlyOthers);
