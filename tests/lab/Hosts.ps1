@@ -49,13 +49,18 @@ function Get-LabHostCommand {
     # The LV reconcile pass every few seconds (not 5 minutes) so tests see it; the lab removes the
     # orphan LVs of deleted volumes, as the crash tests expect.
     $reconcile = if ($Lab.PSObject.Properties['reconcileIntervalSeconds']) { $Lab.reconcileIntervalSeconds } else { 10 }
+    # The agent's LVM commands read the lab's LVM configuration (Lvm.ps1 New-LabLvmSystemDir: the
+    # machine's, without async I/O), as an operator's tuned storage host would have it in /etc/lvm.
+    $environment = [ordered]@{} + $script:LabHostEnvironment
+    $lvmSystemDir = Get-LabLvmSystemDir -Lab $Lab
+    if ($lvmSystemDir) { $environment['LVM_SYSTEM_DIR'] = $lvmSystemDir }
     return @{
         Name = $Name; WorkingDirectory = $dir; Program = (Join-Path $dir 'BlockStore.Agent'); Command = @(Join-Path $dir 'BlockStore.Agent')
         Arguments = @(
             $cs, "--Agent:HostName=$Name", "--Agent:VolumeGroup=$($node[0].vg)", "--Agent:Zone=$($Lab.zone)",
             '--Agent:BackendType=thick', "--Agent:LvmActivation=$activation", $interval,
             "--Agent:Reconcile:IntervalSeconds=$reconcile", '--Agent:Reconcile:RemoveOrphans=true') + $metrics
-        Environment = $script:LabHostEnvironment
+        Environment = $environment
     }
 }
 

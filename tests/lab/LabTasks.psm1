@@ -23,7 +23,8 @@ function Invoke-LabUp {
         if (-not $activation) { Write-Host 'device-mapper not available: LVM runs with activation off (metadata operations only)' -ForegroundColor Yellow }
         $lvmConfig = Get-LabLvmConfig -Activation $activation
         $nodes = @(New-LabNodeDisks -NodeCount $NodeCount -StateDir $stateDir -LvmConfig $lvmConfig -SecretsDir $secretsDir -Repo $Repo)
-        $lab = Write-LabDescription -Repo $Repo -StateDir $stateDir -SecretsDir $secretsDir -Cluster $cluster -Activation $activation -LvmConfig $lvmConfig -Nodes $nodes
+        $lvmSystemDir = New-LabLvmSystemDir -StateDir $stateDir
+        $lab = Write-LabDescription -Repo $Repo -StateDir $stateDir -SecretsDir $secretsDir -Cluster $cluster -Activation $activation -LvmConfig $lvmConfig -LvmSystemDir $lvmSystemDir -Nodes $nodes
         if (Test-LabHostsBuilt -Repo $Repo) {
             Initialize-LabSchema -Lab $lab
             New-LabRoles -Lab $lab -PgPass (Join-Path $secretsDir 'pgpass')
@@ -98,7 +99,7 @@ function Get-LabFreePort {
 
 function Write-LabDescription {
     <# Writes lab.json (read by the tests, the benchmarks and every lab function) and lab.env; returns the lab. #>
-    param([string] $Repo, [string] $StateDir, [string] $SecretsDir, [object] $Cluster, [bool] $Activation, [string] $LvmConfig, [object[]] $Nodes)
+    param([string] $Repo, [string] $StateDir, [string] $SecretsDir, [object] $Cluster, [bool] $Activation, [string] $LvmConfig, [string] $LvmSystemDir, [object[]] $Nodes)
     $s = Get-LabSettings
     $pgpass = Join-Path $SecretsDir 'pgpass'
     $roleCs = { param($role) "Host=127.0.0.1;Port=$($Cluster.port);Username=$role;Database=$($s.Database);Passfile=$pgpass" }
@@ -130,6 +131,7 @@ function Write-LabDescription {
     foreach ($key in 'pgDataDir', 'pgHome', 'socketDir') { $lab[$key] = $Cluster.$key }
     $lab['lvmActivation'] = $Activation
     $lab['lvmConfig'] = $LvmConfig
+    if ($LvmSystemDir) { $lab['lvmSystemDir'] = $LvmSystemDir }
     foreach ($key in 'Zone', 'ReportIntervalSeconds', 'ServiceDownSeconds', 'ReconcileIntervalSeconds') {
         $lab[$key.Substring(0, 1).ToLowerInvariant() + $key.Substring(1)] = $s.$key
     }
@@ -160,7 +162,8 @@ function Write-LabUsage([object] $Lab) {
     Write-Host ''
     Write-Host 'The lab is up. Use the module:' -ForegroundColor Green
     Write-Host "  Import-Module ./out/BlockStore/BlockStore.psd1; `$env:BLOCKSTORE_CONNECTION = '$($Lab.connectionString)'"
-    Write-Host "  (also in .blockstore/lab.env; logs in .blockstore/logs/; LVM: vgs --config '$($Lab.lvmConfig)')"
+    $lvmEnv = if (Get-LabLvmSystemDir -Lab $Lab) { "LVM_SYSTEM_DIR=$($Lab.lvmSystemDir) " } else { '' }
+    Write-Host "  (also in .blockstore/lab.env; logs in .blockstore/logs/; LVM: ${lvmEnv}vgs --config '$($Lab.lvmConfig)')"
     Write-Host '  Take it down with: dotnet pwsh ./build.ps1 Down'
 }
 

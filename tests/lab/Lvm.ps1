@@ -19,12 +19,47 @@ function Get-LabLvmConfig {
     return 'global { activation = 0 } devices { use_devicesfile = 0 }'
 }
 
+function New-LabLvmSystemDir {
+    <#
+    The lab's LVM configuration directory, <stateDir>/lvm, passed to its agents (and its own LVM
+    commands) as LVM_SYSTEM_DIR: the machine's lvm.conf, lvmlocal.conf and profiles as they are,
+    plus `global { use_aio = 0 }` in lvmlocal.conf, the storage-host setting docs/operations.md
+    advises. Why: with LVM's default async I/O every LVM command ends with io_destroy(2), which
+    waits for an RCU grace period, about 30 ms of a 70 ms lvcreate on this machine's kernel
+    (docs/benchmarks.md, issue 11). The setting cannot go into --config: LVM 2.03 has opened its
+    I/O context before it reads --config, so it must be in a file. A directory of the lab's own,
+    not the machine's /etc/lvm, because the machine is shared; LVM's metadata archives and backups
+    of the lab's commands go there too and leave with the lab.
+    Returns the directory.
+    #>
+    param([Parameter(Mandatory)][string] $StateDir, [string] $MachineDir = '/etc/lvm')
+    $dir = Join-Path $StateDir 'lvm'
+    New-Item -ItemType Directory -Path $dir -Force | Out-Null
+    $conf = Join-Path $MachineDir 'lvm.conf'
+    if (Test-Path -LiteralPath $conf) { Copy-Item -LiteralPath $conf -Destination $dir -Force }
+    $profiles = Join-Path $MachineDir 'profile'
+    if (Test-Path -LiteralPath $profiles) { Copy-Item -LiteralPath $profiles -Destination $dir -Recurse -Force }
+    $local = Join-Path $MachineDir 'lvmlocal.conf'
+    $text = if (Test-Path -LiteralPath $local) { Get-Content -LiteralPath $local -Raw } else { '' }
+    # A second global section merges with any the machine's file has (LVM merges sections by name).
+    $text += "`n# BlockStore lab (tests/lab/Lvm.ps1): no async I/O, so no io_destroy wait at each command's end.`nglobal {`n`tuse_aio = 0`n}`n"
+    Set-Content -LiteralPath (Join-Path $dir 'lvmlocal.conf') -Value $text -NoNewline
+    return $dir
+}
+
+function Get-LabLvmSystemDir {
+    <# The lab's LVM_SYSTEM_DIR (lab.json lvmSystemDir), or $null for a lab written before it (LVM uses /etc/lvm). #>
+    param([Parameter(Mandatory)][object] $Lab)
+    if ($Lab.PSObject.Properties['lvmSystemDir'] -and $Lab.lvmSystemDir) { return $Lab.lvmSystemDir }
+    return $null
+}
+
 function Invoke-LabLvm {
     <#
     Runs an LVM report command (vgs, lvs, pvs) with --reportformat json and the lab's --config,
     and returns the report rows as objects (e.g. vg_name, lv_name, lv_size).
     Example: Invoke-LabLvm lvs -Arguments @('-o', 'lv_name,lv_size', '--units', 'g', 'bs-node1')
-    -Lab needs only lvmConfig (or lvmActivation).
+    -Lab needs only lvmConfig (or lvmActivation); its lvmSystemDir, when it has one, is LVM_SYSTEM_DIR.
     #>
     [CmdletBinding()]
     param(
@@ -34,7 +69,12 @@ function Invoke-LabLvm {
     )
     if (-not $Lab) { $Lab = Get-LabInfo }
     $config = if ($Lab.PSObject.Properties['lvmConfig']) { $Lab.lvmConfig } else { Get-LabLvmConfig -Activation ([bool]$Lab.lvmActivation) }
-    $out = Invoke-LabNative (Get-LabLvmExe $Command) (@('--reportformat', 'json', '--config', $config) + $Arguments) -What "$Command $($Arguments -join ' ')"
+    # The lab's LVM_SYSTEM_DIR, as its agents see LVM (none given: the machine's).
+    $systemDir = Get-LabLvmSystemDir -Lab $Lab
+    $saved = $env:LVM_SYSTEM_DIR
+    if ($systemDir) { $env:LVM_SYSTEM_DIR = $systemDir }
+    try { $out = Invoke-LabNative (Get-LabLvmExe $Command) (@('--reportformat', 'json', '--config', $config) + $Arguments) -What "$Command $($Arguments -join ' ')" }
+    finally { $env:LVM_SYSTEM_DIR = $saved }
     $key = @{ vgs = 'vg'; lvs = 'lv'; pvs = 'pv' }[$Command]
     $report = ($out -join "`n") | ConvertFrom-Json
     foreach ($part in $report.report) {
@@ -93,7 +133,9 @@ function Remove-LabVgMetadataCopies {
     archives the VG's metadata there, and LVM keeps archives for 30 days: each lab's VG has a name of
     its own, so nothing ever pruned them, and every LVM command that archives reads the whole archive
     directory. With 35,000 files left by earlier labs, a bare lvcreate + lvremove took 0.135 CPU-s,
-    against 0.026 CPU-s with archiving off (docs/benchmarks.md, issue 11).
+    against 0.026 CPU-s with archiving off (docs/benchmarks.md, issue 11). The agents' commands
+    archive into the lab's own LVM directory (New-LabLvmSystemDir), which leaves with the lab; this
+    is for what the lab's set-up, teardown and the tests' own LVM commands wrote with the machine's.
     #>
     param([Parameter(Mandatory)][string] $VolumeGroup)
     if ($VolumeGroup -notmatch '^[A-Za-z0-9][A-Za-z0-9+_.-]*$') { return }

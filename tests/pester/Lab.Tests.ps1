@@ -53,6 +53,20 @@ Describe 'The lab' {
             Test-LabPidAlive -ProcessId $agentPid -CommandLike 'hosts/agent/BlockStore.Agent' | Should -BeTrue
         }
 
+        It 'runs the agent of <Name> with the lab''s LVM configuration, without async I/O' -ForEach $nodes {
+            # tests/lab/Lvm.ps1 New-LabLvmSystemDir: each LVM command's io_destroy waited about 30 ms.
+            $lab.lvmSystemDir | Should -Not -BeNullOrEmpty
+            $environ = [System.IO.File]::ReadAllText("/proc/$(Get-LabHostPid -Name $Name)/environ") -split "`0"
+            $environ | Should -Contain "LVM_SYSTEM_DIR=$($lab.lvmSystemDir)"
+            $saved = $env:LVM_SYSTEM_DIR
+            try {
+                $env:LVM_SYSTEM_DIR = $lab.lvmSystemDir
+                $useAio = (Invoke-LabNative (Get-Command lvmconfig -CommandType Application | Select-Object -First 1).Source @('--type', 'current', 'global/use_aio')) -join ''
+            }
+            finally { $env:LVM_SYSTEM_DIR = $saved }
+            $useAio | Should -Be 'use_aio=0'
+        }
+
         It 'restarts an agent with Stop-LabAgent and Start-LabAgent' {
             $name = $lab.nodes[0].name
             $before = Get-LabHostPid -Name $name
