@@ -50,6 +50,44 @@ public sealed record HostCandidate
     /// </summary>
     public IReadOnlyDictionary<string, string> Capabilities { get; init; } = new Dictionary<string, string>();
 
+    /// <summary>
+    /// True when <paramref name="other"/> holds the same values as this host in every property
+    /// placement reads (all of them; the capabilities by content, since a record compares a
+    /// dictionary by reference). Placement is deterministic, so two lists of hosts that are the
+    /// same by this measure get the same plan: the scheduler uses it to skip planning again when
+    /// the hosts it locked are still as it planned with them.
+    /// </summary>
+    public bool SamePlacementInputs(HostCandidate other) =>
+        Host == other.Host && Zone == other.Zone && Enabled == other.Enabled && DisabledReason == other.DisabledReason
+        && Up == other.Up && Frozen == other.Frozen && Healthy == other.Healthy && HealthReason == other.HealthReason
+        && BackendType == other.BackendType && TotalGiB == other.TotalGiB && ReportedFreeGiB == other.ReportedFreeGiB
+        && ReportedAllocatedGiB == other.ReportedAllocatedGiB && ProvisionedGiB == other.ProvisionedGiB
+        && ReservedPercentage == other.ReservedPercentage && MaxOverSubscriptionRatio == other.MaxOverSubscriptionRatio
+        && SameCapabilities(Capabilities, other.Capabilities);
+
+    private static bool SameCapabilities(IReadOnlyDictionary<string, string> a, IReadOnlyDictionary<string, string> b)
+    {
+        if (ReferenceEquals(a, b))
+        {
+            return true;
+        }
+
+        if (a.Count != b.Count)
+        {
+            return false;
+        }
+
+        foreach (var (key, value) in a)
+        {
+            if (!b.TryGetValue(key, out var theirs) || theirs != value)
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
     /// <summary>The capabilities as a volume type's extra specs see them: the report plus backend_type and availability_zone.</summary>
     public IReadOnlyDictionary<string, string> MatchableCapabilities()
     {
@@ -240,6 +278,11 @@ public static class PlacementPolicy
             current[host.Host] = host;
         }
 
+        if (requests.Count == 1 && !requests[0].HasExtraSpecs)
+        {
+            return PlaceOne(requests[0], current, spread);
+        }
+
         var anyZone = new SortedSet<(decimal Rank, ulong Tie, string Host)>(ByWeight);
         var byZone = new Dictionary<string, SortedSet<(decimal Rank, ulong Tie, string Host)>>(StringComparer.Ordinal);
         foreach (var host in current.Values)
@@ -310,6 +353,50 @@ public static class PlacementPolicy
                 byZone[before.Zone].Add(moved);
             }
         }
+    }
+
+    /// <summary>
+    /// <see cref="PlaceAll"/> for a batch of one request without extra specs (a user's single
+    /// create, the common case): the first host in the weigher's order found in one pass over the
+    /// hosts instead of ordering them all (about half the time over 1,000 hosts). The same
+    /// decisions: the eligible host first in the weigher's order either fits or none does, as in
+    /// PlaceAll.
+    /// </summary>
+    private static BatchPlacement PlaceOne(PlacementRequest request, Dictionary<string, HostCandidate> current, PlacementSpread? spread)
+    {
+        HostCandidate? best = null;
+        (decimal Rank, ulong Tie, string Host) bestKey = default;
+        foreach (var host in current.Values)
+        {
+            if ((request.Zone is null || string.Equals(request.Zone, host.Zone, StringComparison.Ordinal))
+                && StateRejection(host) is null && !ThinPoolExhausted(host))
+            {
+                var key = Weight(host, VirtualFreeGiB(host), spread);
+                if (best is null || ByWeight.Compare(key, bestKey) < 0)
+                {
+                    best = host;
+                    bestKey = key;
+                }
+            }
+        }
+
+        PlacementResult result;
+        if (best is null || bestKey.Rank < request.SizeGiB)
+        {
+            result = Place(request, current.Values, spread);
+        }
+        else
+        {
+            result = new PlacementResult(best.Host, [], VirtualFreeGiB(best));
+        }
+
+        if (result.Placed)
+        {
+            var before = current[result.Host!];
+            current[result.Host!] = before with { ProvisionedGiB = before.ProvisionedGiB + request.SizeGiB };
+        }
+
+        return new BatchPlacement([result], current);
     }
 
     // The weigher's order: highest rank (the free space; with a spread, rounded down to its band)

@@ -285,6 +285,7 @@ public sealed class SchedulerQueue(StoreConnection store)
         var snapshot = cached ?? await ReadCandidatesAsync(conn, tx, ct).ConfigureAwait(false);
         var locked = new Dictionary<string, HostCandidate>(StringComparer.Ordinal);
         var busy = new HashSet<string>(StringComparer.Ordinal);
+        Dictionary<string, HostCandidate>? snapshotByName = null;
         for (var round = 1; ; round++)
         {
             var lastRound = round > MaxLockRounds;
@@ -302,6 +303,7 @@ public sealed class SchedulerQueue(StoreConnection store)
                     // a host enabled, thawed or registered since then may take it, and the reason
                     // names the hosts as they are now.
                     snapshot = await ReadCandidatesAsync(conn, tx, ct).ConfigureAwait(false);
+                    snapshotByName = null;
                     fromCache = false;
                     continue;
                 }
@@ -310,16 +312,29 @@ public sealed class SchedulerQueue(StoreConnection store)
             }
 
             var fresh = await LockHostsAsync(conn, tx, wanted, ct).ConfigureAwait(false);
+            var asPlanned = true;
             foreach (var host in wanted)
             {
                 if (fresh.TryGetValue(host, out var candidate))
                 {
+                    asPlanned &= candidate.SamePlacementInputs((snapshotByName ??= snapshot.ToDictionary(h => h.Host, StringComparer.Ordinal))[host]);
                     locked[host] = candidate;
                 }
                 else
                 {
                     busy.Add(host);
+                    asPlanned = false;
                 }
+            }
+
+            // Every host the plan chose is locked and still as this round planned with it, and none
+            // turned out busy: the next round would see the very same hosts and, placement being
+            // deterministic, make this plan again (about 0.6 ms over 1,000 hosts) with nothing
+            // left to lock, and return it. Return it now, as that round would, unless that round is
+            // the last (it plans with the locked hosts only) or would re-read a cached copy first.
+            if (asPlanned && round < MaxLockRounds && !(fromCache && plan.Results.Any(r => !r.Placed)))
+            {
+                return (plan, busy.Count > 0, snapshot, locked.Keys.ToHashSet(StringComparer.Ordinal));
             }
         }
     }
