@@ -45,8 +45,13 @@ rm -rf "$root"/boot/* "$root"/usr/share/doc/* "$root"/usr/share/man/* "$root"/us
        "$root"/var/cache/apt/* "$root"/var/lib/apt/lists/* "$root"/usr/lib/firmware/* "$root"/var/log/*
 find "$root/usr/share/locale" -mindepth 1 -maxdepth 1 ! -name 'C*' -exec rm -rf {} + 2>/dev/null || true
 
-# LVM without udev in the guest: LVM creates the device nodes itself.
+# LVM without udev in the guest: LVM creates the device nodes itself. No async I/O, as
+# docs/operations.md advises for storage hosts: each LVM command's io_destroy waits for an RCU grace
+# period (in this guest lvs took 800 ms with it, 700 without).
 cat > "$root/etc/lvm/lvmlocal.conf" <<'LVM'
+global {
+    use_aio = 0
+}
 activation {
     udev_sync = 0
     udev_rules = 0
