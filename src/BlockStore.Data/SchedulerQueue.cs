@@ -43,6 +43,17 @@ public sealed class SchedulerQueue(StoreConnection store)
     public TimeSpan? HostCopyRefreshAfter { get; init; }
 
     /// <summary>
+    /// Until what age <see cref="RefreshHostCopyAsync"/> still reads a copy again that has expired
+    /// (null: three times <see cref="HostCacheMaxAge"/>). With two schedulers, each answers about
+    /// every other request first (FirstResponder), so with requests a second apart its copy has
+    /// mostly expired when its next one comes, and that request read every host on its way (10 of
+    /// 10 placements in a statement log, docs/benchmarks.md). A copy that expired only recently
+    /// is read again between requests; an older one is not: with requests that far apart the
+    /// read on the way is the only one.
+    /// </summary>
+    public TimeSpan? HostCopyRefreshUntil { get; init; }
+
+    /// <summary>
     /// This scheduler's own tie-break among (nearly) equally free hosts (Core's PlacementSpread,
     /// seeded by its name), so that two schedulers plan onto different hosts instead of finding
     /// each other's ledger rows locked. Null: ties by host name, as before. Only the choice among
@@ -62,6 +73,9 @@ public sealed class SchedulerQueue(StoreConnection store)
 
     // The hosts as of the last read, with this scheduler's own placements since then applied.
     private volatile HostCache? cache;
+
+    /// <summary>When the copy of the hosts was read (Environment.TickCount64), or null without one; for tests.</summary>
+    internal long? HostCopyReadAtTicks => cache?.ReadAtTicks;
 
     private sealed record HostCache(List<HostCandidate> Hosts, string Signature, long ReadAtTicks);
 
@@ -97,10 +111,12 @@ public sealed class SchedulerQueue(StoreConnection store)
     {
         var held = cache;
         var after = HostCopyRefreshAfter ?? HostCacheMaxAge / 2;
+        var until = HostCopyRefreshUntil ?? HostCacheMaxAge * 3;
         var age = held is null ? 0 : Environment.TickCount64 - held.ReadAtTicks;
-        // An expired copy is not read again here: requests that far apart read the hosts on their
-        // way anyway, and a refresh between them would be one more read of every host per request.
-        if (held is null || HostCacheMaxAge <= TimeSpan.Zero || age < (long)after.TotalMilliseconds || age >= (long)HostCacheMaxAge.TotalMilliseconds)
+        // A copy that expired long ago is not read again here: requests that far apart read the
+        // hosts on their way anyway, and a refresh between them would be one more read of every
+        // host per request.
+        if (held is null || HostCacheMaxAge <= TimeSpan.Zero || age < (long)after.TotalMilliseconds || age >= (long)until.TotalMilliseconds)
         {
             return;
         }

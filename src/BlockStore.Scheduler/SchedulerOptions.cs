@@ -20,8 +20,9 @@ public sealed class SchedulerOptions
     /// (0: read every host in every batch, as before). Every host a plan uses is still locked and
     /// read again before anything is written, and a request fails only on a fresh read of every
     /// host (SchedulerQueue.HostCacheMaxAge); any registration, operator change, or host going down,
-    /// up or unhealthy drops the copy at once. Past half this age, and while requests keep coming,
-    /// the scheduler reads the hosts again between them (SchedulerQueue.RefreshHostCopyAsync).
+    /// up or unhealthy drops the copy at once. Past half this age, and while requests keep coming
+    /// (a copy up to three times this age), the scheduler reads the hosts again between them
+    /// (SchedulerQueue.RefreshHostCopyAsync).
     /// </summary>
     public double HostCacheSeconds { get; set; } = 1;
 

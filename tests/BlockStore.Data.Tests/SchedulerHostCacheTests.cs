@@ -139,6 +139,34 @@ public sealed class SchedulerHostCacheTests(TestDatabase db) : IClassFixture<Tes
         Assert.Equal("host-a", Assert.Single(await queue.PlaceBatchAsync("sched1", 32)).Host);
     }
 
+    [Fact]
+    public async Task A_copy_that_expired_recently_is_read_again_between_requests_and_an_older_one_is_not()
+    {
+        await db.ResetAsync();
+        await db.AddSchedulerAsync("sched1");
+        await db.AddHostAsync("host-a", 1000);
+        // Ages are only ever at least the time slept, so each window is far from the sleep that tests it.
+        var recent = new SchedulerQueue(db.Store) { HostCacheMaxAge = TimeSpan.FromMilliseconds(100), HostCopyRefreshUntil = TimeSpan.FromMinutes(10) };
+        var old = new SchedulerQueue(db.Store) { HostCacheMaxAge = TimeSpan.FromMilliseconds(100), HostCopyRefreshUntil = TimeSpan.FromMilliseconds(150) };
+        foreach (var (queue, name) in new[] { (recent, "r"), (old, "o") })
+        {
+            await db.CreateAsync(name, 1, 1);
+            Assert.Single(await queue.PlaceBatchAsync("sched1", 32));
+        }
+
+        var recentRead = recent.HostCopyReadAtTicks;
+        var oldRead = old.HostCopyReadAtTicks;
+        Assert.NotNull(recentRead);
+        Assert.NotNull(oldRead);
+        await Task.Delay(400);
+
+        // Expired (400 ms > 100 ms) but within its window: read again. Past its window (150 ms): left alone.
+        await recent.RefreshHostCopyAsync();
+        await old.RefreshHostCopyAsync();
+        Assert.True(recent.HostCopyReadAtTicks > recentRead, "an expired copy within the window was not read again");
+        Assert.Equal(oldRead, old.HostCopyReadAtTicks);
+    }
+
     // Two schedulers each keeping a copy, racing over the last free GiB of 1,000 hosts:
     // SchedulerConcurrencyTests.Two_schedulers_racing_over_the_last_free_GiB_of_1000_hosts_never_overcommit(keepsCopy: true).
 }
