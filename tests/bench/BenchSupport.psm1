@@ -21,7 +21,7 @@ function Initialize-BenchLab {
     $env:BLOCKSTORE_CONNECTION = $lab.connectionString
     # Bare LVM commands read the LVM configuration the lab's agents read (tests/lab/Lvm.ps1
     # New-LabLvmSystemDir), so a bare lvcreate is the agent's own command, side by side.
-    if ($lab.PSObject.Properties['lvmSystemDir'] -and $lab.lvmSystemDir) { $env:LVM_SYSTEM_DIR = $lab.lvmSystemDir }
+    if (Get-LabLvmSystemDir -Lab $lab) { $env:LVM_SYSTEM_DIR = $lab.lvmSystemDir }
     $vgOf = @{}; foreach ($n in $lab.nodes) { $vgOf[$n.name] = $n.vg }
     return [pscustomobject]@{ Repo = $repo; Lab = $lab; VgOf = $vgOf }
 }

@@ -27,7 +27,7 @@ $ErrorActionPreference = 'Stop'
 Import-Module (Join-Path $PSScriptRoot 'BenchSupport.psm1') -Force
 $bench = Initialize-BenchLab
 $lab = $bench.Lab; $vgOf = $bench.VgOf
-if (-not ($lab.PSObject.Properties['lvmSystemDir'] -and $lab.lvmSystemDir)) { throw 'This lab has no LVM directory of its own (lab.json lvmSystemDir): take it down and bring it up again.' }
+if (-not (Get-LabLvmSystemDir -Lab $lab)) { throw 'This lab has no LVM directory of its own (lab.json lvmSystemDir): take it down and bring it up again.' }
 $sides = [ordered]@{ default = '/etc/lvm'; 'use_aio=0' = $lab.lvmSystemDir }
 $lvcreate = (Get-Command lvcreate -CommandType Application | Select-Object -First 1).Source
 $lvremove = (Get-Command lvremove -CommandType Application | Select-Object -First 1).Source

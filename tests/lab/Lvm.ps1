@@ -54,6 +54,20 @@ function Get-LabLvmSystemDir {
     return $null
 }
 
+function Use-LabLvmSystemDir {
+    <#
+    Runs -Script with LVM_SYSTEM_DIR set to the lab's LVM directory (Get-LabLvmSystemDir; none:
+    the machine's), as its agents see LVM, and puts the variable back afterwards. Returns the
+    script's output.
+    #>
+    param([Parameter(Mandatory)][object] $Lab, [Parameter(Mandatory, Position = 0)][scriptblock] $Script)
+    $systemDir = Get-LabLvmSystemDir -Lab $Lab
+    $saved = $env:LVM_SYSTEM_DIR
+    if ($systemDir) { $env:LVM_SYSTEM_DIR = $systemDir }
+    try { & $Script }
+    finally { $env:LVM_SYSTEM_DIR = $saved }
+}
+
 function Invoke-LabLvm {
     <#
     Runs an LVM report command (vgs, lvs, pvs) with --reportformat json and the lab's --config,
@@ -69,12 +83,9 @@ function Invoke-LabLvm {
     )
     if (-not $Lab) { $Lab = Get-LabInfo }
     $config = if ($Lab.PSObject.Properties['lvmConfig']) { $Lab.lvmConfig } else { Get-LabLvmConfig -Activation ([bool]$Lab.lvmActivation) }
-    # The lab's LVM_SYSTEM_DIR, as its agents see LVM (none given: the machine's).
-    $systemDir = Get-LabLvmSystemDir -Lab $Lab
-    $saved = $env:LVM_SYSTEM_DIR
-    if ($systemDir) { $env:LVM_SYSTEM_DIR = $systemDir }
-    try { $out = Invoke-LabNative (Get-LabLvmExe $Command) (@('--reportformat', 'json', '--config', $config) + $Arguments) -What "$Command $($Arguments -join ' ')" }
-    finally { $env:LVM_SYSTEM_DIR = $saved }
+    $out = Use-LabLvmSystemDir -Lab $Lab {
+        Invoke-LabNative (Get-LabLvmExe $Command) (@('--reportformat', 'json', '--config', $config) + $Arguments) -What "$Command $($Arguments -join ' ')"
+    }
     $key = @{ vgs = 'vg'; lvs = 'lv'; pvs = 'pv' }[$Command]
     $report = ($out -join "`n") | ConvertFrom-Json
     foreach ($part in $report.report) {

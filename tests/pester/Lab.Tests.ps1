@@ -58,12 +58,7 @@ Describe 'The lab' {
             $lab.lvmSystemDir | Should -Not -BeNullOrEmpty
             $environ = [System.IO.File]::ReadAllText("/proc/$(Get-LabHostPid -Name $Name)/environ") -split "`0"
             $environ | Should -Contain "LVM_SYSTEM_DIR=$($lab.lvmSystemDir)"
-            $saved = $env:LVM_SYSTEM_DIR
-            try {
-                $env:LVM_SYSTEM_DIR = $lab.lvmSystemDir
-                $useAio = (Invoke-LabNative (Get-Command lvmconfig -CommandType Application | Select-Object -First 1).Source @('--type', 'current', 'global/use_aio')) -join ''
-            }
-            finally { $env:LVM_SYSTEM_DIR = $saved }
+            $useAio = (Use-LabLvmSystemDir -Lab $lab { Invoke-LabNative (Get-LabLvmExe lvmconfig) @('--type', 'current', 'global/use_aio') }) -join ''
             $useAio | Should -Be 'use_aio=0'
         }
 

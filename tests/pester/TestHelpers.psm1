@@ -146,7 +146,7 @@ function Wait-LabHostPasses {
 Export-ModuleMember -Function @(
     'Initialize-LabTest', 'Initialize-LabPackages', 'New-LabTestPrefix', 'Wait-LabCondition', 'Wait-LabCapacityReported', 'Wait-LabHostPasses',
     'Get-LabRepoRoot', 'Get-LabStateDir', 'Get-LabSecondRepo', 'Get-LabInfo', 'Test-LabIsRoot', 'Test-LabDeviceMapper', 'Get-LabLvmConfig',
-    'Invoke-LabLvm', 'Invoke-LabSql', 'Invoke-LabNative', 'Get-LabFreePort',
+    'Invoke-LabLvm', 'Get-LabLvmSystemDir', 'Use-LabLvmSystemDir', 'Get-LabLvmExe', 'Invoke-LabSql', 'Invoke-LabNative', 'Get-LabFreePort',
     'Get-LabHostCommand', 'Get-LabSchedulerNames', 'Get-LabHostPid', 'Test-LabPidAlive', 'Test-LabHost', 'Start-LabHost', 'Stop-LabHost',
     'Stop-LabProcess', 'Start-LabAgent', 'Stop-LabAgent', 'Start-LabScheduler', 'Stop-LabScheduler',
     'ConvertTo-LabShellWord', 'Get-LabPwshCommand',
