@@ -25,6 +25,11 @@
        everything (ledger checked: no host over its capacity, no drift), and requests made one by one
        give NOTIFY -> claim.
     4. RSS of the scheduler and the agents.
+    5. the profile (a second table): where the time or the CPU of each row goes, from the same run: the
+       stages of -ProfileRounds more -Wait rounds and the server's part of as many warm creates and bare
+       INSERTs, read from PostgreSQL's statement log (tests/bench/StatementLog.psm1; logged for those
+       rounds only), the CPU per create+delete by process, and the machine's cores, PostgreSQL and each
+       scheduler while one and two schedulers placed.
 #>
 [CmdletBinding()]
 param(
@@ -33,6 +38,8 @@ param(
     [ValidateRange(100, 200000)][int] $Requests = 20000,
     [ValidateRange(3, 200)][int] $Rounds = 15,
     [ValidateRange(10, 1000)][int] $Calls = 200,
+    # Rounds of the profile (every statement logged): -Wait stages, the server's part of a warm create.
+    [ValidateRange(0, 100)][int] $ProfileRounds = 10,
     # Print the table only; leave docs/benchmarks.md alone.
     [switch] $NoDocs
 )
@@ -41,6 +48,7 @@ $ErrorActionPreference = 'Stop'
 $PSNativeCommandUseErrorActionPreference = $false
 $ProgressPreference = 'SilentlyContinue'
 Import-Module (Join-Path $PSScriptRoot 'BenchSupport.psm1') -Force -DisableNameChecking
+Import-Module (Join-Path $PSScriptRoot 'StatementLog.psm1') -Force
 $bench = Initialize-BenchLab
 $repo = $bench.Repo; $lab = $bench.Lab; $vgOf = $bench.VgOf
 $lvcreate = (Get-Command lvcreate -CommandType Application | Select-Object -First 1).Source
@@ -157,18 +165,26 @@ Write-Host "==> $Rounds x (New-BlockVolume -Wait, lvcreate, Remove-BlockVolume -
 # PostgreSQL's processes are listed afresh at each reading (pooled backends come and go; the
 # postmaster's cutime holds the ones that exited).
 $hostPids = @($schedulerPids) + $agentPids
-function Get-ServerTicks { (Get-Ticks (Get-PostgresPids $postmaster)) + (Get-Ticks $postmaster -WithChildren) - (Get-Ticks $postmaster) + (Get-Ticks $hostPids -WithChildren) }
+# Per part, for the profile: PostgreSQL, the schedulers, the agents' own, the agents' lvm children.
+function Get-ServerTickParts {
+    $agentsOwn = Get-Ticks $agentPids
+    # Each part in parentheses: PowerShell's comma binds tighter than + and -.
+    $postgres = (Get-Ticks (Get-PostgresPids $postmaster)) + (Get-Ticks $postmaster -WithChildren) - (Get-Ticks $postmaster)
+    @($postgres, (Get-Ticks $schedulerPids -WithChildren), $agentsOwn, ((Get-Ticks $agentPids -WithChildren) - $agentsOwn))
+}
+$partTicks = [long[]]::new(4)
 $waitMs = [System.Collections.Generic.List[double]]::new()
 $lvcreateMs = [System.Collections.Generic.List[double]]::new()
 $serverTicks = 0L; $bareTicks = 0L
 $self = $PID
 foreach ($i in 1..$Rounds) {
-    $t0 = Get-ServerTicks
+    $t0 = Get-ServerTickParts
     $v = $null
     $waitMs.Add((Invoke-Timed { $script:v = New-BlockVolume -Name "$tag-w$i" -SizeGiB 1 -AvailabilityZone $lab.zone -Wait }))
     if ($v.Status -ne 'available') { throw "volume $($v.Name) ended $($v.Status): $($v.StatusReason)" }
     Remove-BlockVolume -Id $v.Id -Confirm:$false -Wait | Out-Null
-    $serverTicks += (Get-ServerTicks) - $t0
+    $t1 = Get-ServerTickParts
+    foreach ($k in 0..3) { $partTicks[$k] += $t1[$k] - $t0[$k] }
     $vg = $vgOf[$v.Host]
     $b0 = Get-Ticks @($self) -WithChildren
     $b1 = Get-Ticks @($self)
@@ -177,8 +193,61 @@ foreach ($i in 1..$Rounds) {
     # Children only: the bench process's own CPU is not the bare commands'.
     $bareTicks += ((Get-Ticks @($self) -WithChildren) - $b0) - ((Get-Ticks @($self)) - $b1)
 }
+$serverTicks = ($partTicks | Measure-Object -Sum).Sum
 $cpuPerPair = $serverTicks / 100.0 / $Rounds
+$cpuParts = @($partTicks | ForEach-Object { $_ / 100.0 / $Rounds })
 $bareCpuPerPair = $bareTicks / 100.0 / $Rounds
+
+# --- 3b. the profile: the same rounds with every statement logged ----------------------------------
+# Where a -Wait's time goes (stages from the statements of the cmdlet, the scheduler and the agent)
+# and the server's part of a warm create and of the bare INSERT. Rounds of their own, after the
+# measured ones: logging every statement slows each a little.
+$waitRounds = [System.Collections.Generic.List[object]]::new()
+$warmCalls = [System.Collections.Generic.List[object]]::new()
+$entries = @()
+if ($ProfileRounds -gt 0) {
+    Write-Host "==> profile: $ProfileRounds rounds of each with PostgreSQL's statement log"
+    $entries = Invoke-WithStatementLog -Lab $lab -Rounds {
+        foreach ($i in 1..$ProfileRounds) {
+            $started = [DateTime]::UtcNow
+            $pv = New-BlockVolume -Name "$tag-p$i" -SizeGiB 1 -AvailabilityZone $lab.zone -Wait
+            $returned = [DateTime]::UtcNow
+            $waitRounds.Add([pscustomobject]@{ Volume = $pv; Started = $started; Returned = $returned })
+            Remove-BlockVolume -Id $pv.Id -Confirm:$false -Wait | Out-Null
+            # The bare commands too, so that the requests come at the measured rounds' pace.
+            Invoke-Lvm $lvcreate @('--config', $lab.lvmConfig, '-n', "$tag-pbare$i", '-L', '1g', '-y', $vgOf[$pv.Host])
+            Invoke-Lvm $lvremove @('--config', $lab.lvmConfig, '-f', "$($vgOf[$pv.Host])/$tag-pbare$i")
+        }
+        foreach ($i in 1..$ProfileRounds) {
+            # 5 ms apart, so that the log's millisecond clock puts each statement in its own call.
+            $started = [DateTime]::UtcNow
+            $created.Add((New-BlockVolume -Name "$tag-np$i" -SizeGiB 1 -AvailabilityZone sim))
+            $warmCalls.Add([pscustomobject]@{ Kind = 'cmdlet'; Started = $started; Returned = [DateTime]::UtcNow })
+            Start-Sleep -Milliseconds 5
+            $started = [DateTime]::UtcNow
+            Invoke-BareInsert "$tag-bp$i"
+            $warmCalls.Add([pscustomobject]@{ Kind = 'bare'; Started = $started; Returned = [DateTime]::UtcNow })
+            Start-Sleep -Milliseconds 5
+        }
+    }
+}
+$stageNames = 'request', 'wake', 'placement', 'claim', 'lvm', 'completion', 'return'
+$stages = @($waitRounds | ForEach-Object { Get-WaitStages -Entries $entries -VolumeId $_.Volume.Id -VolumeHost $_.Volume.Host -Started $_.Started -Returned $_.Returned } | Where-Object { $_ })
+$stageMed = [ordered]@{}
+foreach ($name in $stageNames) { $stageMed[$name] = if ($stages.Count) { Get-Median @($stages | ForEach-Object { $_[$name] }) } else { [double]::NaN } }
+$profiledWaitMed = if ($waitRounds.Count) { Get-Median @($waitRounds | ForEach-Object { ($_.Returned - $_.Started).TotalMilliseconds }) } else { [double]::NaN }
+$serverOf = {
+    param($call)
+    if ($call.Kind -eq 'bare') { Get-ServerMs -Entries $entries -Started $call.Started.AddMilliseconds(-1) -Returned $call.Returned -ProcessId $bareConn.ProcessID }
+    else { Get-ServerMs -Entries $entries -Started $call.Started.AddMilliseconds(-1) -Returned $call.Returned -App 'blockstore-pwsh' -ExceptProcessId $bareConn.ProcessID }
+}
+$warmProfile = @{}
+foreach ($kind in 'cmdlet', 'bare') {
+    $kindCalls = @($warmCalls | Where-Object Kind -eq $kind)
+    $warmProfile[$kind] = if ($kindCalls.Count) {
+        @{ Total = Get-Median @($kindCalls | ForEach-Object { ($_.Returned - $_.Started).TotalMilliseconds }); Server = Get-Median @($kindCalls | ForEach-Object { & $serverOf $_ }) }
+    } else { @{ Total = [double]::NaN; Server = [double]::NaN } }
+}
 
 # --- 4. the simulated hosts against the real scheduler ---------------------------------------------
 Write-Host "==> run: $Hosts simulated hosts, $Requests placements with one and two schedulers"
@@ -242,6 +311,32 @@ $table = [System.Text.StringBuilder]::new()
 [void]$table.AppendLine('| measure | before (issue) | goal | measured | bare baseline, same run | met |')
 [void]$table.AppendLine('|---|---|---|---|---|---|')
 foreach ($row in $rows) { [void]$table.AppendLine("| $($row[0]) | $($row[1]) | $($row[2]) | $($row[3]) | $($row[4]) | $(if ($row[5]) { 'yes' } else { '**no**' }) |") }
+
+# The profile: where the time or the CPU of the rows not met goes, from this run.
+$pc1 = $r.placement_cpu_1; $pc2 = $r.placement_cpu_2
+$cpuLine = { param($c, $n) if (-not $c) { return 'n/a' }
+    $parts = @("PostgreSQL $(& $f $c.postgres_pct 0) %", "scheduler1 $(& $f $c.scheduler1_pct 0) %")
+    if ($n -gt 1) { $parts += "scheduler2 $(& $f $c.scheduler2_pct 0) %" }
+    "machine $(& $f $c.machine_busy_pct 0) % of $($c.cores * 100) % busy: " + ($parts -join ', ') + ", the simulated hosts' heartbeats $(& $f $c.harness_pct 0) %" }
+# Per round: the whole -Wait less the agent's LVM command, as the table's row compares the whole with a bare lvcreate.
+$cpuS = { param($x) ([double]$x).ToString('0.000', [cultureinfo]::InvariantCulture) }
+$overLvm = if ($stages.Count) { Get-Median @($stages | ForEach-Object { $_.total - $_.lvm }) } else { [double]::NaN }
+$profileRows = @(
+    @('-Wait over lvcreate',
+        "$ProfileRounds rounds with every statement logged, medians: the cmdlet's request $(& $f $stageMed.request 1) ms, the scheduler woken $(& $f $stageMed.wake 1), its placement transaction $(& $f $stageMed.placement 1), NOTIFY to the agent's claim returned $(& $f $stageMed.claim 1), the LVM command in the agent $(& $f $stageMed.lvm 1) (process start included; bare lvcreate $(& $f $lvMed 1) in the measured rounds), the completion $(& $f $stageMed.completion 1), NOTIFY to the cmdlet's return $(& $f $stageMed.return 1); in all $(& $f $profiledWaitMed 1) ms ($(& $f $waitMed 1) in the measured rounds), $(& $f $overLvm 1) ms beside the agent's LVM command ($($stages.Count) of $($waitRounds.Count) rounds found in the log)"),
+    @('two schedulers', "one scheduler: $(& $cpuLine $pc1 1); two: $(& $cpuLine $pc2 2)"),
+    @('warm New-BlockVolume',
+        "the cmdlet $(& $f $warmProfile.cmdlet.Total 2) ms, of which PostgreSQL's statements (their logged durations) $(& $f $warmProfile.cmdlet.Server 2) ms; the bare INSERT $(& $f $warmProfile.bare.Total 2) ms, of which $(& $f $warmProfile.bare.Server 2) ms; the rest is PowerShell, Npgsql and the round trip"),
+    @('CPU per create+delete',
+        "PostgreSQL $(& $cpuS $cpuParts[0]), the schedulers $(& $cpuS $cpuParts[1]), the agents $(& $cpuS $cpuParts[2]), the agents' LVM commands $(& $cpuS $cpuParts[3]) CPU-s (bare lvcreate + lvremove $(& $cpuS $bareCpuPerPair)), over $Rounds rounds"),
+    @('NOTIFY -> claim', "bare delivery $(& $f $r.bare_notify_roundtrip.notify_p50_ms 2) ms + the agent's part $(& $f $n2c.notified_to_claim_p50_ms 2) ms (one round trip: bare delivery + one SELECT 1 is $(& $f $r.bare_notify_roundtrip.notify_plus_roundtrip_p50_ms 2) ms)")
+)
+[void]$table.AppendLine('')
+[void]$table.AppendLine('Profile, same run (where the time or the CPU of each row goes):')
+[void]$table.AppendLine('')
+[void]$table.AppendLine('| row | profile |')
+[void]$table.AppendLine('|---|---|')
+foreach ($row in $profileRows) { [void]$table.AppendLine("| $($row[0]) | $($row[1]) |") }
 $text = $table.ToString()
 Write-Host ''
 Write-Host $text

@@ -82,8 +82,12 @@ internal static class Run
         var schedulerPids = opts.Get("scheduler-pids", "").Split(',', StringSplitOptions.RemoveEmptyEntries)
             .Select(p => int.Parse(p, CultureInfo.InvariantCulture)).ToArray();
         var schedulers = await Sql.DoublesAsync(store, "SELECT 1 FROM bs.services WHERE service = 'scheduler'");
-        var (rate1, elapsed1, _) = await PlacementRateAsync(store, zone, requests, labSchedulers[..1], labSchedulers);
+        // Where the CPU went while they placed (the profile of the two-scheduler row): the machine's
+        // cores, PostgreSQL, each scheduler process and this harness (its hosts keep heartbeating).
+        var cpu = new CpuWindow(pg, schedulerPids);
+        var (rate1, elapsed1, _) = await PlacementRateAsync(store, zone, requests, labSchedulers[..1], labSchedulers, cpu);
         results["placements_per_s_1"] = rate1;
+        results["placement_cpu_1"] = cpu.Result;
         results["placements_elapsed_s_1"] = elapsed1;
         Console.WriteLine($"one scheduler: {requests} placements in {elapsed1:0.00} s = {rate1:0}/s");
 
@@ -93,8 +97,10 @@ internal static class Run
 
         if (labSchedulers.Length > 1)
         {
-            var (rate2, elapsed2, bySecond) = await PlacementRateAsync(store, zone, requests, labSchedulers, labSchedulers);
+            var cpu2 = new CpuWindow(pg, schedulerPids);
+            var (rate2, elapsed2, bySecond) = await PlacementRateAsync(store, zone, requests, labSchedulers, labSchedulers, cpu2);
             results["placements_per_s_2"] = rate2;
+            results["placement_cpu_2"] = cpu2.Result;
             results["placements_elapsed_s_2"] = elapsed2;
             results["placements_by_scheduler_2"] = bySecond;
             Console.WriteLine($"two schedulers: {requests} placements in {elapsed2:0.00} s = {rate2:0}/s ({bySecond} by {labSchedulers[1]})");
@@ -136,7 +142,8 @@ internal static class Run
     /// With the schedulers disabled, queue <paramref name="count"/> create requests (zone <paramref name="zone"/>),
     /// enable them, and take the time from the enable to the last 'scheduled' event on the database clock.
     /// </summary>
-    public static async Task<(double Rate, double Seconds, int BySecond)> PlacementRateAsync(StoreConnection store, string zone, int count, string[] schedulers, string[] all)
+    public static async Task<(double Rate, double Seconds, int BySecond)> PlacementRateAsync(StoreConnection store, string zone, int count, string[] schedulers, string[] all,
+        CpuWindow? cpu = null)
     {
         await Sql.ExecAsync(store, "UPDATE bs.services SET disabled = true WHERE service = 'scheduler' AND host = ANY(@s)", ("s", all));
         // A batch running now finishes first (the flag is read under FOR SHARE at each batch).
@@ -152,6 +159,7 @@ internal static class Run
         var lastOp = await Sql.ScalarAsync<long>(store, "SELECT max(id) FROM bs.operations");
         await Sql.ExecAsync(store, "ANALYZE bs.operations");
         var start = await Sql.ScalarAsync<DateTime>(store, "SELECT clock_timestamp()");
+        cpu?.Start();
         await EnableSchedulersAsync(store, schedulers);
         // Polled every 100 ms while the schedulers are measured, so it must cost next to nothing: a
         // range of the pending index (the requests' operation ids). It was a join on the volumes'
@@ -162,6 +170,7 @@ internal static class Run
         await WaitAsync(async () => !await Sql.ScalarAsync<bool>(store,
             "SELECT EXISTS (SELECT 1 FROM bs.operations WHERE stage = 'pending' AND id BETWEEN @lo AND @hi)",
             ("lo", firstOp), ("hi", lastOp)), TimeSpan.FromSeconds(900));
+        cpu?.Stop();
         var seconds = await Sql.ScalarAsync<double>(store,
             "SELECT extract(epoch FROM max(e.at) - @start) FROM bs.events e JOIN bs.volumes v ON v.id = e.volume_id " +
             "WHERE v.name LIKE @t || '-%' AND e.kind IN ('scheduled', 'error')", ("t", tag), ("start", start));
@@ -410,6 +419,67 @@ internal sealed class PostgresCpu(int postmaster)
         await Task.Delay(window);
         var ticks = Ticks() - before;
         return Math.Round(ticks / 100.0 / sw.Elapsed.TotalSeconds * 100, 2); // USER_HZ = 100
+    }
+}
+
+/// <summary>
+/// CPU over a window, from /proc, each as % of one core: the whole machine (busy = all but idle and
+/// iowait, summed over its cores, so 2 cores saturated read 200 %), PostgreSQL (postmaster and
+/// children), each given process and this harness. A profile, not a timing: it says whether the
+/// cores were the bound while the schedulers placed.
+/// </summary>
+internal sealed class CpuWindow(PostgresCpu pg, int[] pids)
+{
+    private long _machine, _pg, _self;
+    private long[] _pids = [];
+    private Stopwatch _clock = new();
+
+    public Dictionary<string, double> Result { get; } = [];
+
+    public void Start()
+    {
+        _machine = MachineBusyTicks();
+        _pg = pg.Ticks();
+        _pids = pids.Select(ProcessTicks).ToArray();
+        _self = ProcessTicks(Environment.ProcessId);
+        _clock = Stopwatch.StartNew();
+    }
+
+    public void Stop()
+    {
+        var seconds = _clock.Elapsed.TotalSeconds;
+        double Pct(long ticks) => Math.Round(ticks / 100.0 / seconds * 100, 1); // USER_HZ = 100
+        Result["cores"] = Environment.ProcessorCount;
+        Result["machine_busy_pct"] = Pct(MachineBusyTicks() - _machine);
+        Result["postgres_pct"] = Pct(pg.Ticks() - _pg);
+        for (var i = 0; i < pids.Length; i++)
+        {
+            Result[$"scheduler{i + 1}_pct"] = Pct(ProcessTicks(pids[i]) - _pids[i]);
+        }
+
+        Result["harness_pct"] = Pct(ProcessTicks(Environment.ProcessId) - _self);
+    }
+
+    /// <summary>user + nice + system + irq + softirq + steal of all cores (/proc/stat's first line).</summary>
+    private static long MachineBusyTicks()
+    {
+        var f = File.ReadLines("/proc/stat").First().Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        long Field(int i) => long.Parse(f[i], CultureInfo.InvariantCulture);
+        return Field(1) + Field(2) + Field(3) + Field(6) + Field(7) + Field(8);
+    }
+
+    private static long ProcessTicks(int pid)
+    {
+        try
+        {
+            var stat = File.ReadAllText($"/proc/{pid}/stat");
+            var f = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+            return long.Parse(f[11], CultureInfo.InvariantCulture) + long.Parse(f[12], CultureInfo.InvariantCulture);
+        }
+        catch (IOException)
+        {
+            return 0;
+        }
     }
 }
 
