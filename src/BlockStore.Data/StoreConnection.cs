@@ -79,15 +79,30 @@ public sealed class StoreConnection
     /// transaction, which Npgsql still rolls back if it is left open), so the reset statement
     /// Npgsql sends before each reuse (RESET ALL, CLOSE ALL, UNLISTEN *, ...; 0.1-0.3 ms of the
     /// server's time in the lab's statement log) would only cost. Do not LISTEN on a lane.
+    /// <paramref name="genericPlans"/>: the lane's sessions plan each prepared statement once
+    /// (plan_cache_mode = force_generic_plan, sent as a startup option, so no statement and no reset
+    /// undoes it). PostgreSQL otherwise keeps making a custom plan at every execution of a statement
+    /// whose generic plan it estimates dearer, which the placement pass's statements with array
+    /// parameters (the locked hosts' read, the assignment) are: their planning took 1.1-1.5 ms of a
+    /// pass's 4.1-4.2 ms in PostgreSQL at 1,000 hosts, 0.3 ms with generic plans, and placements/s
+    /// did not move (side by side, 2026-12-06, docs/benchmarks.md).
     /// </summary>
-    public StoreConnection Lane(string lane)
+    public StoreConnection Lane(string lane, bool genericPlans = false)
     {
         var builder = Parse(ConnectionString);
         builder.ApplicationName = $"{builder.ApplicationName}-{lane}";
         builder.MinPoolSize = Math.Max(builder.MinPoolSize, 1);
         builder.NoResetOnClose = true;
+        if (genericPlans)
+        {
+            builder.Options = string.IsNullOrWhiteSpace(builder.Options) ? GenericPlansOption : $"{builder.Options} {GenericPlansOption}";
+        }
+
         return new StoreConnection(builder.ConnectionString, builder.ApplicationName);
     }
+
+    /// <summary>The startup option of a lane with generic plans (PostgreSQL 12+).</summary>
+    private const string GenericPlansOption = "-c plan_cache_mode=force_generic_plan";
 
     public string ConnectionString { get; }
 

@@ -49,8 +49,9 @@ builder.Services.AddSingleton(sp =>
     var store = sp.GetRequiredService<StoreConnection>();
     return new SchedulerQueue(store)
     {
-        // Placement keeps one warm session of its own (StoreConnection.Lane says why).
-        PlacementStore = store.Lane("placement"),
+        // Placement keeps one warm session of its own, which plans each statement once
+        // (StoreConnection.Lane says why).
+        PlacementStore = store.Lane("placement", genericPlans: true),
         HostCacheMaxAge = TimeSpan.FromSeconds(Math.Max(0, o.HostCacheSeconds)),
         Spread = o.SpreadTies ? PlacementSpread.For(o.HostName, (decimal)Math.Max(0, o.SpreadBandPercent)) : null,
     };

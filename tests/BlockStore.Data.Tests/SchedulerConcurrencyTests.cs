@@ -82,7 +82,11 @@ public sealed class SchedulerConcurrencyTests(TestDatabase db) : IClassFixture<T
     // its name, as the scheduler host sets it): they plan onto different hosts, same rules.
     [InlineData(40, false, true)]
     [InlineData(256, true, true)]
-    public async Task Two_schedulers_racing_over_the_last_free_GiB_of_1000_hosts_never_overcommit(int batch, bool keepsCopy, bool spread = false)
+    // Each placing through a lane of its own with generic plans, as the scheduler host does
+    // (StoreConnection.Lane): the same statements, planned once.
+    [InlineData(256, true, false, true)]
+    [InlineData(40, false, false, true)]
+    public async Task Two_schedulers_racing_over_the_last_free_GiB_of_1000_hosts_never_overcommit(int batch, bool keepsCopy, bool spread = false, bool lane = false)
     {
         await db.ResetAsync();
         await db.AddSchedulerAsync("sched1");
@@ -101,8 +105,13 @@ public sealed class SchedulerConcurrencyTests(TestDatabase db) : IClassFixture<T
         using var start = new SemaphoreSlim(0, 2);
         async Task<List<PlacementOutcome>> Scheduler(string name)
         {
-            var kept = keepsCopy || spread
-                ? new SchedulerQueue(db.Store) { HostCacheMaxAge = keepsCopy ? TimeSpan.FromMinutes(10) : TimeSpan.Zero, Spread = spread ? PlacementSpread.For(name) : null }
+            var kept = keepsCopy || spread || lane
+                ? new SchedulerQueue(db.Store)
+                {
+                    HostCacheMaxAge = keepsCopy ? TimeSpan.FromMinutes(10) : TimeSpan.Zero,
+                    Spread = spread ? PlacementSpread.For(name) : null,
+                    PlacementStore = lane ? db.Store.Lane($"placement-{name}", genericPlans: true) : null,
+                }
                 : null;
             await start.WaitAsync();
             var mine = new List<PlacementOutcome>();

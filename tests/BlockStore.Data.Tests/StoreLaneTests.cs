@@ -114,6 +114,36 @@ public sealed class StoreLaneTests(TestDatabase db) : IClassFixture<TestDatabase
         Assert.Equal(1, await SessionsNamedAsync($"{name}-placement"));
     }
 
+    private static Task<string> SettingAsync(StoreConnection store, string name) =>
+        store.RunAsync(async conn =>
+        {
+            await using var cmd = new NpgsqlCommand("SELECT current_setting(@n)", conn);
+            cmd.Parameters.AddWithValue("n", name);
+            return (string)(await cmd.ExecuteScalarAsync())!;
+        });
+
+    [Fact]
+    public async Task A_lane_with_generic_plans_plans_each_statement_once_and_keeps_the_strings_own_options()
+    {
+        var shared = HostStore(out _);
+        Assert.Equal("auto", await SettingAsync(shared.Lane("operations"), "plan_cache_mode"));
+        var generic = shared.Lane("placement", genericPlans: true);
+        Assert.Equal("force_generic_plan", await SettingAsync(generic, "plan_cache_mode"));
+        // Still after a use that returned the session to the pool (a lane is not reset), and on the same session.
+        var pid = await BackendPidAsync(generic);
+        Assert.Equal("force_generic_plan", await SettingAsync(generic, "plan_cache_mode"));
+        Assert.Equal(pid, await BackendPidAsync(generic));
+        // The shared pool's sessions keep PostgreSQL's default.
+        Assert.Equal("auto", await SettingAsync(shared, "plan_cache_mode"));
+
+        // Options the connection string already had are kept beside it.
+        var withOptions = new StoreConnection(
+            new NpgsqlConnectionStringBuilder(db.ConnectionString) { ApplicationName = $"lane-{Guid.NewGuid():N}"[..20], Options = "-c statement_timeout=61000" }.ConnectionString,
+            "unused", prepareStatements: true).Lane("placement", genericPlans: true);
+        Assert.Equal("force_generic_plan", await SettingAsync(withOptions, "plan_cache_mode"));
+        Assert.Equal("61s", await SettingAsync(withOptions, "statement_timeout"));
+    }
+
     [Fact]
     public async Task Placement_runs_in_the_schedulers_lane_and_the_queue_depth_gauge_does_not()
     {
@@ -121,7 +151,8 @@ public sealed class StoreLaneTests(TestDatabase db) : IClassFixture<TestDatabase
         await db.AddSchedulerAsync("sched1");
         await db.AddHostAsync("host-a", 100);
         var shared = HostStore(out var name);
-        var queue = new SchedulerQueue(shared) { PlacementStore = shared.Lane("placement") };
+        // As the scheduler host makes it (src/BlockStore.Scheduler/Program.cs).
+        var queue = new SchedulerQueue(shared) { PlacementStore = shared.Lane("placement", genericPlans: true) };
 
         await queue.QueueDepthAsync();
         Assert.Equal(0, await SessionsNamedAsync($"{name}-placement"));
