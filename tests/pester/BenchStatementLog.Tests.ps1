@@ -1,7 +1,9 @@
 # The Scale benchmark's profile (tests/bench/StatementLog.psm1): PostgreSQL's statement log read back
 # and a New-BlockVolume -Wait split into its stages by the statements of the cmdlet, the scheduler and
 # the agent. The log below is the shape the lab's PostgreSQL 15 writes with the profile's prefix
-# ('%m [%p] %a '), cut from a real run and shortened; no lab needed.
+# ('%m [%p] %a '), cut from a real run and shortened, with two lines added: the other agent's claim
+# (not the volume's host) and a checkpointer's line (a process with no client, so no application
+# name at all); no lab needed.
 
 BeforeAll {
     Import-Module (Join-Path $PSScriptRoot '../bench/StatementLog.psm1') -Force
