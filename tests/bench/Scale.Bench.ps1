@@ -318,8 +318,8 @@ $cpuLine = { param($c, $n) if (-not $c) { return 'n/a' }
     $parts = @("PostgreSQL $(& $f $c.postgres_pct 0) %", "scheduler1 $(& $f $c.scheduler1_pct 0) %")
     if ($n -gt 1) { $parts += "scheduler2 $(& $f $c.scheduler2_pct 0) %" }
     "machine $(& $f $c.machine_busy_pct 0) % of $($c.cores * 100) % busy: " + ($parts -join ', ') + ", the simulated hosts' heartbeats $(& $f $c.harness_pct 0) %" }
-# Per round: the whole -Wait less the agent's LVM command, as the table's row compares the whole with a bare lvcreate.
 $cpuS = { param($x) ([double]$x).ToString('0.000', [cultureinfo]::InvariantCulture) }
+# Per round: the whole -Wait less the agent's LVM command, as the table's row compares the whole with a bare lvcreate.
 $overLvm = if ($stages.Count) { Get-Median @($stages | ForEach-Object { $_.total - $_.lvm }) } else { [double]::NaN }
 $profileRows = @(
     @('-Wait over lvcreate',

@@ -97,7 +97,9 @@ function Get-WaitStages {
     #>
     param([object[]] $Entries, [Guid] $VolumeId, [string] $VolumeHost, [DateTime] $Started, [DateTime] $Returned)
     $id = $VolumeId.ToString()
-    $window = @($Entries | Where-Object { $_.At -ge $Started.AddMilliseconds(-1) -and $_.At -le $Returned.AddMilliseconds(1) })
+    # A few milliseconds past the return: the agent's COMMIT wakes the cmdlet, which can read and
+    # return before that backend has written its COMMIT line.
+    $window = @($Entries | Where-Object { $_.At -ge $Started.AddMilliseconds(-1) -and $_.At -le $Returned.AddMilliseconds(5) })
     # The scheduler's write: the only placement statement that carries the volume's id.
     $assign = $window | Where-Object { $_.App -like '*-placement' -and $_.Detail.Contains($id) } | Select-Object -First 1
     if (-not $assign) { return $null }
@@ -105,16 +107,33 @@ function Get-WaitStages {
     $begin = $pass | Where-Object { $_.At -le $assign.At -and $_.Text -match 'statement: BEGIN' } | Select-Object -Last 1
     $commit = $pass | Where-Object { $_.At -ge $assign.At -and $_.Text -match 'statement: COMMIT' } | Select-Object -First 1
     $request = $window | Where-Object { $_.App -eq 'blockstore-pwsh' -and $_.At -le $assign.At -and $_.Detail.Contains($id) } | Select-Object -Last 1
+    if (-not ($begin -and $commit -and $request)) { return $null }
+    # The agent's lines after the assignment's, in the log's order: across processes that is the
+    # order the lines were written, on a clock of 1 ms steps, so the agent's claim can come before
+    # the scheduler's COMMIT line (the commit done, its line not yet written), never before the
+    # assignment's. Between the claim and the completion the agent runs only the LVM command.
     $agentApp = "blockstore-volume-$VolumeHost-operations"
-    $agent = @($window | Where-Object App -eq $agentApp)
-    if (-not ($begin -and $commit -and $request -and $agent)) { return $null }
-    $claim = $agent | Where-Object { $_.At -ge $commit.At -and $_.Text -match '^duration: [\d.]+ ms\s+execute' } | Select-Object -First 1
+    $after = [System.Collections.Generic.List[object]]::new()
+    for ($i = [array]::IndexOf($window, $assign) + 1; $i -lt $window.Count; $i++) {
+        if ($window[$i].App -eq $agentApp) { $after.Add($window[$i]) }
+    }
     # The completion reads the volume (its id) in its first batch, right after its BEGIN.
-    $locked = $agent | Where-Object { $claim -and $_.At -ge $claim.At -and $_.Detail.Contains($id) } | Select-Object -First 1
-    if (-not ($claim -and $locked)) { return $null }
-    $finishBegin = $agent | Where-Object { $_.ProcessId -eq $locked.ProcessId -and $_.At -le $locked.At -and $_.Text -match 'statement: BEGIN' } | Select-Object -Last 1
-    $finishCommit = $agent | Where-Object { $_.ProcessId -eq $locked.ProcessId -and $_.At -ge $locked.At -and $_.Text -match 'statement: COMMIT' } | Select-Object -First 1
-    if (-not ($finishBegin -and $finishCommit)) { return $null }
+    $iLocked = -1
+    for ($i = 0; $i -lt $after.Count -and $iLocked -lt 0; $i++) { if ($after[$i].Detail.Contains($id)) { $iLocked = $i } }
+    if ($iLocked -lt 0) { return $null }
+    $lane = $after[$iLocked].ProcessId
+    # Back from there: the completion's BEGIN, then the claim (the lane's execute before it).
+    $iBegin = -1; $iClaim = -1; $iCommit = -1
+    for ($i = $iLocked; $i -ge 0; $i--) {
+        if ($after[$i].ProcessId -ne $lane) { continue }
+        if ($iBegin -lt 0) { if ($after[$i].Text -match 'statement: BEGIN') { $iBegin = $i } }
+        elseif ($after[$i].Text -match '^duration: [\d.]+ ms\s+execute') { $iClaim = $i; break }
+    }
+    for ($i = $iLocked; $i -lt $after.Count -and $iCommit -lt 0; $i++) {
+        if ($after[$i].ProcessId -eq $lane -and $after[$i].Text -match 'statement: COMMIT') { $iCommit = $i }
+    }
+    if ($iClaim -lt 0 -or $iCommit -lt 0) { return $null }
+    $claim = $after[$iClaim]; $finishBegin = $after[$iBegin]; $finishCommit = $after[$iCommit]
     $ms = { param($a, $b) ($b - $a).TotalMilliseconds }
     return [ordered]@{
         request    = & $ms $Started $request.At

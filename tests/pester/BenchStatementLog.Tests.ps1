@@ -72,6 +72,22 @@ Describe 'Get-WaitStages' {
         ($s.request + $s.wake + $s.placement + $s.claim + $s.lvm + $s.completion + $s.return) | Should -Be $s.total
     }
 
+    It 'finds the claim when its line is written before the scheduler''s COMMIT line (same millisecond or earlier)' {
+        # The commit is done and has woken the agent before the scheduler's backend writes its line.
+        $early = @($entries | ForEach-Object { $_.PSObject.Copy() })
+        $commitLine = $early | Where-Object { $_.Text -match 'statement: COMMIT' -and $_.App -like '*-placement' }
+        $claimLine = $early | Where-Object { $_.App -eq 'blockstore-volume-node1-operations' -and $_.Text -match 'execute _auto0' }
+        $commitLine.At = & $at '05:54:35.127'
+        $claimLine.At = & $at '05:54:35.126'
+        $reordered = @($early | Where-Object { $_ -ne $commitLine })
+        $reordered = @($reordered[0..([array]::IndexOf($reordered, $claimLine))]) + $commitLine + @($reordered[([array]::IndexOf($reordered, $claimLine) + 1)..($reordered.Count - 1)])
+        $s = Get-WaitStages -Entries $reordered -VolumeId $id -VolumeHost node1 -Started (& $at '05:54:35.114') -Returned (& $at '05:54:35.1625')
+        $s.placement | Should -Be 8     # 35.119 -> the COMMIT line, 35.127
+        $s.claim | Should -Be -1        # the claim's line, 35.126: one tick of the log's clock before it
+        $s.lvm | Should -Be 30          # -> the completion's BEGIN, 35.156: the claim is not taken for the completion's first statement
+        $s.completion | Should -Be 3
+    }
+
     It 'gives nothing for a volume whose statements are not in the log' {
         Get-WaitStages -Entries $entries -VolumeId ([guid]::NewGuid()) -VolumeHost node1 -Started (& $at '05:54:35.114') -Returned (& $at '05:54:35.1625') |
             Should -BeNullOrEmpty

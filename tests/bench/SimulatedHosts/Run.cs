@@ -368,9 +368,8 @@ internal sealed class PostgresCpu(int postmaster)
     public static async Task<PostgresCpu> FindAsync(StoreConnection store)
     {
         var backend = await Sql.ScalarAsync<int>(store, "SELECT pg_backend_pid()");
-        var stat = await File.ReadAllTextAsync($"/proc/{backend}/stat");
-        var ppid = int.Parse(stat[(stat.LastIndexOf(')') + 2)..].Split(' ')[1], CultureInfo.InvariantCulture);
-        return new PostgresCpu(ppid);
+        var f = ProcStat.Fields(backend) ?? throw new InvalidOperationException($"backend {backend} has no /proc entry");
+        return new PostgresCpu(int.Parse(f[1], CultureInfo.InvariantCulture));
     }
 
     /// <summary>Clock ticks (user + system) of the postmaster, its live children and its exited (reaped) children now.</summary>
@@ -385,26 +384,21 @@ internal sealed class PostgresCpu(int postmaster)
                 continue;
             }
 
-            try
+            if (ProcStat.Fields(pid) is not { } f)
             {
-                var stat = File.ReadAllText($"/proc/{pid}/stat");
-                var f = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
-                var ppid = int.Parse(f[1], CultureInfo.InvariantCulture);
-                if (pid == Postmaster || ppid == Postmaster)
-                {
-                    total += long.Parse(f[11], CultureInfo.InvariantCulture) + long.Parse(f[12], CultureInfo.InvariantCulture);
-                }
-
-                if (pid == Postmaster)
-                {
-                    // Backends that exited (pooled connections closed) were reaped by the postmaster:
-                    // their CPU moved into its cutime/cstime. Without these the sum can go down.
-                    total += long.Parse(f[13], CultureInfo.InvariantCulture) + long.Parse(f[14], CultureInfo.InvariantCulture);
-                }
+                continue; // exited meanwhile
             }
-            catch (IOException)
+
+            if (pid == Postmaster || int.Parse(f[1], CultureInfo.InvariantCulture) == Postmaster)
             {
-                // exited meanwhile
+                total += ProcStat.OwnTicks(f);
+            }
+
+            if (pid == Postmaster)
+            {
+                // Backends that exited (pooled connections closed) were reaped by the postmaster:
+                // their CPU moved into its cutime/cstime. Without these the sum can go down.
+                total += ProcStat.ReapedTicks(f);
             }
         }
 
@@ -417,8 +411,7 @@ internal sealed class PostgresCpu(int postmaster)
         var before = Ticks();
         var sw = Stopwatch.StartNew();
         await Task.Delay(window);
-        var ticks = Ticks() - before;
-        return Math.Round(ticks / 100.0 / sw.Elapsed.TotalSeconds * 100, 2); // USER_HZ = 100
+        return ProcStat.CorePercent(Ticks() - before, sw.Elapsed.TotalSeconds, 2);
     }
 }
 
@@ -448,7 +441,7 @@ internal sealed class CpuWindow(PostgresCpu pg, int[] pids)
     public void Stop()
     {
         var seconds = _clock.Elapsed.TotalSeconds;
-        double Pct(long ticks) => Math.Round(ticks / 100.0 / seconds * 100, 1); // USER_HZ = 100
+        double Pct(long ticks) => ProcStat.CorePercent(ticks, seconds, 1);
         Result["cores"] = Environment.ProcessorCount;
         Result["machine_busy_pct"] = Pct(MachineBusyTicks() - _machine);
         Result["postgres_pct"] = Pct(pg.Ticks() - _pg);
@@ -468,19 +461,34 @@ internal sealed class CpuWindow(PostgresCpu pg, int[] pids)
         return Field(1) + Field(2) + Field(3) + Field(6) + Field(7) + Field(8);
     }
 
-    private static long ProcessTicks(int pid)
+    private static long ProcessTicks(int pid) => ProcStat.Fields(pid) is { } f ? ProcStat.OwnTicks(f) : 0;
+}
+
+/// <summary>/proc/&lt;pid&gt;/stat, read the one way for every CPU figure of the harness.</summary>
+internal static class ProcStat
+{
+    /// <summary>The fields after the command name (which may hold spaces): [1] ppid, [11] utime, [12] stime, [13] cutime, [14] cstime; null when the process is gone.</summary>
+    public static string[]? Fields(int pid)
     {
         try
         {
             var stat = File.ReadAllText($"/proc/{pid}/stat");
-            var f = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
-            return long.Parse(f[11], CultureInfo.InvariantCulture) + long.Parse(f[12], CultureInfo.InvariantCulture);
+            return stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
         }
         catch (IOException)
         {
-            return 0;
+            return null;
         }
     }
+
+    /// <summary>The process's own user + system clock ticks.</summary>
+    public static long OwnTicks(string[] f) => long.Parse(f[11], CultureInfo.InvariantCulture) + long.Parse(f[12], CultureInfo.InvariantCulture);
+
+    /// <summary>Its waited-for (reaped) children's user + system clock ticks.</summary>
+    public static long ReapedTicks(string[] f) => long.Parse(f[13], CultureInfo.InvariantCulture) + long.Parse(f[14], CultureInfo.InvariantCulture);
+
+    /// <summary>Clock ticks over a window as % of one core (USER_HZ = 100).</summary>
+    public static double CorePercent(long ticks, double seconds, int digits) => Math.Round(ticks / 100.0 / seconds * 100, digits);
 }
 
 internal static class Rss
